@@ -1,0 +1,294 @@
+"""Deploy a SAM template into the running moto server, through its AWS APIs.
+
+Why through the APIs (boto3 against the local endpoint) rather than moto's backends: the
+resources are then created exactly as a client would see them, with moto's own validation
+(e.g. of the state machine definitions).
+
+Supported resources: ``AWS::Serverless::Function`` (role, function, ``EventBridgeRule``
+events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus``, ``AWS::Events::Rule``.
+Skipped (moto does not enforce IAM, and logs/layers change nothing locally, but Refs to them
+resolve): log groups, IAM roles and policies, Lambda layers and permissions. Anything else is a
+:class:`~emulator.template.TemplateError`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from emulator import lambda_runtime
+from emulator.template import Resolver, Template, TemplateError, scalar_to_str
+
+DEPLOYED_TYPES = (
+    "AWS::Events::EventBus",
+    "AWS::Serverless::Function",
+    "AWS::Events::Rule",
+    "AWS::Serverless::StateMachine",
+)
+SKIPPED_TYPES = frozenset(
+    {
+        "AWS::Logs::LogGroup",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::Policy",
+        "AWS::IAM::Role",
+        "AWS::Serverless::LayerVersion",
+        "AWS::Lambda::LayerVersion",
+        "AWS::Lambda::Permission",
+    }
+)
+_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+_LEFTOVER_SUBSTITUTION = re.compile(r"\$\{[A-Za-z0-9_]+\}")
+
+
+@dataclass
+class DeployedStack:
+    """What was deployed, by logical id."""
+
+    stack_name: str
+    region: str
+    account_id: str
+    functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    event_buses: dict[str, str] = field(default_factory=dict)  # logical id -> bus name
+    rules: dict[str, str] = field(default_factory=dict)  # logical id (or Fn.Event) -> rule name
+    outputs: dict[str, Any] = field(default_factory=dict)  # output name -> resolved Value
+    function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def deploy(
+    template_path: str | Path,
+    *,
+    endpoint: str,
+    stack_name: str,
+    region: str,
+    account_id: str,
+    parameter_overrides: Mapping[str, str] | None = None,
+) -> DeployedStack:
+    """Create the template's resources in the emulator at ``endpoint``; register the code."""
+    template = Template.load(template_path)
+    resolver = Resolver(
+        template,
+        stack_name=stack_name,
+        region=region,
+        account_id=account_id,
+        parameter_overrides=parameter_overrides,
+    )
+    _check_supported(template, resolver)
+    deployer = _Deployer(template, resolver, endpoint)
+    stack = deployer.stack
+    for kind in DEPLOYED_TYPES:
+        for logical_id in template.resources:
+            if template.resource_type(logical_id) == kind and resolver.resource_enabled(
+                logical_id
+            ):
+                deployer.deploy(kind, logical_id)
+    for name, output in template.section("Outputs").items():
+        if "Condition" not in output or resolver.condition(str(output["Condition"])):
+            stack.outputs[name] = resolver.resolve(output.get("Value"))
+    return stack
+
+
+def _check_supported(template: Template, resolver: Resolver) -> None:
+    transform = template.body.get("Transform")
+    transforms = transform if isinstance(transform, list) else [transform] if transform else []
+    unsupported = [t for t in transforms if t != "AWS::Serverless-2016-10-31"]
+    if unsupported:
+        raise TemplateError(f"unsupported Transform {unsupported}")
+    for logical_id, resource in template.resources.items():
+        kind = resource.get("Type")
+        if kind not in DEPLOYED_TYPES and kind not in SKIPPED_TYPES:
+            raise TemplateError(f"{logical_id}: resource type {kind} is not supported")
+        resolver.resource_enabled(logical_id)  # evaluates (and so checks) its Condition
+
+
+class _Deployer:
+    def __init__(self, template: Template, resolver: Resolver, endpoint: str) -> None:
+        self.template = template
+        self.resolver = resolver
+        session = boto3.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name=resolver.region,
+        )
+        self.iam = session.client("iam", endpoint_url=endpoint)
+        self.lambda_ = session.client("lambda", endpoint_url=endpoint)
+        self.events = session.client("events", endpoint_url=endpoint)
+        self.sfn = session.client("stepfunctions", endpoint_url=endpoint)
+        self.stack = DeployedStack(
+            stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
+        )
+
+    def deploy(self, kind: str, logical_id: str) -> None:
+        props = self.resolver.resolve(self.template.properties(logical_id))
+        match kind:
+            case "AWS::Events::EventBus":
+                self._event_bus(logical_id, props)
+            case "AWS::Serverless::Function":
+                self._function(logical_id, props)
+            case "AWS::Events::Rule":
+                self._rule(logical_id, props)
+            case "AWS::Serverless::StateMachine":
+                self._state_machine(logical_id, props)
+
+    def _role(self, logical_id: str) -> str:
+        name = f"{self.resolver.stack_name}-{logical_id}"[:59] + "-role"
+        return str(
+            self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"][
+                "Arn"
+            ]
+        )
+
+    def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self.resolver.event_bus_name(logical_id)
+        self.events.create_event_bus(Name=name)
+        self.stack.event_buses[logical_id] = name
+
+    def _function(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self.resolver.function_name(logical_id)
+        where = f"{logical_id} ({name})"
+        if props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props:
+            raise TemplateError(f"{where}: only Zip functions with a CodeUri are supported")
+        runtime = str(props.get("Runtime", ""))
+        if not runtime.startswith("python"):
+            raise TemplateError(f"{where}: runtime {runtime!r} cannot run in-process")
+        code_uri = props.get("CodeUri")
+        if not isinstance(code_uri, str):
+            raise TemplateError(f"{where}: CodeUri must be a local directory, got {code_uri!r}")
+        code_dir = (self.template.dir / code_uri).resolve()
+        if not code_dir.is_dir():
+            raise TemplateError(f"{where}: CodeUri {code_dir} is not a directory")
+        handler = scalar_to_str(props.get("Handler"), f"{where} Handler")
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        environment = {k: scalar_to_str(v, f"{where} {k}") for k, v in variables.items()}
+        timeout = int(props.get("Timeout", 3))
+        memory = int(props.get("MemorySize", 128))
+        self.lambda_.create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=self._role(logical_id),
+            Handler=handler,
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=timeout,
+            MemorySize=memory,
+            Architectures=list(props.get("Architectures") or ["x86_64"]),
+            Environment={"Variables": environment},
+        )
+        lambda_runtime.register(
+            lambda_runtime.FunctionSpec(
+                name=name,
+                code_dir=code_dir,
+                handler=handler,
+                arn=self.resolver.function_arn(logical_id),
+                timeout_seconds=timeout,
+                memory_mb=memory,
+                environment=environment,
+            )
+        )
+        self.stack.functions[logical_id] = name
+        self.stack.function_environments[name] = environment
+        for event_id, event in (props.get("Events") or {}).items():
+            if event.get("Type") != "EventBridgeRule":
+                raise TemplateError(
+                    f"{where}: event {event_id} of type {event.get('Type')} is not supported"
+                )
+            self._function_rule(logical_id, event_id, event.get("Properties") or {})
+
+    def _function_rule(self, logical_id: str, event_id: str, props: dict[str, Any]) -> None:
+        unsupported = sorted(set(props) - {"EventBusName", "Pattern", "RetryPolicy", "RuleName",
+                                           "State", "Target", "Input", "InputPath",
+                                           "DeadLetterConfig"})  # fmt: skip
+        if unsupported:
+            raise TemplateError(f"{logical_id}.{event_id}: unsupported properties {unsupported}")
+        name = props.get("RuleName") or f"{self.resolver.stack_name}-{logical_id}{event_id}"[:64]
+        target: dict[str, Any] = {
+            "Id": (props.get("Target") or {}).get("Id") or f"{logical_id}{event_id}Target"[:64],
+            "Arn": self.resolver.function_arn(logical_id),
+        }
+        for key in ("RetryPolicy", "Input", "InputPath"):
+            if key in props:
+                target[key] = props[key]
+        bus = props.get("EventBusName", "default")
+        self.events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["Pattern"]),
+            State=props.get("State", "ENABLED"),
+        )
+        self.events.put_targets(Rule=name, EventBusName=bus, Targets=[target])
+        self.stack.rules[f"{logical_id}.{event_id}"] = name
+
+    def _rule(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self.resolver.rule_name(logical_id)
+        bus = props.get("EventBusName", "default")
+        rule: dict[str, Any] = {"Name": name, "EventBusName": bus}
+        if "EventPattern" in props:
+            pattern = props["EventPattern"]
+            rule["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if "ScheduleExpression" in props:
+            rule["ScheduleExpression"] = props["ScheduleExpression"]
+        rule["State"] = props.get("State", "ENABLED")
+        self.events.put_rule(**rule)
+        targets = [
+            {k: v for k, v in target.items() if k != "RoleArn"}
+            for target in props.get("Targets") or []
+        ]
+        if targets:
+            self.events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        self.stack.rules[logical_id] = name
+
+    def _state_machine(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self.resolver.state_machine_name(logical_id)
+        if "DefinitionUri" in props:
+            uri = props["DefinitionUri"]
+            if not isinstance(uri, str):
+                raise TemplateError(f"{logical_id}: DefinitionUri must be a local file path")
+            definition = (self.template.dir / uri).read_text(encoding="utf-8")
+        elif "Definition" in props:
+            definition = json.dumps(props["Definition"])
+        else:
+            raise TemplateError(f"{logical_id}: no Definition or DefinitionUri")
+        definition = substitute(definition, props.get("DefinitionSubstitutions") or {})
+        leftover = sorted(set(_LEFTOVER_SUBSTITUTION.findall(definition)))
+        if leftover:
+            raise TemplateError(f"{logical_id}: no DefinitionSubstitutions for {leftover}")
+        kind = props.get("Type", "STANDARD")
+        if kind != "STANDARD":
+            raise TemplateError(f"{logical_id}: only STANDARD state machines are supported")
+        response = self.sfn.create_state_machine(
+            name=name, definition=definition, roleArn=self._role(logical_id), type=kind
+        )
+        self.stack.state_machines[logical_id] = str(response["stateMachineArn"])
+
+
+def substitute(definition: str, substitutions: Mapping[str, Any]) -> str:
+    """Replace each ``${Key}`` by its value, as plain text, like CloudFormation does."""
+    for key, value in substitutions.items():
+        definition = definition.replace("${" + key + "}", scalar_to_str(value, key))
+    return definition
+
+
+def _placeholder_zip() -> bytes:
+    """moto wants a code zip; the real code runs from CodeUri (see emulator.lambda_runtime)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "# code runs in-process from CodeUri\n")
+    return buffer.getvalue()

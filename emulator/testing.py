@@ -1,0 +1,174 @@
+"""Run the emulator from tests: a subprocess, a handle with its endpoint, ARNs and call log.
+
+Why a subprocess: the in-process Lambda runtime sets ``os.environ`` and ``sys.path`` and imports
+the handlers; keeping that out of the test process keeps tests honest (they talk to the
+emulator only through AWS APIs) and lets several emulators (e.g. different parameter overrides)
+run side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class EmulatorHandle:
+    """A running emulator, as described by its ready file."""
+
+    endpoint: str
+    region: str
+    account_id: str
+    stack_name: str
+    event_bus_name: str | None
+    functions: dict[str, str]  # logical id -> function name
+    state_machines: dict[str, str]  # logical id -> ARN
+    log_path: Path
+    pid: int
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def create_state_machine_arn(self) -> str:
+        return self._state_machine("CreateStateMachine")
+
+    @property
+    def cleanup_state_machine_arn(self) -> str:
+        return self._state_machine("CleanupStateMachine")
+
+    def _state_machine(self, logical_id: str) -> str:
+        try:
+            return self.state_machines[logical_id]
+        except KeyError:
+            raise LookupError(f"the deployed template has no {logical_id}") from None
+
+    def client(self, service: str, region: str | None = None, **session_kwargs: Any) -> Any:
+        """A boto3 client for the emulator; ``session_kwargs`` override the fake credentials
+        (e.g. the ones STS AssumeRole returned, to act in another account)."""
+        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        credentials.update(session_kwargs)
+        session = boto3.Session(region_name=region or self.region, **credentials)
+        return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+
+    def calls(self) -> list[dict[str, str]]:
+        """Every AWS API call since the last reset: service, operation, region, access_key,
+        account, protocol; in arrival order."""
+        with urllib.request.urlopen(f"{self.endpoint}/_emulator/calls", timeout=10) as response:
+            calls: list[dict[str, str]] = json.load(response)
+        return calls
+
+    def reset_calls(self) -> None:
+        request = urllib.request.Request(
+            f"{self.endpoint}/_emulator/calls/reset", method="POST", data=b""
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+
+@contextmanager
+def running_emulator(
+    port: int | None = None,
+    parameter_overrides: dict[str, str] | None = None,
+    stack_name: str = "vpc-peering",
+    *,
+    template: str | Path | None = None,
+    region: str = "us-east-1",
+    start_timeout: float = START_TIMEOUT_SECONDS,
+) -> Iterator[EmulatorHandle]:
+    """Start ``python -m emulator`` (free port when ``port`` is None), yield its handle, stop it.
+
+    The emulator's stdout and stderr go to ``handle.log_path`` (kept after exit, for debugging).
+    """
+    work_dir = Path(tempfile.mkdtemp(prefix="emulator-"))
+    ready_file = work_dir / "ready.json"
+    log_path = work_dir / "emulator.log"
+    command = [
+        sys.executable,
+        "-m",
+        "emulator",
+        "--port",
+        str(port if port is not None else 0),
+        "--stack-name",
+        stack_name,
+        "--region",
+        region,
+        "--ready-file",
+        str(ready_file),
+    ]
+    if template is not None:
+        command += ["--template", str(Path(template).resolve())]
+    if parameter_overrides:
+        command += ["--parameter-overrides", *(f"{k}={v}" for k, v in parameter_overrides.items())]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        info = _wait_for_ready(process, ready_file, log_path, start_timeout)
+        yield EmulatorHandle(
+            endpoint=info["endpoint"],
+            region=info["region"],
+            account_id=info["account_id"],
+            stack_name=info["stack_name"],
+            event_bus_name=info["event_bus_name"],
+            functions=info["functions"],
+            state_machines=info["state_machines"],
+            log_path=log_path,
+            pid=process.pid,
+            outputs=info["outputs"],
+        )
+    finally:
+        _stop(process)
+
+
+def _wait_for_ready(
+    process: subprocess.Popen[bytes], ready_file: Path, log_path: Path, timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not ready_file.exists():
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"emulator exited with {process.returncode} before it was ready; "
+                f"log {log_path}:\n{_tail(log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"emulator not ready after {timeout:.0f} s; log {log_path}:\n{_tail(log_path)}"
+            )
+        time.sleep(0.05)
+    info: dict[str, Any] = json.loads(ready_file.read_text(encoding="utf-8"))
+    return info
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

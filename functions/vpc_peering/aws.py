@@ -1,0 +1,162 @@
+"""Reaching a side: the hub's own credentials, or a role assumed in the side's account.
+
+Every call for a side is made in that side's region with that side's credentials; the
+same-account, same-region case is just the location whose role is ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import AccessDenied, AwsCallFailed, InvalidInput, TransientAwsError
+from .settings import Settings
+
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=20,
+)
+
+THROTTLING_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+    }
+)
+DENIED_CODES = frozenset(
+    {
+        "UnauthorizedOperation",
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthFailure",
+        "OperationNotPermitted",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+    }
+)
+
+
+def partition_for(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+@dataclass(frozen=True)
+class Location:
+    """An account and region, and the role to assume there (``None``: the hub's credentials)."""
+
+    account_id: str
+    region: str
+    role_arn: str | None = None
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} in {self.region}"
+
+
+def member_role_arn(account_id: str, region: str, settings: Settings) -> str:
+    return f"arn:{partition_for(region)}:iam::{account_id}:role/{settings.member_role_name}"
+
+
+def location_for(
+    account_id: str, region: str, role_arn: str | None, settings: Settings, field: str = ""
+) -> Location:
+    """Where and as whom to call for a side; an explicit role must be the member role."""
+    if role_arn:
+        name = role_arn.rsplit("/", 1)[-1]
+        if name != settings.member_role_name:
+            raise InvalidInput(
+                f"{field}RoleArn: role name {name!r} is not the member role "
+                f"{settings.member_role_name!r} this stack may assume"
+            )
+        if role_arn.split(":")[4] != account_id:
+            raise InvalidInput(f"{field}RoleArn: must be a role in account {account_id}")
+        return Location(account_id, region, role_arn)
+    if account_id == settings.hub_account_id:
+        return Location(account_id, region, None)
+    return Location(account_id, region, member_role_arn(account_id, region, settings))
+
+
+@contextlib.contextmanager
+def aws_call(action: str, where: Location | str) -> Iterator[None]:
+    """Translate AWS errors into domain errors that name the call and where it was made."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in THROTTLING_CODES:
+            raise TransientAwsError(f"{action} in {where}: {code} persisted ({message})") from exc
+        if code in DENIED_CODES:
+            raise AccessDenied(f"{action} in {where} was denied: {code} ({message})") from exc
+        raise AwsCallFailed(f"{action} in {where} failed: {code} ({message})") from exc
+    except BotoCoreError as exc:
+        raise TransientAwsError(f"{action} in {where}: {exc}") from exc
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code behind a translated error, if any."""
+    cause = exc.__cause__ if not isinstance(exc, ClientError) else exc
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code"))
+    return None
+
+
+class Access:
+    """Clients per location, with assumed-role sessions cached for the invocation's lifetime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sessions: dict[str | None, boto3.Session] = {}
+        self._clients: dict[tuple[str | None, str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, loc: Location) -> boto3.Session:
+        if loc.role_arn in self._sessions:
+            return self._sessions[loc.role_arn]
+        if loc.role_arn is None:
+            session = boto3.Session()
+        else:
+            sts = boto3.Session().client("sts", region_name=loc.region, config=_CLIENT_CONFIG)
+            with aws_call(f"sts:AssumeRole {loc.role_arn}", loc):
+                creds = sts.assume_role(
+                    RoleArn=loc.role_arn,
+                    RoleSessionName=f"{self.settings.stack_name}-peering"[:64],
+                    DurationSeconds=900,
+                )["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
+        self._sessions[loc.role_arn] = session
+        return session
+
+    def client(self, service: str, loc: Location) -> Any:
+        key = (loc.role_arn, loc.region, service)
+        with self._lock:
+            if key not in self._clients:
+                session = self._session(loc)
+                self._clients[key] = session.client(
+                    service, region_name=loc.region, config=_CLIENT_CONFIG
+                )
+            return self._clients[key]
+
+    def ec2(self, loc: Location) -> Any:
+        return self.client("ec2", loc)

@@ -1,0 +1,440 @@
+"""EC2 reads and writes, each in one place, with results as plain data.
+
+Filters are sent to narrow what AWS returns, and results are filtered again here: the local
+emulator (moto) ignores some filters, and the code must be right on both.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws import Access, Location, aws_call
+from .errors import TransientAwsError
+from .models import LIVE_STATES
+
+
+@dataclass
+class Vpc:
+    vpc_id: str
+    owner_id: str
+    cidr_blocks: list[str]
+    ipv6_cidr_blocks: list[str]
+    tags: dict[str, str]
+
+
+@dataclass
+class Route:
+    destination: str
+    target: str
+    state: str
+    origin: str
+    peering_id: str | None
+
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
+
+
+@dataclass
+class RouteTable:
+    route_table_id: str
+    vpc_id: str
+    main: bool
+    subnet_ids: list[str]
+    associations: dict[str, str]  # subnet id -> association id
+    routes: list[Route]
+    tags: dict[str, str]
+
+
+@dataclass
+class PeeringSide:
+    vpc_id: str
+    owner_id: str
+    region: str
+    allow_dns: bool
+
+
+@dataclass
+class Peering:
+    peering_id: str
+    status: str
+    message: str
+    requester: PeeringSide
+    accepter: PeeringSide
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATES
+
+    def involves(self, vpc_id: str) -> bool:
+        return vpc_id in (self.requester.vpc_id, self.accepter.vpc_id)
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in item.get("Tags", []) or []}
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(key, []))
+    return items
+
+
+# ----------------------------------------------------------------------------------- reads
+def describe_vpcs(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, Vpc]:
+    """The VPCs that exist among ``vpc_ids`` (missing ones are simply absent)."""
+    ec2 = access.ec2(loc)
+    found: dict[str, Vpc] = {}
+    with aws_call("ec2:DescribeVpcs", loc):
+        try:
+            items = _pages(ec2, "describe_vpcs", "Vpcs", VpcIds=vpc_ids)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidVpcID.NotFound":
+                raise
+            # One missing id fails the whole call: look the ids up one by one.
+            items = []
+            for vpc_id in vpc_ids:
+                try:
+                    items.extend(ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"])
+                except ClientError as inner:
+                    if inner.response["Error"]["Code"] != "InvalidVpcID.NotFound":
+                        raise
+    for item in items:
+        if item["VpcId"] not in vpc_ids:
+            continue
+        v4 = [
+            a["CidrBlock"]
+            for a in item.get("CidrBlockAssociationSet", [])
+            if a.get("CidrBlockState", {}).get("State", "associated")
+            in ("associated", "associating")
+        ] or [item["CidrBlock"]]
+        v6 = [
+            a["Ipv6CidrBlock"]
+            for a in item.get("Ipv6CidrBlockAssociationSet", [])
+            if a.get("Ipv6CidrBlockState", {}).get("State", "associated")
+            in ("associated", "associating")
+            and a.get("Ipv6CidrBlock")
+        ]
+        found[item["VpcId"]] = Vpc(item["VpcId"], item.get("OwnerId", ""), v4, v6, _tags(item))
+    return found
+
+
+def _route(item: dict[str, Any]) -> Route:
+    destination = (
+        item.get("DestinationCidrBlock")
+        or item.get("DestinationIpv6CidrBlock")
+        or item.get("DestinationPrefixListId", "")
+    )
+    target = next(
+        (
+            item[k]
+            for k in (
+                "GatewayId",
+                "VpcPeeringConnectionId",
+                "TransitGatewayId",
+                "NatGatewayId",
+                "NetworkInterfaceId",
+                "InstanceId",
+                "EgressOnlyInternetGatewayId",
+                "LocalGatewayId",
+                "CarrierGatewayId",
+                "CoreNetworkArn",
+            )
+            if item.get(k)
+        ),
+        "unknown",
+    )
+    return Route(
+        destination=destination,
+        target=target,
+        state=item.get("State", "active"),
+        origin=item.get("Origin", "CreateRoute"),
+        peering_id=item.get("VpcPeeringConnectionId"),
+    )
+
+
+def _route_table(item: dict[str, Any]) -> RouteTable:
+    associations = {
+        a["SubnetId"]: a["RouteTableAssociationId"]
+        for a in item.get("Associations", [])
+        if a.get("SubnetId")
+        and a.get("AssociationState", {}).get("State", "associated")
+        in ("associated", "associating")
+    }
+    return RouteTable(
+        route_table_id=item["RouteTableId"],
+        vpc_id=item["VpcId"],
+        main=any(a.get("Main") for a in item.get("Associations", [])),
+        subnet_ids=sorted(associations),
+        associations=associations,
+        routes=[_route(r) for r in item.get("Routes", [])],
+        tags=_tags(item),
+    )
+
+
+def describe_route_tables(access: Access, loc: Location, vpc_ids: list[str]) -> list[RouteTable]:
+    """Every route table of these VPCs."""
+    with aws_call("ec2:DescribeRouteTables", loc):
+        items = _pages(
+            access.ec2(loc),
+            "describe_route_tables",
+            "RouteTables",
+            Filters=[{"Name": "vpc-id", "Values": vpc_ids}],
+        )
+    return [_route_table(i) for i in items if i["VpcId"] in vpc_ids]
+
+
+def describe_route_tables_by_id(
+    access: Access, loc: Location, route_table_ids: list[str]
+) -> list[RouteTable]:
+    """These route tables (missing ones are simply absent)."""
+    with aws_call("ec2:DescribeRouteTables", loc):
+        try:
+            items = access.ec2(loc).describe_route_tables(RouteTableIds=route_table_ids)[
+                "RouteTables"
+            ]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidRouteTableID.NotFound":
+                raise
+            items = []
+    return [_route_table(i) for i in items if i["RouteTableId"] in route_table_ids]
+
+
+def describe_subnets(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, str]:
+    """Subnet id -> VPC id, for the subnets of these VPCs."""
+    with aws_call("ec2:DescribeSubnets", loc):
+        items = _pages(
+            access.ec2(loc),
+            "describe_subnets",
+            "Subnets",
+            Filters=[{"Name": "vpc-id", "Values": vpc_ids}],
+        )
+    return {i["SubnetId"]: i["VpcId"] for i in items if i["VpcId"] in vpc_ids}
+
+
+def _peering(item: dict[str, Any]) -> Peering:
+    def side(info: dict[str, Any]) -> PeeringSide:
+        options = info.get("PeeringOptions", {}) or {}
+        return PeeringSide(
+            vpc_id=info.get("VpcId", ""),
+            owner_id=info.get("OwnerId", ""),
+            region=info.get("Region", ""),
+            allow_dns=bool(options.get("AllowDnsResolutionFromRemoteVpc", False)),
+        )
+
+    status = item.get("Status", {})
+    return Peering(
+        peering_id=item["VpcPeeringConnectionId"],
+        status=status.get("Code", "unknown"),
+        message=status.get("Message", ""),
+        requester=side(item.get("RequesterVpcInfo", {})),
+        accepter=side(item.get("AccepterVpcInfo", {})),
+        tags=_tags(item),
+    )
+
+
+def describe_peering(access: Access, loc: Location, peering_id: str) -> Peering | None:
+    """The peering with this id as seen from ``loc``, or None if EC2 does not know it."""
+    with aws_call("ec2:DescribeVpcPeeringConnections", loc):
+        try:
+            items = access.ec2(loc).describe_vpc_peering_connections(
+                VpcPeeringConnectionIds=[peering_id]
+            )["VpcPeeringConnections"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "InvalidVpcPeeringConnectionID.NotFound":
+                return None
+            raise
+    matches = [_peering(i) for i in items if i["VpcPeeringConnectionId"] == peering_id]
+    return matches[0] if matches else None
+
+
+def describe_live_peerings(access: Access, loc: Location, vpc_ids: list[str]) -> list[Peering]:
+    """Peerings that exist or are on their way and involve any of these VPCs."""
+    with aws_call("ec2:DescribeVpcPeeringConnections", loc):
+        items = _pages(
+            access.ec2(loc),
+            "describe_vpc_peering_connections",
+            "VpcPeeringConnections",
+            Filters=[{"Name": "status-code", "Values": sorted(LIVE_STATES)}],
+        )
+    peerings = [_peering(i) for i in items]
+    return [p for p in peerings if p.live and any(p.involves(v) for v in vpc_ids)]
+
+
+def wait_for_status(
+    access: Access,
+    loc: Location,
+    peering_id: str,
+    wanted: frozenset[str],
+    leave: frozenset[str],
+    timeout: float,
+    interval: float = 2.0,
+) -> Peering | None:
+    """Poll until the peering's status is in ``wanted`` or leaves ``leave`` (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        peering = describe_peering(access, loc, peering_id)
+        if peering is None or peering.status in wanted or peering.status not in leave:
+            return peering
+        if time.monotonic() >= deadline:
+            raise TransientAwsError(
+                f"{peering_id} still {peering.status} after {timeout:.0f}s in {loc}"
+            )
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------- writes
+def create_peering(
+    access: Access,
+    loc: Location,
+    vpc_id: str,
+    peer_vpc_id: str,
+    peer_owner_id: str | None,
+    peer_region: str | None,
+    tags: dict[str, str],
+) -> Peering:
+    kwargs: dict[str, Any] = {
+        "VpcId": vpc_id,
+        "PeerVpcId": peer_vpc_id,
+        "TagSpecifications": [
+            {
+                "ResourceType": "vpc-peering-connection",
+                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+            }
+        ],
+    }
+    if peer_owner_id:
+        kwargs["PeerOwnerId"] = peer_owner_id
+    if peer_region:
+        kwargs["PeerRegion"] = peer_region
+    with aws_call(f"ec2:CreateVpcPeeringConnection {vpc_id} -> {peer_vpc_id}", loc):
+        item = access.ec2(loc).create_vpc_peering_connection(**kwargs)["VpcPeeringConnection"]
+    return _peering(item)
+
+
+def accept_peering(access: Access, loc: Location, peering_id: str) -> str:
+    with aws_call(f"ec2:AcceptVpcPeeringConnection {peering_id}", loc):
+        item = access.ec2(loc).accept_vpc_peering_connection(VpcPeeringConnectionId=peering_id)
+    return str(item["VpcPeeringConnection"]["Status"]["Code"])
+
+
+def delete_peering(access: Access, loc: Location, peering_id: str) -> bool:
+    """Delete the peering; False if EC2 no longer knows it."""
+    with aws_call(f"ec2:DeleteVpcPeeringConnection {peering_id}", loc):
+        try:
+            access.ec2(loc).delete_vpc_peering_connection(VpcPeeringConnectionId=peering_id)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in (
+                "InvalidVpcPeeringConnectionID.NotFound",
+                "InvalidStateTransition",
+            ):
+                return False
+            raise
+    return True
+
+
+def create_route(
+    access: Access, loc: Location, route_table_id: str, destination: str, peering_id: str
+) -> bool:
+    """Add a route to the peering; False if a route to that destination already exists."""
+    key = "DestinationIpv6CidrBlock" if ":" in destination else "DestinationCidrBlock"
+    with aws_call(f"ec2:CreateRoute {route_table_id} {destination}", loc):
+        try:
+            access.ec2(loc).create_route(
+                RouteTableId=route_table_id, VpcPeeringConnectionId=peering_id, **{key: destination}
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "RouteAlreadyExists":
+                return False
+            raise
+    return True
+
+
+def delete_route(access: Access, loc: Location, route_table_id: str, destination: str) -> bool:
+    """Remove a route; False if it is already gone."""
+    key = "DestinationIpv6CidrBlock" if ":" in destination else "DestinationCidrBlock"
+    with aws_call(f"ec2:DeleteRoute {route_table_id} {destination}", loc):
+        try:
+            access.ec2(loc).delete_route(RouteTableId=route_table_id, **{key: destination})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in (
+                "InvalidRoute.NotFound",
+                "InvalidRouteTableID.NotFound",
+            ):
+                return False
+            raise
+    return True
+
+
+def create_route_table(
+    access: Access, loc: Location, vpc_id: str, tags: dict[str, str], client_token: str
+) -> str:
+    with aws_call(f"ec2:CreateRouteTable in {vpc_id}", loc):
+        item = access.ec2(loc).create_route_table(
+            VpcId=vpc_id,
+            ClientToken=client_token,
+            TagSpecifications=[
+                {
+                    "ResourceType": "route-table",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ],
+        )["RouteTable"]
+    return str(item["RouteTableId"])
+
+
+def associate_route_table(
+    access: Access, loc: Location, route_table_id: str, subnet_id: str
+) -> str | None:
+    """Associate a subnet; None if it already is associated with this table."""
+    with aws_call(f"ec2:AssociateRouteTable {route_table_id} {subnet_id}", loc):
+        try:
+            item = access.ec2(loc).associate_route_table(
+                RouteTableId=route_table_id, SubnetId=subnet_id
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "Resource.AlreadyAssociated":
+                return None
+            raise
+    return str(item["AssociationId"])
+
+
+def disassociate_route_table(access: Access, loc: Location, association_id: str) -> bool:
+    with aws_call(f"ec2:DisassociateRouteTable {association_id}", loc):
+        try:
+            access.ec2(loc).disassociate_route_table(AssociationId=association_id)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "InvalidAssociationID.NotFound":
+                return False
+            raise
+    return True
+
+
+def delete_route_table(access: Access, loc: Location, route_table_id: str) -> bool:
+    with aws_call(f"ec2:DeleteRouteTable {route_table_id}", loc):
+        try:
+            access.ec2(loc).delete_route_table(RouteTableId=route_table_id)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "InvalidRouteTableID.NotFound":
+                return False
+            raise
+    return True
+
+
+def set_dns_options(
+    access: Access, loc: Location, peering_id: str, requester: bool, accepter: bool
+) -> None:
+    """Allow DNS resolution from the remote VPC on the requester and/or accepter side."""
+    kwargs: dict[str, Any] = {"VpcPeeringConnectionId": peering_id}
+    if requester:
+        kwargs["RequesterPeeringConnectionOptions"] = {"AllowDnsResolutionFromRemoteVpc": True}
+    if accepter:
+        kwargs["AccepterPeeringConnectionOptions"] = {"AllowDnsResolutionFromRemoteVpc": True}
+    with aws_call(f"ec2:ModifyVpcPeeringConnectionOptions {peering_id}", loc):
+        access.ec2(loc).modify_vpc_peering_connection_options(**kwargs)

@@ -1,0 +1,84 @@
+"""Domain errors. The class name is the error name a failed execution ends with.
+
+Step Functions reports a Lambda exception by its class name (``errorType``), so each class
+here is one documented error name; nothing matches on message text.
+"""
+
+from __future__ import annotations
+
+
+class PeeringError(Exception):
+    """Base of every error this tool reports by name; the message names the field or resource."""
+
+    retryable = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+class InvalidInput(PeeringError):
+    """The request is malformed: the message names the field and the reason."""
+
+
+class VpcNotFound(PeeringError):
+    """A VPC (or subnet or route table) named in the request does not exist where it was looked for."""
+
+
+class CidrOverlap(PeeringError):
+    """A CIDR of one VPC overlaps a CIDR of the other; AWS cannot peer them."""
+
+
+class RouteConflict(PeeringError):
+    """A planned route collides with an existing route to another target."""
+
+
+class AssociationConflict(PeeringError):
+    """A subnet for a dedicated route table is already explicitly associated with another table."""
+
+
+class QuotaExceeded(PeeringError):
+    """Peerings per VPC or routes per route table would exceed the configured quota."""
+
+
+class AcceptDenied(PeeringError):
+    """The accept policy does not allow auto-accepting this peering."""
+
+
+class AcceptTimeout(PeeringError):
+    """The peering was not accepted within the acceptance wait."""
+
+
+class PeeringFailed(PeeringError):
+    """The peering connection went to failed, rejected, expired or deleted."""
+
+
+class VerificationFailed(PeeringError):
+    """After all steps, the peering, a route or a DNS option is not as planned."""
+
+
+class NotManaged(PeeringError):
+    """Cleanup was asked to remove a peering this stack did not create."""
+
+
+class AccessDenied(PeeringError):
+    """AWS refused a call (assume role or an EC2 action): the message names the call and account."""
+
+
+class AwsCallFailed(PeeringError):
+    """An AWS call failed with an error this tool does not expect; the message has AWS's code."""
+
+
+class TransientAwsError(PeeringError):
+    """Throttling or eventual consistency outlasted the client retries; the state machine retries."""
+
+    retryable = True
+
+
+#: Every error name an execution can end with, beside ``InternalError`` (anything unexpected)
+#: and ``Timeout`` (a step outlived its TimeoutSeconds).
+ERROR_NAMES: frozenset[str] = frozenset(cls.__name__ for cls in PeeringError.__subclasses__()) | {
+    "InternalError",
+    "Timeout",
+    "CompensationFailed",
+}

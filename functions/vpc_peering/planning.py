@@ -1,0 +1,255 @@
+"""Pure planning rules: CIDR overlap, route destinations, table selection, conflicts, quotas.
+
+Nothing here calls AWS; the functions take what EC2 reported and raise a named error that
+says which field or resource is at fault.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from .ec2 import Peering, RouteTable, Vpc
+from .errors import (
+    AssociationConflict,
+    CidrOverlap,
+    InvalidInput,
+    QuotaExceeded,
+    RouteConflict,
+    VpcNotFound,
+)
+from .models import Association, DedicatedTable, RouteEntry, Side, SideName
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _net(cidr: str) -> Network:
+    return ipaddress.ip_network(cidr, strict=False)
+
+
+def check_no_overlap(requester: Vpc, accepter: Vpc) -> None:
+    """AWS refuses to peer VPCs whose CIDRs overlap, secondary and IPv6 blocks included."""
+    for mine in requester.cidr_blocks + requester.ipv6_cidr_blocks:
+        for theirs in accepter.cidr_blocks + accepter.ipv6_cidr_blocks:
+            a, b = _net(mine), _net(theirs)
+            if a.version == b.version and a.overlaps(b):
+                raise CidrOverlap(
+                    f"Requester {requester.vpc_id} CIDR {mine} overlaps Accepter "
+                    f"{accepter.vpc_id} CIDR {theirs}; VPCs with overlapping CIDRs cannot be peered"
+                )
+
+
+def destinations(side: Side, side_name: SideName, peer: Vpc) -> list[str]:
+    """The peer CIDRs this side routes to the peering: asked-for ones must lie inside the peer."""
+    peer_blocks = [_net(c) for c in peer.cidr_blocks + peer.ipv6_cidr_blocks]
+    if side.destination_cidrs:
+        for index, cidr in enumerate(side.destination_cidrs):
+            net = _net(cidr)
+            if not any(net.version == b.version and net.subnet_of(b) for b in peer_blocks):  # type: ignore[arg-type]
+                raise InvalidInput(
+                    f"{side_name}.DestinationCidrs[{index}]: {cidr} is not inside any CIDR of the "
+                    f"peer VPC {peer.vpc_id} ({', '.join(peer.cidr_blocks + peer.ipv6_cidr_blocks)})"
+                )
+        return list(side.destination_cidrs)
+    wanted = list(peer.cidr_blocks)
+    if side.ipv6 and side.ipv6_cidr_blocks and peer.ipv6_cidr_blocks:
+        wanted += peer.ipv6_cidr_blocks
+    return wanted
+
+
+def select_tables(
+    side: Side, side_name: SideName, tables: list[RouteTable], subnets: dict[str, str]
+) -> list[RouteTable]:
+    """The existing route tables of this side that get the peer routes."""
+    mine = [t for t in tables if t.vpc_id == side.vpc_id]
+    selection = (
+        "ids"
+        if side.route_table_ids is not None
+        else "subnets"
+        if side.subnet_ids is not None
+        else side.route_tables or ("none" if side.dedicated_route_table else "all")
+    )
+    if selection == "none":
+        return []
+    if selection == "all":
+        return mine
+    main = [t for t in mine if t.main]
+    if selection == "main":
+        if not main:
+            raise VpcNotFound(f"{side_name}.RouteTables: {side.vpc_id} has no main route table")
+        return main
+    by_id = {t.route_table_id: t for t in mine}
+    if selection == "ids":
+        chosen = []
+        for index, rtb in enumerate(side.route_table_ids or []):
+            if rtb not in by_id:
+                raise VpcNotFound(
+                    f"{side_name}.RouteTableIds[{index}]: {rtb} is not a route table of {side.vpc_id}"
+                )
+            chosen.append(by_id[rtb])
+        return chosen
+    # subnets: the table each subnet uses, its implicit main association included
+    chosen_ids: list[str] = []
+    for index, subnet in enumerate(side.subnet_ids or []):
+        check_subnet(subnet, side, subnets, f"{side_name}.SubnetIds[{index}]")
+        explicit = [t for t in mine if subnet in t.subnet_ids]
+        table = explicit[0] if explicit else (main[0] if main else None)
+        if table is None:
+            raise VpcNotFound(f"{side_name}.SubnetIds[{index}]: {subnet} uses no route table")
+        if table.route_table_id not in chosen_ids:
+            chosen_ids.append(table.route_table_id)
+    return [by_id[i] for i in chosen_ids]
+
+
+def check_subnet(subnet: str, side: Side, subnets: dict[str, str], field: str) -> None:
+    if subnet not in subnets:
+        raise VpcNotFound(f"{field}: {subnet} is not a subnet of {side.vpc_id}")
+
+
+def plan_routes(
+    side_name: SideName,
+    tables: list[RouteTable],
+    wanted: list[str],
+    peering_id: str | None,
+    max_routes: int,
+) -> list[RouteEntry]:
+    """One entry per table and destination; refuse any route that would take others' traffic."""
+    entries: list[RouteEntry] = []
+    for table in tables:
+        new = 0
+        for destination in wanted:
+            state = route_state(side_name, table, destination, peering_id)
+            new += state == "planned"
+            entries.append(
+                RouteEntry(
+                    side=side_name,
+                    route_table_id=table.route_table_id,
+                    destination=destination,
+                    state=state,
+                )
+            )
+        if new and len(table.routes) + new > max_routes:
+            raise QuotaExceeded(
+                f"{side_name} route table {table.route_table_id} has {len(table.routes)} routes; "
+                f"adding {new} exceeds the quota of {max_routes} (MaxRoutesPerTable)"
+            )
+    return entries
+
+
+def route_state(
+    side_name: SideName, table: RouteTable, destination: str, peering_id: str | None
+) -> str:
+    """``present`` if this peering already routes it, ``planned`` if free; else a conflict.
+
+    A destination equal to, or narrower than, an existing non-local route to another target
+    is refused: it would divert traffic that route carries. Default routes (/0) are exempt.
+    """
+    net = _net(destination)
+    for route in table.routes:
+        if not route.destination or route.destination.startswith("pl-"):
+            continue
+        existing = _net(route.destination)
+        if existing.version != net.version:
+            continue
+        if existing == net:
+            if peering_id and route.peering_id == peering_id:
+                return "present"
+            raise RouteConflict(
+                f"{side_name} route table {table.route_table_id} already has a route to "
+                f"{destination} via {route.target} ({route.state}); refusing to replace it"
+            )
+        if route.is_local or existing.prefixlen == 0 or route.peering_id == peering_id:
+            continue
+        if net.subnet_of(existing):  # type: ignore[arg-type]
+            raise RouteConflict(
+                f"{side_name} route table {table.route_table_id}: {destination} is inside the "
+                f"existing route {route.destination} via {route.target}; a narrower route to the "
+                "peering would divert part of its traffic"
+            )
+    return "planned"
+
+
+def plan_dedicated(
+    side: Side,
+    side_name: SideName,
+    tables: list[RouteTable],
+    subnets: dict[str, str],
+    existing: RouteTable | None,
+    wanted: list[str],
+    peering_id: str | None,
+) -> tuple[DedicatedTable | None, list[RouteEntry]]:
+    """The dedicated route table of a side (new, or found from an earlier run) and its routes."""
+    if side.dedicated_route_table is None:
+        return None, []
+    subnet_ids = side.dedicated_route_table.subnet_ids
+    for index, subnet in enumerate(subnet_ids):
+        field = f"{side_name}.DedicatedRouteTable.SubnetIds[{index}]"
+        check_subnet(subnet, side, subnets, field)
+        for table in tables:
+            if subnet in table.subnet_ids and (
+                existing is None or table.route_table_id != existing.route_table_id
+            ):
+                raise AssociationConflict(
+                    f"{field}: {subnet} is already associated with route table "
+                    f"{table.route_table_id}; this tool does not replace associations"
+                )
+    if existing is None:
+        dedicated = DedicatedTable(side=side_name, vpc_id=side.vpc_id, subnet_ids=subnet_ids)
+        routes = [
+            RouteEntry(side=side_name, route_table_id=None, destination=d, dedicated=True)
+            for d in wanted
+        ]
+        return dedicated, routes
+    dedicated = DedicatedTable(
+        side=side_name,
+        vpc_id=side.vpc_id,
+        route_table_id=existing.route_table_id,
+        subnet_ids=subnet_ids,
+        associations=[
+            Association(subnet_id=s, association_id=existing.associations[s])
+            for s in subnet_ids
+            if s in existing.associations
+        ],
+        state="present",
+    )
+    routes = plan_routes(side_name, [existing], wanted, peering_id, max_routes=10**6)
+    for route in routes:
+        route.dedicated = True
+    return dedicated, routes
+
+
+def choose_existing(peerings: Iterable[Peering], requester: Side, accepter: Side) -> Peering | None:
+    """A live peering of this pair, in either direction: active first, then pending ones."""
+
+    def same(a: Side, vpc_id: str, owner: str, region: str) -> bool:
+        return a.vpc_id == vpc_id and a.account_id == owner and a.region == region
+
+    pair = [
+        p
+        for p in peerings
+        if p.live
+        and (
+            (
+                same(requester, p.requester.vpc_id, p.requester.owner_id, p.requester.region)
+                and same(accepter, p.accepter.vpc_id, p.accepter.owner_id, p.accepter.region)
+            )
+            or (
+                same(accepter, p.requester.vpc_id, p.requester.owner_id, p.requester.region)
+                and same(requester, p.accepter.vpc_id, p.accepter.owner_id, p.accepter.region)
+            )
+        )
+    ]
+    order = {"active": 0, "provisioning": 1, "pending-acceptance": 2, "initiating-request": 3}
+    pair.sort(key=lambda p: (order.get(p.status, 9), p.peering_id))
+    return pair[0] if pair else None
+
+
+def check_peering_quota(
+    side: Side, side_name: SideName, peerings: Iterable[Peering], limit: int
+) -> None:
+    count = len({p.peering_id for p in peerings if p.live and p.involves(side.vpc_id)})
+    if count >= limit:
+        raise QuotaExceeded(
+            f"{side_name}.VpcId: {side.vpc_id} already has {count} active or pending peering "
+            f"connections; the quota is {limit} (MaxPeeringsPerVpc)"
+        )

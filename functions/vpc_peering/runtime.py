@@ -1,0 +1,94 @@
+"""How a Lambda event becomes a domain call: the one wrapper every step handler shares.
+
+The state machines send ``{"Document": <state>, "ExecutionName": ...}`` (or ``"Request"`` for
+the first step); the handler validates it into the step's model, calls the step, and returns
+the updated document as JSON-ready data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from .aws import Access
+from .errors import InvalidInput
+from .models import parse
+from .observability import logger, metrics, tracer
+from .settings import Settings
+
+
+Handler = Callable[[dict[str, Any], LambdaContext], Any]
+
+
+@cache
+def load_settings() -> Settings:
+    """Validated once per cold start; a misconfigured stack fails on its first invocation."""
+    return Settings.from_env()
+
+
+def _event_part(event: Any, key: str) -> Any:
+    if not isinstance(event, dict) or key not in event:
+        raise InvalidInput(f"event: missing {key!r}; this function is a state machine step")
+    return event[key]
+
+
+def _execution_name(event: Any) -> str:
+    name = event.get("ExecutionName") if isinstance(event, dict) else None
+    return str(name) if name else "unknown"
+
+
+def _instrument(step_name: str, fn: Handler) -> Handler:
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler(capture_response=False)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        logger.append_keys(step=step_name, execution=_execution_name(event))
+        result = fn(event, context)
+        metrics.add_metric(name=f"{step_name}Succeeded", unit=MetricUnit.Count, value=1)
+        return result
+
+    return lambda_handler
+
+
+def request_step(
+    step_name: str, step: Callable[[Any, str, Access, Settings], BaseModel]
+) -> Handler:
+    """A first step: takes the raw execution input as ``Request``."""
+
+    def run(event: dict[str, Any], context: LambdaContext) -> Any:
+        settings = load_settings()
+        request = _event_part(event, "Request")
+        return step(request, _execution_name(event), Access(settings), settings).model_dump(
+            mode="json", by_alias=True
+        )
+
+    return _instrument(step_name, run)
+
+
+def document_step[DocT: BaseModel](
+    step_name: str, model: type[DocT], step: Callable[[DocT, Access, Settings], DocT]
+) -> Handler:
+    """A later step: takes the document the previous step returned."""
+
+    def run(event: dict[str, Any], context: LambdaContext) -> Any:
+        settings = load_settings()
+        doc = parse(model, _event_part(event, "Document"), root="Document")
+        return step(doc, Access(settings), settings).model_dump(mode="json", by_alias=True)
+
+    return _instrument(step_name, run)
+
+
+def raw_step(step_name: str, step: Callable[[dict[str, Any], Access, Settings], Any]) -> Handler:
+    """A step that must cope with any input shape (failure handling)."""
+
+    def run(event: dict[str, Any], context: LambdaContext) -> Any:
+        settings = load_settings()
+        document = event.get("Document") if isinstance(event, dict) else None
+        return step(document if isinstance(document, dict) else {}, Access(settings), settings)
+
+    return _instrument(step_name, run)
