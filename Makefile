@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 4566
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test unit integration e2e lint validate build local demo bench clean lock
+.PHONY: help install test unit integration e2e lint validate build local demo bench clean lock schemas
 
 help:
 	@echo "make demo       run the tutorial's scenario through the create and cleanup machines on the local emulator"
@@ -57,7 +57,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml member-role.yaml
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint
@@ -70,6 +70,9 @@ local: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m emulator.demo
+
+schemas: $(STAMP)
+	$(BIN)/python scripts/write_schemas.py
 
 bench: $(STAMP)
 	$(BIN)/python -m emulator.bench
