@@ -1,0 +1,201 @@
+"""`make demo`: the AWS CLI tutorial's scenario, done by the create and cleanup machines.
+
+On the local emulator (started here, or one already running with ``--endpoint``): create VPC1
+10.0.0.0/16 and VPC2 172.16.0.0/16 with a subnet each, peer them through the create machine
+(dedicated route tables associated with the subnets, as the tutorial does), print the result,
+undo it with the cleanup machine, show that nothing of the peering is left, and delete the VPCs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .executions import ExecutionResult, run_execution
+from .testing import EmulatorHandle, attach_emulator, running_emulator
+
+BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def heading(text: str) -> None:
+    say(f"\n{BOLD}== {text}{RESET}")
+
+
+def tag(name: str) -> list[dict[str, Any]]:
+    return [{"Key": "Name", "Value": name}]
+
+
+def show_state(state: str, seconds: float) -> None:
+    say(f"  {DIM}{seconds:6.2f}s{RESET}  {state}")
+
+
+def ec2_calls(handle: EmulatorHandle) -> Counter[str]:
+    return Counter(c["operation"] for c in handle.calls() if c["service"] == "ec2")
+
+
+def run_machine(handle: EmulatorHandle, arn: str, payload: Any) -> tuple[ExecutionResult, Counter[str]]:
+    sfn = handle.client("stepfunctions")
+    handle.reset_calls()
+    result = run_execution(sfn, arn, payload, on_state=show_state, timeout=120)
+    calls = ec2_calls(handle)
+    colour = GREEN if result.succeeded else RED
+    say(f"  {colour}{result.status}{RESET} in {result.seconds:.1f}s, {len(result.states_entered)} states")
+    if not result.succeeded:
+        say(f"  {RED}{result.error}: {result.cause}{RESET}")
+    return result, calls
+
+
+def print_calls(calls: Counter[str]) -> None:
+    total = sum(calls.values())
+    detail = ", ".join(f"{op} {n}" for op, n in sorted(calls.items()))
+    say(f"  EC2 API calls: {total} ({detail})")
+
+
+def demo(handle: EmulatorHandle) -> int:
+    ec2 = handle.client("ec2")
+    say(f"Local AWS endpoint {handle.endpoint} (stack {handle.stack_name}, {handle.region})")
+
+    heading("Create VPCs for peering (as the tutorial's create-vpc / create-subnet)")
+    vpc1 = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": tag("VPC1")}],
+    )["Vpc"]["VpcId"]
+    subnet1 = ec2.create_subnet(
+        VpcId=vpc1,
+        CidrBlock="10.0.1.0/24",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": tag("VPC1-Subnet")}],
+    )["Subnet"]["SubnetId"]
+    vpc2 = ec2.create_vpc(
+        CidrBlock="172.16.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": tag("VPC2")}],
+    )["Vpc"]["VpcId"]
+    subnet2 = ec2.create_subnet(
+        VpcId=vpc2,
+        CidrBlock="172.16.1.0/24",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": tag("VPC2-Subnet")}],
+    )["Subnet"]["SubnetId"]
+    say(f"  VPC1 {vpc1} 10.0.0.0/16, subnet {subnet1} 10.0.1.0/24")
+    say(f"  VPC2 {vpc2} 172.16.0.0/16, subnet {subnet2} 172.16.1.0/24")
+
+    request = {
+        "Requester": {"VpcId": vpc1, "DedicatedRouteTable": {"SubnetIds": [subnet1]}},
+        "Accepter": {"VpcId": vpc2, "DedicatedRouteTable": {"SubnetIds": [subnet2]}},
+        "Tags": {"Name": "VPC1-VPC2-Peering"},
+    }
+    heading("Create machine: plan, create, auto-accept (EventBridge), routes, DNS, verify")
+    created, create_calls = run_machine(handle, handle.create_state_machine_arn, request)
+    if not created.succeeded:
+        return 1
+    out = created.output
+    peering_id = out["VpcPeeringConnectionId"]
+
+    heading("Result")
+    say(f"  Peering   {peering_id}: {BOLD}{out['Status']}{RESET}")
+    for name in ("Requester", "Accepter"):
+        side = out[name]
+        say(
+            f"  {name:9} {side['VpcId']} account {side['AccountId']} {side['Region']} "
+            f"CIDRs {', '.join(side['CidrBlocks'] + side['Ipv6CidrBlocks'])}"
+        )
+    for table in out["DedicatedRouteTables"]:
+        subnets = ", ".join(f"{a['SubnetId']} ({a['AssociationId']})" for a in table["Associations"])
+        say(f"  Route table {table['RouteTableId']} ({table['Side']}, {table['State']}) <- {subnets}")
+    for route in out["Routes"]:
+        say(
+            f"  Route     {route['Side']:9} {route['RouteTableId']} {route['Destination']:16} "
+            f"-> {peering_id} [{route['State']}]"
+        )
+    verification = out["Verification"]
+    for check in verification["Checks"]:
+        mark = f"{GREEN}ok{RESET}" if check["Ok"] else f"{RED}FAILED{RESET}"
+        say(f"  verify    {mark}  {check['Subject']}: {check['Detail']}")
+    print_calls(create_calls)
+
+    heading("describe-vpc-peering-connections (the tutorial's check)")
+    described = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[peering_id])
+    pcx = described["VpcPeeringConnections"][0]
+    say(
+        f"  {pcx['VpcPeeringConnectionId']} {pcx['Status']['Code']}: "
+        f"{pcx['RequesterVpcInfo']['VpcId']} ({pcx['RequesterVpcInfo']['CidrBlock']}) <-> "
+        f"{pcx['AccepterVpcInfo']['VpcId']} ({pcx['AccepterVpcInfo']['CidrBlock']})"
+    )
+
+    heading("Run the same request again (idempotent: nothing changes)")
+    again, again_calls = run_machine(handle, handle.create_state_machine_arn, request)
+    states = Counter(r["State"] for r in again.output["Routes"]) if again.succeeded else {}
+    say(f"  same peering: {again.succeeded and again.output['VpcPeeringConnectionId'] == peering_id}; routes {dict(states)}")
+    print_calls(again_calls)
+
+    heading("Cleanup machine: routes, route tables, peering (reverse order)")
+    cleaned, cleanup_calls = run_machine(handle, handle.cleanup_state_machine_arn, out)
+    if not cleaned.succeeded:
+        return 1
+    removed = cleaned.output["Removed"]
+    say(
+        f"  removed {len(removed['Routes'])} routes, route tables "
+        f"{', '.join(removed['RouteTables']) or '-'}, peering deleted: {removed['PeeringDeleted']}"
+    )
+    print_calls(cleanup_calls)
+
+    heading("Nothing of the peering is left")
+    status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[peering_id])[
+        "VpcPeeringConnections"
+    ][0]["Status"]["Code"]
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc1, vpc2]}])["RouteTables"]
+    leftover_routes = [
+        (t["RouteTableId"], r.get("DestinationCidrBlock"))
+        for t in tables
+        for r in t["Routes"]
+        if r.get("VpcPeeringConnectionId") == peering_id
+    ]
+    leftover_tables = [
+        t["RouteTableId"]
+        for t in tables
+        if any(tg["Key"] == "vpc-peering:managed-by" for tg in t.get("Tags", []))
+    ]
+    say(f"  peering {peering_id}: {status}")
+    say(f"  routes to it: {leftover_routes or 'none'}; tool-made route tables: {leftover_tables or 'none'}")
+
+    heading("Delete subnets and VPCs (the tutorial's last steps)")
+    for subnet in (subnet2, subnet1):
+        ec2.delete_subnet(SubnetId=subnet)
+    for vpc in (vpc2, vpc1):
+        ec2.delete_vpc(VpcId=vpc)
+    say(f"  deleted {subnet2}, {subnet1}, {vpc2}, {vpc1}")
+    clean = status == "deleted" and not leftover_routes and not leftover_tables
+    say(f"\n{GREEN if clean else RED}{'Done: peered, verified and cleaned up.' if clean else 'Something was left behind.'}{RESET}")
+    return 0 if clean else 1
+
+
+@contextmanager
+def emulator(endpoint: str | None) -> Iterator[EmulatorHandle]:
+    if endpoint:
+        yield attach_emulator(endpoint)
+        return
+    say("Starting the local AWS emulator (moto) and deploying template.yaml ...")
+    with running_emulator() as handle:
+        yield handle
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--endpoint", help="use an emulator already running (make local)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    with emulator(args.endpoint) as handle:
+        code = demo(handle)
+    say(f"{DIM}demo wall time {time.monotonic() - started:.1f}s{RESET}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
