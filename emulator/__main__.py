@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from emulator import event_delivery, lambda_runtime
+from emulator import event_delivery, lambda_runtime, moto_fixes
 from emulator.deploy import DeployedStack, deploy
 from emulator.server import HOST, configure_moto, create_server
 from emulator.template import TemplateError
@@ -75,10 +75,12 @@ def ready_info(stack: DeployedStack, endpoint: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    for noisy in ("werkzeug", "botocore"):  # no line per request or per client
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides = parse_overrides(args.parameter_overrides)
 
     configure_moto()
+    moto_fixes.install()
     lambda_runtime.install()
     event_delivery.install()
     server, app = create_server(args.port)
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     app.reset_calls()  # the deployment's own calls are not the application's
 
     info = ready_info(stack, endpoint)
+    app.info = info
     _announce(info)
     if args.ready_file:
         tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
@@ -143,8 +146,11 @@ def _announce(info: dict[str, Any]) -> None:
 
 
 def _example_input() -> str:
-    example = DEFAULT_TEMPLATE.parent / "events" / "create.json"
-    return f"file://{example}" if example.is_file() else "'{}'"
+    for name in ("create-same-account.json", "create.json"):
+        example = DEFAULT_TEMPLATE.parent / "events" / name
+        if example.is_file():
+            return f"file://{example}"
+    return "'{}'"
 
 
 if __name__ == "__main__":

@@ -42,13 +42,18 @@ def ec2_calls(handle: EmulatorHandle) -> Counter[str]:
     return Counter(c["operation"] for c in handle.calls() if c["service"] == "ec2")
 
 
-def run_machine(handle: EmulatorHandle, arn: str, payload: Any) -> tuple[ExecutionResult, Counter[str]]:
+def run_machine(
+    handle: EmulatorHandle, arn: str, payload: Any
+) -> tuple[ExecutionResult, Counter[str]]:
     sfn = handle.client("stepfunctions")
     handle.reset_calls()
     result = run_execution(sfn, arn, payload, on_state=show_state, timeout=120)
     calls = ec2_calls(handle)
     colour = GREEN if result.succeeded else RED
-    say(f"  {colour}{result.status}{RESET} in {result.seconds:.1f}s, {len(result.states_entered)} states")
+    say(
+        f"  {colour}{result.status}{RESET} in {result.seconds:.1f}s, "
+        f"{len(result.states_entered)} states"
+    )
     if not result.succeeded:
         say(f"  {RED}{result.error}: {result.cause}{RESET}")
     return result, calls
@@ -107,8 +112,13 @@ def demo(handle: EmulatorHandle) -> int:
             f"CIDRs {', '.join(side['CidrBlocks'] + side['Ipv6CidrBlocks'])}"
         )
     for table in out["DedicatedRouteTables"]:
-        subnets = ", ".join(f"{a['SubnetId']} ({a['AssociationId']})" for a in table["Associations"])
-        say(f"  Route table {table['RouteTableId']} ({table['Side']}, {table['State']}) <- {subnets}")
+        subnets = ", ".join(
+            f"{a['SubnetId']} ({a['AssociationId']})" for a in table["Associations"]
+        )
+        say(
+            f"  Route table {table['RouteTableId']} ({table['Side']}, {table['State']})"
+            f" <- {subnets}"
+        )
     for route in out["Routes"]:
         say(
             f"  Route     {route['Side']:9} {route['RouteTableId']} {route['Destination']:16} "
@@ -132,7 +142,8 @@ def demo(handle: EmulatorHandle) -> int:
     heading("Run the same request again (idempotent: nothing changes)")
     again, again_calls = run_machine(handle, handle.create_state_machine_arn, request)
     states = Counter(r["State"] for r in again.output["Routes"]) if again.succeeded else {}
-    say(f"  same peering: {again.succeeded and again.output['VpcPeeringConnectionId'] == peering_id}; routes {dict(states)}")
+    same_peering = again.succeeded and again.output["VpcPeeringConnectionId"] == peering_id
+    say(f"  same peering: {same_peering}; routes {dict(states)}")
     print_calls(again_calls)
 
     heading("Cleanup machine: routes, route tables, peering (reverse order)")
@@ -150,7 +161,9 @@ def demo(handle: EmulatorHandle) -> int:
     status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[peering_id])[
         "VpcPeeringConnections"
     ][0]["Status"]["Code"]
-    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc1, vpc2]}])["RouteTables"]
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc1, vpc2]}])[
+        "RouteTables"
+    ]
     leftover_routes = [
         (t["RouteTableId"], r.get("DestinationCidrBlock"))
         for t in tables
@@ -163,7 +176,10 @@ def demo(handle: EmulatorHandle) -> int:
         if any(tg["Key"] == "vpc-peering:managed-by" for tg in t.get("Tags", []))
     ]
     say(f"  peering {peering_id}: {status}")
-    say(f"  routes to it: {leftover_routes or 'none'}; tool-made route tables: {leftover_tables or 'none'}")
+    say(
+        f"  routes to it: {leftover_routes or 'none'}; "
+        f"tool-made route tables: {leftover_tables or 'none'}"
+    )
 
     heading("Delete subnets and VPCs (the tutorial's last steps)")
     for subnet in (subnet2, subnet1):
@@ -172,7 +188,11 @@ def demo(handle: EmulatorHandle) -> int:
         ec2.delete_vpc(VpcId=vpc)
     say(f"  deleted {subnet2}, {subnet1}, {vpc2}, {vpc1}")
     clean = status == "deleted" and not leftover_routes and not leftover_tables
-    say(f"\n{GREEN if clean else RED}{'Done: peered, verified and cleaned up.' if clean else 'Something was left behind.'}{RESET}")
+    say(
+        f"\n{GREEN}Done: peered, verified and cleaned up.{RESET}"
+        if clean
+        else f"\n{RED}Something was left behind.{RESET}"
+    )
     return 0 if clean else 1
 
 

@@ -97,9 +97,7 @@ def deploy(
     stack = deployer.stack
     for kind in DEPLOYED_TYPES:
         for logical_id in template.resources:
-            if template.resource_type(logical_id) == kind and resolver.resource_enabled(
-                logical_id
-            ):
+            if template.resource_type(logical_id) == kind and resolver.resource_enabled(logical_id):
                 deployer.deploy(kind, logical_id)
     for name, output in template.section("Outputs").items():
         if "Condition" not in output or resolver.condition(str(output["Condition"])):
@@ -126,13 +124,14 @@ class _Deployer:
         self.resolver = resolver
         session = boto3.Session(
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any key
             region_name=resolver.region,
         )
-        self.iam = session.client("iam", endpoint_url=endpoint)
-        self.lambda_ = session.client("lambda", endpoint_url=endpoint)
-        self.events = session.client("events", endpoint_url=endpoint)
-        self.sfn = session.client("stepfunctions", endpoint_url=endpoint)
+        # Any: the template's values are checked by moto, not by boto3-stubs' literal types.
+        self.iam: Any = session.client("iam", endpoint_url=endpoint)
+        self.lambda_: Any = session.client("lambda", endpoint_url=endpoint)
+        self.events: Any = session.client("events", endpoint_url=endpoint)
+        self.sfn: Any = session.client("stepfunctions", endpoint_url=endpoint)
         self.stack = DeployedStack(
             stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
         )

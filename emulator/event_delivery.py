@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from copy import copy
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from typing import Any
 
 from moto.awslambda.models import lambda_backends
 from moto.events.models import Rule
-from moto.events.utils import EventTemplateParser
+from moto.events.utils import EventMessageType, EventTemplateParser
 from moto.utilities.arns import parse_arn
 
 logger = logging.getLogger("emulator.events")
@@ -50,7 +51,7 @@ def install() -> None:
 
 
 def _send_to_targets(
-    self: Rule, original_event: dict[str, Any], transform_input: bool = True
+    self: Rule, original_event: EventMessageType, transform_input: bool = True
 ) -> None:
     if not self.event_pattern.matches_event(original_event):
         return
@@ -73,7 +74,7 @@ def _send_to_targets(
         original_send_to_targets()(rest, original_event, transform_input)
 
 
-def eventbridge_event(moto_event: dict[str, Any]) -> dict[str, Any]:
+def eventbridge_event(moto_event: EventMessageType) -> dict[str, Any]:
     """The event as EventBridge hands it to a target (moto keeps ``time`` as epoch seconds)."""
     return {
         "version": moto_event.get("version", "0"),
@@ -112,7 +113,7 @@ def _target_input(target: dict[str, Any], event: dict[str, Any], transform: bool
     if "InputPath" in target:
         from jsonpath_ng.ext import parse
 
-        matches = parse(target["InputPath"]).find(event)  # type: ignore[no-untyped-call]
+        matches = parse(target["InputPath"]).find(event)
         return matches[0].value if matches else None
     if "InputTransformer" in target:
         transformer = target["InputTransformer"]
@@ -160,7 +161,7 @@ def _deliver_to_state_machine(rule: Rule, arn: str, event: Any) -> None:
 
     account, region = _account_region(rule, arn)
     try:
-        get_backend(account, region).start_execution(arn, None, json.dumps(event))
+        get_backend(account, region).start_execution(arn, str(uuid.uuid4()), json.dumps(event))
     except Exception:
         logger.exception("rule %s: starting %s failed, event %s dropped", rule.name, arn, event)
 

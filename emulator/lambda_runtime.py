@@ -143,9 +143,10 @@ def invoke(spec: FunctionSpec, event: Any) -> tuple[str, bool]:
     context = _context(spec)
     try:
         result = handler(_event_object(event), context)
-    except Exception as exc:  # noqa: BLE001 - every handler error becomes a Lambda error
+    except Exception as exc:  # every handler error becomes a Lambda error
         logger.info("%s raised %s: %s", spec.name, type(exc).__name__, exc, exc_info=True)
-        return _error_payload(type(exc).__name__, str(exc), exc), True
+        # The first frame is this function: Lambda's stackTrace starts in the handler.
+        return _error_payload(type(exc).__name__, str(exc), exc, skip_frames=1), True
     try:
         return json.dumps(result), False
     except (TypeError, ValueError) as exc:
@@ -197,7 +198,7 @@ def _load_handler(spec: FunctionSpec) -> Callable[[Any, Any], Any]:
     if not callable(handler):
         message = f"Handler '{attribute}' missing on module '{module_name}'"
         raise _InitError("Runtime.HandlerNotFound", message)
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
 def _event_object(event: Any) -> Any:
@@ -225,8 +226,11 @@ def _context(spec: FunctionSpec) -> LambdaContext:
     )
 
 
-def _error_payload(error_type: str, message: str, exc: BaseException | None) -> str:
-    stack = traceback.format_tb(exc.__traceback__) if exc is not None else []
+def _error_payload(
+    error_type: str, message: str, exc: BaseException | None, skip_frames: int = 0
+) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)[skip_frames:] if exc is not None else []
+    stack = traceback.format_list(frames)
     return json.dumps(
         {
             "errorType": error_type,

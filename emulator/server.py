@@ -10,7 +10,9 @@ Reserved paths on the same port (never forwarded to moto, never counted):
 
 * ``GET /_emulator/calls``: the call log, a JSON list in arrival order;
 * ``POST /_emulator/calls/reset``: empty it;
-* ``GET /_emulator/health``: ``{"ok": true}``.
+* ``GET /_emulator/health``: ``{"ok": true}``;
+* ``GET /_emulator/info``: what the ready file holds (endpoint, ARNs, functions), 503 until the
+  stack is deployed; lets a client attach to an emulator it did not start.
 
 Calls made by moto's own Step Functions interpreter (Lambda Invoke, EventBridge PutEvents of a
 task) are counted too; they are signed with the access key ``ak``.
@@ -28,14 +30,13 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs
 
-from werkzeug.serving import BaseWSGIServer, make_server
-
 from moto.core.config import default_user_config
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from werkzeug.serving import BaseWSGIServer, make_server
 
 HOST = "127.0.0.1"
 CONTROL_PREFIX = "/_emulator/"
@@ -81,6 +82,7 @@ class EmulatorApp:
 
     app: WsgiApp
     before_request_hooks: list[BeforeRequestHook] = field(default_factory=list)
+    info: dict[str, Any] | None = None  # set once the stack is deployed
     _calls: list[ApiCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -117,13 +119,17 @@ class EmulatorApp:
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD", "GET")
         route = environ.get("PATH_INFO", "").removeprefix(CONTROL_PREFIX).rstrip("/")
-        status, payload = 200, None
+        status: int = 200
+        payload: Any
         if (method, route) == ("GET", "calls"):
             payload = [asdict(call) for call in self.calls()]
         elif (method, route) == ("POST", "calls/reset"):
             payload = {"reset": self.reset_calls()}
         elif (method, route) == ("GET", "health"):
             payload = {"ok": True}
+        elif (method, route) == ("GET", "info"):
+            ready = self.info is not None
+            status, payload = (200, self.info) if ready else (503, {"error": "deploying"})
         else:
             status, payload = 404, {"error": f"no such emulator endpoint: {method} /{route}"}
         body = json.dumps(payload).encode()
@@ -181,9 +187,9 @@ def _rest_operation(service: str, method: str, path: str) -> tuple[str, str]:
     protocol, routes = _rest_routes(service)
     best: tuple[int, str] | None = None
     for route_method, pattern, literal_length, name in routes:
-        if route_method == method and pattern.fullmatch(path):
-            if best is None or literal_length > best[0]:
-                best = (literal_length, name)
+        matched = route_method == method and pattern.fullmatch(path)
+        if matched and (best is None or literal_length > best[0]):
+            best = (literal_length, name)
     return (best[1] if best else f"{method} {path}"), protocol
 
 
@@ -193,7 +199,7 @@ def _rest_routes(service: str) -> tuple[str, list[tuple[str, re.Pattern[str], in
 
     try:
         model = botocore.session.get_session().get_service_model(service)
-    except Exception:  # noqa: BLE001 - unknown signing name: fall back to "METHOD /path"
+    except Exception:  # unknown signing name: fall back to "METHOD /path"
         return "rest", []
     routes = []
     for name in model.operation_names:
@@ -215,7 +221,7 @@ def _account_for(access_key: str) -> str:
 
     try:
         return get_account_id_from(access_key)
-    except Exception:  # noqa: BLE001 - accounting must never break a request
+    except Exception:  # accounting must never break a request
         return ""
 
 

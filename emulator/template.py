@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 
 class TemplateError(Exception):
@@ -335,11 +335,11 @@ class Resolver:
         kind = self.template.resource_type(logical_id)
         acct, region = self.account_id, self.region
         match kind, attribute:
-            case ("AWS::Serverless::Function" | "AWS::Lambda::Function"), "Arn":
+            case (("AWS::Serverless::Function" | "AWS::Lambda::Function"), "Arn"):
                 return self.function_arn(logical_id)
-            case ("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine"), "Arn":
+            case (("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine"), "Arn"):
                 return self.state_machine_arn(logical_id)
-            case ("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine"), "Name":
+            case (("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine"), "Name"):
                 return self.state_machine_name(logical_id)
             case "AWS::Events::EventBus", "Arn":
                 bus = self.event_bus_name(logical_id)
@@ -415,7 +415,7 @@ class Resolver:
             case "Fn::Select":
                 index, values = self._args(arg, name, 2)
                 items = self.resolve(values)
-                position = int(self._str(self.resolve(index), name))
+                position = int(scalar_to_str(self.resolve(index), name))
                 if not isinstance(items, list) or not 0 <= position < len(items):
                     raise TemplateError(f"Fn::Select: index {position} out of {items!r}")
                 return items[position]

@@ -38,7 +38,7 @@ class EmulatorHandle:
     event_bus_name: str | None
     functions: dict[str, str]  # logical id -> function name
     state_machines: dict[str, str]  # logical id -> ARN
-    log_path: Path
+    log_path: Path | None  # None when attached to an emulator started elsewhere
     pid: int
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -59,23 +59,26 @@ class EmulatorHandle:
     def client(self, service: str, region: str | None = None, **session_kwargs: Any) -> Any:
         """A boto3 client for the emulator; ``session_kwargs`` override the fake credentials
         (e.g. the ones STS AssumeRole returned, to act in another account)."""
-        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        credentials.update(session_kwargs)
+        credentials: dict[str, Any] = {
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            **session_kwargs,
+        }
         session = boto3.Session(region_name=region or self.region, **credentials)
         return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
     def calls(self) -> list[dict[str, str]]:
         """Every AWS API call since the last reset: service, operation, region, access_key,
         account, protocol; in arrival order."""
-        with urllib.request.urlopen(f"{self.endpoint}/_emulator/calls", timeout=10) as response:
+        url = f"{self.endpoint}/_emulator/calls"
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - http endpoint
             calls: list[dict[str, str]] = json.load(response)
         return calls
 
     def reset_calls(self) -> None:
-        request = urllib.request.Request(
-            f"{self.endpoint}/_emulator/calls/reset", method="POST", data=b""
-        )
-        with urllib.request.urlopen(request, timeout=10):
+        url = f"{self.endpoint}/_emulator/calls/reset"
+        request = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - http endpoint
             pass
 
 
@@ -122,20 +125,32 @@ def running_emulator(
         )
     try:
         info = _wait_for_ready(process, ready_file, log_path, start_timeout)
-        yield EmulatorHandle(
-            endpoint=info["endpoint"],
-            region=info["region"],
-            account_id=info["account_id"],
-            stack_name=info["stack_name"],
-            event_bus_name=info["event_bus_name"],
-            functions=info["functions"],
-            state_machines=info["state_machines"],
-            log_path=log_path,
-            pid=process.pid,
-            outputs=info["outputs"],
-        )
+        yield _handle(info, log_path)
     finally:
         _stop(process)
+
+
+def attach_emulator(endpoint: str) -> EmulatorHandle:
+    """A handle on an emulator that is already running (e.g. ``make local``)."""
+    url = f"{endpoint.rstrip('/')}/_emulator/info"
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - http endpoint
+        info: dict[str, Any] = json.load(response)
+    return _handle(info, None)
+
+
+def _handle(info: dict[str, Any], log_path: Path | None) -> EmulatorHandle:
+    return EmulatorHandle(
+        endpoint=info["endpoint"],
+        region=info["region"],
+        account_id=info["account_id"],
+        stack_name=info["stack_name"],
+        event_bus_name=info["event_bus_name"],
+        functions=info["functions"],
+        state_machines=info["state_machines"],
+        log_path=log_path,
+        pid=info["pid"],
+        outputs=info["outputs"],
+    )
 
 
 def _wait_for_ready(

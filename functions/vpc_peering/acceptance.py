@@ -51,9 +51,10 @@ def check_policy(peering: ec2.Peering, request: AcceptanceRequest, settings: Set
     _check_side("requester", request.requester, peering.requester, peering.peering_id)
     _check_side("accepter", request.accepter, peering.accepter, peering.peering_id)
     if peering.requester.owner_id not in settings.trusted_requester_account_ids:
+        trusted = ", ".join(sorted(settings.trusted_requester_account_ids))
         raise AcceptDenied(
             f"{peering.peering_id}: requester account {peering.requester.owner_id} is not trusted "
-            f"(TrustedRequesterAccountIds: {', '.join(sorted(settings.trusted_requester_account_ids))})"
+            f"(TrustedRequesterAccountIds: {trusted})"
         )
 
 

@@ -153,7 +153,7 @@ class Access:
         with self._lock:
             if key not in self._clients:
                 session = self._session(loc)
-                self._clients[key] = session.client(
+                self._clients[key] = session.client(  # type: ignore[call-overload]
                     service, region_name=loc.region, config=_CLIENT_CONFIG
                 )
             return self._clients[key]

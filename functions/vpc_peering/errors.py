@@ -22,7 +22,7 @@ class InvalidInput(PeeringError):
 
 
 class VpcNotFound(PeeringError):
-    """A VPC (or subnet or route table) named in the request does not exist where it was looked for."""
+    """A VPC, subnet or route table named in the request is not where it was looked for."""
 
 
 class CidrOverlap(PeeringError):
@@ -70,7 +70,7 @@ class AwsCallFailed(PeeringError):
 
 
 class TransientAwsError(PeeringError):
-    """Throttling or eventual consistency outlasted the client retries; the state machine retries."""
+    """Throttling or eventual consistency outlasted the client retries; the machine retries."""
 
     retryable = True
 

@@ -352,7 +352,7 @@ def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> P
 def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
     """Read everything back from EC2: peering active, every route there, DNS as asked."""
     peering_id = _require_peering(doc)
-    sides = {"Requester": doc.requester, "Accepter": doc.accepter}
+    sides: dict[SideName, Side] = {"Requester": doc.requester, "Accepter": doc.accepter}
     req_loc = side_location(doc.requester, settings)
     checks: list[Check] = []
     peering = ec2.describe_peering(access, req_loc, peering_id)
@@ -360,12 +360,12 @@ def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringD
     checks.append(Check(subject=f"peering {peering_id}", ok=status == "active", detail=status))
     doc.status = status
     tables: dict[str, ec2.RouteTable] = {}
-    for loc, vpc_ids in _by_location(sides, settings).items():  # type: ignore[arg-type]
+    for loc, vpc_ids in _by_location(sides, settings).items():
         for table in ec2.describe_route_tables(access, loc, vpc_ids):
             tables[table.route_table_id] = table
     for route in doc.routes:
-        table = tables.get(route.route_table_id or "")
-        found = [r for r in (table.routes if table else []) if r.destination == route.destination]
+        routes = tables[route.route_table_id].routes if route.route_table_id in tables else []
+        found = [r for r in routes if r.destination == route.destination]
         ok = bool(found) and found[0].peering_id == peering_id and found[0].state == "active"
         detail = f"via {found[0].target} ({found[0].state})" if found else "missing"
         checks.append(
@@ -376,8 +376,9 @@ def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringD
             )
         )
     for dedicated in doc.dedicated_route_tables:
-        table = tables.get(dedicated.route_table_id or "")
-        missing = [s for s in dedicated.subnet_ids if not table or s not in table.subnet_ids]
+        found_table = tables.get(dedicated.route_table_id or "")
+        associated = found_table.associations if found_table else {}
+        missing = [s for s in dedicated.subnet_ids if s not in associated]
         checks.append(
             Check(
                 subject=f"{dedicated.side} route table {dedicated.route_table_id} associations",
@@ -385,9 +386,9 @@ def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringD
                 detail=f"not associated: {', '.join(missing)}" if missing else "associated",
             )
         )
-        if table:
+        if found_table:
             dedicated.associations = [
-                Association(subnet_id=s, association_id=table.associations.get(s))
+                Association(subnet_id=s, association_id=associated.get(s))
                 for s in dedicated.subnet_ids
             ]
     if doc.dns_resolution and peering is not None:

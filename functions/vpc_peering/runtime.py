@@ -21,7 +21,6 @@ from .models import parse
 from .observability import logger, metrics, tracer
 from .settings import Settings
 
-
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
 
 

@@ -92,7 +92,9 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
     logger.info(
         "compensated",
         error=name,
-        **{k: len(v) if isinstance(v, list) else v for k, v in removed.items()},
+        routes_removed=len(removed["RoutesRemoved"]),
+        route_tables_deleted=len(removed["RouteTablesDeleted"]),
+        peering_deleted=removed["PeeringDeleted"],
     )
     return result
 
@@ -123,7 +125,7 @@ def _compensate_doc(doc: PeeringDocument, access: Access, settings: Settings) ->
             tables = ec2.describe_route_tables_by_id(
                 access, loc, sorted({r.route_table_id for r in routes if r.route_table_id})
             )
-            current = {
+            current: dict[tuple[str | None, str], str | None] = {
                 (t.route_table_id, r.destination): r.peering_id for t in tables for r in t.routes
             }
             for route in routes:
@@ -132,13 +134,13 @@ def _compensate_doc(doc: PeeringDocument, access: Access, settings: Settings) ->
                     if ec2.delete_route(access, loc, route.route_table_id, route.destination):
                         removed_routes.append(route.dump())
         for side_name, side in sides.items():
-            tables = ec2.describe_route_tables(access, locs[side_name], [side.vpc_id])  # type: ignore[index]
+            tables = ec2.describe_route_tables(access, locs[side_name], [side.vpc_id])
             for table in tables:
                 if (
                     table.tags.get(TAG_MANAGED_BY) == settings.stack_name
                     and table.tags.get(TAG_EXECUTION) == doc.execution_name
                 ):
-                    _remove_table(access, locs[side_name], table)  # type: ignore[index]
+                    _remove_table(access, locs[side_name], table)
                     removed_tables.append(table.route_table_id)
     peering_deleted = False
     if peering_id and doc.created_by_execution:
@@ -229,7 +231,7 @@ def cleanup_plan(
                 if route.peering_id == peering_id:
                     doc.routes.append(
                         RouteEntry(
-                            side=side_name,  # type: ignore[arg-type]
+                            side=side_name,
                             route_table_id=table.route_table_id,
                             destination=route.destination,
                             dedicated=owned,
@@ -239,7 +241,7 @@ def cleanup_plan(
             if owned:
                 doc.dedicated_route_tables.append(
                     DedicatedTable(
-                        side=side_name,  # type: ignore[arg-type]
+                        side=side_name,
                         vpc_id=side.vpc_id,
                         route_table_id=table.route_table_id,
                         subnet_ids=table.subnet_ids,

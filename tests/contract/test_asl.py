@@ -57,8 +57,12 @@ def test_there_are_two_machines() -> None:
     assert names == ["cleanup.asl.json", "create.asl.json"]
 
 
-@pytest.mark.parametrize(("asl", "name", "state"), _tasks(), ids=lambda v: v if isinstance(v, str) else "")
-def test_every_task_is_bounded_retried_and_caught(asl: str, name: str, state: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("asl", "name", "state"), _tasks(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_every_task_is_bounded_retried_and_caught(
+    asl: str, name: str, state: dict[str, Any]
+) -> None:
     # Given a Task state
     # Then it has a timeout
     assert 0 < state.get("TimeoutSeconds", 0) <= 900, f"{asl}:{name} TimeoutSeconds"
