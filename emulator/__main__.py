@@ -19,6 +19,7 @@ from typing import Any
 
 from emulator import event_delivery, lambda_runtime, moto_fixes
 from emulator.deploy import DeployedStack, deploy
+from emulator.faults import FaultInjector, FaultRule
 from emulator.server import HOST, configure_moto, create_server
 from emulator.template import TemplateError
 
@@ -40,6 +41,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="template parameter values, e.g. TrustedRequesterAccountIds=111111111111",
     )
     parser.add_argument("--ready-file", type=Path, help="write the endpoint and ARNs here (JSON)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SERVICE:OPERATION:ERROR_CODE[:NTH[:TIMES]]",
+        help="fail the NTH call (TIMES times; 0: always) of an operation, e.g. "
+        "ec2:CreateRoute:UnauthorizedOperation:2",
+    )
     return parser.parse_args(argv)
 
 
@@ -84,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     lambda_runtime.install()
     event_delivery.install()
     server, app = create_server(args.port)
+    injector = FaultInjector()
+    try:
+        for spec in args.fault:
+            injector.add(FaultRule.parse(spec))
+    except ValueError as exc:
+        raise SystemExit(f"--fault: {exc}") from exc
     port = server.server_port
     endpoint = f"http://{HOST}:{port}"
     os.environ["MOTO_PORT"] = str(port)
@@ -106,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         server.shutdown()
         return 1
     app.reset_calls()  # the deployment's own calls are not the application's
+    app.before_request_hooks.append(injector)  # faults count the application's calls only
+    app.control_handlers["faults"] = injector.control
 
     info = ready_info(stack, endpoint)
     app.info = info

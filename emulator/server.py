@@ -12,7 +12,8 @@ Reserved paths on the same port (never forwarded to moto, never counted):
 * ``POST /_emulator/calls/reset``: empty it;
 * ``GET /_emulator/health``: ``{"ok": true}``;
 * ``GET /_emulator/info``: what the ready file holds (endpoint, ARNs, functions), 503 until the
-  stack is deployed; lets a client attach to an emulator it did not start.
+  stack is deployed; lets a client attach to an emulator it did not start;
+* ``/_emulator/faults``: fault injection rules (see ``faults.py``).
 
 Calls made by moto's own Step Functions interpreter (Lambda Invoke, EventBridge PutEvents of a
 task) are counted too; they are signed with the access key ``ak``.
@@ -74,6 +75,7 @@ class HookResponse:
 
 
 BeforeRequestHook = Callable[[ApiCall], HookResponse | None]
+ControlHandler = Callable[[str, bytes], tuple[int, Any]]
 
 
 @dataclass
@@ -83,6 +85,8 @@ class EmulatorApp:
     app: WsgiApp
     before_request_hooks: list[BeforeRequestHook] = field(default_factory=list)
     info: dict[str, Any] | None = None  # set once the stack is deployed
+    #: Extra ``/_emulator/<route>`` handlers: (method, request body) -> (status, JSON payload).
+    control_handlers: dict[str, ControlHandler] = field(default_factory=dict)
     _calls: list[ApiCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -130,6 +134,10 @@ class EmulatorApp:
         elif (method, route) == ("GET", "info"):
             ready = self.info is not None
             status, payload = (200, self.info) if ready else (503, {"error": "deploying"})
+        elif route in self.control_handlers:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            status, payload = self.control_handlers[route](method, body)
         else:
             status, payload = 404, {"error": f"no such emulator endpoint: {method} /{route}"}
         body = json.dumps(payload).encode()

@@ -81,6 +81,36 @@ class EmulatorHandle:
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - http endpoint
             pass
 
+    def add_fault(
+        self,
+        service: str,
+        operation: str,
+        error_code: str,
+        nth: int = 1,
+        times: int = 1,
+        **match: str,
+    ) -> None:
+        """Fail calls ``nth`` .. ``nth + times - 1`` of an operation (times 0: every one after)."""
+        rule = {"service": service, "operation": operation, "error_code": error_code}
+        self._control("POST", "faults", {**rule, "nth": nth, "times": times, **match})
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules with how many matching calls each saw and failed."""
+        result: list[dict[str, Any]] = self._control("GET", "faults")
+        return result
+
+    def clear_faults(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._control("DELETE", "faults")
+        return result
+
+    def _control(self, method: str, route: str, payload: Any = None) -> Any:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(  # noqa: S310 - the local emulator's http endpoint
+            f"{self.endpoint}/_emulator/{route}", method=method, data=data
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.load(response)
+
 
 @contextmanager
 def running_emulator(

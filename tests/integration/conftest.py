@@ -202,3 +202,11 @@ def mutating(calls: list[dict[str, str]]) -> list[str]:
         for c in calls
         if c["service"] == "ec2" and c["operation"].startswith(MUTATING_PREFIXES)
     ]
+
+
+@pytest.fixture
+def faults(emu: EmulatorHandle) -> Iterator[EmulatorHandle]:
+    """The emulator, with every fault rule a test adds removed afterwards."""
+    emu.clear_faults()
+    yield emu
+    emu.clear_faults()

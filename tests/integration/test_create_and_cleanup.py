@@ -413,3 +413,26 @@ def test_non_object_input_fails_cleanly(create: Run, cleanup: Run) -> None:
 
     # Then both fail with InvalidInput, not a runtime error
     assert (created.error, cleaned.error) == ("InvalidInput", "InvalidInput")
+
+
+def test_failure_after_create_is_compensated_and_nothing_is_left(
+    make_vpc: MakeVpc, create: Run, faults: EmulatorHandle, accounts: dict[str, Account]
+) -> None:
+    # Given a requester with two route tables, and EC2 refusing the second CreateRoute
+    vpc1 = make_vpc("10.0.0.0/16")
+    vpc2 = make_vpc("172.16.0.0/16")
+    accounts[HUB].ec2().create_route_table(VpcId=vpc1.vpc_id)
+    before = snapshot(accounts, vpc1, vpc2)
+    faults.add_fault("ec2", "CreateRoute", "UnauthorizedOperation", nth=2)
+
+    # When the create machine runs
+    result = create({"Requester": side(vpc1), "Accepter": side(vpc2)})
+
+    # Then it fails with AccessDenied naming the call, after compensation removed the first
+    # route and the peering it had made
+    assert result.status == "FAILED"
+    assert result.error == "AccessDenied"
+    assert "ec2:CreateRoute" in (result.cause or "")
+    assert result.states_entered[-3:] == ["Compensate", "PublishFailed", "Failed"]
+    assert faults.faults()[0]["fired"] == 1
+    assert snapshot(accounts, vpc1, vpc2) == before
