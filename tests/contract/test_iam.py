@@ -1,0 +1,180 @@
+"""IAM lint over the template as CloudFormation will see it (transformed by samtranslator).
+
+Least privilege, checked rather than promised: no mutating action on ``Resource: "*"`` unless
+IAM offers nothing narrower (the list below, each with its reason); accepting a peering only
+under a requester condition; AssumeRole only on the member role; each state machine invokes only
+its own functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+
+from emulator.template import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$")
+
+#: Mutating actions allowed on "*", and why IAM leaves no narrower choice.
+STAR_ALLOWED: dict[str, str] = {
+    "logs:CreateLogDelivery": "vended log delivery has no resource-level permissions",
+    "logs:UpdateLogDelivery": "vended log delivery has no resource-level permissions",
+    "logs:DeleteLogDelivery": "vended log delivery has no resource-level permissions",
+    "logs:PutResourcePolicy": "log resource policies have no resource-level permissions",
+    "xray:PutTraceSegments": "X-Ray has no resource-level permissions (AWS managed policy)",
+    "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions (AWS managed policy)",
+}
+MEMBER_ROLE_RESOURCES = {
+    "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}",
+    "arn:${AWS::Partition}:iam::*:role/*/${MemberRoleName}",
+}
+
+
+class _NoManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    body = copy.deepcopy(Template.load(ROOT / "template.yaml").body)
+    # samtranslator wants S3 locations; `sam package` would put them there.
+    body["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
+    for resource in body["Resources"].values():
+        props = resource.get("Properties", {})
+        if "ContentUri" in props:
+            props["ContentUri"] = "s3://bucket/layer.zip"
+        if "DefinitionUri" in props:
+            props["DefinitionUri"] = {"Bucket": "bucket", "Key": "definition.json"}
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    result: dict[str, Any] = transform(body, {}, _NoManagedPolicies())
+    return result
+
+
+def _statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for logical_id, resource in transformed["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            documents = [props["PolicyDocument"]]
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        else:
+            continue
+        for document in documents:
+            for statement in document["Statement"]:
+                found.append((logical_id, statement))
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def test_no_mutating_action_on_star_without_a_reason(transformed: dict[str, Any]) -> None:
+    # Given every Allow statement of every role and managed policy
+    offenders = []
+    for owner, statement in _statements(transformed):
+        if statement["Effect"] != "Allow":
+            continue
+        actions = _as_list(statement["Action"])
+        assert "*" not in actions, owner
+        assert not any(a.endswith(":*") for a in actions), (owner, actions)
+        if "*" not in _as_list(statement["Resource"]):
+            continue
+        # Then a statement on "*" holds only read actions or explicitly justified ones
+        offenders += [
+            (owner, a) for a in actions if not READ_ONLY.match(a) and a not in STAR_ALLOWED
+        ]
+    assert offenders == []
+
+
+def test_accepting_a_peering_is_conditioned_on_the_requester(transformed: dict[str, Any]) -> None:
+    # Given the statements that allow AcceptVpcPeeringConnection
+    accepting = [
+        s
+        for _, s in _statements(transformed)
+        if "ec2:AcceptVpcPeeringConnection" in _as_list(s["Action"])
+    ]
+    # Then there is one, and it carries an ec2:RequesterVpc or resource-tag condition
+    assert accepting
+    for statement in accepting:
+        condition = _text(statement.get("Condition", {}))
+        assert "ec2:RequesterVpc" in condition or "ec2:ResourceTag/" in condition
+
+
+def test_tag_scoped_creates_and_deletes(transformed: dict[str, Any]) -> None:
+    # Given the statements that create or delete peerings and route tables, or tag anything
+    for owner, statement in _statements(transformed):
+        actions = set(_as_list(statement["Action"]))
+        condition = _text(statement.get("Condition", {}))
+        resources = _text(statement["Resource"])
+        # Then creating tagged resources requires this stack's tag in the request
+        if actions & {"ec2:CreateVpcPeeringConnection", "ec2:CreateRouteTable"} and (
+            "vpc-peering-connection/" in resources or "route-table/" in resources
+        ):
+            assert "aws:RequestTag/vpc-peering:managed-by" in condition, owner
+        # And deleting peerings or route tables requires this stack's tag on them
+        if actions & {"ec2:DeleteVpcPeeringConnection", "ec2:DeleteRouteTable"}:
+            assert "ec2:ResourceTag/vpc-peering:managed-by" in condition, owner
+        # And tags can only be written when creating
+        if "ec2:CreateTags" in actions:
+            assert "ec2:CreateAction" in condition, owner
+
+
+def test_assume_role_only_on_the_member_role(transformed: dict[str, Any]) -> None:
+    for owner, statement in _statements(transformed):
+        if "sts:AssumeRole" in _as_list(statement["Action"]):
+            resources = {r["Fn::Sub"] for r in _as_list(statement["Resource"])}
+            assert resources == MEMBER_ROLE_RESOURCES, owner
+
+
+@pytest.mark.parametrize("machine", ["CreateStateMachine", "CleanupStateMachine"])
+def test_state_machines_invoke_only_their_own_functions(
+    transformed: dict[str, Any], machine: str
+) -> None:
+    # Given the functions a machine's definition names
+    raw = Template.load(ROOT / "template.yaml").resources[machine]["Properties"]
+    own = {
+        v["Fn::GetAtt"][0]
+        for v in raw["DefinitionSubstitutions"].values()
+        if isinstance(v, dict) and "Fn::GetAtt" in v
+    }
+    # When reading what its role may invoke
+    role = transformed["Resources"][f"{machine}Role"]["Properties"]
+    invoked = set()
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "lambda:InvokeFunction" in _as_list(statement["Action"]):
+                invoked.add(statement["Resource"]["Fn::Sub"][1]["functionName"]["Ref"])
+    # Then it is exactly its own functions
+    assert invoked == own
+
+
+def test_every_function_has_its_own_role(transformed: dict[str, Any]) -> None:
+    functions = {
+        k: v for k, v in transformed["Resources"].items() if v["Type"] == "AWS::Lambda::Function"
+    }
+    roles = [_text(f["Properties"]["Role"]) for f in functions.values()]
+    assert len(set(roles)) == len(functions)
+
+
+def test_logging_and_tracing_on_both_machines() -> None:
+    resources = Template.load(ROOT / "template.yaml").resources
+    for machine in ("CreateStateMachine", "CleanupStateMachine"):
+        props = resources[machine]["Properties"]
+        assert props["Tracing"]["Enabled"] is True
+        assert props["Logging"]["Level"] == "ALL"
+        assert props["Logging"]["Destinations"]
