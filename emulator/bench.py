@@ -1,0 +1,344 @@
+"""`make bench`: what one peering costs, measured on the local emulator, against budgets.
+
+Prints one table: EC2/STS calls (total, mutating, by operation), states entered and wall
+time per scenario; cold-init time of each handler module as a ratio to the floor
+``import boto3; boto3.client("ec2")`` measured in the same run; and the built, zipped package
+of each function. Exits non-zero when a figure misses its budget. A benchmark, not a test:
+wall times are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .executions import ExecutionResult, run_execution
+from .template import Template
+from .testing import EmulatorHandle, running_emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+HUB, MEMBER = "123456789012", "111111111111"
+MUTATING = (
+    "Create",
+    "Accept",
+    "Associate",
+    "Disassociate",
+    "Delete",
+    "Modify",
+    "Replace",
+    "Reject",
+)
+INIT_RATIO_BUDGET = 1.3
+PACKAGE_BUDGET_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class Row:
+    scenario: str
+    figure: str
+    value: float | str
+    budget: str = ""
+    ok: bool | None = None
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        self.rows.append(Row(*args, **kwargs))
+
+    def check(
+        self, scenario: str, figure: str, value: float, limit: float, detail: str = ""
+    ) -> None:
+        self.add(scenario, figure, value, f"<= {limit:g}", value <= limit, detail)
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if r.ok is False]
+
+    def print(self) -> None:
+        widths = [34, 30, 10, 10, 6]
+        header = ("scenario", "figure", "value", "budget", "ok")
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  detail")
+        print("-" * 120)
+        for r in self.rows:
+            value = (
+                f"{r.value:.2f}".rstrip("0").rstrip(".")
+                if isinstance(r.value, float)
+                else str(r.value)
+            )
+            ok = "" if r.ok is None else ("yes" if r.ok else "NO")
+            cells = (r.scenario, r.figure, value, r.budget, ok)
+            print(
+                "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))
+                + "  "
+                + r.detail
+            )
+
+
+# ------------------------------------------------------------------------------ scenarios
+class Bench:
+    def __init__(self, emu: EmulatorHandle, report: Report) -> None:
+        self.emu = emu
+        self.report = report
+        self.sfn = emu.client("stepfunctions")
+        self._member_creds: dict[str, str] = {}
+
+    def ec2(self, account: str = HUB, region: str = "us-east-1") -> Any:
+        if account == HUB:
+            return self.emu.client("ec2", region)
+        if not self._member_creds:
+            creds = self.emu.client("sts").assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/VpcPeeringMemberRole", RoleSessionName="bench"
+            )["Credentials"]
+            self._member_creds = {
+                "aws_access_key_id": creds["AccessKeyId"],
+                "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"],
+            }
+        return self.emu.client("ec2", region, **self._member_creds)
+
+    def vpc(self, cidr: str, account: str = HUB, region: str = "us-east-1", tables: int = 1) -> str:
+        ec2 = self.ec2(account, region)
+        vpc_id: str = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+        for _ in range(tables - 1):
+            ec2.create_route_table(VpcId=vpc_id)
+        return vpc_id
+
+    def run(self, arn: str, payload: Any) -> tuple[ExecutionResult, list[dict[str, str]]]:
+        self.emu.reset_calls()
+        result = run_execution(self.sfn, arn, payload, timeout=120)
+        calls = [c for c in self.emu.calls() if c["service"] in ("ec2", "sts")]
+        if not result.succeeded:
+            raise RuntimeError(f"{arn}: {result.error}: {result.cause}")
+        return result, calls
+
+    def record(
+        self,
+        scenario: str,
+        result: ExecutionResult,
+        calls: list[dict[str, str]],
+        call_budget: float | None,
+        state_budget: float | None,
+        mutating_budget: float | None = None,
+    ) -> None:
+        ec2 = [c for c in calls if c["service"] == "ec2"]
+        ops = Counter(c["operation"] for c in ec2)
+        mutating = sum(n for op, n in ops.items() if op.startswith(MUTATING))
+        detail = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
+        if call_budget is None:
+            self.report.add(scenario, "EC2 calls", len(ec2), detail=detail)
+        else:
+            self.report.check(scenario, "EC2 calls", len(ec2), call_budget, detail)
+        sts = Counter(c["operation"] for c in calls if c["service"] == "sts")
+        self.report.add(
+            scenario,
+            "STS calls",
+            sum(sts.values()),
+            detail=", ".join(f"{k} {v}" for k, v in sts.items()),
+        )
+        if mutating_budget is None:
+            self.report.add(scenario, "EC2 mutating calls", mutating)
+        else:
+            self.report.check(scenario, "EC2 mutating calls", mutating, mutating_budget)
+        states = len(result.states_entered)
+        if state_budget is None:
+            self.report.add(scenario, "states entered", states)
+        else:
+            self.report.check(scenario, "states entered", states, state_budget)
+        self.report.add(scenario, "wall time (s)", round(result.seconds, 2))
+
+    def pair(
+        self,
+        label: str,
+        requester: dict[str, Any],
+        accepter: dict[str, Any],
+        routes: int,
+        budgets: bool,
+        repeat: bool = False,
+    ) -> None:
+        request = {"Requester": requester, "Accepter": accepter}
+        created, calls = self.run(self.emu.create_state_machine_arn, request)
+        r = sum(1 for x in created.output["Routes"] if x["State"] == "created")
+        assert r == routes, (label, r, routes)
+        self.record(
+            f"{label} create (R={r})",
+            created,
+            calls,
+            10 + r if budgets else None,
+            15 if budgets else None,
+        )
+        if repeat:
+            again, calls = self.run(self.emu.create_state_machine_arn, request)
+            self.record(f"{label} create again", again, calls, None, None, mutating_budget=0)
+        cleaned, calls = self.run(self.emu.cleanup_state_machine_arn, created.output)
+        removed = len(cleaned.output["Removed"]["Routes"])
+        self.record(
+            f"{label} cleanup (R={removed})",
+            cleaned,
+            calls,
+            5 + removed if budgets else None,
+            10 if budgets else None,
+        )
+
+    def scenarios(self) -> None:
+        a, b = self.vpc("10.0.0.0/16"), self.vpc("172.16.0.0/16")
+        self.pair("same-account", {"VpcId": a}, {"VpcId": b}, routes=2, budgets=True, repeat=True)
+        a, b = self.vpc("10.0.0.0/16", tables=3), self.vpc("172.16.0.0/16", tables=2)
+        self.pair("same-account 5 tables", {"VpcId": a}, {"VpcId": b}, routes=5, budgets=True)
+        a, b = self.vpc("10.0.0.0/16"), self.vpc("172.16.0.0/16", region="eu-west-1")
+        self.pair(
+            "cross-region",
+            {"VpcId": a},
+            {"VpcId": b, "Region": "eu-west-1"},
+            routes=2,
+            budgets=False,
+        )
+        a, b = (
+            self.vpc("10.0.0.0/16"),
+            self.vpc("172.16.0.0/16", account=MEMBER, region="us-west-2"),
+        )
+        self.pair(
+            "cross-account",
+            {"VpcId": a},
+            {"VpcId": b, "AccountId": MEMBER, "Region": "us-west-2"},
+            routes=2,
+            budgets=False,
+        )
+
+
+# ------------------------------------------------------------------------------ cold init
+def _handlers() -> dict[str, str]:
+    template = Template.load(ROOT / "template.yaml")
+    return {
+        logical_id: str(resource["Properties"]["Handler"]).rsplit(".", 1)[0]
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _time_import(code: str, env: dict[str, str], runs: int) -> float:
+    """Median seconds of ``code`` in fresh interpreters (a cold start each time)."""
+    samples = []
+    program = f"import time; _t = time.perf_counter()\n{code}\nprint(time.perf_counter() - _t)"
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
+        )
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def cold_init(report: Report, runs: int) -> None:
+    build = ROOT / ".aws-sam" / "build"
+    env = {
+        **{
+            k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_ENDPOINT"))
+        },
+        # The built function code; dependencies from this venv (the layer's are arm64 wheels).
+        "PYTHONPATH": str(build / "PlanFunction"),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # Lambda's own variables: the X-Ray SDK, for one, starts differently inside Lambda.
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "LAMBDA_TASK_ROOT": str(build / "PlanFunction"),
+        "POWERTOOLS_SERVICE_NAME": "vpc-peering",
+        "POWERTOOLS_METRICS_NAMESPACE": "VpcPeeringAutomation",
+        "STACK_NAME": "vpc-peering",
+        "HUB_ACCOUNT_ID": HUB,
+        "EVENT_BUS_NAME": "vpc-peering",
+        "MEMBER_ROLE_NAME": "VpcPeeringMemberRole",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    # Interleaved: each handler sample is paired with a floor sample taken just before it, so
+    # load from anything else on the machine affects both sides of a ratio alike.
+    handlers = sorted(_handlers().items())
+    floors: list[float] = []
+    ratios: dict[str, list[float]] = {logical_id: [] for logical_id, _ in handlers}
+    times: dict[str, list[float]] = {logical_id: [] for logical_id, _ in handlers}
+    for _ in range(runs):
+        for logical_id, module in handlers:
+            floor = _time_import('import boto3; boto3.client("ec2")', env, 1)
+            seconds = _time_import(f"import {module}", env, 1)
+            floors.append(floor)
+            ratios[logical_id].append(seconds / floor)
+            times[logical_id].append(seconds)
+    report.add(
+        "cold init", "floor: boto3 + ec2 client (ms)", round(statistics.median(floors) * 1000, 1)
+    )
+    for logical_id, _ in handlers:
+        report.check(
+            "cold init",
+            f"{logical_id} / floor",
+            round(statistics.median(ratios[logical_id]), 2),
+            INIT_RATIO_BUDGET,
+            f"{statistics.median(times[logical_id]) * 1000:.0f} ms (median of {runs} paired runs)",
+        )
+
+
+# ------------------------------------------------------------------------------ packages
+def _zipped_size(directory: Path) -> int:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory))
+    return buffer.tell()
+
+
+def packages(report: Report) -> None:
+    build = ROOT / ".aws-sam" / "build"
+    for logical_id in sorted(_handlers()):
+        size = _zipped_size(build / logical_id)
+        report.check(
+            "package (zipped)",
+            f"{logical_id} (KB)",
+            round(size / 1024, 1),
+            PACKAGE_BUDGET_BYTES / 1024,
+        )
+    layer = _zipped_size(build / "DependenciesLayer")
+    report.add(
+        "package (zipped)",
+        "DependenciesLayer (KB)",
+        round(layer / 1024, 1),
+        detail="shared by every function",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7, help="cold starts per module (median)")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    subprocess.run(["sam", "build"], cwd=ROOT, check=True, capture_output=True)
+    report = Report()
+    started = time.monotonic()
+    with running_emulator(
+        parameter_overrides={"TrustedRequesterAccountIds": f"{HUB},{MEMBER}"}
+    ) as emu:
+        Bench(emu, report).scenarios()
+    cold_init(report, args.runs)
+    packages(report)
+    report.print()
+    elapsed = time.monotonic() - started
+    print(f"\nbench wall time {elapsed:.1f}s; {len(report.failed)} budget(s) missed")
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in report.rows], indent=2))
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
