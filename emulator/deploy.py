@@ -5,7 +5,8 @@ resources are then created exactly as a client would see them, with moto's own v
 (e.g. of the state machine definitions).
 
 Supported resources: ``AWS::Serverless::Function`` (role, function, ``EventBridgeRule``
-events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus``, ``AWS::Events::Rule``.
+events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus``, ``AWS::Events::Rule``,
+``AWS::DynamoDB::Table`` (keys, billing mode, TTL).
 Skipped (moto does not enforce IAM, and logs/layers change nothing locally, but Refs to them
 resolve): log groups, IAM roles and policies, Lambda layers and permissions. Anything else is a
 :class:`~emulator.template.TemplateError`.
@@ -28,6 +29,7 @@ from emulator import lambda_runtime
 from emulator.template import Resolver, Template, TemplateError, scalar_to_str
 
 DEPLOYED_TYPES = (
+    "AWS::DynamoDB::Table",
     "AWS::Events::EventBus",
     "AWS::Serverless::Function",
     "AWS::Events::Rule",
@@ -69,6 +71,7 @@ class DeployedStack:
     functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     event_buses: dict[str, str] = field(default_factory=dict)  # logical id -> bus name
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     rules: dict[str, str] = field(default_factory=dict)  # logical id (or Fn.Event) -> rule name
     outputs: dict[str, Any] = field(default_factory=dict)  # output name -> resolved Value
     function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -132,6 +135,7 @@ class _Deployer:
         self.lambda_: Any = session.client("lambda", endpoint_url=endpoint)
         self.events: Any = session.client("events", endpoint_url=endpoint)
         self.sfn: Any = session.client("stepfunctions", endpoint_url=endpoint)
+        self.dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint)
         self.stack = DeployedStack(
             stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
         )
@@ -139,6 +143,8 @@ class _Deployer:
     def deploy(self, kind: str, logical_id: str) -> None:
         props = self.resolver.resolve(self.template.properties(logical_id))
         match kind:
+            case "AWS::DynamoDB::Table":
+                self._table(logical_id, props)
             case "AWS::Events::EventBus":
                 self._event_bus(logical_id, props)
             case "AWS::Serverless::Function":
@@ -155,6 +161,19 @@ class _Deployer:
                 "Arn"
             ]
         )
+
+    def _table(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self.resolver.table_name(logical_id)
+        self.dynamodb.create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            self.dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        self.stack.tables[logical_id] = name
 
     def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.event_bus_name(logical_id)

@@ -272,6 +272,9 @@ class Resolver:
     def event_bus_name(self, logical_id: str) -> str:
         return self._named(logical_id, "Name", f"{self.stack_name}-{logical_id}")
 
+    def table_name(self, logical_id: str) -> str:
+        return self._named(logical_id, "TableName", f"{self.stack_name}-{logical_id}")
+
     def rule_name(self, logical_id: str) -> str:
         return self._named(logical_id, "Name", f"{self.stack_name}-{logical_id}"[:64])
 
@@ -306,6 +309,8 @@ class Resolver:
                 return self._named(name, "RoleName", f"{stack}-{name}")
             case "AWS::Logs::LogGroup":
                 return self._named(name, "LogGroupName", f"/aws/{stack}/{name}")
+            case "AWS::DynamoDB::Table":
+                return self.table_name(name)
         raise TemplateError(f"Ref to {name} ({kind}) is not supported by the emulator")
 
     def _pseudo(self, name: str) -> Any:
@@ -355,6 +360,8 @@ class Resolver:
                 return f"arn:aws:iam::{acct}:role/{self.ref(logical_id)}"
             case "AWS::IAM::ManagedPolicy", "PolicyArn":
                 return self.ref(logical_id)
+            case "AWS::DynamoDB::Table", "Arn":
+                return f"arn:aws:dynamodb:{region}:{acct}:table/{self.table_name(logical_id)}"
         raise TemplateError(
             f"Fn::GetAtt {logical_id}.{attribute} ({kind}) is not supported by the emulator"
         )

@@ -69,6 +69,12 @@ class AwsCallFailed(PeeringError):
     """An AWS call failed with an error this tool does not expect; the message has AWS's code."""
 
 
+class PeeringInProgress(PeeringError):
+    """Another execution is changing the same VPC pair; the machine waits and retries."""
+
+    retryable = True
+
+
 class TransientAwsError(PeeringError):
     """Throttling or eventual consistency outlasted the client retries; the machine retries."""
 

@@ -10,7 +10,7 @@ import hashlib
 from collections import defaultdict
 from typing import Any
 
-from . import ec2
+from . import ec2, locks
 from .aws import Access, Location, location_for
 from .errors import InvalidInput, PeeringFailed, RouteConflict, VerificationFailed, VpcNotFound
 from .models import (
@@ -28,6 +28,7 @@ from .models import (
     Side,
     SideDns,
     SideName,
+    SideRef,
     SideRequest,
     Verification,
     parse,
@@ -91,6 +92,38 @@ def plan(
     if (req.vpc_id, req.account_id, req.region) == (acc.vpc_id, acc.account_id, acc.region):
         raise InvalidInput("Accepter.VpcId: must be a different VPC from Requester.VpcId")
     grouped = _by_location(sides, settings)
+    if request.dry_run:
+        return _plan(request, sides, grouped, execution_name, access, settings)
+    # Held until Verify (success) or Compensate (failure) gives it back.
+    key, owner = pair_lock(req, acc, execution_name)
+    locks.acquire(access, settings, key, owner)
+    try:
+        return _plan(request, sides, grouped, execution_name, access, settings)
+    except BaseException:
+        locks.release(access, settings, key, owner)
+        raise
+
+
+def pair_lock(
+    requester: Side | SideRef, accepter: Side | SideRef, execution: str
+) -> tuple[str, str]:
+    """The lease key of this VPC pair, and this create execution as its owner."""
+    key = locks.pair_key(
+        (requester.account_id, requester.region, requester.vpc_id),
+        (accepter.account_id, accepter.region, accepter.vpc_id),
+    )
+    return key, f"create:{execution}"
+
+
+def _plan(
+    request: CreateRequest,
+    sides: dict[SideName, Side],
+    grouped: dict[Location, list[str]],
+    execution_name: str,
+    access: Access,
+    settings: Settings,
+) -> PeeringDocument:
+    req, acc = sides["Requester"], sides["Accepter"]
 
     vpcs: dict[tuple[Location, str], ec2.Vpc] = {}
     tables: dict[Location, list[ec2.RouteTable]] = {}
@@ -154,8 +187,6 @@ def plan(
         peer_vpc = vpcs[(side_location(peer, settings), peer.vpc_id)]
         wanted = destinations(side, name, peer_vpc)
         side_tables = [t for t in tables[loc] if t.vpc_id == side.vpc_id]
-        chosen = select_tables(side, name, side_tables, subnets[loc])
-        doc.routes += plan_routes(name, chosen, wanted, peering_id, settings.max_routes_per_table)
         owned = [
             t
             for t in side_tables
@@ -164,6 +195,9 @@ def plan(
             and t.tags.get(TAG_PEERING_ID) == peering_id
             and t.tags.get(TAG_SIDE) == name
         ]
+        # The dedicated table of an earlier run is planned once, as the dedicated table.
+        chosen = [t for t in select_tables(side, name, side_tables, subnets[loc]) if t not in owned]
+        doc.routes += plan_routes(name, chosen, wanted, peering_id, settings.max_routes_per_table)
         dedicated, dedicated_routes = plan_dedicated(
             side, name, side_tables, subnets[loc], owned[0] if owned else None, wanted, peering_id
         )
@@ -405,4 +439,5 @@ def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringD
         problems = [f"{c.subject}: {c.detail}" for c in checks if not c.ok]
         raise VerificationFailed(f"{len(problems)} check(s) failed: " + "; ".join(problems[:5]))
     logger.info("verified", vpc_peering_connection_id=peering_id, checks=len(checks))
+    locks.release(access, settings, *pair_lock(doc.requester, doc.accepter, doc.execution_name))
     return doc

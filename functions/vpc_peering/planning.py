@@ -41,14 +41,15 @@ def check_no_overlap(requester: Vpc, accepter: Vpc) -> None:
 
 def destinations(side: Side, side_name: SideName, peer: Vpc) -> list[str]:
     """The peer CIDRs this side routes to the peering: asked-for ones must lie inside the peer."""
-    peer_blocks = [_net(c) for c in peer.cidr_blocks + peer.ipv6_cidr_blocks]
+    peer_cidrs = peer.cidr_blocks + peer.ipv6_cidr_blocks
+    peer_blocks = [_net(c) for c in peer_cidrs]
     if side.destination_cidrs:
         for index, cidr in enumerate(side.destination_cidrs):
             net = _net(cidr)
             if not any(net.version == b.version and net.subnet_of(b) for b in peer_blocks):  # type: ignore[arg-type]
                 raise InvalidInput(
                     f"{side_name}.DestinationCidrs[{index}]: {cidr} is not inside any CIDR of the "
-                    f"peer VPC {peer.vpc_id} ({', '.join(peer.cidr_blocks + peer.ipv6_cidr_blocks)})"
+                    f"peer VPC {peer.vpc_id} ({', '.join(peer_cidrs)})"
                 )
         return list(side.destination_cidrs)
     wanted = list(peer.cidr_blocks)
@@ -84,7 +85,8 @@ def select_tables(
         for index, rtb in enumerate(side.route_table_ids or []):
             if rtb not in by_id:
                 raise VpcNotFound(
-                    f"{side_name}.RouteTableIds[{index}]: {rtb} is not a route table of {side.vpc_id}"
+                    f"{side_name}.RouteTableIds[{index}]: {rtb} is not a route table of "
+                    f"{side.vpc_id}"
                 )
             chosen.append(by_id[rtb])
         return chosen
@@ -102,7 +104,7 @@ def select_tables(
 
 
 def check_subnet(subnet: str, side: Side, subnets: dict[str, str], field: str) -> None:
-    if subnet not in subnets:
+    if subnets.get(subnet) != side.vpc_id:
         raise VpcNotFound(f"{field}: {subnet} is not a subnet of {side.vpc_id}")
 
 
@@ -158,7 +160,11 @@ def route_state(
                 f"{side_name} route table {table.route_table_id} already has a route to "
                 f"{destination} via {route.target} ({route.state}); refusing to replace it"
             )
-        if route.is_local or existing.prefixlen == 0 or route.peering_id == peering_id:
+        if (
+            route.is_local
+            or existing.prefixlen == 0
+            or (peering_id is not None and route.peering_id == peering_id)
+        ):
             continue
         if net.subnet_of(existing):  # type: ignore[arg-type]
             raise RouteConflict(

@@ -21,6 +21,7 @@ class Settings(BaseModel):
     accepter_opt_in_tag_key: str | None = None
     max_peerings_per_vpc: int = Field(default=50, ge=1)
     max_routes_per_table: int = Field(default=50, ge=1)
+    lock_table_name: str | None = None
 
     @field_validator("trusted_requester_account_ids", mode="before")
     @classmethod
@@ -52,4 +53,5 @@ class Settings(BaseModel):
             accepter_opt_in_tag_key=env.get("ACCEPTER_OPT_IN_TAG_KEY") or None,
             max_peerings_per_vpc=int(env.get("MAX_PEERINGS_PER_VPC", "50")),
             max_routes_per_table=int(env.get("MAX_ROUTES_PER_TABLE", "50")),
+            lock_table_name=env.get("LOCK_TABLE_NAME") or None,
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ec2
+from . import ec2, locks
 from .aws import Access, Location, location_for
 from .errors import ERROR_NAMES, NotManaged
 from .models import (
@@ -31,6 +31,7 @@ from .models import (
     parse,
 )
 from .observability import logger
+from .peering import pair_lock
 from .settings import Settings
 
 MAX_CAUSE = 2000
@@ -87,6 +88,8 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
         logger.info("nothing to compensate", error=name)
         return result
     removed = _compensate_doc(doc, access, settings)
+    if not doc.dry_run:
+        locks.release(access, settings, *pair_lock(doc.requester, doc.accepter, doc.execution_name))
     result["VpcPeeringConnectionId"] = doc.vpc_peering_connection_id
     result["Compensation"] = removed
     logger.info(
@@ -218,6 +221,37 @@ def cleanup_plan(
         doc.status_before = doc.status = "not found"
         logger.info("peering not found; nothing to do", vpc_peering_connection_id=peering_id)
         return doc
+    key, owner = cleanup_lock(doc)
+    locks.acquire(access, settings, key, owner)
+    try:
+        _find_leftovers(doc, peering_id, access, settings)
+    except BaseException:
+        locks.release(access, settings, key, owner)
+        raise
+    logger.info(
+        "cleanup planned",
+        vpc_peering_connection_id=peering_id,
+        status=doc.status,
+        routes=len(doc.routes),
+        route_tables=len(doc.dedicated_route_tables),
+    )
+    return doc
+
+
+def cleanup_lock(doc: CleanupDocument) -> tuple[str, str]:
+    """The pair's lease key, and this cleanup execution as its owner."""
+    assert doc.requester is not None
+    assert doc.accepter is not None
+    key, _ = pair_lock(doc.requester, doc.accepter, doc.execution_name)
+    return key, f"cleanup:{doc.execution_name}"
+
+
+def _find_leftovers(
+    doc: CleanupDocument, peering_id: str, access: Access, settings: Settings
+) -> None:
+    """Routes that target the peering, and this stack's route tables for it, in both VPCs."""
+    assert doc.requester is not None
+    assert doc.accepter is not None
     for side_name, side in (("Requester", doc.requester), ("Accepter", doc.accepter)):
         side_loc = location_for(
             side.account_id, side.region, side.role_arn, settings, f"{side_name}."
@@ -252,14 +286,6 @@ def cleanup_plan(
                         state="present",
                     )
                 )
-    logger.info(
-        "cleanup planned",
-        vpc_peering_connection_id=peering_id,
-        status=doc.status,
-        routes=len(doc.routes),
-        route_tables=len(doc.dedicated_route_tables),
-    )
-    return doc
 
 
 def _loc(doc: CleanupDocument, side_name: str, settings: Settings) -> Location:
@@ -294,8 +320,17 @@ def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> C
 def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> CleanupDocument:
     """Delete the peering if it is ours and still there, then confirm EC2 reports it gone."""
     peering_id = doc.vpc_peering_connection_id
-    if doc.requester is None or not doc.managed or doc.status in GONE_STATES | {"not found"}:
+    if doc.requester is None or doc.accepter is None:
         return doc
+    if doc.managed and doc.status not in GONE_STATES | {"not found"}:
+        _delete_and_confirm(doc, access, settings)
+    locks.release(access, settings, *cleanup_lock(doc))
+    logger.info("cleanup done", vpc_peering_connection_id=peering_id, status=doc.status)
+    return doc
+
+
+def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings) -> None:
+    peering_id = doc.vpc_peering_connection_id
     loc = _loc(doc, "Requester", settings)
     if ec2.delete_peering(access, loc, peering_id):
         doc.removed.peering_deleted = True
@@ -308,11 +343,17 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
         timeout=DELETE_WAIT_SECONDS,
     )
     doc.status = final.status if final else "not found"
-    logger.info("peering deleted", vpc_peering_connection_id=peering_id, status=doc.status)
-    return doc
 
 
-def report_failure(raw: dict[str, Any]) -> dict[str, str]:
+def report_failure(raw: dict[str, Any], access: Access, settings: Settings) -> dict[str, str]:
+    """Name a failed cleanup's error, and give back the pair's lease if it was taken."""
     error = raw.get("Error")
     name, cause = summarize_error(error if isinstance(error, dict) else raw, raw)
+    if isinstance(error, dict):
+        try:
+            doc = CleanupDocument.model_validate({k: v for k, v in raw.items() if k != "Error"})
+        except ValidationError:
+            doc = None
+        if doc is not None and doc.requester is not None and doc.accepter is not None:
+            locks.release(access, settings, *cleanup_lock(doc))
     return {"Error": name, "Cause": cause}

@@ -1,0 +1,81 @@
+"""A lease per VPC pair, so concurrent executions for the same pair take turns.
+
+Without it, two creates of the same pair could each see "no peering" and each create one,
+and a cleanup could delete a peering a create is still routing. The lease is an item in a
+DynamoDB table, written with a condition (free, expired, or already ours); it expires on its
+own, so a crashed execution cannot hold a pair for ever. Taking it again as the same owner
+succeeds, so a retried step is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws import Access, Location, aws_call
+from .errors import PeeringInProgress
+from .settings import Settings
+
+LEASE_SECONDS = 1800  # longer than a create can run: 900 s acceptance wait plus the steps
+
+
+def pair_key(*sides: tuple[str, str, str]) -> str:
+    """The same key for A-B and B-A: (account, region, vpc) of both sides, sorted."""
+    return "|".join(sorted("/".join(side) for side in sides))
+
+
+def _table(access: Access, settings: Settings) -> tuple[Any, Location]:
+    hub = Location(settings.hub_account_id, settings.hub_region)
+    return access.client("dynamodb", hub), hub
+
+
+def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
+    """Take the pair's lease for ``owner``; ``PeeringInProgress`` if another holds it."""
+    if not settings.lock_table_name:
+        return
+    table, hub = _table(access, settings)
+    now = int(time.time())
+    with aws_call(f"dynamodb:PutItem {settings.lock_table_name}", hub):
+        try:
+            table.put_item(
+                TableName=settings.lock_table_name,
+                Item={
+                    "LockId": {"S": key},
+                    "Owner": {"S": owner},
+                    "ExpiresAt": {"N": str(now + LEASE_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(LockId) OR #o = :me OR ExpiresAt < :now",
+                ExpressionAttributeNames={"#o": "Owner"},
+                ExpressionAttributeValues={":me": {"S": owner}, ":now": {"N": str(now)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            holder = table.get_item(
+                TableName=settings.lock_table_name, Key={"LockId": {"S": key}}
+            ).get("Item", {})
+            raise PeeringInProgress(
+                f"execution {holder.get('Owner', {}).get('S', '?')} is changing this VPC pair "
+                f"({key}); retry when it ends"
+            ) from None
+
+
+def release(access: Access, settings: Settings, key: str, owner: str) -> None:
+    """Give the lease back if ``owner`` holds it (a no-op otherwise: safe to repeat)."""
+    if not settings.lock_table_name:
+        return
+    table, hub = _table(access, settings)
+    with aws_call(f"dynamodb:DeleteItem {settings.lock_table_name}", hub):
+        try:
+            table.delete_item(
+                TableName=settings.lock_table_name,
+                Key={"LockId": {"S": key}},
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "Owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise

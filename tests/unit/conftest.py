@@ -1,0 +1,247 @@
+"""Unit-test fixtures: fake AWS credentials and stack environment, moto, and factories.
+
+Everything runs in-process against moto's ``mock_aws``; nothing reaches the network.
+Factories build VPCs, subnets and route tables in moto (in the hub account, or in a member
+account reached through STS like the functions do) and return plain ids.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+import pytest
+from moto import mock_aws
+
+# Powertools reads these when ``vpc_peering.observability`` is imported (at collection, before
+# any fixture runs): give the import-time readers the same values the fixture sets per test.
+for _key, _value in {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "Test",
+    "POWERTOOLS_SERVICE_NAME": "vpc-peering",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+from vpc_peering import runtime  # noqa: E402 - after the import-time environment above
+from vpc_peering.aws import Access, Location  # noqa: E402
+from vpc_peering.settings import Settings  # noqa: E402
+
+from .helpers import (  # noqa: E402
+    ENV,
+    HUB_ACCOUNT,
+    MEMBER_ROLE_NAME,
+    OPTIONAL_ENV,
+    REGION,
+    FakeLambdaContext,
+    TutorialVpcs,
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_loader() -> Iterator[None]:
+    """Speed only: every boto3 session (the functions make one per ``Access``) shares one
+    loader, so the EC2 service model is parsed once per run instead of once per test."""
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = botocore.loaders.create_loader(search_path_string)
+        return loaders[search_path_string]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", create_loader)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and the stack's environment; settings re-read for every test."""
+    for key in OPTIONAL_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    runtime.load_settings.cache_clear()
+    yield
+    runtime.load_settings.cache_clear()
+
+
+@pytest.fixture
+def aws(aws_env: None) -> Iterator[None]:
+    """moto's in-process AWS; every test using it starts from an empty account."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The stack settings as the functions read them (after any env a test set first)."""
+    return Settings.from_env()
+
+
+@pytest.fixture
+def access(aws: None, settings: Settings) -> Access:
+    return Access(settings)
+
+
+@pytest.fixture
+def ec2(aws: None) -> Any:
+    """The hub account's EC2 client (moto's default account)."""
+    return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def ec2_in(aws: None, ec2: Any) -> Callable[[str], Any]:
+    """EC2 client in an account: the hub's own, or through STS AssumeRole of the member role."""
+    clients: dict[str, Any] = {HUB_ACCOUNT: ec2}
+
+    def client(account: str) -> Any:
+        if account not in clients:
+            creds = boto3.client("sts", region_name=REGION).assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ROLE_NAME}",
+                RoleSessionName="unit-tests",
+            )["Credentials"]
+            clients[account] = boto3.client(
+                "ec2",
+                region_name=REGION,
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
+        return clients[account]
+
+    return client
+
+
+@pytest.fixture
+def make_vpc(ec2_in: Callable[[str], Any]) -> Callable[..., str]:
+    """A VPC with a primary CIDR, optional secondary CIDRs, Amazon IPv6 block and tags."""
+
+    def make(
+        cidr: str,
+        *,
+        account: str = HUB_ACCOUNT,
+        secondary: tuple[str, ...] = (),
+        ipv6: bool = False,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        client = ec2_in(account)
+        kwargs: dict[str, Any] = {"CidrBlock": cidr, "AmazonProvidedIpv6CidrBlock": ipv6}
+        if tags:
+            kwargs["TagSpecifications"] = [
+                {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ]
+        vpc_id: str = client.create_vpc(**kwargs)["Vpc"]["VpcId"]
+        for block in secondary:
+            client.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock=block)
+        return vpc_id
+
+    return make
+
+
+@pytest.fixture
+def make_subnet(ec2_in: Callable[[str], Any]) -> Callable[..., str]:
+    def make(vpc_id: str, cidr: str, *, account: str = HUB_ACCOUNT) -> str:
+        subnet = ec2_in(account).create_subnet(VpcId=vpc_id, CidrBlock=cidr)["Subnet"]
+        return str(subnet["SubnetId"])
+
+    return make
+
+
+@pytest.fixture
+def make_route_table(ec2_in: Callable[[str], Any]) -> Callable[..., str]:
+    """A new (non-main) route table, explicitly associated with the given subnets."""
+
+    def make(
+        vpc_id: str,
+        *,
+        subnet_ids: tuple[str, ...] = (),
+        account: str = HUB_ACCOUNT,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        client = ec2_in(account)
+        kwargs: dict[str, Any] = {"VpcId": vpc_id}
+        if tags:
+            kwargs["TagSpecifications"] = [
+                {
+                    "ResourceType": "route-table",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ]
+        rtb_id: str = client.create_route_table(**kwargs)["RouteTable"]["RouteTableId"]
+        for subnet in subnet_ids:
+            client.associate_route_table(RouteTableId=rtb_id, SubnetId=subnet)
+        return rtb_id
+
+    return make
+
+
+@pytest.fixture
+def main_table(ec2_in: Callable[[str], Any]) -> Callable[..., str]:
+    """The id of a VPC's main route table."""
+
+    def find(vpc_id: str, *, account: str = HUB_ACCOUNT) -> str:
+        tables = ec2_in(account).describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+        )["RouteTables"]
+        mains = [
+            t["RouteTableId"]
+            for t in tables
+            if t["VpcId"] == vpc_id and any(a.get("Main") for a in t.get("Associations", []))
+        ]
+        assert len(mains) == 1, tables
+        return str(mains[0])
+
+    return find
+
+
+@pytest.fixture
+def make_igw(ec2_in: Callable[[str], Any]) -> Callable[..., str]:
+    """An internet gateway attached to the VPC."""
+
+    def make(vpc_id: str, *, account: str = HUB_ACCOUNT) -> str:
+        client = ec2_in(account)
+        igw_id: str = client.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        client.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        return igw_id
+
+    return make
+
+
+@pytest.fixture
+def tutorial(make_vpc: Callable[..., str], make_subnet: Callable[..., str]) -> TutorialVpcs:
+    vpc1 = make_vpc("10.0.0.0/16", tags={"Name": "vpc1"})
+    vpc2 = make_vpc("172.16.0.0/16", tags={"Name": "vpc2"})
+    return TutorialVpcs(
+        vpc1=vpc1,
+        subnet1=make_subnet(vpc1, "10.0.0.0/24"),
+        vpc2=vpc2,
+        subnet2=make_subnet(vpc2, "172.16.0.0/24"),
+    )
+
+
+@pytest.fixture
+def ec2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the EC2 operations the functions call (through ``Access``), in order."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    original = Access.client
+
+    def client(self: Access, service: str, loc: Location) -> Any:
+        made = original(self, service, loc)
+        made.meta.events.register("before-call", record, unique_id="unit-tests-ec2-calls")
+        return made
+
+    monkeypatch.setattr(Access, "client", client)
+    return calls
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
