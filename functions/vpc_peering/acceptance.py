@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from . import ec2
 from .aws import Access, location_for
 from .errors import AcceptDenied, PeeringFailed, TransientAwsError
-from .models import GONE_STATES, AcceptanceRequest, SideRef
+from .models import GONE_STATES, TAG_EXECUTION, TAG_MANAGED_BY, AcceptanceRequest, SideRef
 from .observability import logger
 from .settings import Settings
 
@@ -58,6 +58,30 @@ def check_policy(peering: ec2.Peering, request: AcceptanceRequest, settings: Set
         )
 
 
+def check_ownership(
+    peering: ec2.Peering, request: AcceptanceRequest, access: Access, settings: Settings
+) -> None:
+    """Refuse unless this stack requested the peering, for the execution the event names.
+
+    Tags are visible in the requester's account: read them there when the accepter is
+    elsewhere. A forged event naming some other peering (one made by hand, or by another
+    tool) is refused here even when its requester is trusted.
+    """
+    tags = peering.tags
+    req = request.requester
+    if (req.account_id, req.region) != (request.accepter.account_id, request.accepter.region):
+        loc = location_for(req.account_id, req.region, req.role_arn, settings, "Requester.")
+        seen = ec2.describe_peering(access, loc, peering.peering_id)
+        tags = seen.tags if seen else {}
+    if tags.get(TAG_MANAGED_BY) != settings.stack_name or (
+        tags.get(TAG_EXECUTION) != request.execution_name
+    ):
+        raise AcceptDenied(
+            f"{peering.peering_id} was not requested by stack {settings.stack_name} for execution "
+            f"{request.execution_name} (tags {TAG_MANAGED_BY}, {TAG_EXECUTION}); not accepting"
+        )
+
+
 def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> AcceptOutcome:
     """Accept the peering as the accepter account, if policy allows, and wait until active."""
     peering_id = request.vpc_peering_connection_id
@@ -80,6 +104,7 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
         # Just created elsewhere: EC2 is eventually consistent; let the invocation retry.
         raise TransientAwsError(f"{peering_id} not visible yet in {loc}")
     check_policy(peering, request, settings)
+    check_ownership(peering, request, access, settings)
     if peering.status in GONE_STATES:
         raise PeeringFailed(f"{peering_id} is {peering.status}: {peering.message}")
     if peering.status == "active":

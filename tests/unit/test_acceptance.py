@@ -180,3 +180,39 @@ def test_cross_account_peering_is_accepted_as_the_accepter_account(
     # Then the member account sees it active
     assert outcome.accepted is True
     assert peering_status(ec2_in(MEMBER_ACCOUNT), pcx) == "active"
+
+
+def test_forged_event_naming_a_peering_made_by_hand_is_denied(
+    tutorial: TutorialVpcs, ec2: Any, access: Access
+) -> None:
+    # Given a pending peering someone made by hand between trusted VPCs (no ownership tags)
+    pcx = ec2.create_vpc_peering_connection(VpcId=tutorial.vpc1, PeerVpcId=tutorial.vpc2)[
+        "VpcPeeringConnection"
+    ]["VpcPeeringConnectionId"]
+    side = {"AccountId": "123456789012", "Region": "us-east-1"}
+    detail = {
+        "TaskToken": "token",
+        "VpcPeeringConnectionId": pcx,
+        "Requester": {"VpcId": tutorial.vpc1, **side},
+        "Accepter": {"VpcId": tutorial.vpc2, **side},
+        "ExecutionName": "exec-1",
+    }
+    # When an event naming it arrives, with sides that match EC2 exactly
+    with pytest.raises(AcceptDenied) as caught:
+        acceptance.accept(parse(AcceptanceRequest, detail), access, Settings.from_env())
+    # Then it is refused because this stack did not request it, and it stays pending
+    assert "was not requested by stack vpc-peering" in str(caught.value)
+    assert peering_status(ec2, pcx) == "pending-acceptance"
+
+
+def test_event_naming_another_executions_peering_is_denied(
+    pending: dict[str, Any], ec2: Any, access: Access
+) -> None:
+    # Given this stack's pending peering, made for execution exec-1
+    detail = accept_detail(pending)
+    # When an event claims it for another execution
+    detail["ExecutionName"] = "someone-else"
+    with pytest.raises(AcceptDenied):
+        acceptance.accept(parse(AcceptanceRequest, detail), access, Settings.from_env())
+    # Then nothing is accepted
+    assert peering_status(ec2, pending["VpcPeeringConnectionId"]) == "pending-acceptance"
