@@ -6,7 +6,9 @@ resources are then created exactly as a client would see them, with moto's own v
 
 Supported resources: ``AWS::Serverless::Function`` (role, function, ``EventBridgeRule``
 events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus``, ``AWS::Events::Rule``,
-``AWS::DynamoDB::Table`` (keys, billing mode, TTL).
+``AWS::DynamoDB::Table`` (keys, billing mode, TTL), ``AWS::SQS::Queue`` (including the one SAM
+generates for an ``EventBridgeRule`` ``DeadLetterConfig``; the emulator's event delivery does
+not send to it, and ``EventInvokeConfig`` destinations are not deployed).
 Skipped (moto does not enforce IAM, and logs/layers change nothing locally, but Refs to them
 resolve): log groups, IAM roles and policies, Lambda layers and permissions. Anything else is a
 :class:`~emulator.template.TemplateError`.
@@ -30,6 +32,7 @@ from emulator.template import Resolver, Template, TemplateError, scalar_to_str
 
 DEPLOYED_TYPES = (
     "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
     "AWS::Events::EventBus",
     "AWS::Serverless::Function",
     "AWS::Events::Rule",
@@ -136,6 +139,7 @@ class _Deployer:
         self.events: Any = session.client("events", endpoint_url=endpoint)
         self.sfn: Any = session.client("stepfunctions", endpoint_url=endpoint)
         self.dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint)
+        self.sqs: Any = session.client("sqs", endpoint_url=endpoint)
         self.stack = DeployedStack(
             stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
         )
@@ -145,6 +149,8 @@ class _Deployer:
         match kind:
             case "AWS::DynamoDB::Table":
                 self._table(logical_id, props)
+            case "AWS::SQS::Queue":
+                self.sqs.create_queue(QueueName=self.resolver.queue_name(logical_id))
             case "AWS::Events::EventBus":
                 self._event_bus(logical_id, props)
             case "AWS::Serverless::Function":

@@ -111,6 +111,7 @@ class Template:
         body = load_yaml(path.read_text(encoding="utf-8"))
         if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
             raise TemplateError(f"{path}: not a CloudFormation template (no Resources map)")
+        _add_implicit_resources(body["Resources"])
         return cls(path=path, body=body)
 
     @property
@@ -147,6 +148,19 @@ class Template:
         merged = _merge_globals(global_props, local)
         assert isinstance(merged, dict)
         return merged
+
+
+def _add_implicit_resources(resources: dict[str, Any]) -> None:
+    """Resources SAM generates that others may reference: the SQS dead-letter queue of an
+    ``EventBridgeRule`` event that names it with ``QueueLogicalId``."""
+    for resource in list(resources.values()):
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            dead_letter = (event.get("Properties") or {}).get("DeadLetterConfig") or {}
+            queue = dead_letter.get("QueueLogicalId")
+            if dead_letter.get("Type") == "SQS" and queue and queue not in resources:
+                resources[queue] = {"Type": "AWS::SQS::Queue", "Properties": {}}
 
 
 def _merge_globals(global_value: Any, local_value: Any) -> Any:
@@ -272,6 +286,9 @@ class Resolver:
     def event_bus_name(self, logical_id: str) -> str:
         return self._named(logical_id, "Name", f"{self.stack_name}-{logical_id}")
 
+    def queue_name(self, logical_id: str) -> str:
+        return self._named(logical_id, "QueueName", f"{self.stack_name}-{logical_id}")
+
     def table_name(self, logical_id: str) -> str:
         return self._named(logical_id, "TableName", f"{self.stack_name}-{logical_id}")
 
@@ -311,6 +328,8 @@ class Resolver:
                 return self._named(name, "LogGroupName", f"/aws/{stack}/{name}")
             case "AWS::DynamoDB::Table":
                 return self.table_name(name)
+            case "AWS::SQS::Queue":
+                return f"http://sqs.{region}.localhost/{acct}/{self.queue_name(name)}"
         raise TemplateError(f"Ref to {name} ({kind}) is not supported by the emulator")
 
     def _pseudo(self, name: str) -> Any:
@@ -360,6 +379,10 @@ class Resolver:
                 return f"arn:aws:iam::{acct}:role/{self.ref(logical_id)}"
             case "AWS::IAM::ManagedPolicy", "PolicyArn":
                 return self.ref(logical_id)
+            case "AWS::SQS::Queue", "Arn":
+                return f"arn:aws:sqs:{region}:{acct}:{self.queue_name(logical_id)}"
+            case "AWS::SQS::Queue", "QueueName":
+                return self.queue_name(logical_id)
             case "AWS::DynamoDB::Table", "Arn":
                 return f"arn:aws:dynamodb:{region}:{acct}:table/{self.table_name(logical_id)}"
         raise TemplateError(
