@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from . import ec2
 from .aws import Access, location_for
 from .errors import AcceptDenied, PeeringFailed, TransientAwsError
-from .models import GONE_STATES, TAG_EXECUTION, TAG_MANAGED_BY, AcceptanceRequest, SideRef
+from .models import GONE_STATES, TAG_MANAGED_BY, AcceptanceRequest, SideRef
 from .observability import logger
 from .settings import Settings
 
@@ -61,11 +61,12 @@ def check_policy(peering: ec2.Peering, request: AcceptanceRequest, settings: Set
 def check_ownership(
     peering: ec2.Peering, request: AcceptanceRequest, access: Access, settings: Settings
 ) -> None:
-    """Refuse unless this stack requested the peering, for the execution the event names.
+    """Refuse unless this stack requested the peering (its ownership tag is on it).
 
     Tags are visible in the requester's account: read them there when the accepter is
-    elsewhere. A forged event naming some other peering (one made by hand, or by another
-    tool) is refused here even when its requester is trusted.
+    elsewhere. A forged event naming a peering made by hand or by another tool is refused here
+    even when its requester is trusted. A pending peering this stack requested in an earlier
+    execution is accepted: reusing it is what Plan decided.
     """
     tags = peering.tags
     req = request.requester
@@ -73,12 +74,10 @@ def check_ownership(
         loc = location_for(req.account_id, req.region, req.role_arn, settings, "Requester.")
         seen = ec2.describe_peering(access, loc, peering.peering_id)
         tags = seen.tags if seen else {}
-    if tags.get(TAG_MANAGED_BY) != settings.stack_name or (
-        tags.get(TAG_EXECUTION) != request.execution_name
-    ):
+    if tags.get(TAG_MANAGED_BY) != settings.stack_name:
         raise AcceptDenied(
-            f"{peering.peering_id} was not requested by stack {settings.stack_name} for execution "
-            f"{request.execution_name} (tags {TAG_MANAGED_BY}, {TAG_EXECUTION}); not accepting"
+            f"{peering.peering_id} was not requested by stack {settings.stack_name} (no "
+            f"{TAG_MANAGED_BY}={settings.stack_name} tag); this stack only accepts its own requests"
         )
 
 

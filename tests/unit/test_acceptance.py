@@ -205,14 +205,14 @@ def test_forged_event_naming_a_peering_made_by_hand_is_denied(
     assert peering_status(ec2, pcx) == "pending-acceptance"
 
 
-def test_event_naming_another_executions_peering_is_denied(
+def test_pending_peering_from_an_earlier_execution_of_this_stack_is_accepted(
     pending: dict[str, Any], ec2: Any, access: Access
 ) -> None:
-    # Given this stack's pending peering, made for execution exec-1
+    # Given this stack's pending peering, made by execution exec-1 (Plan reuses pending ones)
     detail = accept_detail(pending)
-    # When an event claims it for another execution
-    detail["ExecutionName"] = "someone-else"
-    with pytest.raises(AcceptDenied):
-        acceptance.accept(parse(AcceptanceRequest, detail), access, Settings.from_env())
-    # Then nothing is accepted
-    assert peering_status(ec2, pending["VpcPeeringConnectionId"]) == "pending-acceptance"
+    # When a later execution asks for it to be accepted
+    detail["ExecutionName"] = "exec-2"
+    outcome = acceptance.accept(parse(AcceptanceRequest, detail), access, Settings.from_env())
+    # Then it is accepted: it is this stack's own request
+    assert outcome.accepted is True
+    assert peering_status(ec2, pending["VpcPeeringConnectionId"]) == "active"
