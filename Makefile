@@ -15,14 +15,22 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 4566
 STAMP := $(VENV)/.installed
+# checkov in a venv of its own: its dependencies (boto3, pydantic, ...) would fight the pins in
+# requirements-dev.txt. requirements-checkov.txt pins it and them; changing it reinstalls.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# Offline: no platform guidelines download, no PyPI version check.
+CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(abspath $(CHECKOV_VENV))/bin/checkov \
+  --framework cloudformation --skip-download --compact --quiet
 
-.PHONY: help install test unit integration e2e lint validate build local demo bench clean lock schemas
+.PHONY: help install test unit integration e2e lint checkov validate build local demo bench clean lock schemas
 
 help:
 	@echo "make demo       run the tutorial's scenario through the create and cleanup machines on the local emulator"
 	@echo "make test       lint, unit, integration and end-to-end tests (all on the local emulator)"
 	@echo "make local      start the local AWS emulator with the stack deployed (PORT=$(PORT))"
-	@echo "make lint       ruff, mypy, cfn-lint and sam validate --lint"
+	@echo "make lint       ruff, mypy, cfn-lint (with the serverless rules) and checkov"
+	@echo "make checkov    checkov on the templates and on template.yaml as transformed by SAM"
 	@echo "make build      sam build"
 	@echo "make bench      API calls, state transitions, init time and package size against budgets"
 	@echo "make deploy     sam build && sam deploy --guided"
@@ -35,6 +43,13 @@ $(STAMP): requirements-dev.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@if [ -z "$(PYTHON_313)" ]; then echo "Python 3.13 not found: install it with pyenv (pyenv install 3.13) or put python3.13 on PATH" >&2; exit 1; fi
+	$(PYTHON_313) -m venv --clear $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
 
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.in
@@ -57,7 +72,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint template.yaml member-role.yaml
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml member-role.yaml
+	@$(MAKE) --no-print-directory checkov
+
+# Skips are in the templates (Metadata.checkov, each with its reason). Output only on failure;
+# a file checkov cannot parse is a failure too (checkov itself exits 0 on it).
+checkov: $(STAMP) $(CHECKOV_STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(BIN)/python scripts/transform_template.py template.yaml "$$tmp/transformed.json" && \
+	  { out=$$($(CHECKOV) -f template.yaml member-role.yaml "$$tmp/transformed.json" 2>&1) && \
+	    ! grep -q 'Parsing errors' <<<"$$out" || \
+	    { echo "$$out"; echo "(transformed.json: template.yaml as transformed by SAM)"; exit 1; }; }
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint
