@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from . import ec2
 from .aws import Access, location_for
 from .errors import AcceptDenied, PeeringFailed, TransientAwsError
-from .models import GONE_STATES, TAG_MANAGED_BY, AcceptanceRequest, SideRef
+from .models import GONE_STATES, TAG_MANAGED_BY, AcceptanceRequest, SideRefInput
 from .observability import logger
 from .settings import Settings
 
@@ -33,7 +33,7 @@ class AcceptOutcome:
         }
 
 
-def _check_side(name: str, claimed: SideRef, actual: ec2.PeeringSide, peering_id: str) -> None:
+def _check_side(name: str, claimed: SideRefInput, actual: ec2.PeeringSide, peering_id: str) -> None:
     if (claimed.vpc_id, claimed.account_id, claimed.region) != (
         actual.vpc_id,
         actual.owner_id,

@@ -194,15 +194,23 @@ def describe_route_tables_by_id(
     access: Access, loc: Location, route_table_ids: list[str]
 ) -> list[RouteTable]:
     """These route tables (missing ones are simply absent)."""
+    ec2 = access.ec2(loc)
     with aws_call("ec2:DescribeRouteTables", loc):
         try:
-            items = access.ec2(loc).describe_route_tables(RouteTableIds=route_table_ids)[
-                "RouteTables"
-            ]
+            items = ec2.describe_route_tables(RouteTableIds=route_table_ids)["RouteTables"]
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "InvalidRouteTableID.NotFound":
                 raise
+            # One missing id fails the whole call: look the ids up one by one.
             items = []
+            for route_table_id in route_table_ids:
+                try:
+                    items += ec2.describe_route_tables(RouteTableIds=[route_table_id])[
+                        "RouteTables"
+                    ]
+                except ClientError as inner:
+                    if inner.response["Error"]["Code"] != "InvalidRouteTableID.NotFound":
+                        raise
     return [_route_table(i) for i in items if i["RouteTableId"] in route_table_ids]
 
 

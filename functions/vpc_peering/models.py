@@ -8,9 +8,13 @@ document is the execution output, which the cleanup machine accepts as its input
 from __future__ import annotations
 
 import ipaddress
+import re
+from functools import cache
 from typing import Annotated, Any, Literal
 
+import botocore.loaders
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,11 +32,30 @@ VpcId = Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8}([0-9a-f]{9})
 SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")]
 RouteTableId = Annotated[str, StringConstraints(pattern=r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$")]
 PeeringId = Annotated[str, StringConstraints(pattern=r"^pcx-[0-9a-f]{8}([0-9a-f]{9})?$")]
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
-Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
+# [0-9], not \d: pydantic's regex engine lets \d match any Unicode digit.
+AccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 RoleArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$")
+    str,
+    StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"),
 ]
+
+
+@cache
+def _region_patterns() -> tuple[re.Pattern[str], ...]:
+    """The region name patterns of every AWS partition, from botocore's endpoint data."""
+    endpoints = botocore.loaders.create_loader().load_data("endpoints")
+    return tuple(re.compile(p["regionRegex"]) for p in endpoints["partitions"])
+
+
+def _known_region(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", value) or not any(
+        p.match(value) for p in _region_patterns()
+    ):
+        raise ValueError("not an AWS region name (e.g. us-east-1)")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_known_region)]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 SideName = Literal["Requester", "Accepter"]
@@ -254,6 +277,16 @@ class PeeringDocument(_Model):
         return self.requester if name == "Requester" else self.accepter
 
 
+class SideRefInput(_Model):
+    """A side as an input names it (a create output's side, an event's side): validated, and
+    anything else the side carries is ignored."""
+
+    vpc_id: VpcId
+    account_id: AccountId
+    region: Region
+    role_arn: RoleArn | None = None
+
+
 class CleanupRequest(_Model):
     """Input of the cleanup machine: a peering id, or a create output as it is."""
 
@@ -261,8 +294,8 @@ class CleanupRequest(_Model):
     region: Region | None = None
     account_id: AccountId | None = None
     role_arn: RoleArn | None = None
-    requester: Side | None = None
-    accepter: Side | None = None
+    requester: SideRefInput | None = None
+    accepter: SideRefInput | None = None
 
 
 class SideRef(_Model):
@@ -301,13 +334,27 @@ class AcceptanceRequest(_Model):
 
     task_token: str = Field(min_length=1, max_length=4096)
     vpc_peering_connection_id: PeeringId
-    requester: SideRef
-    accepter: SideRef
+    requester: SideRefInput
+    accepter: SideRefInput
     execution_name: str | None = None
 
 
+#: Bounds on an InvalidInput message, whatever the input's size.
+MAX_PATH = 120
+MAX_PROBLEM = 300
+MAX_PROBLEMS = 10
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse[ModelT: BaseModel](model: type[ModelT], data: Any, root: str = "") -> ModelT:
-    """Validate ``data`` into ``model``; bad input becomes ``InvalidInput`` naming the fields."""
+    """Validate ``data`` into ``model``; bad input becomes ``InvalidInput`` naming the fields.
+
+    The message is bounded: long paths and values are clipped, and at most ten problems are
+    listed, so a hostile input cannot make a huge error (or log line, or event).
+    """
     if not isinstance(data, dict):
         where = root or "input"
         raise InvalidInput(f"{where}: must be a JSON object, got {type(data).__name__}")
@@ -315,9 +362,9 @@ def parse[ModelT: BaseModel](model: type[ModelT], data: Any, root: str = "") -> 
         return model.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_url=False)[:10]:
+        for err in exc.errors(include_url=False)[:MAX_PROBLEMS]:
             loc = ".".join(str(p) for p in ((root,) if root else ()) + tuple(err["loc"]))
-            problems.append(f"{loc or 'input'}: {err['msg']}")
+            problems.append(_clip(f"{_clip(loc or 'input', MAX_PATH)}: {err['msg']}", MAX_PROBLEM))
         more = exc.error_count() - len(problems)
         suffix = f" (and {more} more)" if more > 0 else ""
         raise InvalidInput("; ".join(problems) + suffix) from None
