@@ -48,14 +48,16 @@ def _region_patterns() -> tuple[re.Pattern[str], ...]:
 
 
 def _known_region(value: str) -> str:
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", value) or not any(
-        p.match(value) for p in _region_patterns()
-    ):
+    if not any(p.match(value) for p in _region_patterns()):
         raise ValueError("not an AWS region name (e.g. us-east-1)")
     return value
 
 
-Region = Annotated[str, AfterValidator(_known_region)]
+Region = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"),
+    AfterValidator(_known_region),
+]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 SideName = Literal["Requester", "Accepter"]
