@@ -9,6 +9,7 @@ routes whose target is this very peering are removed. Running either twice chang
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,6 +37,8 @@ from .settings import Settings
 
 MAX_CAUSE = 2000
 DELETE_WAIT_SECONDS = 30.0
+#: How long a peering a create output names may stay invisible (EC2 eventual consistency).
+NOT_FOUND_WAIT_SECONDS = 8.0
 
 
 # ------------------------------------------------------------------------- error summaries
@@ -87,9 +90,14 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
     if doc is None:
         logger.info("nothing to compensate", error=name)
         return result
-    removed = _compensate_doc(doc, access, settings)
-    if not doc.dry_run:
-        locks.release(access, settings, *pair_lock(doc.requester, doc.accepter, doc.execution_name))
+    try:
+        removed = _compensate_doc(doc, access, settings)
+    finally:
+        # Even when compensation fails: the remedy it asks for, a cleanup of the peering, must
+        # not then wait out this execution's lease.
+        if not doc.dry_run:
+            key, owner = pair_lock(doc.requester, doc.accepter, doc.execution_name)
+            locks.release(access, settings, key, owner)
     result["VpcPeeringConnectionId"] = doc.vpc_peering_connection_id
     result["Compensation"] = removed
     logger.info(
@@ -196,6 +204,10 @@ def cleanup_plan(
         )
     doc = CleanupDocument(execution_name=execution_name, vpc_peering_connection_id=peering_id)
     peering = ec2.describe_peering(access, loc, peering_id)
+    if peering is None and given_req and given_acc:
+        # The create output says it existed: NotFound may be EC2's eventual consistency right
+        # after the create. Look again for a while before concluding it is gone.
+        peering = _describe_eventually(access, loc, peering_id)
     if peering is not None:
         doc.status_before = doc.status = peering.status
         doc.managed = peering.tags.get(TAG_MANAGED_BY) == settings.stack_name
@@ -244,6 +256,16 @@ def cleanup_lock(doc: CleanupDocument) -> tuple[str, str]:
     assert doc.accepter is not None
     key, _ = pair_lock(doc.requester, doc.accepter, doc.execution_name)
     return key, f"cleanup:{doc.execution_name}"
+
+
+def _describe_eventually(access: Access, loc: Location, peering_id: str) -> ec2.Peering | None:
+    deadline = time.monotonic() + NOT_FOUND_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        peering = ec2.describe_peering(access, loc, peering_id)
+        if peering is not None:
+            return peering
+    return None
 
 
 def _find_leftovers(

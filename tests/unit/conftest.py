@@ -26,7 +26,7 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-from vpc_peering import runtime  # noqa: E402 - after the import-time environment above
+from vpc_peering import runtime, teardown  # noqa: E402 - after the import-time environment above
 from vpc_peering.aws import Access, Location  # noqa: E402
 from vpc_peering.settings import Settings  # noqa: E402
 
@@ -64,6 +64,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(key, raising=False)
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
+    # moto is consistent at once: no need to wait out EC2's eventual consistency here.
+    monkeypatch.setattr(teardown, "NOT_FOUND_WAIT_SECONDS", 0.0)
     runtime.load_settings.cache_clear()
     yield
     runtime.load_settings.cache_clear()
