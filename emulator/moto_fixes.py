@@ -10,6 +10,10 @@ import uuid
 from typing import Any
 
 from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackEndpoint,
+    CallbackPoolManager,
+)
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -50,3 +54,18 @@ def install() -> None:
         return EmptyResult()
 
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+
+    original_heartbeat = CallbackPoolManager.heartbeat
+
+    def heartbeat(self: CallbackPoolManager, callback_id: Any) -> bool:
+        # moto 5.2.5 registers a waitForTaskToken token before the task's call (PutEvents),
+        # but sets up its heartbeat endpoint only after that call returns, and till then calls
+        # the token unknown (InvalidToken). A rule target can heartbeat sooner than that; in
+        # AWS the token is valid from the start, so a heartbeat then is accepted as a no-op.
+        endpoint: CallbackEndpoint | None = self._pool.get(callback_id)
+        if endpoint is not None and endpoint.consumer_error is None:
+            endpoint.notify_heartbeat()
+            return True
+        return bool(original_heartbeat(self, callback_id))
+
+    CallbackPoolManager.heartbeat = heartbeat  # type: ignore[method-assign]
