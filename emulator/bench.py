@@ -1,6 +1,6 @@
 """`make bench`: what one peering costs, measured on the local emulator, against budgets.
 
-Prints one table: EC2/STS calls (total, mutating, by operation), states entered and wall
+Prints one table: EC2/STS/DynamoDB calls (total, mutating, by operation), states entered and wall
 time per scenario; cold-init time of each handler module as a ratio to the floor
 ``import boto3; boto3.client("ec2")`` measured in the same run; and the built, zipped package
 of each function. Exits non-zero when a figure misses its budget. A benchmark, not a test:
@@ -121,7 +121,7 @@ class Bench:
     def run(self, arn: str, payload: Any) -> tuple[ExecutionResult, list[dict[str, str]]]:
         self.emu.reset_calls()
         result = run_execution(self.sfn, arn, payload, timeout=120)
-        calls = [c for c in self.emu.calls() if c["service"] in ("ec2", "sts")]
+        calls = [c for c in self.emu.calls() if c["service"] in ("ec2", "sts", "dynamodb")]
         if not result.succeeded:
             raise RuntimeError(f"{arn}: {result.error}: {result.cause}")
         return result, calls
@@ -143,6 +143,13 @@ class Bench:
             self.report.add(scenario, "EC2 calls", len(ec2), detail=detail)
         else:
             self.report.check(scenario, "EC2 calls", len(ec2), call_budget, detail)
+        lease = Counter(c["operation"] for c in calls if c["service"] == "dynamodb")
+        self.report.add(
+            scenario,
+            "DynamoDB calls (pair lease)",
+            sum(lease.values()),
+            detail=", ".join(f"{k} {v}" for k, v in sorted(lease.items())),
+        )
         sts = Counter(c["operation"] for c in calls if c["service"] == "sts")
         self.report.add(
             scenario,
