@@ -19,7 +19,7 @@ from typing import Any
 
 from emulator import event_delivery, lambda_runtime, moto_fixes
 from emulator.deploy import DeployedStack, deploy
-from emulator.faults import FaultInjector, FaultRule
+from emulator.faults import FaultInjector, FaultRule, PeeringStatusForcer
 from emulator.server import HOST, configure_moto, create_server
 from emulator.template import TemplateError
 
@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     app.reset_calls()  # the deployment's own calls are not the application's
     app.before_request_hooks.append(injector)  # faults count the application's calls only
     app.control_handlers["faults"] = injector.control
+    forcer = PeeringStatusForcer()
+    forcer.install()  # peering statuses moto never produces, on request only
+    app.control_handlers["peering-status"] = forcer.control
 
     info = ready_info(stack, endpoint)
     app.info = info

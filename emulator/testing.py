@@ -103,6 +103,43 @@ class EmulatorHandle:
         result: list[dict[str, Any]] = self._control("DELETE", "faults")
         return result
 
+    def force_peering_status(
+        self,
+        status: str,
+        *,
+        peering_id: str | None = None,
+        on_create: bool = False,
+        on_accept: bool = False,
+        times: int = 1,
+        message: str | None = None,
+        then: str | None = None,
+        after_seconds: float = 0.0,
+    ) -> dict[str, Any]:
+        """Give a peering a status moto never produces (``failed``, ``expired``, ...): the one
+        named by ``peering_id`` now, or the next ``times`` peerings right after they are created
+        (``on_create``) or accepted (``on_accept``); with ``then``, switch to that status
+        ``after_seconds`` later (e.g. ``provisioning`` then ``pending-acceptance``)."""
+        payload: dict[str, Any] = {"status": status, "after_seconds": after_seconds}
+        if peering_id is not None:
+            payload["id"] = peering_id
+        payload.update(on_create=on_create, on_accept=on_accept, times=times)
+        if message is not None:
+            payload["message"] = message
+        if then is not None:
+            payload["then"] = then
+        result: dict[str, Any] = self._control("POST", "peering-status", payload)
+        return result
+
+    def peering_status_rules(self) -> dict[str, Any]:
+        """Pending status rules, and every status forced so far (id, status, why, at)."""
+        result: dict[str, Any] = self._control("GET", "peering-status")
+        return result
+
+    def clear_peering_status(self) -> dict[str, Any]:
+        """Drop pending status rules and scheduled switches."""
+        result: dict[str, Any] = self._control("DELETE", "peering-status")
+        return result
+
     def _control(self, method: str, route: str, payload: Any = None) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(  # noqa: S310 - the local emulator's http endpoint
