@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import AccessDenied, AwsCallFailed, InvalidInput, TransientAwsError
+from .errors import AccessDenied, AwsCallFailed, InvalidInput, QuotaExceeded, TransientAwsError
 from .settings import Settings
 
 _CLIENT_CONFIG = Config(
@@ -46,6 +46,17 @@ DENIED_CODES = frozenset(
         "OperationNotPermitted",
         "InvalidClientTokenId",
         "ExpiredToken",
+    }
+)
+
+
+QUOTA_CODES = frozenset(
+    {
+        "VpcPeeringConnectionsPerVpcLimitExceeded",
+        "VpcPeeringConnectionLimitExceeded",
+        "RouteLimitExceeded",
+        "RouteTableLimitExceeded",
+        "ResourceLimitExceeded",
     }
 )
 
@@ -105,6 +116,8 @@ def aws_call(action: str, where: Location | str) -> Iterator[None]:
             raise TransientAwsError(f"{action} in {where}: {code} persisted ({message})") from exc
         if code in DENIED_CODES:
             raise AccessDenied(f"{action} in {where} was denied: {code} ({message})") from exc
+        if code in QUOTA_CODES:
+            raise QuotaExceeded(f"{action} in {where}: {code} ({message})") from exc
         raise AwsCallFailed(f"{action} in {where} failed: {code} ({message})") from exc
     except BotoCoreError as exc:
         raise TransientAwsError(f"{action} in {where}: {exc}") from exc

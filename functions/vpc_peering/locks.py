@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import Access, Location, aws_call
+from .aws import Access, Location, aws_call, partition_for
 from .errors import PeeringInProgress
 from .settings import Settings
 
@@ -53,13 +53,61 @@ def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            holder = table.get_item(
-                TableName=settings.lock_table_name, Key={"LockId": {"S": key}}
-            ).get("Item", {})
+            holder = (
+                table.get_item(TableName=settings.lock_table_name, Key={"LockId": {"S": key}})
+                .get("Item", {})
+                .get("Owner", {})
+                .get("S", "")
+            )
+            if holder and not _still_running(access, settings, holder):
+                _take_over(table, settings, key, owner, holder, now)
+                return
             raise PeeringInProgress(
-                f"execution {holder.get('Owner', {}).get('S', '?')} is changing this VPC pair "
-                f"({key}); retry when it ends"
+                f"execution {holder or '?'} is changing this VPC pair ({key}); retry when it ends"
             ) from None
+
+
+def _still_running(access: Access, settings: Settings, holder: str) -> bool:
+    """Whether the execution holding a lease still runs: one that ended without giving it
+    back (its compensation could not run) must not block the pair until the lease expires."""
+    machine, _, name = holder.partition(":")
+    if machine not in ("create", "cleanup") or not name:
+        return True
+    hub = Location(settings.hub_account_id, settings.hub_region)
+    arn = (
+        f"arn:{partition_for(settings.hub_region)}:states:{settings.hub_region}:"
+        f"{settings.hub_account_id}:execution:{settings.stack_name}-{machine}:{name}"
+    )
+    with aws_call(f"states:DescribeExecution {arn}", hub):
+        try:
+            status = access.client("stepfunctions", hub).describe_execution(executionArn=arn)[
+                "status"
+            ]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return False
+            raise
+    return bool(status == "RUNNING")
+
+
+def _take_over(table: Any, settings: Settings, key: str, owner: str, holder: str, now: int) -> None:
+    """Replace a finished execution's lease, unless someone else got there first."""
+    try:
+        table.put_item(
+            TableName=settings.lock_table_name,
+            Item={
+                "LockId": {"S": key},
+                "Owner": {"S": owner},
+                "ExpiresAt": {"N": str(now + LEASE_SECONDS)},
+            },
+            ConditionExpression="#o = :holder",
+            ExpressionAttributeNames={"#o": "Owner"},
+            ExpressionAttributeValues={":holder": {"S": holder}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        raise PeeringInProgress(f"another execution took this VPC pair ({key}) first") from None
 
 
 def release(access: Access, settings: Settings, key: str, owner: str) -> None:

@@ -12,7 +12,15 @@ from typing import Any
 
 from . import ec2, locks
 from .aws import Access, Location, location_for
-from .errors import InvalidInput, PeeringFailed, RouteConflict, VerificationFailed, VpcNotFound
+from .errors import (
+    AssociationConflict,
+    InvalidInput,
+    PeeringFailed,
+    RouteConflict,
+    TransientAwsError,
+    VerificationFailed,
+    VpcNotFound,
+)
 from .models import (
     GONE_STATES,
     TAG_EXECUTION,
@@ -22,6 +30,7 @@ from .models import (
     Association,
     Check,
     CreateRequest,
+    DedicatedTable,
     DnsReport,
     PeeringDocument,
     RouteEntry,
@@ -282,6 +291,8 @@ def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> Peer
         side = doc.side(table.side)
         loc = side_location(side, settings)
         if table.route_table_id is None:
+            _find_own_table(doc, table, access, loc, settings)
+        if table.route_table_id is None:
             table.route_table_id = ec2.create_route_table(
                 access,
                 loc,
@@ -297,15 +308,17 @@ def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> Peer
             )
             table.state = "created"
             logger.info("route table created", route_table_id=table.route_table_id, side=table.side)
-        for route in doc.routes:
-            if route.dedicated and route.side == table.side and route.route_table_id is None:
-                route.route_table_id = table.route_table_id
         associated = {a.subnet_id for a in table.associations}
         for subnet in table.subnet_ids:
             if subnet in associated:
                 continue
             association = ec2.associate_route_table(access, loc, table.route_table_id, subnet)
+            if association is None:
+                association = _adopt_association(doc, table, subnet, access, loc, settings)
             table.associations.append(Association(subnet_id=subnet, association_id=association))
+        for route in doc.routes:
+            if route.dedicated and route.side == table.side and route.route_table_id is None:
+                route.route_table_id = table.route_table_id
     for route in doc.routes:
         if route.state != "planned":
             continue
@@ -323,6 +336,61 @@ def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> Peer
         else:
             _adopt_existing_route(access, loc, route, peering_id)
     return doc
+
+
+def _find_own_table(
+    doc: PeeringDocument, table: DedicatedTable, access: Access, loc: Location, settings: Settings
+) -> None:
+    """A retried AddRoutes finds the table its earlier attempt made (by this execution's tags)
+    instead of making a second one; CreateRouteTable's ClientToken does the same on AWS, but
+    not every EC2 implementation honours it."""
+    for existing in ec2.describe_route_tables(access, loc, [table.vpc_id]):
+        if (
+            existing.tags.get(TAG_MANAGED_BY) == settings.stack_name
+            and existing.tags.get(TAG_EXECUTION) == doc.execution_name
+            and existing.tags.get(TAG_SIDE) == table.side
+        ):
+            table.route_table_id = existing.route_table_id
+            table.state = "created"
+            table.associations = [
+                Association(subnet_id=s, association_id=a)
+                for s, a in existing.associations.items()
+                if s in table.subnet_ids
+            ]
+            return
+
+
+def _adopt_association(
+    doc: PeeringDocument,
+    table: DedicatedTable,
+    subnet: str,
+    access: Access,
+    loc: Location,
+    settings: Settings,
+) -> str:
+    """The subnet already has an explicit association. Fine if it is with this execution's
+    table for this side (an earlier attempt of this step made it: keep that one, drop the
+    duplicate this attempt made); anything else is a conflict."""
+    assert table.route_table_id is not None
+    for holder in ec2.describe_route_tables(access, loc, [table.vpc_id]):
+        if subnet not in holder.associations:
+            continue
+        ours = (
+            holder.tags.get(TAG_MANAGED_BY) == settings.stack_name
+            and holder.tags.get(TAG_EXECUTION) == doc.execution_name
+            and holder.tags.get(TAG_SIDE) == table.side
+        )
+        if not ours:
+            raise AssociationConflict(
+                f"{table.side}.DedicatedRouteTable.SubnetIds: {subnet} was associated with route "
+                f"table {holder.route_table_id} while this execution ran"
+            )
+        if holder.route_table_id != table.route_table_id:
+            if table.state == "created":
+                ec2.delete_route_table(access, loc, table.route_table_id)
+            table.route_table_id = holder.route_table_id
+        return holder.associations[subnet]
+    raise TransientAwsError(f"{subnet}: AssociateRouteTable said associated, but it is not visible")
 
 
 def _adopt_existing_route(
@@ -345,7 +413,11 @@ def _adopt_existing_route(
                     f"{route.side} route table {route.route_table_id} got a route to "
                     f"{route.destination} via {existing.target} while this execution ran"
                 )
-    route.state = "created"
+    # EC2 said it exists but does not show it (yet): let the step run again.
+    raise TransientAwsError(
+        f"{route.side} route table {route.route_table_id}: CreateRoute {route.destination} said "
+        "RouteAlreadyExists but the route is not visible"
+    )
 
 
 def _require_peering(doc: PeeringDocument) -> str:

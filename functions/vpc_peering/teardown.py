@@ -65,6 +65,10 @@ def summarize_error(error: Any, doc: dict[str, Any] | None = None) -> tuple[str,
         else:
             name = "Timeout"
             cause = f"a step timed out: {cause}".strip()
+    elif name.endswith(("AccessDeniedException", ".AccessDenied")):
+        # The state machine's own call was refused (its role may not invoke or put events).
+        cause = f"{name}: {cause}" if cause else name
+        name = "AccessDenied"
     elif name not in ERROR_NAMES:
         cause = f"{name}: {cause}" if cause else name
         name = "InternalError"

@@ -86,16 +86,6 @@ RECOVERS_FROM_TERMINAL = {
     "finds the peering active and reports success",
     ("cleanup", "events", "PutEvents"): "PublishRemoved is best effort (Catch -> Removed)",
 }
-#: Product bug, each reproduced by test_compensation_failure_gives_the_pair_back (strict xfail):
-#: CompensationFailed with the pair's lease still held, so the cleanup it asks for waits out the
-#: lease (30 min) and fails with PeeringInProgress. Here the lease is dropped (as if expired) and
-#: the rest of the remedy is still checked.
-LEASE_KEPT_BY = {
-    ("compensate", "lambda", "Invoke"): "the Compensate function is never invoked, so nothing "
-    "releases the lease (the CompensationFailed path has no step that does)",
-    ("compensate", "dynamodb", "DeleteItem"): "the release itself is refused; nothing retries it "
-    "or lets the cleanup take over a lease whose execution has ended",
-}
 #: Emulator gaps: the case may either succeed (as on AWS) or fail safely (as on the emulator).
 EMULATOR_GAPS = {
     ("create", "events", "PutEvents", TRANSIENT): "moto's interpreter names every PutEvents "
@@ -264,26 +254,21 @@ class Env:
         return [] if after == pair.before else [f"left behind: {diff(pair.before, after)}"]
 
     # ----------------------------------------------------------- after CompensationFailed
-    def recover_from_compensation_failure(
-        self, result: ExecutionResult, pair: Pair, lease_bug: bool = False
-    ) -> list[str]:
+    def recover_from_compensation_failure(self, result: ExecutionResult, pair: Pair) -> list[str]:
         """CompensationFailed is acceptable only if the documented remedy (the cleanup machine
-        with the peering id, found by the execution's tag) then removes everything; that needs
-        the pair's lease back (``lease_bug``: a known bug keeps it, see LEASE_KEPT_BY)."""
+        with the peering id, found by the execution's tag) then removes everything, at once: a
+        lease the failed create could not give back must not block the pair (the cleanup takes
+        over the lease of an execution that has ended)."""
         execution = result.execution_arn.rsplit(":", 1)[-1]
-        problems = []
-        if lease := self.lease_of(pair):
-            # The cleanup would wait out the lease (30 min) and fail with PeeringInProgress;
-            # let it expire now so that the rest of the remedy is still checked.
-            if not lease_bug:
-                problems.append(f"the failed create still holds the pair's lease ({lease})")
-            self.drop_lease(lease)
+        problems: list[str] = []
         peering_id = self.peering_of_execution(pair, execution)
         if peering_id is None:  # nothing was created, or compensation deleted it
             return problems + self.left_problems(pair)
         cleaned = self.cleanup({"VpcPeeringConnectionId": peering_id})
         if not cleaned.succeeded:
             problems.append(f"cleanup by id: {cleaned.error}: {cleaned.cause}")
+        elif "CleanupPlan" in cleaned.states_entered and cleaned.seconds > 30:
+            problems.append(f"cleanup by id waited {cleaned.seconds:.0f}s for the pair's lease")
         return problems + self.left_problems(pair)
 
     def peering_of_execution(self, pair: Pair, execution: str) -> str | None:
@@ -493,8 +478,7 @@ def run_case(env: Env, op: Op, kind: str) -> list[str]:
             return problems + env.peered_problems(result, pair)
         problems += env.failed_problems(result)
         if result.error == "CompensationFailed":
-            lease_bug = op.key in LEASE_KEPT_BY
-            return problems + env.recover_from_compensation_failure(result, pair, lease_bug)
+            return problems + env.recover_from_compensation_failure(result, pair)
         if op.service in DIRECT_SERVICES and (
             result.error != "AccessDenied"
             or f"{op.service}:{op.operation}" not in (result.cause or "")
@@ -518,7 +502,7 @@ def run_case(env: Env, op: Op, kind: str) -> list[str]:
         return (
             problems
             + env.failed_problems(result)
-            + env.recover_from_compensation_failure(result, pair, op.key in LEASE_KEPT_BY)
+            + env.recover_from_compensation_failure(result, pair)
         )
     if result.error != "AccessDenied" or TRIGGER[1] not in (result.cause or ""):
         problems.append(f"expected the trigger's AccessDenied, got {result.error}: {result.cause}")
@@ -614,28 +598,13 @@ def test_cleanup_of_a_peering_not_visible_yet_still_deletes_it(env: Env, clean_r
 
 
 # ---------------------------------------------------- a failed compensation frees the pair
-def _lease_kept(service: str, operation: str, code: str) -> Any:
-    reason = LEASE_KEPT_BY[("compensate", service, operation)]
-    return pytest.param(
-        service,
-        operation,
-        code,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"product bug: CompensationFailed keeps the pair's lease when {reason}; the "
-            "cleanup it asks for then fails with PeeringInProgress until the lease expires "
-            "(locks.LEASE_SECONDS, 30 min)",
-        ),
-    )
-
-
 @pytest.mark.parametrize(
     ("service", "operation", "code"),
     [
         ("ec2", "DeleteVpcPeeringConnection", "UnauthorizedOperation"),
         ("ec2", "DescribeRouteTables", "UnauthorizedOperation"),
-        _lease_kept("lambda", "Invoke", "AccessDeniedException"),
-        _lease_kept("dynamodb", "DeleteItem", "AccessDeniedException"),
+        ("lambda", "Invoke", "AccessDeniedException"),
+        ("dynamodb", "DeleteItem", "AccessDeniedException"),
     ],
 )
 def test_compensation_failure_gives_the_pair_back(
@@ -653,14 +622,11 @@ def test_compensation_failure_gives_the_pair_back(
     fired = env.fired()
     env.emu.clear_faults()
 
-    # Then it fails with CompensationFailed and gives the pair's lease back, so that the cleanup
-    # it asks for (by the peering id, found by the execution's tag) can remove everything
+    # Then it fails with CompensationFailed, and the cleanup it asks for (by the peering id,
+    # found by the execution's tag) removes everything at once: the pair is not left blocked
     assert fired[f"{service}:{operation}"] == 1
     assert result.error == "CompensationFailed", (result.error, result.cause)
-    lease = env.lease_of(pair)
-    remedy = env.recover_from_compensation_failure(result, pair, lease_bug=True)
-    assert lease is None, f"the failed create still holds the pair: {lease}"
-    assert remedy == []
+    assert env.recover_from_compensation_failure(result, pair) == []
 
 
 # ------------------------------------------------------------------- errors the issue names
