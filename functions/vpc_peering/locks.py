@@ -39,16 +39,14 @@ def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
     now = int(time.time())
     with aws_call(f"dynamodb:PutItem {settings.lock_table_name}", hub):
         try:
-            table.put_item(
-                TableName=settings.lock_table_name,
-                Item={
-                    "LockId": {"S": key},
-                    "Owner": {"S": owner},
-                    "ExpiresAt": {"N": str(now + LEASE_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(LockId) OR #o = :me OR ExpiresAt < :now",
-                ExpressionAttributeNames={"#o": "Owner"},
-                ExpressionAttributeValues={":me": {"S": owner}, ":now": {"N": str(now)}},
+            _put_lease(
+                table,
+                settings,
+                key,
+                owner,
+                now,
+                "attribute_not_exists(LockId) OR #o = :me OR ExpiresAt < :now",
+                {":me": {"S": owner}, ":now": {"N": str(now)}},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -65,6 +63,29 @@ def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
             raise PeeringInProgress(
                 f"execution {holder or '?'} is changing this VPC pair ({key}); retry when it ends"
             ) from None
+
+
+def _put_lease(
+    table: Any,
+    settings: Settings,
+    key: str,
+    owner: str,
+    now: int,
+    condition: str,
+    values: dict[str, Any],
+) -> None:
+    """Write the lease for ``owner`` if ``condition`` holds (Owner is ``#o`` in it)."""
+    table.put_item(
+        TableName=settings.lock_table_name,
+        Item={
+            "LockId": {"S": key},
+            "Owner": {"S": owner},
+            "ExpiresAt": {"N": str(now + LEASE_SECONDS)},
+        },
+        ConditionExpression=condition,
+        ExpressionAttributeNames={"#o": "Owner"},
+        ExpressionAttributeValues=values,
+    )
 
 
 def _still_running(access: Access, settings: Settings, holder: str) -> bool:
@@ -93,17 +114,7 @@ def _still_running(access: Access, settings: Settings, holder: str) -> bool:
 def _take_over(table: Any, settings: Settings, key: str, owner: str, holder: str, now: int) -> None:
     """Replace a finished execution's lease, unless someone else got there first."""
     try:
-        table.put_item(
-            TableName=settings.lock_table_name,
-            Item={
-                "LockId": {"S": key},
-                "Owner": {"S": owner},
-                "ExpiresAt": {"N": str(now + LEASE_SECONDS)},
-            },
-            ConditionExpression="#o = :holder",
-            ExpressionAttributeNames={"#o": "Owner"},
-            ExpressionAttributeValues={":holder": {"S": holder}},
-        )
+        _put_lease(table, settings, key, owner, now, "#o = :holder", {":holder": {"S": holder}})
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
