@@ -60,7 +60,12 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             time.sleep(0.2)
     yield info
     os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        # make may outlive the emulator's own shutdown under load; never leave it running.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
 
 
 class Cli:
