@@ -14,6 +14,9 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 4566
+# Stack parameter overrides for `make local`, as `sam deploy --parameter-overrides` takes them:
+# make local PARAMETERS="AllowedAccountIds=123456789012,111111111111 TrustedRequesterAccountIds=111111111111"
+PARAMETERS ?=
 STAMP := $(VENV)/.installed
 # checkov in a venv of its own: its dependencies (boto3, pydantic, ...) would fight the pins in
 # requirements-dev.txt. requirements-checkov.txt pins it and them; changing it reinstalls.
@@ -28,7 +31,7 @@ CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(abspath $(CHECKOV_VENV))/bin/che
 help:
 	@echo "make demo       run the tutorial's scenario through the create and cleanup machines on the local emulator"
 	@echo "make test       lint, unit, integration and end-to-end tests (all on the local emulator)"
-	@echo "make local      start the local AWS emulator with the stack deployed (PORT=$(PORT))"
+	@echo "make local      start the local AWS emulator with the stack deployed (PORT=$(PORT), PARAMETERS=\"Key=Value ...\")"
 	@echo "make lint       ruff, mypy, cfn-lint (with the serverless rules) and checkov"
 	@echo "make checkov    checkov on the templates and on template.yaml as transformed by SAM"
 	@echo "make build      sam build"
@@ -91,7 +94,7 @@ build: $(STAMP)
 	$(BIN)/sam build
 
 local: $(STAMP)
-	$(BIN)/python -m emulator --port $(PORT)
+	$(BIN)/python -m emulator --port $(PORT) $(if $(strip $(PARAMETERS)),--parameter-overrides $(PARAMETERS))
 
 demo: $(STAMP)
 	$(BIN)/python -m emulator.demo

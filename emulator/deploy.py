@@ -160,13 +160,12 @@ class _Deployer:
             case "AWS::Serverless::StateMachine":
                 self._state_machine(logical_id, props)
 
-    def _role(self, logical_id: str) -> str:
+    def _role(self, logical_id: str, path: str = "/") -> str:
         name = f"{self.resolver.stack_name}-{logical_id}"[:59] + "-role"
-        return str(
-            self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"][
-                "Arn"
-            ]
-        )
+        role = self.iam.create_role(
+            RoleName=name, Path=path, AssumeRolePolicyDocument=_TRUST_POLICY
+        )["Role"]
+        return str(role["Arn"])
 
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.table_name(logical_id)
@@ -208,7 +207,7 @@ class _Deployer:
         self.lambda_.create_function(
             FunctionName=name,
             Runtime=runtime,
-            Role=self._role(logical_id),
+            Role=self._role(logical_id, props.get("RolePath") or "/"),
             Handler=handler,
             Code={"ZipFile": _placeholder_zip()},
             Timeout=timeout,

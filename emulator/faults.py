@@ -2,8 +2,11 @@
 
 A rule matches calls by service and operation (and optionally account and region); matching
 calls are counted, and calls number ``nth`` .. ``nth + times - 1`` are answered with the error
-instead of reaching moto. The error is shaped for the call's protocol (EC2 XML, query XML,
-JSON, REST-JSON) so botocore parses it as it would AWS's, retries included.
+instead of reaching moto. A rule with ``delay_seconds`` and no error code holds those calls for
+that long, then lets them through: a window in which a test changes what the call will find
+(the race between a plan and the step that acts on it), without timing luck. The error is
+shaped for the call's protocol (EC2 XML, query XML, JSON, REST-JSON) so botocore parses it as
+it would AWS's, retries included.
 
 Rules are set per test over HTTP (``POST /_emulator/faults``), or at start-up for command-line
 use (``python -m emulator --fault ec2:CreateRoute:UnauthorizedOperation:2``).
@@ -45,6 +48,7 @@ class FaultRule:
     message: str = "injected by the emulator"
     account: str | None = None
     region: str | None = None
+    delay_seconds: float = 0.0
     seen: int = 0
     fired: int = 0
 
@@ -91,6 +95,7 @@ class FaultInjector:
             return [asdict(r) for r in self.rules]
 
     def __call__(self, call: ApiCall) -> HookResponse | None:
+        delay = 0.0
         with self._lock:
             for rule in self.rules:
                 if not rule.matches(call):
@@ -99,7 +104,11 @@ class FaultInjector:
                 last = rule.nth + rule.times - 1 if rule.times else None
                 if rule.seen >= rule.nth and (last is None or rule.seen <= last):
                     rule.fired += 1
-                    return error_response(call, rule.error_code, rule.message)
+                    if rule.error_code:
+                        return error_response(call, rule.error_code, rule.message)
+                    delay = max(delay, rule.delay_seconds)
+        if delay:
+            time.sleep(delay)  # outside the lock: other calls go on meanwhile
         return None
 
     def control(self, method: str, body: bytes) -> tuple[int, Any]:
@@ -120,7 +129,10 @@ class FaultInjector:
                     message=str(data.get("message", "injected by the emulator")),
                     account=data.get("account"),
                     region=data.get("region"),
+                    delay_seconds=float(data.get("delay_seconds", 0.0)),
                 )
+                if not rule.error_code and not 0 < rule.delay_seconds <= 60:
+                    raise ValueError("a rule without error_code needs 0 < delay_seconds <= 60")
                 self.add(rule)
             except (KeyError, ValueError, TypeError) as exc:
                 return 400, {"error": f"bad fault rule: {exc}"}
@@ -270,6 +282,23 @@ class PeeringStatusForcer:
             self._schedule(pcx, status, then, then_message, after_seconds)
         return dict(pcx.status)
 
+    def forget(self, peering_id: str) -> None:
+        """Make a deleted (or failed, rejected, expired) peering disappear from Describe, as AWS
+        does some time after it ended; moto keeps it for ever. Routes to it stay, as in AWS.
+        KeyError if moto has no such id; ValueError if it has not ended."""
+        from moto.ec2.models import EC2Backend
+
+        pcx = _find_peering(peering_id)
+        if pcx is None:
+            raise KeyError(peering_id)
+        if pcx._status.code not in ("deleted", "failed", "rejected", "expired"):
+            raise ValueError(f"{peering_id} is {pcx._status.code}; only an ended peering goes")
+        backends: Any = EC2Backend.get_vpc_pcx_refs()
+        with self._lock:
+            for backend in backends:
+                backend.vpc_pcxs.pop(peering_id, None)
+            self.history.append({"id": peering_id, "status": "forgotten", "why": "forget"})
+
     def clear(self) -> dict[str, Any]:
         """Drop pending rules and cancel scheduled switches; return what there was."""
         with self._lock:
@@ -327,7 +356,8 @@ class PeeringStatusForcer:
         * ``{"id": "pcx-...", "status": "failed", "message": "..."}``: set it now;
         * ``{"on_create": true, "status": "provisioning", "times": 1}`` (or ``on_accept``): the
           next ``times`` peerings created (accepted) get that status right after;
-        * either with ``"then": "pending-acceptance", "after_seconds": 2``: switch later.
+        * either with ``"then": "pending-acceptance", "after_seconds": 2``: switch later;
+        * ``{"id": "pcx-...", "forget": true}``: an ended peering disappears from Describe.
         """
         if method == "GET":
             return 200, self.report()
@@ -337,6 +367,12 @@ class PeeringStatusForcer:
             return 405, {"error": f"{method} not allowed on peering-status"}
         try:
             data = json.loads(body or b"{}")
+            if isinstance(data, dict) and data.get("forget") and data.get("id"):
+                try:
+                    self.forget(str(data["id"]))
+                except KeyError:
+                    return 404, {"error": f"no VPC peering connection {data['id']}"}
+                return 200, {"id": data["id"], "forgotten": True}
             if not isinstance(data, dict) or "status" not in data:
                 raise ValueError("a JSON object with a status is required")
             common: dict[str, Any] = {

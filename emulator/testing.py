@@ -88,11 +88,14 @@ class EmulatorHandle:
         error_code: str,
         nth: int = 1,
         times: int = 1,
+        delay_seconds: float = 0.0,
         **match: str,
     ) -> None:
-        """Fail calls ``nth`` .. ``nth + times - 1`` of an operation (times 0: every one after)."""
+        """Fail calls ``nth`` .. ``nth + times - 1`` of an operation (times 0: every one after);
+        with ``error_code`` empty, hold each of them ``delay_seconds``, then let it through."""
         rule = {"service": service, "operation": operation, "error_code": error_code}
-        self._control("POST", "faults", {**rule, "nth": nth, "times": times, **match})
+        body = {**rule, "nth": nth, "times": times, "delay_seconds": delay_seconds, **match}
+        self._control("POST", "faults", body)
 
     def faults(self) -> list[dict[str, Any]]:
         """The fault rules with how many matching calls each saw and failed."""
@@ -129,6 +132,10 @@ class EmulatorHandle:
             payload["then"] = then
         result: dict[str, Any] = self._control("POST", "peering-status", payload)
         return result
+
+    def forget_peering(self, peering_id: str) -> None:
+        """An ended peering disappears from Describe, as AWS lets it some time after it ended."""
+        self._control("POST", "peering-status", {"id": peering_id, "forget": True})
 
     def peering_status_rules(self) -> dict[str, Any]:
         """Pending status rules, and every status forced so far (id, status, why, at)."""
