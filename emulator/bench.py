@@ -334,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.monotonic()
     with running_emulator(
-        parameter_overrides={"TrustedRequesterAccountIds": f"{HUB},{MEMBER}"}
+        parameter_overrides={
+            "AllowedAccountIds": f"{HUB},{MEMBER}",
+            "TrustedRequesterAccountIds": f"{HUB},{MEMBER}",
+        }
     ) as emu:
         Bench(emu, report).scenarios()
     cold_init(report, args.runs)

@@ -2,14 +2,18 @@
 
 The "acceptance requested" event is not trusted: its sides only say where to look, and they
 must match what EC2 reports. The decision uses EC2's data and the stack's accept policy only.
+
+The policy's rules (trusted requester, opt-in tag, requested by this stack) are written once,
+here: Plan applies them before anything is created, so a request that would be refused fails
+there and creates nothing; the accept function applies them again to EC2's record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ec2
-from .aws import Access, location_for
+from . import ec2, ownership
+from .aws import Access, check_allowed, location_for
 from .errors import AcceptDenied, PeeringFailed, TransientAwsError
 from .models import GONE_STATES, TAG_MANAGED_BY, AcceptanceRequest, SideRefInput
 from .observability import logger
@@ -46,16 +50,45 @@ def _check_side(name: str, claimed: SideRefInput, actual: ec2.PeeringSide, peeri
         )
 
 
+def check_trusted_requester(requester_account: str, subject: str, settings: Settings) -> None:
+    """Only requests from TrustedRequesterAccountIds are auto-accepted."""
+    if requester_account not in settings.trusted_requester_account_ids:
+        trusted = ", ".join(sorted(settings.trusted_requester_account_ids))
+        raise AcceptDenied(
+            f"{subject}: requester account {requester_account} is not trusted "
+            f"(TrustedRequesterAccountIds: {trusted}); the peering would never be accepted"
+        )
+
+
+def check_opt_in(
+    accepter_vpc_id: str, vpc_tags: dict[str, str] | None, subject: str, settings: Settings
+) -> None:
+    """With AccepterOptInTagKey set, the accepter VPC must carry that tag with value "true"."""
+    key = settings.accepter_opt_in_tag_key
+    if key and (vpc_tags or {}).get(key) != "true":
+        raise AcceptDenied(
+            f"{subject}: accepter VPC {accepter_vpc_id} lacks the opt-in tag {key}=true "
+            "(AccepterOptInTagKey)"
+        )
+
+
+def check_requested_by_stack(
+    peering_id: str, requester_view_tags: dict[str, str], settings: Settings
+) -> None:
+    """Only peerings this stack requested (its ownership tag, as the requester's account sees
+    it) are auto-accepted: never one made by hand or by another tool."""
+    if not ownership.owned_by_stack(requester_view_tags, settings):
+        raise AcceptDenied(
+            f"{peering_id} was not requested by stack {settings.stack_name} (no "
+            f"{TAG_MANAGED_BY}={settings.stack_name} tag); this stack only accepts its own requests"
+        )
+
+
 def check_policy(peering: ec2.Peering, request: AcceptanceRequest, settings: Settings) -> None:
     """Refuse unless the peering is the one the event names and its requester is trusted."""
     _check_side("requester", request.requester, peering.requester, peering.peering_id)
     _check_side("accepter", request.accepter, peering.accepter, peering.peering_id)
-    if peering.requester.owner_id not in settings.trusted_requester_account_ids:
-        trusted = ", ".join(sorted(settings.trusted_requester_account_ids))
-        raise AcceptDenied(
-            f"{peering.peering_id}: requester account {peering.requester.owner_id} is not trusted "
-            f"(TrustedRequesterAccountIds: {trusted})"
-        )
+    check_trusted_requester(peering.requester.owner_id, peering.peering_id, settings)
 
 
 def check_ownership(
@@ -74,16 +107,15 @@ def check_ownership(
         loc = location_for(req.account_id, req.region, req.role_arn, settings, "Requester.")
         seen = ec2.describe_peering(access, loc, peering.peering_id)
         tags = seen.tags if seen else {}
-    if tags.get(TAG_MANAGED_BY) != settings.stack_name:
-        raise AcceptDenied(
-            f"{peering.peering_id} was not requested by stack {settings.stack_name} (no "
-            f"{TAG_MANAGED_BY}={settings.stack_name} tag); this stack only accepts its own requests"
-        )
+    check_requested_by_stack(peering.peering_id, tags, settings)
 
 
 def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> AcceptOutcome:
     """Accept the peering as the accepter account, if policy allows, and wait until active."""
     peering_id = request.vpc_peering_connection_id
+    # The boundary first: an event naming a side outside it is refused before any call.
+    check_allowed(request.requester.account_id, settings, "detail.Requester.AccountId")
+    check_allowed(request.accepter.account_id, settings, "detail.Accepter.AccountId")
     loc = location_for(
         request.accepter.account_id,
         request.accepter.region,
@@ -110,14 +142,8 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
         logger.info("already active; nothing to accept", vpc_peering_connection_id=peering_id)
         return AcceptOutcome(peering_id, "active", accepted=False)
     if settings.accepter_opt_in_tag_key:
-        key = settings.accepter_opt_in_tag_key
         vpc = ec2.describe_vpcs(access, loc, [peering.accepter.vpc_id]).get(peering.accepter.vpc_id)
-        value = vpc.tags.get(key) if vpc else None
-        if value != "true":
-            raise AcceptDenied(
-                f"{peering_id}: accepter VPC {peering.accepter.vpc_id} lacks the opt-in tag "
-                f"{key}=true (AccepterOptInTagKey)"
-            )
+        check_opt_in(peering.accepter.vpc_id, vpc.tags if vpc else None, peering_id, settings)
     status = ec2.accept_peering(access, loc, peering_id)
     logger.info("peering accepted", vpc_peering_connection_id=peering_id, status=status)
     if status != "active":

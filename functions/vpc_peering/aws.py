@@ -7,6 +7,8 @@ same-account, same-region case is just the location whose role is ``None``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +17,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
-from .errors import AccessDenied, AwsCallFailed, InvalidInput, QuotaExceeded, TransientAwsError
+from .errors import (
+    AccessDenied,
+    AccountNotAllowed,
+    AwsCallFailed,
+    InvalidInput,
+    QuotaExceeded,
+    TransientAwsError,
+)
 from .settings import Settings
 
 _CLIENT_CONFIG = Config(
@@ -85,10 +95,24 @@ def member_role_arn(account_id: str, region: str, settings: Settings) -> str:
     return f"arn:{partition_for(region)}:iam::{account_id}:role/{settings.member_role_name}"
 
 
+def check_allowed(account_id: str, settings: Settings, field: str) -> None:
+    """The trust boundary: no call is ever made for an account outside AllowedAccountIds."""
+    if not settings.account_allowed(account_id):
+        raise AccountNotAllowed(
+            f"{field}: account {account_id} is not in AllowedAccountIds "
+            f"({', '.join(sorted(settings.allowed_account_ids))}); this stack acts only in "
+            "those accounts"
+        )
+
+
 def location_for(
     account_id: str, region: str, role_arn: str | None, settings: Settings, field: str = ""
 ) -> Location:
-    """Where and as whom to call for a side; an explicit role must be the member role."""
+    """Where and as whom to call for a side; an explicit role must be the member role.
+
+    Every side's location is made here, so this is where the account boundary is enforced.
+    """
+    check_allowed(account_id, settings, f"{field}AccountId")
     if role_arn:
         name = role_arn.rsplit("/", 1)[-1]
         if name != settings.member_role_name:
@@ -102,6 +126,20 @@ def location_for(
     if account_id == settings.hub_account_id:
         return Location(account_id, region, None)
     return Location(account_id, region, member_role_arn(account_id, region, settings))
+
+
+_SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
+
+
+def session_name(stack_name: str, execution: str) -> str:
+    """An AssumeRole session name that shows, in the member account's CloudTrail, which
+    execution acted: ``<stack>@<execution>`` in IAM's character set, at most 64 characters
+    (a long one keeps its start and a hash of the whole, so two executions never share one)."""
+    name = _SESSION_NAME_UNSAFE.sub("-", f"{stack_name}@{execution}")
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[:53]}-{digest}"
 
 
 @contextlib.contextmanager
@@ -121,6 +159,13 @@ def aws_call(action: str, where: Location | str) -> Iterator[None]:
         raise AwsCallFailed(f"{action} in {where} failed: {code} ({message})") from exc
     except BotoCoreError as exc:
         raise TransientAwsError(f"{action} in {where}: {exc}") from exc
+    except ResponseParserError as exc:
+        # Not a passing fault: the same response would fail to parse again (a NUL in a tag,
+        # written by someone else, poisons every describe that returns it).
+        detail = str(exc).split("\n", 1)[0][:200]
+        raise AwsCallFailed(
+            f"{action} in {where}: AWS's response could not be read ({detail})"
+        ) from exc
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -134,8 +179,9 @@ def error_code(exc: BaseException) -> str | None:
 class Access:
     """Clients per location, with assumed-role sessions cached for the invocation's lifetime."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, execution: str = "unknown") -> None:
         self.settings = settings
+        self.session_name = session_name(settings.stack_name, execution)
         self._sessions: dict[str | None, boto3.Session] = {}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
         self._lock = threading.Lock()
@@ -148,11 +194,14 @@ class Access:
         else:
             sts = boto3.Session().client("sts", region_name=loc.region, config=_CLIENT_CONFIG)
             with aws_call(f"sts:AssumeRole {loc.role_arn}", loc):
-                creds = sts.assume_role(
-                    RoleArn=loc.role_arn,
-                    RoleSessionName=f"{self.settings.stack_name}-peering"[:64],
-                    DurationSeconds=900,
-                )["Credentials"]
+                kwargs: dict[str, Any] = {
+                    "RoleArn": loc.role_arn,
+                    "RoleSessionName": self.session_name,
+                    "DurationSeconds": 900,
+                }
+                if self.settings.member_role_external_id:
+                    kwargs["ExternalId"] = self.settings.member_role_external_id
+                creds = sts.assume_role(**kwargs)["Credentials"]
             session = boto3.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],

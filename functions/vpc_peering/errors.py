@@ -21,6 +21,10 @@ class InvalidInput(PeeringError):
     """The request is malformed: the message names the field and the reason."""
 
 
+class AccountNotAllowed(PeeringError):
+    """A side is in an account outside the stack's boundary (AllowedAccountIds)."""
+
+
 class VpcNotFound(PeeringError):
     """A VPC, subnet or route table named in the request is not where it was looked for."""
 

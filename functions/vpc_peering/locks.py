@@ -2,8 +2,10 @@
 
 Without it, two creates of the same pair could each see "no peering" and each create one,
 and a cleanup could delete a peering a create is still routing. The lease is an item in a
-DynamoDB table, written with a condition (free, expired, or already ours); it expires on its
-own, so a crashed execution cannot hold a pair for ever. Taking it again as the same owner
+DynamoDB table, written with a condition (free, or already ours). It is taken over only when
+its holder has ended (Step Functions says so), never because time passed: an execution can
+run longer than any fixed lease (acceptance wait, retries), and a lease that expired under a
+running holder would let two executions change one pair. Taking it again as the same owner
 succeeds, so a retried step is harmless.
 """
 
@@ -18,7 +20,9 @@ from .aws import Access, Location, aws_call, partition_for
 from .errors import PeeringInProgress
 from .settings import Settings
 
-LEASE_SECONDS = 1800  # longer than a create can run: 900 s acceptance wait plus the steps
+#: DynamoDB's TTL clean-up of leases nobody gave back, and nothing else: far beyond the longest
+#: execution the state machines allow (tests/contract/test_asl.py computes that bound).
+LEASE_SECONDS = 24 * 3600
 
 
 def pair_key(*sides: tuple[str, str, str]) -> str:
@@ -45,8 +49,8 @@ def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
                 key,
                 owner,
                 now,
-                "attribute_not_exists(LockId) OR #o = :me OR ExpiresAt < :now",
-                {":me": {"S": owner}, ":now": {"N": str(now)}},
+                "attribute_not_exists(LockId) OR #o = :me",
+                {":me": {"S": owner}},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":

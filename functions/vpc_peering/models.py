@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -58,6 +59,23 @@ Region = Annotated[
     StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"),
     AfterValidator(_known_region),
 ]
+#: Besides letters, digits and spaces, the only characters EC2 allows in tag keys and values.
+TAG_SYMBOLS = frozenset("_.:/=+-@")
+
+
+def tag_text_problem(value: str) -> str | None:
+    """Why EC2 would refuse this tag key or value (letters, digits, spaces and
+    ``_ . : / = + - @`` only), or None."""
+    for index, char in enumerate(value):
+        if char in TAG_SYMBOLS or char == " " or unicodedata.category(char)[0] in "LN":
+            continue
+        return (
+            f"{char!r} (U+{ord(char):04X}) at position {index} is not allowed in an EC2 tag "
+            "(letters, digits, spaces and _ . : / = + - @ only)"
+        )
+    return None
+
+
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 SideName = Literal["Requester", "Accepter"]
@@ -65,6 +83,9 @@ SideName = Literal["Requester", "Accepter"]
 #: Tag keys this tool writes; requests may not set them.
 TAG_MANAGED_BY = "vpc-peering:managed-by"
 TAG_EXECUTION = "vpc-peering:execution"
+#: Unique to one execution (minted in Plan): what proves "this execution made it". The
+#: execution name alone cannot: a name can be used again (after 90 days, or by a new stack).
+TAG_EXECUTION_ID = "vpc-peering:execution-id"
 TAG_PEERING_ID = "vpc-peering:peering-id"
 TAG_SIDE = "vpc-peering:side"
 RESERVED_TAG_PREFIXES = ("aws:", "vpc-peering:")
@@ -184,6 +205,13 @@ class CreateRequest(_Strict):
         reserved = sorted(k for k in value if k.lower().startswith(RESERVED_TAG_PREFIXES))
         if reserved:
             raise ValueError(f"keys starting with aws: or vpc-peering: are reserved ({reserved})")
+        for key, text in value.items():
+            problem = tag_text_problem(key)
+            if problem:
+                raise ValueError(f"key {_clip(repr(key), 80)}: {problem}")
+            problem = tag_text_problem(text)
+            if problem:
+                raise ValueError(f"{_clip(repr(key), 80)}: value {problem}")
         return value
 
 
@@ -260,6 +288,8 @@ class PeeringDocument(_Model):
     """The state the create machine carries; its final form is the execution output."""
 
     execution_name: str
+    #: Minted in Plan, unique to this execution; tagged on what it creates (TAG_EXECUTION_ID).
+    execution_id: str = ""
     dry_run: bool = False
     dns_resolution: bool = False
     tags: dict[str, str] = Field(default_factory=dict)
@@ -307,6 +337,14 @@ class SideRef(_Model):
     account_id: str
     region: str
     role_arn: str | None = None
+
+
+class CompensationReport(_Model):
+    """What compensation removed."""
+
+    routes_removed: list[RouteEntry] = Field(default_factory=list)
+    route_tables_deleted: list[str] = Field(default_factory=list)
+    peering_deleted: bool = False
 
 
 class Removed(_Model):
@@ -366,7 +404,8 @@ def parse[ModelT: BaseModel](model: type[ModelT], data: Any, root: str = "") -> 
         problems = []
         for err in exc.errors(include_url=False)[:MAX_PROBLEMS]:
             loc = ".".join(str(p) for p in ((root,) if root else ()) + tuple(err["loc"]))
-            problems.append(_clip(f"{_clip(loc or 'input', MAX_PATH)}: {err['msg']}", MAX_PROBLEM))
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(_clip(f"{_clip(loc or 'input', MAX_PATH)}: {msg}", MAX_PROBLEM))
         more = exc.error_count() - len(problems)
         suffix = f" (and {more} more)" if more > 0 else ""
         raise InvalidInput("; ".join(problems) + suffix) from None

@@ -7,11 +7,13 @@ Every step is idempotent: run twice, the second run finds its work done and chan
 from __future__ import annotations
 
 import hashlib
+import json
+import uuid
 from collections import defaultdict
 from typing import Any
 
-from . import ec2, locks
-from .aws import Access, Location, location_for
+from . import acceptance, ec2, locks, ownership
+from .aws import Access, Location, check_allowed, location_for
 from .errors import (
     AssociationConflict,
     InvalidInput,
@@ -23,8 +25,6 @@ from .errors import (
 )
 from .models import (
     GONE_STATES,
-    TAG_EXECUTION,
-    TAG_MANAGED_BY,
     TAG_PEERING_ID,
     TAG_SIDE,
     Association,
@@ -55,6 +55,13 @@ from .planning import (
 from .settings import Settings
 
 SIDES: tuple[SideName, SideName] = ("Requester", "Accepter")
+#: The largest plan document Plan lets through. Later steps add about as much again (a check
+#: per route in Verify, the error and its cause on failure); Step Functions fails an execution
+#: whose state passes 256 KB with States.DataLimitExceeded, which no Catch can route to
+#: compensation. So Plan refuses, creating nothing, what could grow past that.
+MAX_PLAN_BYTES = 96 * 1024
+#: Peering states from which the pair still needs an accept (by the accept function).
+NEEDS_ACCEPT = frozenset({"initiating-request", "pending-acceptance"})
 
 
 def side_location(side: Side, settings: Settings, field: str = "") -> Location:
@@ -97,6 +104,11 @@ def plan(
         "Requester": resolve_side(request.requester, settings),
         "Accepter": resolve_side(request.accepter, settings),
     }
+    # The boundary before anything else: no read, no lease, nothing, outside it.
+    for name in SIDES:
+        given = request.requester if name == "Requester" else request.accepter
+        field = "RoleArn" if given.role_arn and not given.account_id else "AccountId"
+        check_allowed(sides[name].account_id, settings, f"{name}.{field}")
     req, acc = sides["Requester"], sides["Accepter"]
     if (req.vpc_id, req.account_id, req.region) == (acc.vpc_id, acc.account_id, acc.region):
         raise InvalidInput("Accepter.VpcId: must be a different VPC from Requester.VpcId")
@@ -176,6 +188,7 @@ def _plan(
 
     doc = PeeringDocument(
         execution_name=execution_name,
+        execution_id=uuid.uuid4().hex,
         dry_run=request.dry_run,
         dns_resolution=request.dns_resolution,
         tags=request.tags,
@@ -189,6 +202,8 @@ def _plan(
         # The pair is already peered the other way round: follow EC2's roles from here on.
         doc.requester, doc.accepter = acc, req
         logger.info("existing peering is reversed", vpc_peering_connection_id=peering_id)
+    if existing is None or existing.status in NEEDS_ACCEPT:
+        _check_accept_policy(doc, existing, vpcs, peerings, settings)
 
     for name in SIDES:
         side, peer = doc.side(name), doc.side("Accepter" if name == "Requester" else "Requester")
@@ -199,10 +214,7 @@ def _plan(
         owned = [
             t
             for t in side_tables
-            if peering_id
-            and t.tags.get(TAG_MANAGED_BY) == settings.stack_name
-            and t.tags.get(TAG_PEERING_ID) == peering_id
-            and t.tags.get(TAG_SIDE) == name
+            if peering_id and ownership.own_table_of_peering(t.tags, settings, peering_id, name)
         ]
         # The dedicated table of an earlier run is planned once, as the dedicated table.
         chosen = [t for t in select_tables(side, name, side_tables, subnets[loc]) if t not in owned]
@@ -213,6 +225,7 @@ def _plan(
         if dedicated:
             doc.dedicated_route_tables.append(dedicated)
             doc.routes += dedicated_routes
+    _check_size(doc)
     logger.info(
         "planned",
         action=doc.peering_action,
@@ -223,14 +236,50 @@ def _plan(
     return doc
 
 
+def _check_accept_policy(
+    doc: PeeringDocument,
+    existing: ec2.Peering | None,
+    vpcs: dict[tuple[Location, str], ec2.Vpc],
+    peerings: dict[Location, list[ec2.Peering]],
+    settings: Settings,
+) -> None:
+    """The accept policy, applied before anything exists: a peering the accept function would
+    refuse is not created at all (AcceptDenied here, nothing made, nothing to compensate)."""
+    req, acc = doc.requester, doc.accepter
+    subject = existing.peering_id if existing else f"peering {req.vpc_id} -> {acc.vpc_id}"
+    acceptance.check_trusted_requester(req.account_id, subject, settings)
+    acc_vpc = vpcs[(side_location(acc, settings), acc.vpc_id)]
+    acceptance.check_opt_in(acc.vpc_id, acc_vpc.tags, subject, settings)
+    if existing is not None:
+        # A pending request of the pair: accepted only if this stack made it. Its tags are
+        # visible in the requester's account and region.
+        requester_view = [
+            p
+            for p in peerings.get(side_location(req, settings), [])
+            if p.peering_id == existing.peering_id
+        ]
+        tags = requester_view[0].tags if requester_view else {}
+        acceptance.check_requested_by_stack(existing.peering_id, tags, settings)
+
+
+def _check_size(doc: PeeringDocument) -> None:
+    size = len(json.dumps(doc.dump()))
+    if size > MAX_PLAN_BYTES:
+        raise InvalidInput(
+            f"the plan has {len(doc.routes)} routes and is {size // 1024} KB, over the "
+            f"{MAX_PLAN_BYTES // 1024} KB one execution can carry through Step Functions' 256 KB "
+            "state limit; select fewer route tables (RouteTableIds, SubnetIds, RouteTables: main) "
+            "or DestinationCidrs, or split the request"
+        )
+
+
 # ---------------------------------------------------------------------------------- create
 def ownership_tags(doc: PeeringDocument, settings: Settings) -> dict[str, str]:
     name = doc.tags.get("Name") or f"{doc.requester.vpc_id}-{doc.accepter.vpc_id}"
     return {
         **doc.tags,
         "Name": name,
-        TAG_MANAGED_BY: settings.stack_name,
-        TAG_EXECUTION: doc.execution_name,
+        **ownership.creation_tags(settings, doc.execution_name, doc.execution_id),
     }
 
 
@@ -239,14 +288,16 @@ def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> 
     req, acc = doc.requester, doc.accepter
     loc = side_location(req, settings)
     live = ec2.describe_live_peerings(access, loc, [req.vpc_id])
-    mine = [p for p in live if p.tags.get(TAG_EXECUTION) == doc.execution_name]
+    mine = [p for p in live if ownership.made_by_execution(p.tags, settings, doc.execution_id)]
     existing = mine[0] if mine else choose_existing(live, req, acc)
     if existing is not None:
         if existing.requester.vpc_id != req.vpc_id:
             doc.requester, doc.accepter = acc, req
         doc.vpc_peering_connection_id = existing.peering_id
         doc.status = existing.status
-        doc.created_by_execution = existing.tags.get(TAG_EXECUTION) == doc.execution_name
+        doc.created_by_execution = ownership.made_by_execution(
+            existing.tags, settings, doc.execution_id
+        )
         doc.peering_action = "create" if doc.created_by_execution else "reuse"
         logger.info(
             "reusing peering", vpc_peering_connection_id=existing.peering_id, status=existing.status
@@ -281,12 +332,7 @@ def _client_token(*parts: str) -> str:
 def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
     """Create the dedicated route tables (tutorial's create/associate) and every planned route."""
     peering_id = _require_peering(doc)
-    if doc.acceptance and doc.acceptance.get("Status"):
-        doc.status = str(doc.acceptance["Status"])
-    if doc.status != "active":
-        raise PeeringFailed(
-            f"{peering_id} is {doc.status}, not active: routes need an active peering"
-        )
+    _require_active(doc, access, settings)
     for table in doc.dedicated_route_tables:
         side = doc.side(table.side)
         loc = side_location(side, settings)
@@ -299,12 +345,11 @@ def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> Peer
                 side.vpc_id,
                 tags={
                     "Name": f"{doc.tags.get('Name') or peering_id}-{table.side.lower()}",
-                    TAG_MANAGED_BY: settings.stack_name,
-                    TAG_EXECUTION: doc.execution_name,
+                    **ownership.creation_tags(settings, doc.execution_name, doc.execution_id),
                     TAG_PEERING_ID: peering_id,
                     TAG_SIDE: table.side,
                 },
-                client_token=_client_token(doc.execution_name, table.side, side.vpc_id),
+                client_token=_client_token(doc.execution_id, table.side, side.vpc_id),
             )
             table.state = "created"
             logger.info("route table created", route_table_id=table.route_table_id, side=table.side)
@@ -338,6 +383,27 @@ def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> Peer
     return doc
 
 
+def _require_active(doc: PeeringDocument, access: Access, settings: Settings) -> None:
+    """Routes go only onto a peering EC2 itself reports active, between the document's VPCs.
+
+    Not the accept step's result: a task token appears in the execution history, on the bus
+    and in the failure queue, so anyone who read one could report "active" for a pending
+    peering. EC2's record is the only proof.
+    """
+    peering_id = _require_peering(doc)
+    peering = ec2.describe_peering(access, side_location(doc.requester, settings), peering_id)
+    status = peering.status if peering else "not found"
+    doc.status = status
+    if peering is None or status != "active":
+        raise PeeringFailed(f"{peering_id} is {status}, not active: routes need an active peering")
+    seen = {peering.requester.vpc_id, peering.accepter.vpc_id}
+    if seen != {doc.requester.vpc_id, doc.accepter.vpc_id}:
+        raise PeeringFailed(
+            f"{peering_id} connects {' and '.join(sorted(seen))}, not {doc.requester.vpc_id} and "
+            f"{doc.accepter.vpc_id}; refusing to route to it"
+        )
+
+
 def _find_own_table(
     doc: PeeringDocument, table: DedicatedTable, access: Access, loc: Location, settings: Settings
 ) -> None:
@@ -346,8 +412,7 @@ def _find_own_table(
     not every EC2 implementation honours it."""
     for existing in ec2.describe_route_tables(access, loc, [table.vpc_id]):
         if (
-            existing.tags.get(TAG_MANAGED_BY) == settings.stack_name
-            and existing.tags.get(TAG_EXECUTION) == doc.execution_name
+            ownership.made_by_execution(existing.tags, settings, doc.execution_id)
             and existing.tags.get(TAG_SIDE) == table.side
         ):
             table.route_table_id = existing.route_table_id
@@ -376,8 +441,7 @@ def _adopt_association(
         if subnet not in holder.associations:
             continue
         ours = (
-            holder.tags.get(TAG_MANAGED_BY) == settings.stack_name
-            and holder.tags.get(TAG_EXECUTION) == doc.execution_name
+            ownership.made_by_execution(holder.tags, settings, doc.execution_id)
             and holder.tags.get(TAG_SIDE) == table.side
         )
         if not ours:

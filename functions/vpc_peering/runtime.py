@@ -62,7 +62,8 @@ def request_step(
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
         settings = load_settings()
         request = _event_part(event, "Request")
-        return step(request, _execution_name(event), Access(settings), settings).model_dump(
+        execution = _execution_name(event)
+        return step(request, execution, Access(settings, execution), settings).model_dump(
             mode="json", by_alias=True
         )
 
@@ -77,7 +78,8 @@ def document_step[DocT: BaseModel](
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
         settings = load_settings()
         doc = parse(model, _event_part(event, "Document"), root="Document")
-        return step(doc, Access(settings), settings).model_dump(mode="json", by_alias=True)
+        access = Access(settings, _execution_name(event))
+        return step(doc, access, settings).model_dump(mode="json", by_alias=True)
 
     return _instrument(step_name, run)
 
@@ -88,6 +90,7 @@ def raw_step(step_name: str, step: Callable[[dict[str, Any], Access, Settings], 
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
         settings = load_settings()
         document = event.get("Document") if isinstance(event, dict) else None
-        return step(document if isinstance(document, dict) else {}, Access(settings), settings)
+        access = Access(settings, _execution_name(event))
+        return step(document if isinstance(document, dict) else {}, access, settings)
 
     return _instrument(step_name, run)

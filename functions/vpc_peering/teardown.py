@@ -14,17 +14,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ec2, locks
+from . import ec2, locks, ownership
 from .aws import Access, Location, location_for
-from .errors import ERROR_NAMES, NotManaged
+from .errors import ERROR_NAMES, NotManaged, PeeringError, TransientAwsError
 from .models import (
     GONE_STATES,
-    TAG_EXECUTION,
     TAG_MANAGED_BY,
-    TAG_PEERING_ID,
     Association,
     CleanupDocument,
     CleanupRequest,
+    CompensationReport,
     DedicatedTable,
     PeeringDocument,
     RouteEntry,
@@ -39,6 +38,9 @@ MAX_CAUSE = 2000
 DELETE_WAIT_SECONDS = 30.0
 #: How long a peering a create output names may stay invisible (EC2 eventual consistency).
 NOT_FOUND_WAIT_SECONDS = 8.0
+#: Compensation's search for the peering this execution created (EC2 eventual consistency).
+TAG_SEARCH_ATTEMPTS = 3
+TAG_SEARCH_INTERVAL_SECONDS = 1.5
 
 
 # ------------------------------------------------------------------------- error summaries
@@ -76,8 +78,35 @@ def summarize_error(error: Any, doc: dict[str, Any] | None = None) -> tuple[str,
 
 
 # ---------------------------------------------------------------------------- compensation
+class _Undo:
+    """What compensation removed so far, and what it still meant to remove (for the cause of a
+    CompensationFailed: the operator must learn what is left, not dig through history)."""
+
+    def __init__(self) -> None:
+        self.removed: CompensationReport = CompensationReport()
+        self.peering_id: str | None = None
+        self.peering_left = False
+        self.routes_left: list[RouteEntry] = []
+        self.tables_left: list[str] = []
+
+    def left(self) -> str:
+        parts = []
+        if self.peering_left and self.peering_id:
+            parts.append(f"peering {self.peering_id}")
+        if self.routes_left:
+            routes = ", ".join(f"{r.route_table_id} {r.destination}" for r in self.routes_left[:10])
+            parts.append(f"{len(self.routes_left)} route(s) to it ({routes})")
+        if self.tables_left:
+            parts.append(f"route table(s) {', '.join(self.tables_left)}")
+        return "; ".join(parts) or "nothing known"
+
+
 def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[str, Any]:
-    """Remove what this execution made (and only that), then name the error for the Fail state."""
+    """Remove what this execution made (and only that), then name the error for the Fail state.
+
+    A compensation that cannot finish ends as ``CompensationFailed`` whose cause names the
+    peering and what is left; transient errors are raised instead, for the state's Retry.
+    """
     error = raw.get("Error")
     doc_data = {k: v for k, v in raw.items() if k != "Error"} if isinstance(error, dict) else {}
     name, cause = summarize_error(error if isinstance(error, dict) else raw, doc_data)
@@ -94,84 +123,121 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
     if doc is None:
         logger.info("nothing to compensate", error=name)
         return result
+    undo = _Undo()
     try:
-        removed = _compensate_doc(doc, access, settings)
+        _compensate_doc(doc, undo, access, settings)
+    except TransientAwsError:
+        raise  # the Compensate state retries; its Catch reports CompensationFailed after that
+    except PeeringError as exc:
+        result["Error"] = "CompensationFailed"
+        result["Cause"] = _clip(
+            f"compensation did not complete ({exc.name}: {exc}); left: {undo.left()}. Run the "
+            f"cleanup machine with {undo.peering_id or 'the peering id'}. The create had "
+            f"failed with {name}: {cause}"
+        )
+        logger.error("compensation failed", error=exc.name, left=undo.left())
     finally:
         # Even when compensation fails: the remedy it asks for, a cleanup of the peering, must
         # not then wait out this execution's lease.
         if not doc.dry_run:
             key, owner = pair_lock(doc.requester, doc.accepter, doc.execution_name)
             locks.release(access, settings, key, owner)
-    result["VpcPeeringConnectionId"] = doc.vpc_peering_connection_id
-    result["Compensation"] = removed
+    result["VpcPeeringConnectionId"] = undo.peering_id or doc.vpc_peering_connection_id
+    result["Compensation"] = undo.removed.dump()
     logger.info(
         "compensated",
-        error=name,
-        routes_removed=len(removed["RoutesRemoved"]),
-        route_tables_deleted=len(removed["RouteTablesDeleted"]),
-        peering_deleted=removed["PeeringDeleted"],
+        error=result["Error"],
+        routes_removed=len(undo.removed.routes_removed),
+        route_tables_deleted=len(undo.removed.route_tables_deleted),
+        peering_deleted=undo.removed.peering_deleted,
     )
     return result
 
 
-def _compensate_doc(doc: PeeringDocument, access: Access, settings: Settings) -> dict[str, Any]:
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 3] + "..."
+
+
+def _find_own_peering(
+    doc: PeeringDocument, access: Access, loc: Location, settings: Settings
+) -> ec2.Peering | None:
+    """The peering this execution created, found by its execution id tag, not by the document:
+    the create call may have succeeded without its answer reaching the document (and a plan
+    that said "reuse" may have ended in a create). EC2 may not list it at once: look a few
+    times before concluding there is none."""
+    for attempt in range(TAG_SEARCH_ATTEMPTS):
+        if attempt:
+            time.sleep(TAG_SEARCH_INTERVAL_SECONDS)
+        live = ec2.describe_live_peerings(access, loc, [doc.requester.vpc_id])
+        mine = [p for p in live if ownership.made_by_execution(p.tags, settings, doc.execution_id)]
+        if mine:
+            return mine[0]
+    return None
+
+
+def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings: Settings) -> None:
     sides = {"Requester": doc.requester, "Accepter": doc.accepter}
     locs = {
-        name: location_for(s.account_id, s.region, s.role_arn, settings)
+        name: location_for(s.account_id, s.region, s.role_arn, settings, f"{name}.")
         for name, s in sides.items()
     }
-    peering_id = doc.vpc_peering_connection_id
-    if peering_id is None and doc.peering_action == "create":
-        # The create call may have succeeded without its answer reaching us: find it by tag.
-        live = ec2.describe_live_peerings(access, locs["Requester"], [doc.requester.vpc_id])
-        mine = [p for p in live if p.tags.get(TAG_EXECUTION) == doc.execution_name]
-        if mine:
-            peering_id, doc.created_by_execution = mine[0].peering_id, True
-    removed_routes: list[dict[str, Any]] = []
-    removed_tables: list[str] = []
+    created: ec2.Peering | None = None
+    if not (doc.created_by_execution and doc.vpc_peering_connection_id):
+        created = _find_own_peering(doc, access, locs["Requester"], settings)
+    peering_id = created.peering_id if created else doc.vpc_peering_connection_id
+    ours = bool(created) or doc.created_by_execution
+    undo.peering_id, undo.peering_left = peering_id, ours
     if peering_id:
         # Routes the plan found absent and this execution may have added (present ones stay).
         by_side: dict[str, list[RouteEntry]] = {}
         for route in doc.routes:
             if route.state in ("planned", "created") and route.route_table_id:
                 by_side.setdefault(route.side, []).append(route)
+        for routes in by_side.values():
+            undo.routes_left += routes
         for side_name, routes in by_side.items():
             loc = locs[side_name]
-            tables = ec2.describe_route_tables_by_id(
-                access, loc, sorted({r.route_table_id for r in routes if r.route_table_id})
-            )
-            current: dict[tuple[str | None, str], str | None] = {
-                (t.route_table_id, r.destination): r.peering_id for t in tables for r in t.routes
-            }
+            for route in still_targeting(access, loc, routes, peering_id):
+                assert route.route_table_id is not None
+                if ec2.delete_route(access, loc, route.route_table_id, route.destination):
+                    undo.removed.routes_removed.append(route)
             for route in routes:
-                if current.get((route.route_table_id, route.destination)) == peering_id:
-                    assert route.route_table_id is not None
-                    if ec2.delete_route(access, loc, route.route_table_id, route.destination):
-                        removed_routes.append(route.dump())
+                undo.routes_left.remove(route)
         for side_name, side in sides.items():
             tables = ec2.describe_route_tables(access, locs[side_name], [side.vpc_id])
-            for table in tables:
-                if (
-                    table.tags.get(TAG_MANAGED_BY) == settings.stack_name
-                    and table.tags.get(TAG_EXECUTION) == doc.execution_name
-                ):
-                    _remove_table(access, locs[side_name], table)
-                    removed_tables.append(table.route_table_id)
-    peering_deleted = False
-    if peering_id and doc.created_by_execution:
-        peering = ec2.describe_peering(access, locs["Requester"], peering_id)
+            own = [
+                t for t in tables if ownership.made_by_execution(t.tags, settings, doc.execution_id)
+            ]
+            undo.tables_left += [t.route_table_id for t in own]
+            for table in own:
+                _remove_table(access, locs[side_name], table)
+                undo.removed.route_tables_deleted.append(table.route_table_id)
+                undo.tables_left.remove(table.route_table_id)
+    if peering_id and ours:
+        peering = created or ec2.describe_peering(access, locs["Requester"], peering_id)
         if (
             peering is not None
             and peering.status not in GONE_STATES
-            and peering.tags.get(TAG_MANAGED_BY) == settings.stack_name
-            and peering.tags.get(TAG_EXECUTION) == doc.execution_name
+            and ownership.made_by_execution(peering.tags, settings, doc.execution_id)
         ):
-            peering_deleted = ec2.delete_peering(access, locs["Requester"], peering_id)
-    return {
-        "RoutesRemoved": removed_routes,
-        "RouteTablesDeleted": removed_tables,
-        "PeeringDeleted": peering_deleted,
+            undo.removed.peering_deleted = ec2.delete_peering(access, locs["Requester"], peering_id)
+        undo.peering_left = False
+
+
+def still_targeting(
+    access: Access, loc: Location, routes: list[RouteEntry], peering_id: str | None
+) -> list[RouteEntry]:
+    """The routes that, read from EC2 now, still target this peering. Read just before a delete:
+    between plan and delete (and across retries) a route may have been replaced, and a route
+    to another target is never removed."""
+    table_ids = sorted({r.route_table_id for r in routes if r.route_table_id})
+    if not table_ids or not peering_id:
+        return []
+    tables = ec2.describe_route_tables_by_id(access, loc, table_ids)
+    current: dict[tuple[str | None, str], str | None] = {
+        (t.route_table_id, r.destination): r.peering_id for t in tables for r in t.routes
     }
+    return [r for r in routes if current.get((r.route_table_id, r.destination)) == peering_id]
 
 
 def _remove_table(access: Access, loc: Location, table: ec2.RouteTable) -> None:
@@ -182,39 +248,76 @@ def _remove_table(access: Access, loc: Location, table: ec2.RouteTable) -> None:
 
 
 # --------------------------------------------------------------------------------- cleanup
-def _side_ref(info: ec2.PeeringSide, given: SideRef | None, settings: Settings) -> SideRef:
-    role = given.role_arn if given and given.vpc_id == info.vpc_id else None
+def _side_ref(info: ec2.PeeringSide, given: list[SideRef]) -> SideRef:
+    """A side as EC2 reports it; a role the input gave for that very VPC is kept."""
+    role = next((g.role_arn for g in given if g.vpc_id == info.vpc_id and g.role_arn), None)
     return SideRef(vpc_id=info.vpc_id, account_id=info.owner_id, region=info.region, role_arn=role)
+
+
+def _named_locations(request: CleanupRequest, settings: Settings) -> list[Location]:
+    """Every place the input names (its account/region, each side's): the peering is looked
+    up at all of them before it is called gone. Each is checked against AllowedAccountIds."""
+    named: list[Location] = []
+    sides = [(n, s) for n, s in (("Requester", request.requester), ("Accepter", request.accepter))]
+    if request.account_id or request.region or request.role_arn or not any(s for _, s in sides):
+        named.append(
+            location_for(
+                request.account_id or settings.hub_account_id,
+                request.region or settings.hub_region,
+                request.role_arn,
+                settings,
+            )
+        )
+    for name, side in sides:
+        if side is not None:
+            loc = location_for(side.account_id, side.region, side.role_arn, settings, f"{name}.")
+            if loc not in named:
+                named.append(loc)
+    return named
+
+
+def _look_up(
+    access: Access, named: list[Location], peering_id: str
+) -> tuple[ec2.Peering, Location] | None:
+    """The peering as first seen at one of the named locations, and that location."""
+    for loc in named:
+        peering = ec2.describe_peering(access, loc, peering_id)
+        if peering is not None:
+            return peering, loc
+    return None
 
 
 def cleanup_plan(
     raw_request: Any, execution_name: str, access: Access, settings: Settings
 ) -> CleanupDocument:
-    """Find the peering, the routes that target it and this stack's route tables; change nothing."""
+    """Find the peering, the routes that target it and this stack's route tables; change nothing.
+
+    Ownership is proven only by EC2's record of the peering: this stack's tag on it, read in
+    the requester's account, where the tags were written. The input only says where to look.
+    """
     request = parse(CleanupRequest, raw_request)
     peering_id = request.vpc_peering_connection_id
-    given_req = SideRef.model_validate(request.requester.dump()) if request.requester else None
-    given_acc = SideRef.model_validate(request.accepter.dump()) if request.accepter else None
-    if given_req:
-        loc = location_for(
-            given_req.account_id, given_req.region, given_req.role_arn, settings, "Requester."
-        )
-    else:
-        loc = location_for(
-            request.account_id or settings.hub_account_id,
-            request.region or settings.hub_region,
-            request.role_arn,
-            settings,
-        )
+    given = [SideRef.model_validate(s.dump()) for s in (request.requester, request.accepter) if s]
+    named = _named_locations(request, settings)
     doc = CleanupDocument(execution_name=execution_name, vpc_peering_connection_id=peering_id)
-    peering = ec2.describe_peering(access, loc, peering_id)
-    if peering is None and given_req and given_acc:
+    found = _look_up(access, named, peering_id)
+    if found is None and request.requester and request.accepter:
         # The create output says it existed: NotFound may be EC2's eventual consistency right
         # after the create. Look again for a while before concluding it is gone.
-        peering = _describe_eventually(access, loc, peering_id)
-    if peering is not None:
+        found = _look_up_eventually(access, named, peering_id)
+    if found is not None:
+        peering, seen_at = found
         doc.status_before = doc.status = peering.status
-        doc.managed = peering.tags.get(TAG_MANAGED_BY) == settings.stack_name
+        doc.requester = _side_ref(peering.requester, given)
+        doc.accepter = _side_ref(peering.accepter, given)
+        # Both sides as EC2 reports them must be inside the boundary (location_for checks).
+        req_loc = _loc(doc, "Requester", settings)
+        _loc(doc, "Accepter", settings)
+        # Tags are per account: only the requester's view holds the tags this stack wrote (an
+        # accepter-side tag proves nothing).
+        same = (seen_at.account_id, seen_at.region) == (req_loc.account_id, req_loc.region)
+        record = peering if same else ec2.describe_peering(access, req_loc, peering_id)
+        doc.managed = ownership.owned_by_stack(record.tags if record else {}, settings)
         if not doc.managed:
             if peering.status in GONE_STATES:
                 logger.info(
@@ -223,16 +326,14 @@ def cleanup_plan(
                 return doc
             raise NotManaged(
                 f"{peering_id} was not created by stack {settings.stack_name} (no "
-                f"{TAG_MANAGED_BY}={settings.stack_name} tag); cleanup only removes what this "
-                "tool created"
+                f"{TAG_MANAGED_BY}={settings.stack_name} tag on it in the requester's account "
+                f"{peering.requester.owner_id}); cleanup only removes what this tool created"
             )
-        doc.requester = _side_ref(peering.requester, given_req, settings)
-        doc.accepter = _side_ref(peering.accepter, given_acc, settings)
-    elif given_req and given_acc:
-        # EC2 no longer knows the peering: clear leftovers in the VPCs the create output names.
+    elif request.requester and request.accepter:
+        # EC2 does not know the peering: nothing proves it was ours. Only routes to it inside
+        # route tables this stack tagged as its own are cleared (they are blackholes now).
         doc.status_before = doc.status = "not found"
-        doc.requester, doc.accepter = given_req, given_acc
-        doc.managed = True
+        doc.requester, doc.accepter = given[0], given[1]
     else:
         doc.status_before = doc.status = "not found"
         logger.info("peering not found; nothing to do", vpc_peering_connection_id=peering_id)
@@ -248,6 +349,7 @@ def cleanup_plan(
         "cleanup planned",
         vpc_peering_connection_id=peering_id,
         status=doc.status,
+        managed=doc.managed,
         routes=len(doc.routes),
         route_tables=len(doc.dedicated_route_tables),
     )
@@ -262,31 +364,34 @@ def cleanup_lock(doc: CleanupDocument) -> tuple[str, str]:
     return key, f"cleanup:{doc.execution_name}"
 
 
-def _describe_eventually(access: Access, loc: Location, peering_id: str) -> ec2.Peering | None:
+def _look_up_eventually(
+    access: Access, named: list[Location], peering_id: str
+) -> tuple[ec2.Peering, Location] | None:
     deadline = time.monotonic() + NOT_FOUND_WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(1.0)
-        peering = ec2.describe_peering(access, loc, peering_id)
-        if peering is not None:
-            return peering
+        found = _look_up(access, named, peering_id)
+        if found is not None:
+            return found
     return None
 
 
 def _find_leftovers(
     doc: CleanupDocument, peering_id: str, access: Access, settings: Settings
 ) -> None:
-    """Routes that target the peering, and this stack's route tables for it, in both VPCs."""
+    """Routes that target the peering, and this stack's route tables for it, in both VPCs.
+
+    Unmanaged (the peering is unknown to EC2): only the routes to it inside route tables this
+    stack tagged as its own, and no table is deleted.
+    """
     assert doc.requester is not None
     assert doc.accepter is not None
     for side_name, side in (("Requester", doc.requester), ("Accepter", doc.accepter)):
-        side_loc = location_for(
-            side.account_id, side.region, side.role_arn, settings, f"{side_name}."
-        )
-        for table in ec2.describe_route_tables(access, side_loc, [side.vpc_id]):
-            owned = (
-                table.tags.get(TAG_MANAGED_BY) == settings.stack_name
-                and table.tags.get(TAG_PEERING_ID) == peering_id
-            )
+        loc = _loc(doc, side_name, settings)
+        for table in ec2.describe_route_tables(access, loc, [side.vpc_id]):
+            if not doc.managed and not ownership.owned_by_stack(table.tags, settings):
+                continue
+            owned = doc.managed and ownership.own_table_of_peering(table.tags, settings, peering_id)
             for route in table.routes:
                 if route.peering_id == peering_id:
                     doc.routes.append(
@@ -317,25 +422,39 @@ def _find_leftovers(
 def _loc(doc: CleanupDocument, side_name: str, settings: Settings) -> Location:
     side = doc.requester if side_name == "Requester" else doc.accepter
     assert side is not None
-    return location_for(side.account_id, side.region, side.role_arn, settings)
+    return location_for(side.account_id, side.region, side.role_arn, settings, f"{side_name}.")
 
 
 def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> CleanupDocument:
     """Delete the routes to the peering, then disassociate and delete this stack's tables.
 
+    Each side's tables are read again just before its routes are deleted, and a route that no
+    longer targets this peering (replaced since the plan, or by another hand) is left alone.
     Routes inside this stack's own tables go with the table (one call instead of one per route).
     """
     owned = {t.route_table_id for t in doc.dedicated_route_tables if t.state != "removed"}
+    pending: dict[str, list[RouteEntry]] = {}
     for route in doc.routes:
-        if route.state == "removed" or route.route_table_id is None:
+        if route.state in ("removed", "absent") or route.route_table_id is None:
             continue
-        if route.route_table_id in owned:
-            continue
-        if ec2.delete_route(
-            access, _loc(doc, route.side, settings), route.route_table_id, route.destination
-        ):
-            doc.removed.routes.append(route.model_copy(update={"state": "removed"}))
-        route.state = "removed"
+        if route.route_table_id not in owned:
+            pending.setdefault(route.side, []).append(route)
+    for side_name, routes in pending.items():
+        loc = _loc(doc, side_name, settings)
+        targeting = still_targeting(access, loc, routes, doc.vpc_peering_connection_id)
+        for route in routes:
+            assert route.route_table_id is not None
+            if route not in targeting:
+                logger.info(
+                    "route no longer targets the peering; left alone",
+                    route_table_id=route.route_table_id,
+                    destination=route.destination,
+                )
+                route.state = "absent"
+                continue
+            if ec2.delete_route(access, loc, route.route_table_id, route.destination):
+                doc.removed.routes.append(route.model_copy(update={"state": "removed"}))
+            route.state = "removed"
     for table in doc.dedicated_route_tables:
         if table.state == "removed" or table.route_table_id is None:
             continue

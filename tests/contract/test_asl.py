@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from vpc_peering import locks
+
 ROOT = Path(__file__).resolve().parents[2]
 ASL_FILES = sorted((ROOT / "statemachine").glob("*.asl.json"))
 TRANSIENT = {
@@ -117,3 +119,31 @@ def test_every_state_is_reachable_and_every_next_exists(path: Path) -> None:
         todo += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
     # Then every state is reachable
     assert seen == set(states), f"unreachable: {set(states) - seen}"
+
+
+def _worst_case_seconds(definition: dict[str, Any]) -> float:
+    """An upper bound on how long one execution can run: every Task of the machine entered
+    once, every attempt (first plus all retries) timing out, every retry waiting its longest."""
+    total = 0.0
+    for state in _states(definition).values():
+        if state["Type"] != "Task":
+            continue
+        timeout = float(state["TimeoutSeconds"])
+        attempts, waited = 1, 0.0
+        for retrier in state.get("Retry", []):
+            interval = float(retrier.get("IntervalSeconds", 1))
+            for n in range(int(retrier.get("MaxAttempts", 3))):
+                delay = interval * float(retrier.get("BackoffRate", 2.0)) ** n
+                waited += min(delay, float(retrier.get("MaxDelaySeconds", delay)))
+                attempts += 1
+        total += attempts * timeout + waited
+    return total
+
+
+def test_a_pair_lease_outlives_the_longest_execution() -> None:
+    # Given the longest any create or cleanup execution can run, by its own ASL
+    longest = max(_worst_case_seconds(json.loads(p.read_text())) for p in ASL_FILES)
+    # Then a lease (taken over only once its holder ended, and otherwise kept until DynamoDB's
+    # TTL clears it) is never cleared while its holder can still be running
+    assert longest > 900  # the bound is real: the acceptance wait alone is 900 s
+    assert 2 * longest <= locks.LEASE_SECONDS, (locks.LEASE_SECONDS, longest)

@@ -9,13 +9,11 @@ its own functions.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
 
 from emulator.template import Template, load_yaml
 
@@ -37,29 +35,10 @@ MEMBER_ROLE_RESOURCES = {
 }
 
 
-class _NoManagedPolicies:
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@pytest.fixture(scope="module")
-def transformed() -> dict[str, Any]:
-    # The raw file: Template.load adds SAM's implicit resources, which samtranslator makes itself.
-    body = load_yaml((ROOT / "template.yaml").read_text())
-    # samtranslator wants S3 locations; `sam package` would put them there.
-    body["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
-    for resource in body["Resources"].values():
-        props = resource.get("Properties", {})
-        if "ContentUri" in props:
-            props["ContentUri"] = "s3://bucket/layer.zip"
-        if "DefinitionUri" in props:
-            props["DefinitionUri"] = {"Bucket": "bucket", "Key": "definition.json"}
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    result: dict[str, Any] = transform(body, {}, _NoManagedPolicies())
-    return result
-
-
-def _statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _statements(
+    transformed: dict[str, Any], effect: str = "Allow"
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every statement with this effect, with the logical id of its role or managed policy."""
     found = []
     for logical_id, resource in transformed["Resources"].items():
         props = resource.get("Properties", {})
@@ -71,7 +50,8 @@ def _statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
             continue
         for document in documents:
             for statement in document["Statement"]:
-                found.append((logical_id, statement))
+                if statement["Effect"] == effect:
+                    found.append((logical_id, statement))
     return found
 
 
@@ -108,11 +88,32 @@ def test_accepting_a_peering_is_conditioned_on_the_requester(transformed: dict[s
         for _, s in _statements(transformed)
         if "ec2:AcceptVpcPeeringConnection" in _as_list(s["Action"])
     ]
-    # Then there is one, and it carries an ec2:RequesterVpc or resource-tag condition
+    # Then on the peering it carries an ec2:RequesterVpc condition, and on the accepter VPC
+    # (a resource type without that key, so a statement of its own) only this account's VPCs
     assert accepting
     for statement in accepting:
+        resources = _text(statement["Resource"])
         condition = _text(statement.get("Condition", {}))
-        assert "ec2:RequesterVpc" in condition or "ec2:ResourceTag/" in condition
+        assert ("vpc-peering-connection/" in resources) != (":vpc/" in resources), resources
+        if "vpc-peering-connection/" in resources:
+            assert "ec2:RequesterVpc" in condition
+        else:
+            assert "${AWS::AccountId}:vpc/*" in resources
+
+
+def test_peering_requests_only_to_allowed_accounts(transformed: dict[str, Any]) -> None:
+    # Given the statements that allow creating a peering connection resource
+    creating = [
+        s
+        for _, s in _statements(transformed)
+        if "ec2:CreateVpcPeeringConnection" in _as_list(s["Action"])
+        and "vpc-peering-connection/" in _text(s["Resource"])
+    ]
+    # Then each limits the accepter VPC to the accounts of AllowedAccountIds
+    assert creating
+    for statement in creating:
+        accepter = _text(statement["Condition"]["ArnLike"]["ec2:AccepterVpc"])
+        assert "AllowedAccountIds" in accepter
 
 
 def test_tag_scoped_creates_and_deletes(transformed: dict[str, Any]) -> None:
@@ -135,10 +136,26 @@ def test_tag_scoped_creates_and_deletes(transformed: dict[str, Any]) -> None:
 
 
 def test_assume_role_only_on_the_member_role(transformed: dict[str, Any]) -> None:
-    for owner, statement in _statements(transformed):
-        if "sts:AssumeRole" in _as_list(statement["Action"]):
-            resources = {r["Fn::Sub"] for r in _as_list(statement["Resource"])}
-            assert resources == MEMBER_ROLE_RESOURCES, owner
+    # Given every statement that allows or denies sts:AssumeRole
+    allowing = [
+        (owner, s)
+        for owner, s in _statements(transformed)
+        if "sts:AssumeRole" in _as_list(s["Action"])
+    ]
+    denying = [
+        (owner, s)
+        for owner, s in _statements(transformed, "Deny")
+        if "sts:AssumeRole" in _as_list(s["Action"])
+    ]
+    # Then it is allowed only on the member role name
+    assert allowing
+    for owner, statement in allowing:
+        resources = {r["Fn::Sub"] for r in _as_list(statement["Resource"])}
+        assert resources == MEMBER_ROLE_RESOURCES, owner
+    # And denied on every role outside the accounts of AllowedAccountIds, next to each Allow
+    assert {owner for owner, _ in denying} == {owner for owner, _ in allowing}
+    for _, statement in denying:
+        assert "AllowedAccountIds" in _text(statement["NotResource"])
 
 
 @pytest.mark.parametrize("machine", ["CreateStateMachine", "CleanupStateMachine"])
@@ -178,3 +195,35 @@ def test_logging_and_tracing_on_both_machines() -> None:
         assert props["Tracing"]["Enabled"] is True
         assert props["Logging"]["Level"] == "ALL"
         assert props["Logging"]["Destinations"]
+
+
+def test_member_role_trusts_only_this_stacks_function_roles_with_its_external_id() -> None:
+    # Given member-role.yaml's trust policy and the hub template
+    member = load_yaml((ROOT / "member-role.yaml").read_text())
+    [trust] = member["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"
+    ]
+    hub = load_yaml((ROOT / "template.yaml").read_text())
+    # Then the caller must be a role under the hub stack's own IAM path (not any role whose
+    # name starts with the stack name) and must present the stack's ExternalId
+    assert trust["Condition"]["ArnLike"]["aws:PrincipalArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:role/vpc-peering/${HubStackName}/*"
+    }
+    assert trust["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "ExternalId"}
+    # And the hub's function roles are created under that path, and send that ExternalId
+    function_globals = hub["Globals"]["Function"]
+    assert function_globals["RolePath"] == {"Fn::Sub": "/vpc-peering/${AWS::StackName}/"}
+    external_id = function_globals["Environment"]["Variables"]["MEMBER_ROLE_EXTERNAL_ID"]
+    assert external_id == hub["Outputs"]["MemberRoleExternalId"]["Value"]
+
+
+def test_every_function_role_is_under_the_stack_path(transformed: dict[str, Any]) -> None:
+    roles = {
+        logical_id: resource["Properties"].get("Path")
+        for logical_id, resource in transformed["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role" and logical_id.endswith("FunctionRole")
+    }
+    assert len(roles) == 11
+    assert set(map(json.dumps, roles.values())) == {
+        json.dumps({"Fn::Sub": "/vpc-peering/${AWS::StackName}/"})
+    }

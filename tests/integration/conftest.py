@@ -1,7 +1,8 @@
 """Integration fixtures: one emulator for the session, accounts, VPC factories, snapshots.
 
 Every test builds its own VPCs, so tests do not see each other's resources. The hub is moto's
-default account; 111111111111 is a trusted member account and 222222222222 an untrusted one.
+default account; 111111111111 is a trusted member account and 222222222222 an untrusted one
+(inside AllowedAccountIds, but not a trusted requester); 333333333333 is outside the boundary.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from emulator.testing import EmulatorHandle, running_emulator
 HUB = "123456789012"
 MEMBER = "111111111111"
 UNTRUSTED = "222222222222"
+OUTSIDE = "333333333333"
 MEMBER_ROLE = "VpcPeeringMemberRole"
 MUTATING_PREFIXES = (
     "Create",
@@ -34,7 +36,10 @@ MUTATING_PREFIXES = (
 @pytest.fixture(scope="session")
 def emu() -> Iterator[EmulatorHandle]:
     with running_emulator(
-        parameter_overrides={"TrustedRequesterAccountIds": f"{HUB},{MEMBER}"}
+        parameter_overrides={
+            "AllowedAccountIds": f"{HUB},{MEMBER},{UNTRUSTED}",
+            "TrustedRequesterAccountIds": f"{HUB},{MEMBER}",
+        }
     ) as handle:
         yield handle
 
@@ -69,7 +74,7 @@ class Account:
 
 @pytest.fixture(scope="session")
 def accounts(emu: EmulatorHandle) -> dict[str, Account]:
-    return {a: Account(emu, a) for a in (HUB, MEMBER, UNTRUSTED)}
+    return {a: Account(emu, a) for a in (HUB, MEMBER, UNTRUSTED, OUTSIDE)}
 
 
 @dataclass

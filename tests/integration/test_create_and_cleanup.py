@@ -269,12 +269,12 @@ def test_untrusted_requester_is_not_accepted_and_nothing_is_left(
     # When asked to peer
     result = create({"Requester": side(vpc1), "Accepter": side(vpc2)})
 
-    # Then acceptance is denied, compensation deletes the request, and nothing is left
+    # Then Plan already knows the accept policy refuses it: nothing is created, nothing left
     assert result.status == "FAILED"
     assert result.error == "AcceptDenied"
     assert UNTRUSTED in (result.cause or "")
     assert "Compensate" in result.states_entered
-    assert "AddRoutes" not in result.states_entered
+    assert "CreatePeering" not in result.states_entered
     assert snapshot(accounts, vpc1, vpc2) == before
 
 

@@ -66,6 +66,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(key, value)
     # moto is consistent at once: no need to wait out EC2's eventual consistency here.
     monkeypatch.setattr(teardown, "NOT_FOUND_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(teardown, "TAG_SEARCH_INTERVAL_SECONDS", 0.0)
     runtime.load_settings.cache_clear()
     yield
     runtime.load_settings.cache_clear()

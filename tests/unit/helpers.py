@@ -30,6 +30,8 @@ ENV = {
     "HUB_ACCOUNT_ID": HUB_ACCOUNT,
     "EVENT_BUS_NAME": "vpc-peering",
     "MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
+    # The hub, a trusted member, and 222222222222: allowed, but not a trusted requester.
+    "ALLOWED_ACCOUNT_IDS": "123456789012,111111111111,222222222222",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "Test",
     "POWERTOOLS_SERVICE_NAME": "vpc-peering",

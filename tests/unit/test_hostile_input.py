@@ -309,11 +309,12 @@ def valid_side(draw: st.DrawFn, vpc_id: str, subnet: str, main: str, peer: str) 
     return side
 
 
-safe_tag_keys = st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.:/=+-@",
-    min_size=1,
-    max_size=128,
-).filter(lambda k: not k.lower().startswith(("aws:", "vpc-peering:")))
+TAG_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.:/=+-@éß"
+safe_tag_keys = st.text(alphabet=TAG_ALPHABET, min_size=1, max_size=128).filter(
+    lambda k: not k.lower().startswith(("aws:", "vpc-peering:"))
+)
+#: Characters EC2 refuses in tags (NUL poisoned every later describe on the emulator).
+bad_tag_chars = st.sampled_from(["\x00", "\x1f", "\n", ";", "<", "*", "\u200b", "\U0001f600"])
 
 
 @st.composite
@@ -326,7 +327,9 @@ def valid_requests(draw: st.DrawFn, w: World) -> dict[str, Any]:
         if draw(st.booleans()):
             request[name] = draw(st.booleans())
     if draw(st.booleans()):
-        request["Tags"] = draw(st.dictionaries(safe_tag_keys, st.text(max_size=256), max_size=5))
+        request["Tags"] = draw(
+            st.dictionaries(safe_tag_keys, st.text(alphabet=TAG_ALPHABET, max_size=256), max_size=5)
+        )
     return request
 
 
@@ -436,10 +439,22 @@ def near_valid_cases(draw: st.DrawFn, w: World) -> Case:
     if kind == "tags":
         problem = draw(
             st.sampled_from(
-                ["not_a_dict", "value_type", "key_long", "value_long", "reserved", "many", "empty"]
+                [
+                    "not_a_dict",
+                    "value_type",
+                    "key_long",
+                    "value_long",
+                    "reserved",
+                    "many",
+                    "empty",
+                    "key_char",
+                    "value_char",
+                ]
             )
         )
-        tags = draw(st.dictionaries(safe_tag_keys, st.text(max_size=20), max_size=3))
+        tags = draw(
+            st.dictionaries(safe_tag_keys, st.text(alphabet=TAG_ALPHABET, max_size=20), max_size=3)
+        )
         if problem == "not_a_dict":
             request["Tags"] = draw(st.lists(st.text(max_size=5), max_size=3) | st.integers())
             return Case(request, "Tags")
@@ -452,6 +467,10 @@ def near_valid_cases(draw: st.DrawFn, w: World) -> Case:
         elif problem == "reserved":
             prefix = draw(st.sampled_from(["aws:", "AWS:", "Aws:", "vpc-peering:", "VPC-Peering:"]))
             tags[prefix + draw(st.text(max_size=20))] = "v"
+        elif problem == "key_char":
+            tags["k" + draw(bad_tag_chars)] = "v"
+        elif problem == "value_char":
+            tags["k"] = "v" + draw(bad_tag_chars)
         elif problem == "many":
             tags = {f"key-{n}": "v" for n in range(draw(st.integers(41, 2000)))}
         else:

@@ -10,6 +10,7 @@ import pytest
 from vpc_peering import peering
 from vpc_peering.aws import Access
 from vpc_peering.errors import (
+    AcceptDenied,
     AssociationConflict,
     CidrOverlap,
     InvalidInput,
@@ -21,6 +22,7 @@ from vpc_peering.errors import (
 )
 from vpc_peering.models import (
     TAG_EXECUTION,
+    TAG_EXECUTION_ID,
     TAG_MANAGED_BY,
     TAG_PEERING_ID,
     TAG_SIDE,
@@ -330,10 +332,17 @@ def test_plan_refuses_a_table_at_its_route_quota(
 def test_plan_follows_an_existing_peering_made_the_other_way_round(
     tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
 ) -> None:
-    # Given VPC2 already requested a peering with VPC1
-    pcx = ec2.create_vpc_peering_connection(VpcId=tutorial.vpc2, PeerVpcId=tutorial.vpc1)[
-        "VpcPeeringConnection"
-    ]["VpcPeeringConnectionId"]
+    # Given VPC2 already requested a peering with VPC1 (an earlier execution of this stack)
+    pcx = ec2.create_vpc_peering_connection(
+        VpcId=tutorial.vpc2,
+        PeerVpcId=tutorial.vpc1,
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc-peering-connection",
+                "Tags": [{"Key": TAG_MANAGED_BY, "Value": STACK_NAME}],
+            }
+        ],
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
     # When VPC1 -> VPC2 is planned
     doc = peering.plan(tutorial_request(tutorial), "exec-1", access, settings).dump()
     # Then the existing peering is reused and EC2's roles are followed
@@ -344,6 +353,18 @@ def test_plan_follows_an_existing_peering_made_the_other_way_round(
         ("Requester", "10.0.0.0/16"),
         ("Accepter", "172.16.0.0/16"),
     }
+
+
+def test_plan_refuses_a_pending_request_made_by_hand_before_anything_is_made(
+    tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
+) -> None:
+    # Given VPC2 requested a peering with VPC1 by hand (no ownership tag)
+    pcx = ec2.create_vpc_peering_connection(VpcId=tutorial.vpc2, PeerVpcId=tutorial.vpc1)[
+        "VpcPeeringConnection"
+    ]["VpcPeeringConnectionId"]
+    # When VPC1 -> VPC2 is planned / Then Plan refuses it: the accept function never would
+    with pytest.raises(AcceptDenied, match=pcx):
+        peering.plan(tutorial_request(tutorial), "exec-1", access, settings)
 
 
 # --------------------------------------------------------------------------- create steps
@@ -370,7 +391,9 @@ def test_create_peering_tags_it_as_this_stacks_and_this_executions(
         "Name": f"{tutorial.vpc1}-{tutorial.vpc2}",
         TAG_MANAGED_BY: STACK_NAME,
         TAG_EXECUTION: "exec-1",
+        TAG_EXECUTION_ID: doc.execution_id,
     }
+    assert len(doc.execution_id) == 32  # minted in Plan, unique to this execution
 
 
 def test_create_peering_is_idempotent_for_the_same_execution(
@@ -522,6 +545,7 @@ def test_dedicated_table_is_tagged_and_associated(
         "Name": "tutorial-requester",
         TAG_MANAGED_BY: STACK_NAME,
         TAG_EXECUTION: "exec-1",
+        TAG_EXECUTION_ID: done["ExecutionId"],
         TAG_PEERING_ID: done["VpcPeeringConnectionId"],
         TAG_SIDE: "Requester",
     }

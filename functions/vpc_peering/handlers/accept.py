@@ -47,7 +47,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         request = parse(AcceptanceRequest, detail, root="detail")
         logger.append_keys(vpc_peering_connection_id=request.vpc_peering_connection_id)
-        outcome = accept(request, Access(settings), settings)
+        access = Access(settings, request.execution_name or "accept")
+        outcome = accept(request, access, settings)
     except TransientAwsError:
         raise  # EventBridge/Lambda retry the delivery; the machine's heartbeat bounds the wait
     except PeeringError as exc:
