@@ -31,7 +31,8 @@ class ExecutionResult:
         return self.status == "SUCCEEDED"
 
 
-def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of an execution's history, in order."""
     events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
         events.extend(page["events"])
@@ -77,7 +78,7 @@ def follow_execution(
     reported = 0
     while True:
         described = sfn.describe_execution(executionArn=execution_arn)
-        states = entered_states(_history(sfn, execution_arn))
+        states = entered_states(history(sfn, execution_arn))
         if on_state:
             for state in states[reported:]:
                 on_state(state, time.monotonic() - started)

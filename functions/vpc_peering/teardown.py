@@ -386,9 +386,19 @@ def _find_leftovers(
     """
     assert doc.requester is not None
     assert doc.accepter is not None
-    for side_name, side in (("Requester", doc.requester), ("Accepter", doc.accepter)):
-        loc = _loc(doc, side_name, settings)
-        for table in ec2.describe_route_tables(access, loc, [side.vpc_id]):
+    sides = {"Requester": doc.requester, "Accepter": doc.accepter}
+    locs = {name: _loc(doc, name, settings) for name in sides}
+    # One read per account and region: both VPCs at once when they share one.
+    tables_at = {
+        loc: ec2.describe_route_tables(
+            access, loc, sorted({s.vpc_id for n, s in sides.items() if locs[n] == loc})
+        )
+        for loc in set(locs.values())
+    }
+    for side_name, side in sides.items():
+        for table in tables_at[locs[side_name]]:
+            if table.vpc_id != side.vpc_id:
+                continue
             if not doc.managed and not ownership.owned_by_stack(table.tags, settings):
                 continue
             owned = doc.managed and ownership.own_table_of_peering(table.tags, settings, peering_id)
@@ -433,14 +443,13 @@ def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> C
     Routes inside this stack's own tables go with the table (one call instead of one per route).
     """
     owned = {t.route_table_id for t in doc.dedicated_route_tables if t.state != "removed"}
-    pending: dict[str, list[RouteEntry]] = {}
+    pending: dict[Location, list[RouteEntry]] = {}
     for route in doc.routes:
         if route.state in ("removed", "absent") or route.route_table_id is None:
             continue
         if route.route_table_id not in owned:
-            pending.setdefault(route.side, []).append(route)
-    for side_name, routes in pending.items():
-        loc = _loc(doc, side_name, settings)
+            pending.setdefault(_loc(doc, route.side, settings), []).append(route)
+    for loc, routes in pending.items():
         targeting = still_targeting(access, loc, routes, doc.vpc_peering_connection_id)
         for route in routes:
             assert route.route_table_id is not None

@@ -72,6 +72,11 @@ class Account:
         return self.client("ec2", region)
 
 
+def side(vpc: Vpc, **extra: Any) -> dict[str, Any]:
+    """A request side naming the VPC fully (id, account, region), plus any options."""
+    return {"VpcId": vpc.vpc_id, "AccountId": vpc.account, "Region": vpc.region, **extra}
+
+
 @pytest.fixture(scope="session")
 def accounts(emu: EmulatorHandle) -> dict[str, Account]:
     return {a: Account(emu, a) for a in (HUB, MEMBER, UNTRUSTED, OUTSIDE)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from emulator.executions import ExecutionResult
 from emulator.testing import EmulatorHandle
@@ -17,15 +16,12 @@ from .conftest import (
     mutating,
     peering_status,
     routes_to,
+    side,
     snapshot,
 )
 
 Run = Callable[..., ExecutionResult]
 MakeVpc = Callable[..., Vpc]
-
-
-def side(vpc: Vpc, **extra: Any) -> dict[str, Any]:
-    return {"VpcId": vpc.vpc_id, "AccountId": vpc.account, "Region": vpc.region, **extra}
 
 
 def test_tutorial_pair_is_peered_routed_verified_and_cleaned_up(

@@ -20,7 +20,17 @@ import pytest
 from emulator.executions import ExecutionResult, follow_execution
 from emulator.testing import EmulatorHandle
 
-from .conftest import HUB, MEMBER, UNTRUSTED, Account, Vpc, mutating, peering_status, snapshot
+from .conftest import (
+    HUB,
+    MEMBER,
+    UNTRUSTED,
+    Account,
+    Vpc,
+    mutating,
+    peering_status,
+    side,
+    snapshot,
+)
 
 MakeVpc = Callable[..., Vpc]
 Run = Callable[..., ExecutionResult]
@@ -29,10 +39,6 @@ SOURCE = "vpc-peering-automation"
 DETAIL_TYPE = "VPC Peering Acceptance Requested"
 DELIVERY_TIMEOUT = 8.0
 QUIET_SECONDS = 0.5
-
-
-def side(vpc: Vpc) -> dict[str, str]:
-    return {"VpcId": vpc.vpc_id, "AccountId": vpc.account, "Region": vpc.region}
 
 
 def forged_detail(peering_id: str, requester: Vpc, accepter: Vpc, execution: str) -> dict[str, Any]:

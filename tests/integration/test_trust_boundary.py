@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from emulator.executions import ExecutionResult, follow_execution
+from emulator.executions import history as execution_history
 from emulator.testing import EmulatorHandle
 
 from .conftest import (
@@ -28,16 +29,13 @@ from .conftest import (
     mutating,
     peering_status,
     routes_to,
+    side,
     snapshot,
 )
 
 Run = Callable[..., ExecutionResult]
 MakeVpc = Callable[..., Vpc]
 STACK = "vpc-peering"
-
-
-def side(vpc: Vpc, **extra: Any) -> dict[str, Any]:
-    return {"VpcId": vpc.vpc_id, "AccountId": vpc.account, "Region": vpc.region, **extra}
 
 
 def all_peerings_of(accounts: dict[str, Account], vpc: Vpc) -> list[dict[str, Any]]:
@@ -51,11 +49,7 @@ def all_peerings_of(accounts: dict[str, Account], vpc: Vpc) -> list[dict[str, An
 
 
 def history(emu: EmulatorHandle, execution_arn: str) -> list[dict[str, Any]]:
-    sfn = emu.client("stepfunctions")
-    events: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        events.extend(page["events"])
-    return events
+    return execution_history(emu.client("stepfunctions"), execution_arn)
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
