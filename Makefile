@@ -26,7 +26,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(abspath $(CHECKOV_VENV))/bin/checkov \
   --framework cloudformation --skip-download --compact --quiet
 
-.PHONY: help install test unit integration e2e lint checkov validate build local demo bench clean lock schemas
+.PHONY: help install test unit integration e2e lint checkov validate build local demo bench clean lock schemas asl
 
 help:
 	@echo "make demo       run the tutorial's scenario through the create and cleanup machines on the local emulator"
@@ -37,6 +37,7 @@ help:
 	@echo "make build      sam build"
 	@echo "make bench      API calls, state transitions, init time and package size against budgets"
 	@echo "make deploy     sam build && sam deploy --guided"
+	@echo "make asl        write statemachine/*.asl.json from their description in scripts/write_asl.py"
 
 $(STAMP): requirements-dev.txt
 	@if [ -z "$(PYTHON_313)" ]; then echo "Python 3.13 not found: install it with pyenv (pyenv install 3.13) or put python3.13 on PATH" >&2; exit 1; fi
@@ -101,6 +102,9 @@ demo: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python scripts/write_schemas.py
+
+asl: $(STAMP)
+	$(BIN)/python scripts/write_asl.py
 
 bench: $(STAMP)
 	$(BIN)/python -m emulator.bench

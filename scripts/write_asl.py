@@ -1,0 +1,387 @@
+"""Write both state machines' ASL from the short description below (`make asl`).
+
+Each machine is its list of steps, first step first; a step says only what differs from the
+others of its kind (function, timeout, extra retriers, where its errors go, what comes next).
+The builders under the descriptions add the rest: the Lambda invoke, its payload and result
+handling, the retriers every Task shares, the EventBridge entries. tests/contract checks the
+committed statemachine/*.asl.json are what this writes, so edit here and run `make asl`.
+`${...}` are the DefinitionSubstitutions of template.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+type Json = dict[str, Any]
+type State = tuple[str, Json]
+
+
+# The machines ---------------------------------------------------------------------------------
+
+
+def create() -> Json:
+    to_compensate = on_error("Compensate", result_path="$.Error")
+    return machine(
+        "Peer two VPCs: validate and plan, create, auto-accept through EventBridge, add routes,"
+        " DNS, verify. Any failure after Plan runs Compensate, which removes what this execution"
+        " made.",
+        invoke(
+            "Plan",
+            function="PlanFunctionArn",
+            payload="Request",
+            timeout=60,
+            also_retry=[PEERING_IN_PROGRESS],
+            catch=on_error(
+                "Compensate",
+                result_path="$",
+                comment="Plan changes nothing, and its input may not be an object:"
+                " keep only the error.",
+            ),
+            next="IsDryRun",
+        ),
+        choice(
+            "IsDryRun",
+            [{"Variable": "$.DryRun", "BooleanEquals": True, "Next": "DryRunPlanned"}],
+            default="CreatePeering",
+        ),
+        succeed("DryRunPlanned", comment="DryRun: the plan is the output; nothing was changed."),
+        invoke(
+            "CreatePeering",
+            function="CreatePeeringFunctionArn",
+            timeout=60,
+            catch=to_compensate,
+            next="NeedsAcceptance",
+        ),
+        choice(
+            "NeedsAcceptance",
+            [{"Variable": "$.Status", "StringEquals": "active", "Next": "AddRoutes"}],
+            default="RequestAcceptance",
+        ),
+        await_event(
+            "RequestAcceptance",
+            comment="Publish 'VPC Peering Acceptance Requested' with a task token; the accept"
+            " function (an EventBridge rule target) reads the peering from EC2, applies the"
+            " accept policy, accepts and reports back.",
+            detail_type="VPC Peering Acceptance Requested",
+            detail=["VpcPeeringConnectionId", "Requester", "Accepter"],
+            heartbeat=300,
+            timeout=900,
+            result_path="$.Acceptance",
+            catch=to_compensate,
+            next="AddRoutes",
+        ),
+        invoke(
+            "AddRoutes",
+            function="AddRoutesFunctionArn",
+            timeout=120,
+            catch=to_compensate,
+            next="ConfigureDns",
+        ),
+        invoke(
+            "ConfigureDns",
+            function="ConfigureDnsFunctionArn",
+            timeout=60,
+            catch=to_compensate,
+            next="Verify",
+        ),
+        invoke(
+            "Verify",
+            function="VerifyFunctionArn",
+            timeout=60,
+            catch=to_compensate,
+            next="PublishEstablished",
+        ),
+        publish(
+            "PublishEstablished",
+            detail_type="VPC Peering Established",
+            detail=["VpcPeeringConnectionId", "Status", "Requester", "Accepter"],
+            next="Peered",
+        ),
+        succeed("Peered"),
+        invoke(
+            "Compensate",
+            function="CompensateFunctionArn",
+            timeout=180,
+            catch=on_error(
+                "CompensationIncomplete",
+                result_path="$.CompensationError",
+                comment="The compensate function itself failed (after its retries): report"
+                " CompensationFailed with the peering id, publish it, fail.",
+            ),
+            next="PublishFailed",
+        ),
+        pass_(
+            "CompensationIncomplete",
+            comment="Compensation could not run to its end: say which peering may remain and how"
+            " to remove it, then publish 'VPC Peering Failed' like any other failure.",
+            parameters={
+                "Error": "CompensationFailed",
+                "Cause.$": "States.Format('compensation did not complete ({}); what this"
+                " execution made may remain, peering {} included. Run the cleanup machine with"
+                " that peering id (or this execution output).',"
+                " $.CompensationError.Error, $.VpcPeeringConnectionId)",
+                "VpcPeeringConnectionId.$": "$.VpcPeeringConnectionId",
+            },
+            next="PublishFailed",
+        ),
+        publish(
+            "PublishFailed",
+            detail_type="VPC Peering Failed",
+            detail=["Error", "Cause", "VpcPeeringConnectionId"],
+            next="Failed",
+        ),
+        fail("Failed", error_path="$.Error", cause_path="$.Cause"),
+    )
+
+
+def cleanup() -> Json:
+    to_report = on_error("ReportFailure", result_path="$.Error")
+    return machine(
+        "Undo a peering in reverse order: routes that target it (both VPCs), the route tables this"
+        " stack created, then the peering itself. Safe to run again.",
+        invoke(
+            "CleanupPlan",
+            function="CleanupPlanFunctionArn",
+            payload="Request",
+            timeout=60,
+            also_retry=[PEERING_IN_PROGRESS],
+            catch=on_error("ReportFailure", result_path="$"),
+            next="RemoveRoutes",
+        ),
+        invoke(
+            "RemoveRoutes",
+            function="RemoveRoutesFunctionArn",
+            timeout=120,
+            catch=to_report,
+            next="DeletePeering",
+        ),
+        invoke(
+            "DeletePeering",
+            function="DeletePeeringFunctionArn",
+            timeout=120,
+            catch=to_report,
+            next="PublishRemoved",
+        ),
+        publish(
+            "PublishRemoved",
+            detail_type="VPC Peering Removed",
+            detail=["VpcPeeringConnectionId", "Removed"],
+            next="Removed",
+        ),
+        succeed("Removed"),
+        invoke(
+            "ReportFailure",
+            function="ReportFailureFunctionArn",
+            timeout=10,
+            catch=on_error("CleanupFailedUnreported", result_path=None),
+            next="CleanupFailed",
+        ),
+        fail("CleanupFailed", error_path="$.Error", cause_path="$.Cause"),
+        fail(
+            "CleanupFailedUnreported",
+            error="InternalError",
+            cause="Cleanup failed and its error could not be summarised; see the execution"
+            " history.",
+        ),
+    )
+
+
+MACHINES = {"create.asl.json": create, "cleanup.asl.json": cleanup}
+
+
+# Retriers -------------------------------------------------------------------------------------
+
+
+def retrier(
+    errors: list[str], *, interval: int, attempts: int, max_delay: int, backoff: float = 2.0
+) -> Json:
+    return {
+        "ErrorEquals": errors,
+        "IntervalSeconds": interval,
+        "MaxAttempts": attempts,
+        "BackoffRate": backoff,
+        "MaxDelaySeconds": max_delay,
+        "JitterStrategy": "FULL",
+    }
+
+
+LAMBDA_SERVICE_ERRORS = retrier(
+    [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    ],
+    interval=1,
+    attempts=4,
+    max_delay=10,
+)
+# Raised by the functions when throttling or eventual consistency outlasted the client retries.
+TRANSIENT_AWS_ERROR = retrier(["TransientAwsError"], interval=2, attempts=4, max_delay=20)
+# Another execution is changing the same VPC pair: wait for it, a little longer each time.
+PEERING_IN_PROGRESS = retrier(
+    ["PeeringInProgress"], interval=3, attempts=10, backoff=1.5, max_delay=20
+)
+EVENTBRIDGE_ERRORS = [
+    "EventBridge.EventBridgeException",
+    "EventBridge.InternalException",
+    "EventBridge.ThrottlingException",
+]
+
+
+# States ---------------------------------------------------------------------------------------
+
+
+def machine(comment: str, *states: State) -> Json:
+    """The machine starts at its first state."""
+    return {"Comment": comment, "StartAt": states[0][0], "States": dict(states)}
+
+
+def on_error(next: str, *, result_path: str | None, comment: str | None = None) -> Json:
+    """Catch everything and go to `next`, the error at `result_path` ("$": the error alone,
+    None: drop it and keep the input)."""
+    caught: Json = {"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next}
+    if comment is not None:
+        caught["Comment"] = comment
+    return caught
+
+
+def invoke(
+    name: str,
+    *,
+    function: str,
+    timeout: int,
+    catch: Json,
+    next: str,
+    payload: str = "Document",
+    also_retry: Sequence[Json] = (),
+) -> State:
+    """A Lambda step: the function gets {payload: the state input, ExecutionName}; the state
+    output is what it returns. `payload` is "Request" for a machine's first step (the raw
+    execution input), "Document" after it."""
+    return name, {
+        "Type": "Task",
+        "Resource": "arn:${Partition}:states:::lambda:invoke",
+        "Parameters": {
+            "FunctionName": f"${{{function}}}",
+            "Payload": {f"{payload}.$": "$", "ExecutionName.$": "$$.Execution.Name"},
+        },
+        "ResultSelector": {"Result.$": "$.Payload"},
+        "OutputPath": "$.Result",
+        "TimeoutSeconds": timeout,
+        "Retry": [LAMBDA_SERVICE_ERRORS, TRANSIENT_AWS_ERROR, *also_retry],
+        "Catch": [catch],
+        "Next": next,
+    }
+
+
+def _entries(detail_type: str, detail: Json) -> Json:
+    """Parameters of a putEvents task: one event on the stack's bus."""
+    return {
+        "Entries": [
+            {
+                "EventBusName": "${EventBusName}",
+                "Source": "${EventSource}",
+                "DetailType": detail_type,
+                "Detail": detail,
+            }
+        ]
+    }
+
+
+def _copied(fields: list[str]) -> Json:
+    """Event detail: these fields of the state input, then the execution name."""
+    return {f"{field}.$": f"$.{field}" for field in fields} | {
+        "ExecutionName.$": "$$.Execution.Name"
+    }
+
+
+def publish(name: str, *, detail_type: str, detail: list[str], next: str) -> State:
+    """Tell subscribers, best effort: the input passes through unchanged, and a putEvents that
+    still fails after its retries is dropped rather than failing the execution."""
+    return name, {
+        "Type": "Task",
+        "Resource": "arn:${Partition}:states:::events:putEvents",
+        "Parameters": _entries(detail_type, _copied(detail)),
+        "ResultPath": None,
+        "TimeoutSeconds": 30,
+        "Retry": [
+            retrier([*EVENTBRIDGE_ERRORS, "States.Timeout"], interval=1, attempts=3, max_delay=10)
+        ],
+        "Next": next,
+        "Catch": [on_error(next, result_path=None)],
+    }
+
+
+def await_event(
+    name: str,
+    *,
+    comment: str,
+    detail_type: str,
+    detail: list[str],
+    heartbeat: int,
+    timeout: int,
+    result_path: str,
+    catch: Json,
+    next: str,
+) -> State:
+    """Publish an event carrying a task token and wait for whoever handles it to send the task
+    success (its output goes to `result_path`) or failure."""
+    return name, {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": "arn:${Partition}:states:::events:putEvents.waitForTaskToken",
+        "Parameters": _entries(detail_type, {"TaskToken.$": "$$.Task.Token"} | _copied(detail)),
+        "HeartbeatSeconds": heartbeat,
+        "TimeoutSeconds": timeout,
+        "ResultPath": result_path,
+        "Retry": [retrier(EVENTBRIDGE_ERRORS, interval=1, attempts=3, max_delay=10)],
+        "Catch": [catch],
+        "Next": next,
+    }
+
+
+def choice(name: str, choices: list[Json], *, default: str) -> State:
+    return name, {"Type": "Choice", "Choices": choices, "Default": default}
+
+
+def pass_(name: str, *, comment: str, parameters: Json, next: str) -> State:
+    return name, {"Type": "Pass", "Comment": comment, "Parameters": parameters, "Next": next}
+
+
+def succeed(name: str, *, comment: str | None = None) -> State:
+    return name, {"Type": "Succeed"} | ({"Comment": comment} if comment is not None else {})
+
+
+def fail(
+    name: str,
+    *,
+    error: str | None = None,
+    cause: str | None = None,
+    error_path: str | None = None,
+    cause_path: str | None = None,
+) -> State:
+    fields = {"Error": error, "ErrorPath": error_path, "Cause": cause, "CausePath": cause_path}
+    return name, {"Type": "Fail"} | {k: v for k, v in fields.items() if v is not None}
+
+
+# Output ---------------------------------------------------------------------------------------
+
+
+def render(build: Callable[[], Json]) -> str:
+    return json.dumps(build(), indent=2) + "\n"
+
+
+def main() -> None:
+    for name, build in MACHINES.items():
+        (ROOT / "statemachine" / name).write_text(render(build))
+        print(f"wrote statemachine/{name}")
+
+
+if __name__ == "__main__":
+    main()
