@@ -7,7 +7,7 @@ emulator (moto) ignores some filters, and the code must be right on both.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,64 +15,9 @@ from botocore.exceptions import ClientError
 from .aws import Access, Location, aws_call
 from .errors import TransientAwsError
 from .models import LIVE_STATES
+from .observed import Peering, PeeringSide, Route, RouteTable, Vpc
 
-
-@dataclass
-class Vpc:
-    vpc_id: str
-    owner_id: str
-    cidr_blocks: list[str]
-    ipv6_cidr_blocks: list[str]
-    tags: dict[str, str]
-
-
-@dataclass
-class Route:
-    destination: str
-    target: str
-    state: str
-    origin: str
-    peering_id: str | None
-
-    @property
-    def is_local(self) -> bool:
-        return self.target == "local"
-
-
-@dataclass
-class RouteTable:
-    route_table_id: str
-    vpc_id: str
-    main: bool
-    subnet_ids: list[str]
-    associations: dict[str, str]  # subnet id -> association id
-    routes: list[Route]
-    tags: dict[str, str]
-
-
-@dataclass
-class PeeringSide:
-    vpc_id: str
-    owner_id: str
-    region: str
-    allow_dns: bool
-
-
-@dataclass
-class Peering:
-    peering_id: str
-    status: str
-    message: str
-    requester: PeeringSide
-    accepter: PeeringSide
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def live(self) -> bool:
-        return self.status in LIVE_STATES
-
-    def involves(self, vpc_id: str) -> bool:
-        return vpc_id in (self.requester.vpc_id, self.accepter.vpc_id)
+__all__ = ["Peering", "PeeringSide", "Route", "RouteTable", "Vpc"]  # the observed types
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
@@ -86,25 +31,53 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[st
     return items
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _unless[T](action: str, loc: Location, call: Callable[[], T], *codes: str) -> T | None:
+    """Make one call; ``None`` when AWS answers one of ``codes`` (the work is already done, or
+    the thing already gone): the idempotent steps treat that as success."""
+    with aws_call(action, loc):
+        try:
+            return call()
+        except ClientError as exc:
+            if _code(exc) in codes:
+                return None
+            raise
+
+
+def _by_ids(
+    fetch: Callable[[list[str]], list[dict[str, Any]]], ids: list[str], missing: str
+) -> list[dict[str, Any]]:
+    """Describe these ids; the ones that do not exist are simply absent. One missing id fails
+    the whole call with ``missing``: then look the ids up one by one."""
+    try:
+        return fetch(ids)
+    except ClientError as exc:
+        if _code(exc) != missing:
+            raise
+    items: list[dict[str, Any]] = []
+    for one in ids:
+        try:
+            items += fetch([one])
+        except ClientError as exc:
+            if _code(exc) != missing:
+                raise
+    return items
+
+
 # ----------------------------------------------------------------------------------- reads
 def describe_vpcs(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, Vpc]:
     """The VPCs that exist among ``vpc_ids`` (missing ones are simply absent)."""
     ec2 = access.ec2(loc)
     found: dict[str, Vpc] = {}
     with aws_call("ec2:DescribeVpcs", loc):
-        try:
-            items = _pages(ec2, "describe_vpcs", "Vpcs", VpcIds=vpc_ids)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "InvalidVpcID.NotFound":
-                raise
-            # One missing id fails the whole call: look the ids up one by one.
-            items = []
-            for vpc_id in vpc_ids:
-                try:
-                    items.extend(ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"])
-                except ClientError as inner:
-                    if inner.response["Error"]["Code"] != "InvalidVpcID.NotFound":
-                        raise
+        items = _by_ids(
+            lambda ids: _pages(ec2, "describe_vpcs", "Vpcs", VpcIds=ids),
+            vpc_ids,
+            "InvalidVpcID.NotFound",
+        )
     for item in items:
         if item["VpcId"] not in vpc_ids:
             continue
@@ -196,21 +169,11 @@ def describe_route_tables_by_id(
     """These route tables (missing ones are simply absent)."""
     ec2 = access.ec2(loc)
     with aws_call("ec2:DescribeRouteTables", loc):
-        try:
-            items = ec2.describe_route_tables(RouteTableIds=route_table_ids)["RouteTables"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "InvalidRouteTableID.NotFound":
-                raise
-            # One missing id fails the whole call: look the ids up one by one.
-            items = []
-            for route_table_id in route_table_ids:
-                try:
-                    items += ec2.describe_route_tables(RouteTableIds=[route_table_id])[
-                        "RouteTables"
-                    ]
-                except ClientError as inner:
-                    if inner.response["Error"]["Code"] != "InvalidRouteTableID.NotFound":
-                        raise
+        items = _by_ids(
+            lambda ids: list(ec2.describe_route_tables(RouteTableIds=ids)["RouteTables"]),
+            route_table_ids,
+            "InvalidRouteTableID.NotFound",
+        )
     return [_route_table(i) for i in items if i["RouteTableId"] in route_table_ids]
 
 
@@ -249,15 +212,15 @@ def _peering(item: dict[str, Any]) -> Peering:
 
 def describe_peering(access: Access, loc: Location, peering_id: str) -> Peering | None:
     """The peering with this id as seen from ``loc``, or None if EC2 does not know it."""
-    with aws_call("ec2:DescribeVpcPeeringConnections", loc):
-        try:
-            items = access.ec2(loc).describe_vpc_peering_connections(
-                VpcPeeringConnectionIds=[peering_id]
-            )["VpcPeeringConnections"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "InvalidVpcPeeringConnectionID.NotFound":
-                return None
-            raise
+    response = _unless(
+        "ec2:DescribeVpcPeeringConnections",
+        loc,
+        lambda: access.ec2(loc).describe_vpc_peering_connections(
+            VpcPeeringConnectionIds=[peering_id]
+        ),
+        "InvalidVpcPeeringConnectionID.NotFound",
+    )
+    items: list[dict[str, Any]] = response["VpcPeeringConnections"] if response else []
     matches = [_peering(i) for i in items if i["VpcPeeringConnectionId"] == peering_id]
     return matches[0] if matches else None
 
@@ -334,50 +297,50 @@ def accept_peering(access: Access, loc: Location, peering_id: str) -> str:
 
 def delete_peering(access: Access, loc: Location, peering_id: str) -> bool:
     """Delete the peering; False if EC2 no longer knows it."""
-    with aws_call(f"ec2:DeleteVpcPeeringConnection {peering_id}", loc):
-        try:
-            access.ec2(loc).delete_vpc_peering_connection(VpcPeeringConnectionId=peering_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in (
-                "InvalidVpcPeeringConnectionID.NotFound",
-                "InvalidStateTransition",
-            ):
-                return False
-            raise
-    return True
+    done = _unless(
+        f"ec2:DeleteVpcPeeringConnection {peering_id}",
+        loc,
+        lambda: access.ec2(loc).delete_vpc_peering_connection(VpcPeeringConnectionId=peering_id),
+        "InvalidVpcPeeringConnectionID.NotFound",
+        "InvalidStateTransition",
+    )
+    return done is not None
 
 
 def create_route(
     access: Access, loc: Location, route_table_id: str, destination: str, peering_id: str
 ) -> bool:
     """Add a route to the peering; False if a route to that destination already exists."""
-    key = "DestinationIpv6CidrBlock" if ":" in destination else "DestinationCidrBlock"
-    with aws_call(f"ec2:CreateRoute {route_table_id} {destination}", loc):
-        try:
-            access.ec2(loc).create_route(
-                RouteTableId=route_table_id, VpcPeeringConnectionId=peering_id, **{key: destination}
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "RouteAlreadyExists":
-                return False
-            raise
-    return True
+    done = _unless(
+        f"ec2:CreateRoute {route_table_id} {destination}",
+        loc,
+        lambda: access.ec2(loc).create_route(
+            RouteTableId=route_table_id,
+            VpcPeeringConnectionId=peering_id,
+            **_destination(destination),
+        ),
+        "RouteAlreadyExists",
+    )
+    return done is not None
 
 
 def delete_route(access: Access, loc: Location, route_table_id: str, destination: str) -> bool:
     """Remove a route; False if it is already gone."""
-    key = "DestinationIpv6CidrBlock" if ":" in destination else "DestinationCidrBlock"
-    with aws_call(f"ec2:DeleteRoute {route_table_id} {destination}", loc):
-        try:
-            access.ec2(loc).delete_route(RouteTableId=route_table_id, **{key: destination})
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in (
-                "InvalidRoute.NotFound",
-                "InvalidRouteTableID.NotFound",
-            ):
-                return False
-            raise
-    return True
+    done = _unless(
+        f"ec2:DeleteRoute {route_table_id} {destination}",
+        loc,
+        lambda: access.ec2(loc).delete_route(
+            RouteTableId=route_table_id, **_destination(destination)
+        ),
+        "InvalidRoute.NotFound",
+        "InvalidRouteTableID.NotFound",
+    )
+    return done is not None
+
+
+def _destination(cidr: str) -> dict[str, str]:
+    key = "DestinationIpv6CidrBlock" if ":" in cidr else "DestinationCidrBlock"
+    return {key: cidr}
 
 
 def create_route_table(
@@ -401,38 +364,37 @@ def associate_route_table(
     access: Access, loc: Location, route_table_id: str, subnet_id: str
 ) -> str | None:
     """Associate a subnet; None if it already is associated with this table."""
-    with aws_call(f"ec2:AssociateRouteTable {route_table_id} {subnet_id}", loc):
-        try:
-            item = access.ec2(loc).associate_route_table(
-                RouteTableId=route_table_id, SubnetId=subnet_id
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "Resource.AlreadyAssociated":
-                return None
-            raise
-    return str(item["AssociationId"])
+    item = _unless(
+        f"ec2:AssociateRouteTable {route_table_id} {subnet_id}",
+        loc,
+        lambda: access.ec2(loc).associate_route_table(
+            RouteTableId=route_table_id, SubnetId=subnet_id
+        ),
+        "Resource.AlreadyAssociated",
+    )
+    return str(item["AssociationId"]) if item else None
 
 
 def disassociate_route_table(access: Access, loc: Location, association_id: str) -> bool:
-    with aws_call(f"ec2:DisassociateRouteTable {association_id}", loc):
-        try:
-            access.ec2(loc).disassociate_route_table(AssociationId=association_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "InvalidAssociationID.NotFound":
-                return False
-            raise
-    return True
+    """Disassociate; False if the association is already gone."""
+    done = _unless(
+        f"ec2:DisassociateRouteTable {association_id}",
+        loc,
+        lambda: access.ec2(loc).disassociate_route_table(AssociationId=association_id),
+        "InvalidAssociationID.NotFound",
+    )
+    return done is not None
 
 
 def delete_route_table(access: Access, loc: Location, route_table_id: str) -> bool:
-    with aws_call(f"ec2:DeleteRouteTable {route_table_id}", loc):
-        try:
-            access.ec2(loc).delete_route_table(RouteTableId=route_table_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "InvalidRouteTableID.NotFound":
-                return False
-            raise
-    return True
+    """Delete the route table; False if it is already gone."""
+    done = _unless(
+        f"ec2:DeleteRouteTable {route_table_id}",
+        loc,
+        lambda: access.ec2(loc).delete_route_table(RouteTableId=route_table_id),
+        "InvalidRouteTableID.NotFound",
+    )
+    return done is not None
 
 
 def set_dns_options(

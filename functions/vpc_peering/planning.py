@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from .ec2 import Peering, RouteTable, Vpc
 from .errors import (
     AssociationConflict,
     CidrOverlap,
@@ -19,6 +18,7 @@ from .errors import (
     VpcNotFound,
 )
 from .models import Association, DedicatedTable, RouteEntry, Side, SideName
+from .observed import Peering, RouteTable, Vpc
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

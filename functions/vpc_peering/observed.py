@@ -1,0 +1,70 @@
+"""EC2 state as the tool observes it: plain data, no AWS calls.
+
+The EC2 layer (``ec2.py``) fills these from API responses; the pure rules (``planning.py``)
+read them. Keeping them apart means the rules depend on data only, never on the module that
+makes the calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .models import LIVE_STATES
+
+
+@dataclass
+class Vpc:
+    vpc_id: str
+    owner_id: str
+    cidr_blocks: list[str]
+    ipv6_cidr_blocks: list[str]
+    tags: dict[str, str]
+
+
+@dataclass
+class Route:
+    destination: str
+    target: str
+    state: str
+    origin: str
+    peering_id: str | None
+
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
+
+
+@dataclass
+class RouteTable:
+    route_table_id: str
+    vpc_id: str
+    main: bool
+    subnet_ids: list[str]
+    associations: dict[str, str]  # subnet id -> association id
+    routes: list[Route]
+    tags: dict[str, str]
+
+
+@dataclass
+class PeeringSide:
+    vpc_id: str
+    owner_id: str
+    region: str
+    allow_dns: bool
+
+
+@dataclass
+class Peering:
+    peering_id: str
+    status: str
+    message: str
+    requester: PeeringSide
+    accepter: PeeringSide
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATES
+
+    def involves(self, vpc_id: str) -> bool:
+        return vpc_id in (self.requester.vpc_id, self.accepter.vpc_id)
