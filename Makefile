@@ -24,7 +24,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Offline: no platform guidelines download, no PyPI version check.
 CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(abspath $(CHECKOV_VENV))/bin/checkov \
-  --framework cloudformation --skip-download --compact --quiet
+  --framework cloudformation --skip-download --compact --quiet --config-file .checkov.yaml
 
 .PHONY: help install test unit integration e2e lint checkov validate build local demo bench clean lock schemas asl
 
@@ -79,7 +79,8 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml member-role.yaml
 	@$(MAKE) --no-print-directory checkov
 
-# Skips are in the templates (Metadata.checkov, each with its reason). Output only on failure;
+# Skips, each with its reason: those for every resource of a kind in .checkov.yaml, the others
+# in the templates (Metadata.checkov). Output only on failure;
 # a file checkov cannot parse is a failure too (checkov itself exits 0 on it).
 checkov: $(STAMP) $(CHECKOV_STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \

@@ -1,8 +1,9 @@
 """Sample inputs and events in events/ against what the stack really accepts and matches.
 
-Rule patterns are read from template.yaml (never re-declared here) and matched with moto's
-own EventBridge pattern matcher, the one the local emulator delivers with; every sample event
-must have a stated expectation, so a new rule or event cannot go untested.
+Rule patterns are read from template.yaml (never re-declared here), resolved as the emulator
+deploys them (the source is a Mappings lookup), and matched with moto's own EventBridge pattern
+matcher, the one the local emulator delivers with; every sample event must have a stated
+expectation, so a new rule or event cannot go untested.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from emulator.template import Template
+from emulator.template import Resolver, Template
 from vpc_peering.errors import InvalidInput
 from vpc_peering.models import AcceptanceRequest, CleanupRequest, CreateRequest, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 TEMPLATE = Template.load(ROOT / "template.yaml")
+RESOLVER = Resolver(
+    TEMPLATE, stack_name="vpc-peering", region="us-east-1", account_id="123456789012"
+)
 
 #: sample event file -> the rules (function logical id / event name) it must trigger
 EXPECTED_MATCHES: dict[str, set[str]] = {
@@ -40,9 +44,9 @@ def _rules() -> dict[str, dict[str, Any]]:
         if resource["Type"] == "AWS::Serverless::Function":
             for name, event in (resource["Properties"].get("Events") or {}).items():
                 if event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
-                    rules[f"{logical_id}/{name}"] = event["Properties"]["Pattern"]
+                    rules[f"{logical_id}/{name}"] = RESOLVER.resolve(event["Properties"]["Pattern"])
         elif resource["Type"] == "AWS::Events::Rule" and "EventPattern" in resource["Properties"]:
-            rules[logical_id] = resource["Properties"]["EventPattern"]
+            rules[logical_id] = RESOLVER.resolve(resource["Properties"]["EventPattern"])
     return rules
 
 
