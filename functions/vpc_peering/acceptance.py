@@ -10,89 +10,27 @@ there and creates nothing; the accept function applies them again to EC2's recor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from . import ec2, ownership
+from . import ec2, policy
 from .aws import Access, check_allowed, location_for
-from .errors import AcceptDenied, PeeringFailed, TransientAwsError
-from .models import GONE_STATES, TAG_MANAGED_BY, AcceptanceRequest, SideRefInput
+from .errors import PeeringFailed, TransientAwsError
+from .models import GONE_STATES, AcceptanceRequest, AcceptOutcome
 from .observability import logger
+from .observed import Peering
 from .settings import Settings
 
 #: How long the accept function waits for a peering to become acceptable, then active.
 ACCEPT_WAIT_SECONDS = 60.0
 
 
-@dataclass
-class AcceptOutcome:
-    vpc_peering_connection_id: str
-    status: str
-    accepted: bool
-
-    def dump(self) -> dict[str, object]:
-        return {
-            "VpcPeeringConnectionId": self.vpc_peering_connection_id,
-            "Status": self.status,
-            "AcceptedNow": self.accepted,
-        }
-
-
-def _check_side(name: str, claimed: SideRefInput, actual: ec2.PeeringSide, peering_id: str) -> None:
-    if (claimed.vpc_id, claimed.account_id, claimed.region) != (
-        actual.vpc_id,
-        actual.owner_id,
-        actual.region,
-    ):
-        raise AcceptDenied(
-            f"{peering_id}: the event's {name} ({claimed.vpc_id}, {claimed.account_id}, "
-            f"{claimed.region}) does not match EC2's ({actual.vpc_id}, {actual.owner_id}, "
-            f"{actual.region}); not accepting"
-        )
-
-
-def check_trusted_requester(requester_account: str, subject: str, settings: Settings) -> None:
-    """Only requests from TrustedRequesterAccountIds are auto-accepted."""
-    if requester_account not in settings.trusted_requester_account_ids:
-        trusted = ", ".join(sorted(settings.trusted_requester_account_ids))
-        raise AcceptDenied(
-            f"{subject}: requester account {requester_account} is not trusted "
-            f"(TrustedRequesterAccountIds: {trusted}); the peering would never be accepted"
-        )
-
-
-def check_opt_in(
-    accepter_vpc_id: str, vpc_tags: dict[str, str] | None, subject: str, settings: Settings
-) -> None:
-    """With AccepterOptInTagKey set, the accepter VPC must carry that tag with value "true"."""
-    key = settings.accepter_opt_in_tag_key
-    if key and (vpc_tags or {}).get(key) != "true":
-        raise AcceptDenied(
-            f"{subject}: accepter VPC {accepter_vpc_id} lacks the opt-in tag {key}=true "
-            "(AccepterOptInTagKey)"
-        )
-
-
-def check_requested_by_stack(
-    peering_id: str, requester_view_tags: dict[str, str], settings: Settings
-) -> None:
-    """Only peerings this stack requested (its ownership tag, as the requester's account sees
-    it) are auto-accepted: never one made by hand or by another tool."""
-    if not ownership.owned_by_stack(requester_view_tags, settings):
-        raise AcceptDenied(
-            f"{peering_id} was not requested by stack {settings.stack_name} (no "
-            f"{TAG_MANAGED_BY}={settings.stack_name} tag); this stack only accepts its own requests"
-        )
-
-
-def check_policy(peering: ec2.Peering, request: AcceptanceRequest, settings: Settings) -> None:
+def check_policy(peering: Peering, request: AcceptanceRequest, settings: Settings) -> None:
     """Refuse unless the peering is the one the event names and its requester is trusted."""
-    _check_side("requester", request.requester, peering.requester, peering.peering_id)
-    _check_side("accepter", request.accepter, peering.accepter, peering.peering_id)
-    check_trusted_requester(peering.requester.owner_id, peering.peering_id, settings)
+    policy.check_side("requester", request.requester, peering.requester, peering.peering_id)
+    policy.check_side("accepter", request.accepter, peering.accepter, peering.peering_id)
+    policy.check_trusted_requester(peering.requester.owner_id, peering.peering_id, settings)
 
 
 def check_ownership(
-    peering: ec2.Peering, request: AcceptanceRequest, access: Access, settings: Settings
+    peering: Peering, request: AcceptanceRequest, access: Access, settings: Settings
 ) -> None:
     """Refuse unless this stack requested the peering (its ownership tag is on it).
 
@@ -107,7 +45,7 @@ def check_ownership(
         loc = location_for(req.account_id, req.region, req.role_arn, settings, "Requester.")
         seen = ec2.describe_peering(access, loc, peering.peering_id)
         tags = seen.tags if seen else {}
-    check_requested_by_stack(peering.peering_id, tags, settings)
+    policy.check_requested_by_stack(peering.peering_id, tags, settings)
 
 
 def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> AcceptOutcome:
@@ -140,10 +78,14 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
         raise PeeringFailed(f"{peering_id} is {peering.status}: {peering.message}")
     if peering.status == "active":
         logger.info("already active; nothing to accept", vpc_peering_connection_id=peering_id)
-        return AcceptOutcome(peering_id, "active", accepted=False)
+        return AcceptOutcome(
+            vpc_peering_connection_id=peering_id, status="active", accepted=False
+        )
     if settings.accepter_opt_in_tag_key:
         vpc = ec2.describe_vpcs(access, loc, [peering.accepter.vpc_id]).get(peering.accepter.vpc_id)
-        check_opt_in(peering.accepter.vpc_id, vpc.tags if vpc else None, peering_id, settings)
+        policy.check_opt_in(
+            peering.accepter.vpc_id, vpc.tags if vpc else None, peering_id, settings
+        )
     status = ec2.accept_peering(access, loc, peering_id)
     logger.info("peering accepted", vpc_peering_connection_id=peering_id, status=status)
     if status != "active":
@@ -158,4 +100,4 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
         status = final.status if final else "not found"
         if status != "active":
             raise PeeringFailed(f"{peering_id} went {status} after acceptance")
-    return AcceptOutcome(peering_id, status, accepted=True)
+    return AcceptOutcome(vpc_peering_connection_id=peering_id, status=status, accepted=True)

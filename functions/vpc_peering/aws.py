@@ -11,7 +11,6 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -27,7 +26,10 @@ from .errors import (
     QuotaExceeded,
     TransientAwsError,
 )
+from .models import Location
 from .settings import Settings
+
+__all__ = ["Access", "Location", "aws_call", "check_allowed", "location_for"]
 
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -77,18 +79,6 @@ def partition_for(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
-
-
-@dataclass(frozen=True)
-class Location:
-    """An account and region, and the role to assume there (``None``: the hub's credentials)."""
-
-    account_id: str
-    region: str
-    role_arn: str | None = None
-
-    def __str__(self) -> str:
-        return f"account {self.account_id} in {self.region}"
 
 
 def member_role_arn(account_id: str, region: str, settings: Settings) -> str:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from .aws import Access, Location, aws_call
 from .errors import TransientAwsError
 from .models import LIVE_STATES
-from .observed import Peering, PeeringSide, Route, RouteTable, Vpc
+from .observed import Peering, PeeringSide, Route, RouteTable, SideView, Vpc
 
 __all__ = ["Peering", "PeeringSide", "Route", "RouteTable", "Vpc"]  # the observed types
 
@@ -177,6 +177,20 @@ def describe_route_tables_by_id(
     return [_route_table(i) for i in items if i["RouteTableId"] in route_table_ids]
 
 
+def route_tables_at(access: Access, vpcs: list[tuple[Location, str]]) -> dict[str, RouteTable]:
+    """The route tables of these VPCs by id: one read per account and region."""
+    at: dict[Location, list[str]] = {}
+    for loc, vpc_id in vpcs:
+        at.setdefault(loc, [])
+        if vpc_id not in at[loc]:
+            at[loc].append(vpc_id)
+    return {
+        table.route_table_id: table
+        for loc, vpc_ids in at.items()
+        for table in describe_route_tables(access, loc, vpc_ids)
+    }
+
+
 def describe_subnets(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, str]:
     """Subnet id -> VPC id, for the subnets of these VPCs."""
     with aws_call("ec2:DescribeSubnets", loc):
@@ -258,6 +272,35 @@ def wait_for_status(
                 f"{peering_id} still {peering.status} after {timeout:.0f}s in {loc}"
             )
         time.sleep(interval)
+
+
+def observe_sides[Name: str](
+    access: Access, where: dict[Name, tuple[Location, str]], subnets_for: set[Name]
+) -> dict[Name, SideView]:
+    """What EC2 shows around each named VPC (``name -> (location, vpc id)``): one read of each
+    kind per account and region, both VPCs in one call when they share one. Subnets are read
+    only where a side named in ``subnets_for`` lives."""
+    at: dict[Location, list[str]] = {}
+    for loc, vpc_id in where.values():
+        at.setdefault(loc, [])
+        if vpc_id not in at[loc]:
+            at[loc].append(vpc_id)
+    read: dict[Location, tuple[dict[str, Vpc], list[RouteTable], dict[str, str], list[Peering]]]
+    read = {}
+    for loc, vpc_ids in at.items():
+        needs_subnets = any(where[n][0] == loc for n in subnets_for if n in where)
+        read[loc] = (
+            describe_vpcs(access, loc, vpc_ids),
+            describe_route_tables(access, loc, vpc_ids),
+            describe_subnets(access, loc, vpc_ids) if needs_subnets else {},
+            describe_live_peerings(access, loc, vpc_ids),
+        )
+    views: dict[Name, SideView] = {}
+    for name, (loc, vpc_id) in where.items():
+        vpcs, tables, subnets, peerings = read[loc]
+        mine = [t for t in tables if t.vpc_id == vpc_id]
+        views[name] = SideView(vpcs.get(vpc_id), mine, subnets, peerings)
+    return views
 
 
 # ---------------------------------------------------------------------------------- writes

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -128,7 +129,65 @@ class DedicatedRouteTableRequest(_Strict):
         return value
 
 
-class SideRequest(_Strict):
+@dataclass(frozen=True)
+class Location:
+    """An account and region, and the role to assume there (``None``: the hub's credentials)."""
+
+    account_id: str
+    region: str
+    role_arn: str | None = None
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} in {self.region}"
+
+
+class SideRef(_Model):
+    """Where a side lives and how to reach it. In a document the role is the resolved one (the
+    member role for another account), so ``location`` needs nothing else."""
+
+    vpc_id: str
+    account_id: str
+    region: str
+    role_arn: str | None = None
+
+    @property
+    def location(self) -> Location:
+        return Location(self.account_id, self.region, self.role_arn)
+
+
+class SideRefInput(SideRef):
+    """A side as an input names it (a create output given to cleanup, an event's side):
+    validated, and anything else the side carries is ignored. Its location is resolved, and
+    checked against the boundary, by the step that reads it."""
+
+    vpc_id: VpcId
+    account_id: AccountId
+    region: Region
+    role_arn: RoleArn | None = None
+
+
+class _Selection:
+    """Which existing route tables of a side get the peer routes (requests and resolved sides
+    carry the same route options)."""
+
+    route_tables: str | None
+    route_table_ids: list[str] | None
+    subnet_ids: list[str] | None
+    dedicated_route_table: DedicatedRouteTableRequest | None
+
+    @property
+    def selection(self) -> str:
+        """all, main, none, ids or subnets."""
+        if self.route_table_ids is not None:
+            return "ids"
+        if self.subnet_ids is not None:
+            return "subnets"
+        if self.route_tables is not None:
+            return self.route_tables
+        return "none" if self.dedicated_route_table else "all"
+
+
+class SideRequest(_Selection, _Strict):
     """One side of a requested peering and where its routes go."""
 
     vpc_id: VpcId
@@ -178,17 +237,6 @@ class SideRequest(_Strict):
             raise ValueError("RoleArn must be a role in AccountId")
         return self
 
-    @property
-    def selection(self) -> str:
-        """Which existing tables get routes: all, main, none, ids or subnets."""
-        if self.route_table_ids is not None:
-            return "ids"
-        if self.subnet_ids is not None:
-            return "subnets"
-        if self.route_tables is not None:
-            return self.route_tables
-        return "none" if self.dedicated_route_table else "all"
-
 
 class CreateRequest(_Strict):
     """Input of the create machine."""
@@ -215,13 +263,10 @@ class CreateRequest(_Strict):
         return value
 
 
-class Side(_Model):
-    """A resolved side: where it lives, how to reach it, its CIDRs and its route options."""
+class Side(_Selection, SideRef):
+    """A resolved side: where it lives (its location resolved once, in Plan), its CIDRs as
+    EC2 reports them, and the route options of its request."""
 
-    vpc_id: str
-    account_id: str
-    region: str
-    role_arn: str | None = None
     cidr_blocks: list[str] = Field(default_factory=list)
     ipv6_cidr_blocks: list[str] = Field(default_factory=list)
     route_tables: str | None = None
@@ -301,22 +346,12 @@ class PeeringDocument(_Model):
     created_by_execution: bool = False
     routes: list[RouteEntry] = Field(default_factory=list)
     dedicated_route_tables: list[DedicatedTable] = Field(default_factory=list)
-    acceptance: dict[str, Any] | None = None
+    acceptance: AcceptOutcome | None = None
     dns: DnsReport | None = None
     verification: Verification | None = None
 
     def side(self, name: SideName) -> Side:
         return self.requester if name == "Requester" else self.accepter
-
-
-class SideRefInput(_Model):
-    """A side as an input names it (a create output's side, an event's side): validated, and
-    anything else the side carries is ignored."""
-
-    vpc_id: VpcId
-    account_id: AccountId
-    region: Region
-    role_arn: RoleArn | None = None
 
 
 class CleanupRequest(_Model):
@@ -328,15 +363,6 @@ class CleanupRequest(_Model):
     role_arn: RoleArn | None = None
     requester: SideRefInput | None = None
     accepter: SideRefInput | None = None
-
-
-class SideRef(_Model):
-    """Where a side lives and how to reach it; nothing more."""
-
-    vpc_id: str
-    account_id: str
-    region: str
-    role_arn: str | None = None
 
 
 class CompensationReport(_Model):
@@ -366,6 +392,15 @@ class CleanupDocument(_Model):
     routes: list[RouteEntry] = Field(default_factory=list)
     dedicated_route_tables: list[DedicatedTable] = Field(default_factory=list)
     removed: Removed = Field(default_factory=Removed)
+
+
+class AcceptOutcome(_Model):
+    """What the accept function reports to the waiting create execution (its task result).
+    Read, never trusted: anyone holding the task token can send one (AddRoutes asks EC2)."""
+
+    vpc_peering_connection_id: str = ""
+    status: str = ""
+    accepted: bool = Field(default=False, alias="AcceptedNow")
 
 
 class AcceptanceRequest(_Model):

@@ -68,3 +68,13 @@ class Peering:
 
     def involves(self, vpc_id: str) -> bool:
         return vpc_id in (self.requester.vpc_id, self.accepter.vpc_id)
+
+
+@dataclass
+class SideView:
+    """What EC2 shows around one side's VPC, read in that side's account and region."""
+
+    vpc: Vpc | None  # None: no such VPC there
+    route_tables: list[RouteTable]  # this VPC's
+    subnets: dict[str, str]  # subnet id -> VPC id, in this account and region (when needed)
+    peerings: list[Peering]  # live, involving a VPC read here; tags as this account sees them

@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections import defaultdict
 from typing import Any
 
-from . import acceptance, ec2, locks, ownership
+from . import ec2, locks, ownership
 from .aws import Access, Location, check_allowed, location_for
 from .errors import (
     AssociationConflict,
@@ -21,14 +20,12 @@ from .errors import (
     RouteConflict,
     TransientAwsError,
     VerificationFailed,
-    VpcNotFound,
 )
 from .models import (
     GONE_STATES,
     TAG_PEERING_ID,
     TAG_SIDE,
     Association,
-    Check,
     CreateRequest,
     DedicatedTable,
     DnsReport,
@@ -39,59 +36,39 @@ from .models import (
     SideName,
     SideRef,
     SideRequest,
-    Verification,
     parse,
 )
 from .observability import logger
-from .planning import (
-    check_no_overlap,
-    check_peering_quota,
-    choose_existing,
-    destinations,
-    plan_dedicated,
-    plan_routes,
-    select_tables,
-)
+from .planning import check_pair, choose_existing, plan_pair
 from .settings import Settings
 
-SIDES: tuple[SideName, SideName] = ("Requester", "Accepter")
 #: The largest plan document Plan lets through. Later steps add about as much again (a check
 #: per route in Verify, the error and its cause on failure); Step Functions fails an execution
 #: whose state passes 256 KB with States.DataLimitExceeded, which no Catch can route to
 #: compensation. So Plan refuses, creating nothing, what could grow past that.
 MAX_PLAN_BYTES = 96 * 1024
-#: Peering states from which the pair still needs an accept (by the accept function).
-NEEDS_ACCEPT = frozenset({"initiating-request", "pending-acceptance"})
-
-
-def side_location(side: Side, settings: Settings, field: str = "") -> Location:
-    return location_for(side.account_id, side.region, side.role_arn, settings, field)
-
-
-def _by_location(doc_sides: dict[SideName, Side], settings: Settings) -> dict[Location, list[str]]:
-    """VPC ids grouped by where they are read, so one call serves both sides when it can."""
-    grouped: dict[Location, list[str]] = defaultdict(list)
-    for name, side in doc_sides.items():
-        loc = side_location(side, settings, f"{name}.")
-        if side.vpc_id not in grouped[loc]:
-            grouped[loc].append(side.vpc_id)
-    return grouped
 
 
 # ------------------------------------------------------------------------------------ plan
-def resolve_side(request: SideRequest, settings: Settings) -> Side:
-    return Side(
-        vpc_id=request.vpc_id,
-        account_id=request.account_id
-        or (request.role_arn.split(":")[4] if request.role_arn else settings.hub_account_id),
-        region=request.region or settings.hub_region,
-        role_arn=request.role_arn,
-        route_tables=request.route_tables,
-        route_table_ids=request.route_table_ids,
-        subnet_ids=request.subnet_ids,
-        dedicated_route_table=request.dedicated_route_table,
-        destination_cidrs=request.destination_cidrs,
-        ipv6=request.ipv6,
+def resolve_side(request: SideRequest, name: SideName, settings: Settings) -> Side:
+    """Where a side lives, resolved once for the whole execution: account (checked against the
+    boundary), region, and the role to assume there (the member role for another account)."""
+    account = request.account_id or (
+        request.role_arn.split(":")[4] if request.role_arn else settings.hub_account_id
+    )
+    field = "RoleArn" if request.role_arn and not request.account_id else "AccountId"
+    check_allowed(account, settings, f"{name}.{field}")
+    region = request.region or settings.hub_region
+    loc = location_for(account, region, request.role_arn, settings, f"{name}.")
+    options = request.model_dump(exclude={"vpc_id", "account_id", "region", "role_arn"})
+    return Side.model_validate(
+        {
+            **options,
+            "vpc_id": request.vpc_id,
+            "account_id": account,
+            "region": region,
+            "role_arn": loc.role_arn,
+        }
     )
 
 
@@ -100,34 +77,27 @@ def plan(
 ) -> PeeringDocument:
     """Validate the request against EC2 and plan every change; change nothing."""
     request = parse(CreateRequest, raw_request)
-    sides: dict[SideName, Side] = {
-        "Requester": resolve_side(request.requester, settings),
-        "Accepter": resolve_side(request.accepter, settings),
-    }
     # The boundary before anything else: no read, no lease, nothing, outside it.
-    for name in SIDES:
-        given = request.requester if name == "Requester" else request.accepter
-        field = "RoleArn" if given.role_arn and not given.account_id else "AccountId"
-        check_allowed(sides[name].account_id, settings, f"{name}.{field}")
+    sides: dict[SideName, Side] = {
+        "Requester": resolve_side(request.requester, "Requester", settings),
+        "Accepter": resolve_side(request.accepter, "Accepter", settings),
+    }
     req, acc = sides["Requester"], sides["Accepter"]
     if (req.vpc_id, req.account_id, req.region) == (acc.vpc_id, acc.account_id, acc.region):
         raise InvalidInput("Accepter.VpcId: must be a different VPC from Requester.VpcId")
-    grouped = _by_location(sides, settings)
     if request.dry_run:
-        return _plan(request, sides, grouped, execution_name, access, settings)
+        return _observe_and_plan(request, sides, execution_name, access, settings)
     # Held until Verify (success) or Compensate (failure) gives it back.
     key, owner = pair_lock(req, acc, execution_name)
     locks.acquire(access, settings, key, owner)
     try:
-        return _plan(request, sides, grouped, execution_name, access, settings)
+        return _observe_and_plan(request, sides, execution_name, access, settings)
     except BaseException:
         locks.release(access, settings, key, owner)
         raise
 
 
-def pair_lock(
-    requester: Side | SideRef, accepter: Side | SideRef, execution: str
-) -> tuple[str, str]:
+def pair_lock(requester: SideRef, accepter: SideRef, execution: str) -> tuple[str, str]:
     """The lease key of this VPC pair, and this create execution as its owner."""
     key = locks.pair_key(
         (requester.account_id, requester.region, requester.vpc_id),
@@ -136,130 +106,29 @@ def pair_lock(
     return key, f"create:{execution}"
 
 
-def _plan(
+def _observe_and_plan(
     request: CreateRequest,
     sides: dict[SideName, Side],
-    grouped: dict[Location, list[str]],
     execution_name: str,
     access: Access,
     settings: Settings,
 ) -> PeeringDocument:
-    req, acc = sides["Requester"], sides["Accepter"]
-
-    vpcs: dict[tuple[Location, str], ec2.Vpc] = {}
-    tables: dict[Location, list[ec2.RouteTable]] = {}
-    peerings: dict[Location, list[ec2.Peering]] = {}
-    subnets: dict[Location, dict[str, str]] = {}
-    for loc, vpc_ids in grouped.items():
-        found = ec2.describe_vpcs(access, loc, vpc_ids)
-        for vpc_id in vpc_ids:
-            if vpc_id in found:
-                vpcs[(loc, vpc_id)] = found[vpc_id]
-    for name, side in sides.items():
-        loc = side_location(side, settings)
-        if (loc, side.vpc_id) not in vpcs:
-            raise VpcNotFound(f"{name}.VpcId: {side.vpc_id} not found in {loc}")
-        vpc = vpcs[(loc, side.vpc_id)]
-        side.cidr_blocks, side.ipv6_cidr_blocks = vpc.cidr_blocks, vpc.ipv6_cidr_blocks
-    check_no_overlap(
-        vpcs[(side_location(req, settings), req.vpc_id)],
-        vpcs[(side_location(acc, settings), acc.vpc_id)],
+    views = ec2.observe_sides(
+        access,
+        {name: (side.location, side.vpc_id) for name, side in sides.items()},
+        subnets_for={n for n, s in sides.items() if s.subnet_ids or s.dedicated_route_table},
     )
-    for loc, vpc_ids in grouped.items():
-        tables[loc] = ec2.describe_route_tables(access, loc, vpc_ids)
-        peerings[loc] = ec2.describe_live_peerings(access, loc, vpc_ids)
-        needs_subnets = any(
-            s.subnet_ids or s.dedicated_route_table
-            for s in sides.values()
-            if side_location(s, settings) == loc
-        )
-        subnets[loc] = ec2.describe_subnets(access, loc, vpc_ids) if needs_subnets else {}
-
-    all_peerings = [p for group in peerings.values() for p in group]
-    existing = choose_existing(all_peerings, req, acc)
-    if existing is None:
-        for name, side in sides.items():
-            check_peering_quota(
-                side, name, peerings[side_location(side, settings)], settings.max_peerings_per_vpc
-            )
-    elif existing.status in GONE_STATES:  # pragma: no cover - choose_existing keeps live ones
-        existing = None
-    peering_id = existing.peering_id if existing else None
-
-    doc = PeeringDocument(
-        execution_name=execution_name,
-        execution_id=uuid.uuid4().hex,
-        dry_run=request.dry_run,
-        dns_resolution=request.dns_resolution,
-        tags=request.tags,
-        requester=req,
-        accepter=acc,
-        vpc_peering_connection_id=peering_id,
-        status=existing.status if existing else None,
-        peering_action="reuse" if existing else "create",
-    )
-    if existing and existing.requester.vpc_id != req.vpc_id:
-        # The pair is already peered the other way round: follow EC2's roles from here on.
-        doc.requester, doc.accepter = acc, req
-        logger.info("existing peering is reversed", vpc_peering_connection_id=peering_id)
-    if existing is None or existing.status in NEEDS_ACCEPT:
-        _check_accept_policy(doc, existing, vpcs, peerings, settings)
-
-    for name in SIDES:
-        side, peer = doc.side(name), doc.side("Accepter" if name == "Requester" else "Requester")
-        loc = side_location(side, settings)
-        peer_vpc = vpcs[(side_location(peer, settings), peer.vpc_id)]
-        wanted = destinations(side, name, peer_vpc)
-        side_tables = [t for t in tables[loc] if t.vpc_id == side.vpc_id]
-        owned = [
-            t
-            for t in side_tables
-            if peering_id and ownership.own_table_of_peering(t.tags, settings, peering_id, name)
-        ]
-        # The dedicated table of an earlier run is planned once, as the dedicated table.
-        chosen = [t for t in select_tables(side, name, side_tables, subnets[loc]) if t not in owned]
-        doc.routes += plan_routes(name, chosen, wanted, peering_id, settings.max_routes_per_table)
-        dedicated, dedicated_routes = plan_dedicated(
-            side, name, side_tables, subnets[loc], owned[0] if owned else None, wanted, peering_id
-        )
-        if dedicated:
-            doc.dedicated_route_tables.append(dedicated)
-            doc.routes += dedicated_routes
+    execution = (execution_name, uuid.uuid4().hex)
+    doc = plan_pair(request, sides, views, settings, execution)
     _check_size(doc)
     logger.info(
         "planned",
         action=doc.peering_action,
-        vpc_peering_connection_id=peering_id,
+        vpc_peering_connection_id=doc.vpc_peering_connection_id,
         routes_to_add=sum(r.state == "planned" for r in doc.routes),
         routes_present=sum(r.state == "present" for r in doc.routes),
     )
     return doc
-
-
-def _check_accept_policy(
-    doc: PeeringDocument,
-    existing: ec2.Peering | None,
-    vpcs: dict[tuple[Location, str], ec2.Vpc],
-    peerings: dict[Location, list[ec2.Peering]],
-    settings: Settings,
-) -> None:
-    """The accept policy, applied before anything exists: a peering the accept function would
-    refuse is not created at all (AcceptDenied here, nothing made, nothing to compensate)."""
-    req, acc = doc.requester, doc.accepter
-    subject = existing.peering_id if existing else f"peering {req.vpc_id} -> {acc.vpc_id}"
-    acceptance.check_trusted_requester(req.account_id, subject, settings)
-    acc_vpc = vpcs[(side_location(acc, settings), acc.vpc_id)]
-    acceptance.check_opt_in(acc.vpc_id, acc_vpc.tags, subject, settings)
-    if existing is not None:
-        # A pending request of the pair: accepted only if this stack made it. Its tags are
-        # visible in the requester's account and region.
-        requester_view = [
-            p
-            for p in peerings.get(side_location(req, settings), [])
-            if p.peering_id == existing.peering_id
-        ]
-        tags = requester_view[0].tags if requester_view else {}
-        acceptance.check_requested_by_stack(existing.peering_id, tags, settings)
 
 
 def _check_size(doc: PeeringDocument) -> None:
@@ -286,7 +155,7 @@ def ownership_tags(doc: PeeringDocument, settings: Settings) -> dict[str, str]:
 def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
     """Create the peering (tagged as this stack's), or reuse the live one of the pair."""
     req, acc = doc.requester, doc.accepter
-    loc = side_location(req, settings)
+    loc = req.location
     live = ec2.describe_live_peerings(access, loc, [req.vpc_id])
     mine = [p for p in live if ownership.made_by_execution(p.tags, settings, doc.execution_id)]
     existing = mine[0] if mine else choose_existing(live, req, acc)
@@ -335,7 +204,7 @@ def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> Peer
     _require_active(doc, access, settings)
     for table in doc.dedicated_route_tables:
         side = doc.side(table.side)
-        loc = side_location(side, settings)
+        loc = side.location
         if table.route_table_id is None:
             _find_own_table(doc, table, access, loc, settings)
         if table.route_table_id is None:
@@ -368,7 +237,7 @@ def add_routes(doc: PeeringDocument, access: Access, settings: Settings) -> Peer
         if route.state != "planned":
             continue
         side = doc.side(route.side)
-        loc = side_location(side, settings)
+        loc = side.location
         assert route.route_table_id is not None
         if ec2.create_route(access, loc, route.route_table_id, route.destination, peering_id):
             route.state = "created"
@@ -391,7 +260,7 @@ def _require_active(doc: PeeringDocument, access: Access, settings: Settings) ->
     peering. EC2's record is the only proof.
     """
     peering_id = _require_peering(doc)
-    peering = ec2.describe_peering(access, side_location(doc.requester, settings), peering_id)
+    peering = ec2.describe_peering(access, doc.requester.location, peering_id)
     status = peering.status if peering else "not found"
     doc.status = status
     if peering is None or status != "active":
@@ -497,7 +366,7 @@ def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> P
         doc.dns = DnsReport(requested=False)
         return doc
     peering_id = _require_peering(doc)
-    req_loc, acc_loc = side_location(doc.requester, settings), side_location(doc.accepter, settings)
+    req_loc, acc_loc = doc.requester.location, doc.accepter.location
     peering = ec2.describe_peering(access, req_loc, peering_id)
     if peering is None or peering.status != "active":
         raise PeeringFailed(f"{peering_id} is not active; DNS options need an active peering")
@@ -522,58 +391,21 @@ def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> P
 def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
     """Read everything back from EC2: peering active, every route there, DNS as asked."""
     peering_id = _require_peering(doc)
-    sides: dict[SideName, Side] = {"Requester": doc.requester, "Accepter": doc.accepter}
-    req_loc = side_location(doc.requester, settings)
-    checks: list[Check] = []
-    peering = ec2.describe_peering(access, req_loc, peering_id)
-    status = peering.status if peering else "not found"
-    checks.append(Check(subject=f"peering {peering_id}", ok=status == "active", detail=status))
-    doc.status = status
-    tables: dict[str, ec2.RouteTable] = {}
-    for loc, vpc_ids in _by_location(sides, settings).items():
-        for table in ec2.describe_route_tables(access, loc, vpc_ids):
-            tables[table.route_table_id] = table
-    for route in doc.routes:
-        routes = tables[route.route_table_id].routes if route.route_table_id in tables else []
-        found = [r for r in routes if r.destination == route.destination]
-        ok = bool(found) and found[0].peering_id == peering_id and found[0].state == "active"
-        detail = f"via {found[0].target} ({found[0].state})" if found else "missing"
-        checks.append(
-            Check(
-                subject=f"{route.side} route {route.route_table_id} {route.destination}",
-                ok=ok,
-                detail=detail,
-            )
-        )
-    for dedicated in doc.dedicated_route_tables:
-        found_table = tables.get(dedicated.route_table_id or "")
-        associated = found_table.associations if found_table else {}
-        missing = [s for s in dedicated.subnet_ids if s not in associated]
-        checks.append(
-            Check(
-                subject=f"{dedicated.side} route table {dedicated.route_table_id} associations",
-                ok=not missing,
-                detail=f"not associated: {', '.join(missing)}" if missing else "associated",
-            )
-        )
-        if found_table:
-            dedicated.associations = [
-                Association(subnet_id=s, association_id=associated.get(s))
-                for s in dedicated.subnet_ids
-            ]
-    if doc.dns_resolution and peering is not None:
-        for name, info in (("Requester", peering.requester), ("Accepter", peering.accepter)):
-            checks.append(
-                Check(
-                    subject=f"{name} DNS resolution from remote VPC",
-                    ok=info.allow_dns,
-                    detail="allowed" if info.allow_dns else "not allowed",
-                )
-            )
-    doc.verification = Verification(ok=all(c.ok for c in checks), checks=checks)
+    peering = ec2.describe_peering(access, doc.requester.location, peering_id)
+    tables = ec2.route_tables_at(
+        access,
+        [
+            (doc.requester.location, doc.requester.vpc_id),
+            (doc.accepter.location, doc.accepter.vpc_id),
+        ],
+    )
+    doc.verification = check_pair(doc, peering, tables)
+    doc.status = peering.status if peering else "not found"
     if not doc.verification.ok:
-        problems = [f"{c.subject}: {c.detail}" for c in checks if not c.ok]
+        problems = [f"{c.subject}: {c.detail}" for c in doc.verification.checks if not c.ok]
         raise VerificationFailed(f"{len(problems)} check(s) failed: " + "; ".join(problems[:5]))
-    logger.info("verified", vpc_peering_connection_id=peering_id, checks=len(checks))
+    logger.info(
+        "verified", vpc_peering_connection_id=peering_id, checks=len(doc.verification.checks)
+    )
     locks.release(access, settings, *pair_lock(doc.requester, doc.accepter, doc.execution_name))
     return doc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from . import ownership, policy
 from .errors import (
     AssociationConflict,
     CidrOverlap,
@@ -17,8 +18,23 @@ from .errors import (
     RouteConflict,
     VpcNotFound,
 )
-from .models import Association, DedicatedTable, RouteEntry, Side, SideName
-from .observed import Peering, RouteTable, Vpc
+from .models import (
+    Association,
+    Check,
+    CreateRequest,
+    DedicatedTable,
+    PeeringDocument,
+    RouteEntry,
+    Side,
+    SideName,
+    Verification,
+)
+from .observed import Peering, RouteTable, SideView, Vpc
+from .settings import Settings
+
+SIDES: tuple[SideName, SideName] = ("Requester", "Accepter")
+#: Peering states from which the pair still needs an accept (by the accept function).
+NEEDS_ACCEPT = frozenset({"initiating-request", "pending-acceptance"})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,13 +79,7 @@ def select_tables(
 ) -> list[RouteTable]:
     """The existing route tables of this side that get the peer routes."""
     mine = [t for t in tables if t.vpc_id == side.vpc_id]
-    selection = (
-        "ids"
-        if side.route_table_ids is not None
-        else "subnets"
-        if side.subnet_ids is not None
-        else side.route_tables or ("none" if side.dedicated_route_table else "all")
-    )
+    selection = side.selection
     if selection == "none":
         return []
     if selection == "all":
@@ -259,3 +269,151 @@ def check_peering_quota(
             f"{side_name}.VpcId: {side.vpc_id} already has {count} active or pending peering "
             f"connections; the quota is {limit} (MaxPeeringsPerVpc)"
         )
+
+
+# ------------------------------------------------------------------------------ the pair
+def plan_pair(
+    request: CreateRequest,
+    sides: dict[SideName, Side],
+    views: dict[SideName, SideView],
+    settings: Settings,
+    execution: tuple[str, str],
+) -> PeeringDocument:
+    """The whole create plan from what EC2 showed: checks, the peering to make or reuse, and
+    every route and dedicated table of both sides. ``execution`` is its name and id."""
+    vpcs = {name: _vpc_of(name, sides[name], views[name]) for name in SIDES}
+    for name, vpc in vpcs.items():
+        sides[name].cidr_blocks, sides[name].ipv6_cidr_blocks = (
+            vpc.cidr_blocks,
+            vpc.ipv6_cidr_blocks,
+        )
+    check_no_overlap(vpcs["Requester"], vpcs["Accepter"])
+    req, acc = sides["Requester"], sides["Accepter"]
+    existing = choose_existing([p for v in views.values() for p in v.peerings], req, acc)
+    if existing is None:
+        for name in SIDES:
+            check_peering_quota(
+                sides[name], name, views[name].peerings, settings.max_peerings_per_vpc
+            )
+    doc = PeeringDocument(
+        execution_name=execution[0],
+        execution_id=execution[1],
+        dry_run=request.dry_run,
+        dns_resolution=request.dns_resolution,
+        tags=request.tags,
+        requester=req,
+        accepter=acc,
+        vpc_peering_connection_id=existing.peering_id if existing else None,
+        status=existing.status if existing else None,
+        peering_action="reuse" if existing else "create",
+    )
+    if existing and existing.requester.vpc_id != req.vpc_id:
+        # The pair is already peered the other way round: follow EC2's roles from here on.
+        doc.requester, doc.accepter = acc, req
+        views = {"Requester": views["Accepter"], "Accepter": views["Requester"]}
+        vpcs = {"Requester": vpcs["Accepter"], "Accepter": vpcs["Requester"]}
+    if existing is None or existing.status in NEEDS_ACCEPT:
+        check_accept_policy(doc, existing, vpcs["Accepter"], views["Requester"], settings)
+    for name in SIDES:
+        peer = vpcs["Accepter" if name == "Requester" else "Requester"]
+        _plan_side(doc, name, views[name], peer, settings)
+    return doc
+
+
+def _vpc_of(name: SideName, side: Side, view: SideView) -> Vpc:
+    if view.vpc is None:
+        raise VpcNotFound(f"{name}.VpcId: {side.vpc_id} not found in {side.location}")
+    return view.vpc
+
+
+def check_accept_policy(
+    doc: PeeringDocument,
+    existing: Peering | None,
+    accepter_vpc: Vpc,
+    requester_view: SideView,
+    settings: Settings,
+) -> None:
+    """The accept policy, applied before anything exists: a peering the accept function would
+    refuse is not created at all (AcceptDenied here, nothing made, nothing to compensate)."""
+    req, acc = doc.requester, doc.accepter
+    subject = existing.peering_id if existing else f"peering {req.vpc_id} -> {acc.vpc_id}"
+    policy.check_trusted_requester(req.account_id, subject, settings)
+    policy.check_opt_in(acc.vpc_id, accepter_vpc.tags, subject, settings)
+    if existing is not None:
+        # A pending request of the pair: accepted only if this stack made it. Its tags are
+        # visible in the requester's account and region.
+        seen = [p for p in requester_view.peerings if p.peering_id == existing.peering_id]
+        policy.check_requested_by_stack(existing.peering_id, seen[0].tags if seen else {}, settings)
+
+
+def _plan_side(
+    doc: PeeringDocument, name: SideName, view: SideView, peer: Vpc, settings: Settings
+) -> None:
+    """This side's routes: into the chosen existing tables, and its dedicated table."""
+    side, peering_id = doc.side(name), doc.vpc_peering_connection_id
+    wanted = destinations(side, name, peer)
+    owned = [
+        t
+        for t in view.route_tables
+        if peering_id and ownership.own_table_of_peering(t.tags, settings, peering_id, name)
+    ]
+    # The dedicated table of an earlier run is planned once, as the dedicated table.
+    chosen = [
+        t for t in select_tables(side, name, view.route_tables, view.subnets) if t not in owned
+    ]
+    doc.routes += plan_routes(name, chosen, wanted, peering_id, settings.max_routes_per_table)
+    dedicated, dedicated_routes = plan_dedicated(
+        side, name, view.route_tables, view.subnets, owned[0] if owned else None, wanted, peering_id
+    )
+    if dedicated:
+        doc.dedicated_route_tables.append(dedicated)
+        doc.routes += dedicated_routes
+
+
+# ------------------------------------------------------------------------- verification
+def check_pair(
+    doc: PeeringDocument, peering: Peering | None, tables: dict[str, RouteTable]
+) -> Verification:
+    """Every check of a finished create, from what EC2 shows: the peering active, each planned
+    route there and to this peering, each dedicated table associated, DNS as asked. Records
+    the dedicated tables' association ids on the document."""
+    peering_id = doc.vpc_peering_connection_id
+    status = peering.status if peering else "not found"
+    checks = [Check(subject=f"peering {peering_id}", ok=status == "active", detail=status)]
+    for route in doc.routes:
+        table = tables.get(route.route_table_id or "")
+        found = [r for r in (table.routes if table else []) if r.destination == route.destination]
+        ok = bool(found) and found[0].peering_id == peering_id and found[0].state == "active"
+        checks.append(
+            Check(
+                subject=f"{route.side} route {route.route_table_id} {route.destination}",
+                ok=ok,
+                detail=f"via {found[0].target} ({found[0].state})" if found else "missing",
+            )
+        )
+    for dedicated in doc.dedicated_route_tables:
+        checks.append(_check_associations(dedicated, tables.get(dedicated.route_table_id or "")))
+    if doc.dns_resolution and peering is not None:
+        for name, info in (("Requester", peering.requester), ("Accepter", peering.accepter)):
+            checks.append(
+                Check(
+                    subject=f"{name} DNS resolution from remote VPC",
+                    ok=info.allow_dns,
+                    detail="allowed" if info.allow_dns else "not allowed",
+                )
+            )
+    return Verification(ok=all(c.ok for c in checks), checks=checks)
+
+
+def _check_associations(dedicated: DedicatedTable, table: RouteTable | None) -> Check:
+    associated = table.associations if table else {}
+    missing = [s for s in dedicated.subnet_ids if s not in associated]
+    if table:
+        dedicated.associations = [
+            Association(subnet_id=s, association_id=associated.get(s)) for s in dedicated.subnet_ids
+        ]
+    return Check(
+        subject=f"{dedicated.side} route table {dedicated.route_table_id} associations",
+        ok=not missing,
+        detail=f"not associated: {', '.join(missing)}" if missing else "associated",
+    )

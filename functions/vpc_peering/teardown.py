@@ -177,10 +177,7 @@ def _find_own_peering(
 
 def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings: Settings) -> None:
     sides = {"Requester": doc.requester, "Accepter": doc.accepter}
-    locs = {
-        name: location_for(s.account_id, s.region, s.role_arn, settings, f"{name}.")
-        for name, s in sides.items()
-    }
+    locs = {name: s.location for name, s in sides.items()}
     created: ec2.Peering | None = None
     if not (doc.created_by_execution and doc.vpc_peering_connection_id):
         created = _find_own_peering(doc, access, locs["Requester"], settings)
@@ -248,10 +245,20 @@ def _remove_table(access: Access, loc: Location, table: ec2.RouteTable) -> None:
 
 
 # --------------------------------------------------------------------------------- cleanup
-def _side_ref(info: ec2.PeeringSide, given: list[SideRef]) -> SideRef:
-    """A side as EC2 reports it; a role the input gave for that very VPC is kept."""
+def _resolved(side: SideRef, settings: Settings, field: str) -> SideRef:
+    """The side with its location resolved once for the whole execution (the role to assume
+    there), after checking its account against the boundary."""
+    loc = location_for(side.account_id, side.region, side.role_arn, settings, field)
+    return side.model_copy(update={"role_arn": loc.role_arn})
+
+
+def _side_as_ec2_has_it(
+    name: str, info: ec2.PeeringSide, given: list[SideRef], settings: Settings
+) -> SideRef:
+    """A side as EC2 reports it (a role the input gave for that very VPC is kept), resolved."""
     role = next((g.role_arn for g in given if g.vpc_id == info.vpc_id and g.role_arn), None)
-    return SideRef(vpc_id=info.vpc_id, account_id=info.owner_id, region=info.region, role_arn=role)
+    side = SideRef(vpc_id=info.vpc_id, account_id=info.owner_id, region=info.region, role_arn=role)
+    return _resolved(side, settings, f"{name}.")
 
 
 def _named_locations(request: CleanupRequest, settings: Settings) -> list[Location]:
@@ -297,7 +304,7 @@ def cleanup_plan(
     """
     request = parse(CleanupRequest, raw_request)
     peering_id = request.vpc_peering_connection_id
-    given = [SideRef.model_validate(s.dump()) for s in (request.requester, request.accepter) if s]
+    given: list[SideRef] = [s for s in (request.requester, request.accepter) if s is not None]
     named = _named_locations(request, settings)
     doc = CleanupDocument(execution_name=execution_name, vpc_peering_connection_id=peering_id)
     found = _look_up(access, named, peering_id)
@@ -308,11 +315,10 @@ def cleanup_plan(
     if found is not None:
         peering, seen_at = found
         doc.status_before = doc.status = peering.status
-        doc.requester = _side_ref(peering.requester, given)
-        doc.accepter = _side_ref(peering.accepter, given)
-        # Both sides as EC2 reports them must be inside the boundary (location_for checks).
-        req_loc = _loc(doc, "Requester", settings)
-        _loc(doc, "Accepter", settings)
+        # Both sides as EC2 reports them must be inside the boundary.
+        doc.requester = _side_as_ec2_has_it("Requester", peering.requester, given, settings)
+        doc.accepter = _side_as_ec2_has_it("Accepter", peering.accepter, given, settings)
+        req_loc = doc.requester.location
         # Tags are per account: only the requester's view holds the tags this stack wrote (an
         # accepter-side tag proves nothing).
         same = (seen_at.account_id, seen_at.region) == (req_loc.account_id, req_loc.region)
@@ -333,7 +339,8 @@ def cleanup_plan(
         # EC2 does not know the peering: nothing proves it was ours. Only routes to it inside
         # route tables this stack tagged as its own are cleared (they are blackholes now).
         doc.status_before = doc.status = "not found"
-        doc.requester, doc.accepter = given[0], given[1]
+        doc.requester = _resolved(given[0], settings, "Requester.")
+        doc.accepter = _resolved(given[1], settings, "Accepter.")
     else:
         doc.status_before = doc.status = "not found"
         logger.info("peering not found; nothing to do", vpc_peering_connection_id=peering_id)
@@ -387,7 +394,7 @@ def _find_leftovers(
     assert doc.requester is not None
     assert doc.accepter is not None
     sides = {"Requester": doc.requester, "Accepter": doc.accepter}
-    locs = {name: _loc(doc, name, settings) for name in sides}
+    locs = {name: side.location for name, side in sides.items()}
     # One read per account and region: both VPCs at once when they share one.
     tables_at = {
         loc: ec2.describe_route_tables(
@@ -429,10 +436,10 @@ def _find_leftovers(
                 )
 
 
-def _loc(doc: CleanupDocument, side_name: str, settings: Settings) -> Location:
+def _loc(doc: CleanupDocument, side_name: str) -> Location:
     side = doc.requester if side_name == "Requester" else doc.accepter
     assert side is not None
-    return location_for(side.account_id, side.region, side.role_arn, settings, f"{side_name}.")
+    return side.location
 
 
 def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> CleanupDocument:
@@ -448,7 +455,7 @@ def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> C
         if route.state in ("removed", "absent") or route.route_table_id is None:
             continue
         if route.route_table_id not in owned:
-            pending.setdefault(_loc(doc, route.side, settings), []).append(route)
+            pending.setdefault(_loc(doc, route.side), []).append(route)
     for loc, routes in pending.items():
         targeting = still_targeting(access, loc, routes, doc.vpc_peering_connection_id)
         for route in routes:
@@ -467,7 +474,7 @@ def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> C
     for table in doc.dedicated_route_tables:
         if table.state == "removed" or table.route_table_id is None:
             continue
-        loc = _loc(doc, table.side, settings)
+        loc = _loc(doc, table.side)
         for association in table.associations:
             if association.association_id:
                 ec2.disassociate_route_table(access, loc, association.association_id)
@@ -497,7 +504,7 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
 
 def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings) -> None:
     peering_id = doc.vpc_peering_connection_id
-    loc = _loc(doc, "Requester", settings)
+    loc = _loc(doc, "Requester")
     if ec2.delete_peering(access, loc, peering_id):
         doc.removed.peering_deleted = True
     final = ec2.wait_for_status(
