@@ -78,9 +78,7 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
         raise PeeringFailed(f"{peering_id} is {peering.status}: {peering.message}")
     if peering.status == "active":
         logger.info("already active; nothing to accept", vpc_peering_connection_id=peering_id)
-        return AcceptOutcome(
-            vpc_peering_connection_id=peering_id, status="active", accepted=False
-        )
+        return AcceptOutcome(vpc_peering_connection_id=peering_id, status="active", accepted=False)
     if settings.accepter_opt_in_tag_key:
         vpc = ec2.describe_vpcs(access, loc, [peering.accepter.vpc_id]).get(peering.accepter.vpc_id)
         policy.check_opt_in(

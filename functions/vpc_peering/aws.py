@@ -158,14 +158,6 @@ def aws_call(action: str, where: Location | str) -> Iterator[None]:
         ) from exc
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code behind a translated error, if any."""
-    cause = exc.__cause__ if not isinstance(exc, ClientError) else exc
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code"))
-    return None
-
-
 class Access:
     """Clients per location, with assumed-role sessions cached for the invocation's lifetime."""
 

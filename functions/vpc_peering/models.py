@@ -373,6 +373,16 @@ class CompensationReport(_Model):
     peering_deleted: bool = False
 
 
+class FailureReport(_Model):
+    """A failed create's end: the error name and cause for the Fail state and the "VPC
+    Peering Failed" event, the peering, and what compensation removed."""
+
+    error: str
+    cause: str
+    vpc_peering_connection_id: str | None = None
+    compensation: CompensationReport | None = None
+
+
 class Removed(_Model):
     routes: list[RouteEntry] = Field(default_factory=list)
     route_tables: list[str] = Field(default_factory=list)

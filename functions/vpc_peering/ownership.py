@@ -18,12 +18,16 @@ def owned_by_stack(tags: Mapping[str, str], settings: Settings) -> bool:
     return tags.get(TAG_MANAGED_BY) == settings.stack_name
 
 
-def made_by_execution(tags: Mapping[str, str], settings: Settings, execution_id: str) -> bool:
-    """This very execution made it: the id minted in its Plan, not its (reusable) name."""
+def made_by_execution(
+    tags: Mapping[str, str], settings: Settings, execution_id: str, side: str | None = None
+) -> bool:
+    """This very execution made it (for this side, when one is named): the id minted in its
+    Plan, not its (reusable) name."""
     return (
         bool(execution_id)
         and owned_by_stack(tags, settings)
         and tags.get(TAG_EXECUTION_ID) == execution_id
+        and (side is None or tags.get(TAG_SIDE) == side)
     )
 
 

@@ -280,10 +280,7 @@ def _find_own_table(
     instead of making a second one; CreateRouteTable's ClientToken does the same on AWS, but
     not every EC2 implementation honours it."""
     for existing in ec2.describe_route_tables(access, loc, [table.vpc_id]):
-        if (
-            ownership.made_by_execution(existing.tags, settings, doc.execution_id)
-            and existing.tags.get(TAG_SIDE) == table.side
-        ):
+        if ownership.made_by_execution(existing.tags, settings, doc.execution_id, table.side):
             table.route_table_id = existing.route_table_id
             table.state = "created"
             table.associations = [
@@ -309,10 +306,7 @@ def _adopt_association(
     for holder in ec2.describe_route_tables(access, loc, [table.vpc_id]):
         if subnet not in holder.associations:
             continue
-        ours = (
-            ownership.made_by_execution(holder.tags, settings, doc.execution_id)
-            and holder.tags.get(TAG_SIDE) == table.side
-        )
+        ours = ownership.made_by_execution(holder.tags, settings, doc.execution_id, table.side)
         if not ours:
             raise AssociationConflict(
                 f"{table.side}.DedicatedRouteTable.SubnetIds: {subnet} was associated with route "

@@ -28,8 +28,6 @@ class Settings(BaseModel):
     stack_name: str = Field(min_length=1)
     hub_account_id: str = Field(pattern=r"^[0-9]{12}$")
     hub_region: str = Field(min_length=1)
-    event_bus_name: str = Field(min_length=1)
-    event_source: str = Field(min_length=1)
     member_role_name: str = Field(min_length=1)
     #: Sent with every AssumeRole of the member role, whose trust policy requires it.
     member_role_external_id: str | None = None
@@ -70,8 +68,6 @@ class Settings(BaseModel):
             stack_name=env.get("STACK_NAME", ""),
             hub_account_id=hub,
             hub_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", ""),
-            event_bus_name=env.get("EVENT_BUS_NAME", ""),
-            event_source=env.get("EVENT_SOURCE", "vpc-peering-automation"),
             member_role_name=env.get("MEMBER_ROLE_NAME", ""),
             member_role_external_id=env.get("MEMBER_ROLE_EXTERNAL_ID") or None,
             allowed_account_ids=env.get("ALLOWED_ACCOUNT_IDS") or hub,

@@ -25,6 +25,7 @@ from .models import (
     CleanupRequest,
     CompensationReport,
     DedicatedTable,
+    FailureReport,
     PeeringDocument,
     RouteEntry,
     SideRef,
@@ -110,27 +111,24 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
     error = raw.get("Error")
     doc_data = {k: v for k, v in raw.items() if k != "Error"} if isinstance(error, dict) else {}
     name, cause = summarize_error(error if isinstance(error, dict) else raw, doc_data)
-    result: dict[str, Any] = {
-        "Error": name,
-        "Cause": cause,
-        "VpcPeeringConnectionId": doc_data.get("VpcPeeringConnectionId"),
-        "Compensation": None,
-    }
+    report = FailureReport(
+        error=name, cause=cause, vpc_peering_connection_id=doc_data.get("VpcPeeringConnectionId")
+    )
     try:
         doc = PeeringDocument.model_validate(doc_data) if doc_data else None
     except ValidationError:
         doc = None
     if doc is None:
         logger.info("nothing to compensate", error=name)
-        return result
+        return report.dump()
     undo = _Undo()
     try:
         _compensate_doc(doc, undo, access, settings)
     except TransientAwsError:
         raise  # the Compensate state retries; its Catch reports CompensationFailed after that
     except PeeringError as exc:
-        result["Error"] = "CompensationFailed"
-        result["Cause"] = _clip(
+        report.error = "CompensationFailed"
+        report.cause = _clip(
             f"compensation did not complete ({exc.name}: {exc}); left: {undo.left()}. Run the "
             f"cleanup machine with {undo.peering_id or 'the peering id'}. The create had "
             f"failed with {name}: {cause}"
@@ -142,16 +140,16 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
         if not doc.dry_run:
             key, owner = pair_lock(doc.requester, doc.accepter, doc.execution_name)
             locks.release(access, settings, key, owner)
-    result["VpcPeeringConnectionId"] = undo.peering_id or doc.vpc_peering_connection_id
-    result["Compensation"] = undo.removed.dump()
+    report.vpc_peering_connection_id = undo.peering_id or doc.vpc_peering_connection_id
+    report.compensation = undo.removed
     logger.info(
         "compensated",
-        error=result["Error"],
+        error=report.error,
         routes_removed=len(undo.removed.routes_removed),
         route_tables_deleted=len(undo.removed.route_tables_deleted),
         peering_deleted=undo.removed.peering_deleted,
     )
-    return result
+    return report.dump()
 
 
 def _clip(text: str) -> str:
@@ -308,34 +306,14 @@ def cleanup_plan(
     named = _named_locations(request, settings)
     doc = CleanupDocument(execution_name=execution_name, vpc_peering_connection_id=peering_id)
     found = _look_up(access, named, peering_id)
-    if found is None and request.requester and request.accepter:
+    if found is None and len(given) == 2:
         # The create output says it existed: NotFound may be EC2's eventual consistency right
         # after the create. Look again for a while before concluding it is gone.
         found = _look_up_eventually(access, named, peering_id)
     if found is not None:
-        peering, seen_at = found
-        doc.status_before = doc.status = peering.status
-        # Both sides as EC2 reports them must be inside the boundary.
-        doc.requester = _side_as_ec2_has_it("Requester", peering.requester, given, settings)
-        doc.accepter = _side_as_ec2_has_it("Accepter", peering.accepter, given, settings)
-        req_loc = doc.requester.location
-        # Tags are per account: only the requester's view holds the tags this stack wrote (an
-        # accepter-side tag proves nothing).
-        same = (seen_at.account_id, seen_at.region) == (req_loc.account_id, req_loc.region)
-        record = peering if same else ec2.describe_peering(access, req_loc, peering_id)
-        doc.managed = ownership.owned_by_stack(record.tags if record else {}, settings)
-        if not doc.managed:
-            if peering.status in GONE_STATES:
-                logger.info(
-                    "peering gone and not ours; nothing to do", vpc_peering_connection_id=peering_id
-                )
-                return doc
-            raise NotManaged(
-                f"{peering_id} was not created by stack {settings.stack_name} (no "
-                f"{TAG_MANAGED_BY}={settings.stack_name} tag on it in the requester's account "
-                f"{peering.requester.owner_id}); cleanup only removes what this tool created"
-            )
-    elif request.requester and request.accepter:
+        if not _prove_ownership(doc, *found, given, access, settings):
+            return doc
+    elif len(given) == 2:
         # EC2 does not know the peering: nothing proves it was ours. Only routes to it inside
         # route tables this stack tagged as its own are cleared (they are blackholes now).
         doc.status_before = doc.status = "not found"
@@ -361,6 +339,39 @@ def cleanup_plan(
         route_tables=len(doc.dedicated_route_tables),
     )
     return doc
+
+
+def _prove_ownership(
+    doc: CleanupDocument,
+    peering: ec2.Peering,
+    seen_at: Location,
+    given: list[SideRef],
+    access: Access,
+    settings: Settings,
+) -> bool:
+    """Take the sides from EC2's record (both inside the boundary) and decide from its tags,
+    read in the requester's account (an accepter-side tag proves nothing), whether this stack
+    made it. False: gone and not ours, nothing to do; NotManaged: there and not ours."""
+    peering_id = peering.peering_id
+    doc.status_before = doc.status = peering.status
+    doc.requester = _side_as_ec2_has_it("Requester", peering.requester, given, settings)
+    doc.accepter = _side_as_ec2_has_it("Accepter", peering.accepter, given, settings)
+    req_loc = doc.requester.location
+    same = (seen_at.account_id, seen_at.region) == (req_loc.account_id, req_loc.region)
+    record = peering if same else ec2.describe_peering(access, req_loc, peering_id)
+    doc.managed = ownership.owned_by_stack(record.tags if record else {}, settings)
+    if doc.managed:
+        return True
+    if peering.status in GONE_STATES:
+        logger.info(
+            "peering gone and not ours; nothing to do", vpc_peering_connection_id=peering_id
+        )
+        return False
+    raise NotManaged(
+        f"{peering_id} was not created by stack {settings.stack_name} (no "
+        f"{TAG_MANAGED_BY}={settings.stack_name} tag on it in the requester's account "
+        f"{peering.requester.owner_id}); cleanup only removes what this tool created"
+    )
 
 
 def cleanup_lock(doc: CleanupDocument) -> tuple[str, str]:

@@ -15,20 +15,20 @@ from typing import Any
 import pytest
 
 from vpc_peering import locks
+from vpc_peering.errors import PeeringError
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_FILES = sorted((ROOT / "statemachine").glob("*.asl.json"))
+#: Errors a Retry may name: AWS's transient ones, and the domain errors marked retryable.
 TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
-    "TransientAwsError",
-    "PeeringInProgress",
     "EventBridge.ThrottlingException",
     "EventBridge.InternalException",
     "EventBridge.EventBridgeException",
-}
+} | {cls.__name__ for cls in PeeringError.__subclasses__() if cls.retryable}
 
 
 def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:

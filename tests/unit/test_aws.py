@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from vpc_peering.aws import Access, Location, aws_call, error_code, location_for, partition_for
+from vpc_peering.aws import Access, Location, aws_call, location_for, partition_for
 from vpc_peering.errors import AccessDenied, AwsCallFailed, InvalidInput, TransientAwsError
 from vpc_peering.settings import Settings
 
@@ -68,16 +68,13 @@ def test_aws_errors_become_named_domain_errors(code: str, error: type[Exception]
     # Then the domain error names the call, where, and AWS's code
     assert "ec2:DescribeVpcs in account 1 in r" in str(caught.value)
     assert code in str(caught.value)
-    assert error_code(caught.value) == code
+    assert isinstance(caught.value.__cause__, ClientError)
+    assert caught.value.__cause__.response["Error"]["Code"] == code
 
 
 def test_connection_errors_are_transient() -> None:
     with pytest.raises(TransientAwsError), aws_call("ec2:DescribeVpcs", "here"):
         raise EndpointConnectionError(endpoint_url="https://ec2.example")
-
-
-def test_error_code_of_a_plain_error_is_none() -> None:
-    assert error_code(ValueError("x")) is None
 
 
 def test_member_account_is_reached_through_sts_without_an_iam_role_in_moto(

@@ -19,9 +19,7 @@ def test_from_env_reads_the_stack_environment() -> None:
     assert settings.stack_name == "vpc-peering"
     assert settings.hub_account_id == HUB_ACCOUNT
     assert settings.hub_region == "us-east-1"
-    assert settings.event_bus_name == "vpc-peering"
     assert settings.member_role_name == "VpcPeeringMemberRole"
-    assert settings.event_source == "vpc-peering-automation"
     assert settings.accepter_opt_in_tag_key is None
     assert settings.max_peerings_per_vpc == 50
     assert settings.max_routes_per_table == 50
@@ -67,12 +65,10 @@ def test_optional_policy_and_quota_settings() -> None:
         "ACCEPTER_OPT_IN_TAG_KEY": "peering-opt-in",
         "MAX_PEERINGS_PER_VPC": "3",
         "MAX_ROUTES_PER_TABLE": "7",
-        "EVENT_SOURCE": "custom",
     }
     settings = Settings.from_env(env)
     assert settings.accepter_opt_in_tag_key == "peering-opt-in"
     assert (settings.max_peerings_per_vpc, settings.max_routes_per_table) == (3, 7)
-    assert settings.event_source == "custom"
 
 
 @pytest.mark.parametrize(

@@ -55,9 +55,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("not accepted", error=exc.name, cause=str(exc))
         metrics.add_metric(name="AcceptDenied", unit=MetricUnit.Count, value=1)
         return _report(sfn, token, failure=(exc.name, str(exc)))
-    metrics.add_metric(
-        name="PeeringAccepted", unit=MetricUnit.Count, value=int(outcome.accepted)
-    )
+    metrics.add_metric(name="PeeringAccepted", unit=MetricUnit.Count, value=int(outcome.accepted))
     return _report(sfn, token, output=outcome.dump())
 
 
