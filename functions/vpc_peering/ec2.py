@@ -31,20 +31,40 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[st
     return items
 
 
+def _describe(access: Access, loc: Location, what: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every page of one Describe call at ``loc``: ``what`` is ``route_tables`` for
+    DescribeRouteTables, whose items are under ``RouteTables``."""
+    key = "".join(word.title() for word in what.split("_"))
+    with aws_call(f"ec2:Describe{key}", loc):
+        return _pages(access.ec2(loc), f"describe_{what}", key, **kwargs)
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _unless[T](action: str, loc: Location, call: Callable[[], T], *codes: str) -> T | None:
-    """Make one call; ``None`` when AWS answers one of ``codes`` (the work is already done, or
-    the thing already gone): the idempotent steps treat that as success."""
-    with aws_call(action, loc):
+def _call(
+    access: Access, loc: Location, operation: str, params: dict[str, Any], *codes: str
+) -> dict[str, Any] | None:
+    """One EC2 call (``operation`` as boto3 names it) at ``loc``; ``None`` when AWS answers one
+    of ``codes``: the change is already made, or its subject already gone, which the
+    idempotent steps take as success. The action in errors names the call and its ids."""
+    name = "".join(word.title() for word in operation.split("_"))
+    ids = " ".join(str(v) for k, v in params.items() if k.endswith(("Id", "Block")))
+    with aws_call(f"ec2:{name} {ids}".strip(), loc):
         try:
-            return call()
+            return dict(getattr(access.ec2(loc), operation)(**params))
         except ClientError as exc:
             if _code(exc) in codes:
                 return None
             raise
+
+
+def _done(
+    access: Access, loc: Location, operation: str, params: dict[str, Any], *codes: str
+) -> bool:
+    """Make one change; False when AWS says it is already made or its subject already gone."""
+    return _call(access, loc, operation, params, *codes) is not None
 
 
 def _by_ids(
@@ -153,13 +173,7 @@ def _route_table(item: dict[str, Any]) -> RouteTable:
 
 def describe_route_tables(access: Access, loc: Location, vpc_ids: list[str]) -> list[RouteTable]:
     """Every route table of these VPCs."""
-    with aws_call("ec2:DescribeRouteTables", loc):
-        items = _pages(
-            access.ec2(loc),
-            "describe_route_tables",
-            "RouteTables",
-            Filters=[{"Name": "vpc-id", "Values": vpc_ids}],
-        )
+    items = _describe(access, loc, "route_tables", Filters=[{"Name": "vpc-id", "Values": vpc_ids}])
     return [_route_table(i) for i in items if i["VpcId"] in vpc_ids]
 
 
@@ -193,13 +207,7 @@ def route_tables_at(access: Access, vpcs: list[tuple[Location, str]]) -> dict[st
 
 def describe_subnets(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, str]:
     """Subnet id -> VPC id, for the subnets of these VPCs."""
-    with aws_call("ec2:DescribeSubnets", loc):
-        items = _pages(
-            access.ec2(loc),
-            "describe_subnets",
-            "Subnets",
-            Filters=[{"Name": "vpc-id", "Values": vpc_ids}],
-        )
+    items = _describe(access, loc, "subnets", Filters=[{"Name": "vpc-id", "Values": vpc_ids}])
     return {i["SubnetId"]: i["VpcId"] for i in items if i["VpcId"] in vpc_ids}
 
 
@@ -226,14 +234,11 @@ def _peering(item: dict[str, Any]) -> Peering:
 
 def describe_peering(access: Access, loc: Location, peering_id: str) -> Peering | None:
     """The peering with this id as seen from ``loc``, or None if EC2 does not know it."""
-    response = _unless(
-        "ec2:DescribeVpcPeeringConnections",
-        loc,
-        lambda: access.ec2(loc).describe_vpc_peering_connections(
-            VpcPeeringConnectionIds=[peering_id]
-        ),
+    params = {"VpcPeeringConnectionIds": [peering_id]}
+    response = _call(
+        access, loc, "describe_vpc_peering_connections", params,
         "InvalidVpcPeeringConnectionID.NotFound",
-    )
+    )  # fmt: skip
     items: list[dict[str, Any]] = response["VpcPeeringConnections"] if response else []
     matches = [_peering(i) for i in items if i["VpcPeeringConnectionId"] == peering_id]
     return matches[0] if matches else None
@@ -241,13 +246,12 @@ def describe_peering(access: Access, loc: Location, peering_id: str) -> Peering 
 
 def describe_live_peerings(access: Access, loc: Location, vpc_ids: list[str]) -> list[Peering]:
     """Peerings that exist or are on their way and involve any of these VPCs."""
-    with aws_call("ec2:DescribeVpcPeeringConnections", loc):
-        items = _pages(
-            access.ec2(loc),
-            "describe_vpc_peering_connections",
-            "VpcPeeringConnections",
-            Filters=[{"Name": "status-code", "Values": sorted(LIVE_STATES)}],
-        )
+    items = _describe(
+        access,
+        loc,
+        "vpc_peering_connections",
+        Filters=[{"Name": "status-code", "Values": sorted(LIVE_STATES)}],
+    )
     peerings = [_peering(i) for i in items]
     return [p for p in peerings if p.live and any(p.involves(v) for v in vpc_ids)]
 
@@ -340,45 +344,25 @@ def accept_peering(access: Access, loc: Location, peering_id: str) -> str:
 
 def delete_peering(access: Access, loc: Location, peering_id: str) -> bool:
     """Delete the peering; False if EC2 no longer knows it."""
-    done = _unless(
-        f"ec2:DeleteVpcPeeringConnection {peering_id}",
-        loc,
-        lambda: access.ec2(loc).delete_vpc_peering_connection(VpcPeeringConnectionId=peering_id),
-        "InvalidVpcPeeringConnectionID.NotFound",
-        "InvalidStateTransition",
-    )
-    return done is not None
+    params = {"VpcPeeringConnectionId": peering_id}
+    gone = ("InvalidVpcPeeringConnectionID.NotFound", "InvalidStateTransition")
+    return _done(access, loc, "delete_vpc_peering_connection", params, *gone)
 
 
 def create_route(
     access: Access, loc: Location, route_table_id: str, destination: str, peering_id: str
 ) -> bool:
     """Add a route to the peering; False if a route to that destination already exists."""
-    done = _unless(
-        f"ec2:CreateRoute {route_table_id} {destination}",
-        loc,
-        lambda: access.ec2(loc).create_route(
-            RouteTableId=route_table_id,
-            VpcPeeringConnectionId=peering_id,
-            **_destination(destination),
-        ),
-        "RouteAlreadyExists",
-    )
-    return done is not None
+    params = {"RouteTableId": route_table_id, **_destination(destination)}
+    params["VpcPeeringConnectionId"] = peering_id
+    return _done(access, loc, "create_route", params, "RouteAlreadyExists")
 
 
 def delete_route(access: Access, loc: Location, route_table_id: str, destination: str) -> bool:
     """Remove a route; False if it is already gone."""
-    done = _unless(
-        f"ec2:DeleteRoute {route_table_id} {destination}",
-        loc,
-        lambda: access.ec2(loc).delete_route(
-            RouteTableId=route_table_id, **_destination(destination)
-        ),
-        "InvalidRoute.NotFound",
-        "InvalidRouteTableID.NotFound",
-    )
-    return done is not None
+    params = {"RouteTableId": route_table_id, **_destination(destination)}
+    gone = ("InvalidRoute.NotFound", "InvalidRouteTableID.NotFound")
+    return _done(access, loc, "delete_route", params, *gone)
 
 
 def _destination(cidr: str) -> dict[str, str]:
@@ -407,37 +391,21 @@ def associate_route_table(
     access: Access, loc: Location, route_table_id: str, subnet_id: str
 ) -> str | None:
     """Associate a subnet; None if it already is associated with this table."""
-    item = _unless(
-        f"ec2:AssociateRouteTable {route_table_id} {subnet_id}",
-        loc,
-        lambda: access.ec2(loc).associate_route_table(
-            RouteTableId=route_table_id, SubnetId=subnet_id
-        ),
-        "Resource.AlreadyAssociated",
-    )
+    params = {"RouteTableId": route_table_id, "SubnetId": subnet_id}
+    item = _call(access, loc, "associate_route_table", params, "Resource.AlreadyAssociated")
     return str(item["AssociationId"]) if item else None
 
 
 def disassociate_route_table(access: Access, loc: Location, association_id: str) -> bool:
     """Disassociate; False if the association is already gone."""
-    done = _unless(
-        f"ec2:DisassociateRouteTable {association_id}",
-        loc,
-        lambda: access.ec2(loc).disassociate_route_table(AssociationId=association_id),
-        "InvalidAssociationID.NotFound",
-    )
-    return done is not None
+    params = {"AssociationId": association_id}
+    return _done(access, loc, "disassociate_route_table", params, "InvalidAssociationID.NotFound")
 
 
 def delete_route_table(access: Access, loc: Location, route_table_id: str) -> bool:
     """Delete the route table; False if it is already gone."""
-    done = _unless(
-        f"ec2:DeleteRouteTable {route_table_id}",
-        loc,
-        lambda: access.ec2(loc).delete_route_table(RouteTableId=route_table_id),
-        "InvalidRouteTableID.NotFound",
-    )
-    return done is not None
+    params = {"RouteTableId": route_table_id}
+    return _done(access, loc, "delete_route_table", params, "InvalidRouteTableID.NotFound")
 
 
 def set_dns_options(
