@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Access, Location, aws_call, partition_for
 from .errors import PeeringInProgress
+from .models import SideRef
 from .settings import Settings
 
 #: DynamoDB's TTL clean-up of leases nobody gave back, and nothing else: far beyond the longest
@@ -28,6 +29,18 @@ LEASE_SECONDS = 24 * 3600
 def pair_key(*sides: tuple[str, str, str]) -> str:
     """The same key for A-B and B-A: (account, region, vpc) of both sides, sorted."""
     return "|".join(sorted("/".join(side) for side in sides))
+
+
+def pair_lease(
+    requester: SideRef, accepter: SideRef, machine: str, execution: str
+) -> tuple[str, str]:
+    """The lease key of a VPC pair (the same both ways round), and an execution of ``machine``
+    (``create`` or ``cleanup``) as its owner."""
+    key = pair_key(
+        (requester.account_id, requester.region, requester.vpc_id),
+        (accepter.account_id, accepter.region, accepter.vpc_id),
+    )
+    return key, f"{machine}:{execution}"
 
 
 def _table(access: Access, settings: Settings) -> tuple[Any, Location]:

@@ -34,7 +34,6 @@ from .models import (
     Side,
     SideDns,
     SideName,
-    SideRef,
     SideRequest,
     parse,
 )
@@ -88,22 +87,13 @@ def plan(
     if request.dry_run:
         return _observe_and_plan(request, sides, execution_name, access, settings)
     # Held until Verify (success) or Compensate (failure) gives it back.
-    key, owner = pair_lock(req, acc, execution_name)
+    key, owner = locks.pair_lease(req, acc, "create", execution_name)
     locks.acquire(access, settings, key, owner)
     try:
         return _observe_and_plan(request, sides, execution_name, access, settings)
     except BaseException:
         locks.release(access, settings, key, owner)
         raise
-
-
-def pair_lock(requester: SideRef, accepter: SideRef, execution: str) -> tuple[str, str]:
-    """The lease key of this VPC pair, and this create execution as its owner."""
-    key = locks.pair_key(
-        (requester.account_id, requester.region, requester.vpc_id),
-        (accepter.account_id, accepter.region, accepter.vpc_id),
-    )
-    return key, f"create:{execution}"
 
 
 def _observe_and_plan(
@@ -401,5 +391,6 @@ def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringD
     logger.info(
         "verified", vpc_peering_connection_id=peering_id, checks=len(doc.verification.checks)
     )
-    locks.release(access, settings, *pair_lock(doc.requester, doc.accepter, doc.execution_name))
+    lease = locks.pair_lease(doc.requester, doc.accepter, "create", doc.execution_name)
+    locks.release(access, settings, *lease)
     return doc

@@ -32,7 +32,6 @@ from .models import (
     parse,
 )
 from .observability import logger
-from .peering import pair_lock
 from .settings import Settings
 
 MAX_CAUSE = 2000
@@ -138,7 +137,7 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
         # Even when compensation fails: the remedy it asks for, a cleanup of the peering, must
         # not then wait out this execution's lease.
         if not doc.dry_run:
-            key, owner = pair_lock(doc.requester, doc.accepter, doc.execution_name)
+            key, owner = locks.pair_lease(doc.requester, doc.accepter, "create", doc.execution_name)
             locks.release(access, settings, key, owner)
     report.vpc_peering_connection_id = undo.peering_id or doc.vpc_peering_connection_id
     report.compensation = undo.removed
@@ -378,8 +377,7 @@ def cleanup_lock(doc: CleanupDocument) -> tuple[str, str]:
     """The pair's lease key, and this cleanup execution as its owner."""
     assert doc.requester is not None
     assert doc.accepter is not None
-    key, _ = pair_lock(doc.requester, doc.accepter, doc.execution_name)
-    return key, f"cleanup:{doc.execution_name}"
+    return locks.pair_lease(doc.requester, doc.accepter, "cleanup", doc.execution_name)
 
 
 def _look_up_eventually(
