@@ -61,7 +61,7 @@ lock: $(STAMP)
 	  $(BIN)/python -m pip freeze --exclude-editable ) > requirements-dev.txt
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -99,7 +99,7 @@ local: $(STAMP)
 	$(BIN)/python -m emulator --port $(PORT) $(if $(strip $(PARAMETERS)),--parameter-overrides $(PARAMETERS))
 
 demo: $(STAMP)
-	$(BIN)/python -m emulator.demo
+	$(BIN)/python -m tools.demo
 
 schemas: $(STAMP)
 	$(BIN)/python scripts/write_schemas.py
@@ -108,7 +108,7 @@ asl: $(STAMP)
 	$(BIN)/python scripts/write_asl.py
 
 bench: $(STAMP)
-	$(BIN)/python -m emulator.bench
+	$(BIN)/python -m tools.bench
 
 deploy: build
 	$(BIN)/sam deploy --guided

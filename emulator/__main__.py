@@ -63,14 +63,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def ready_info(stack: DeployedStack, endpoint: str) -> dict[str, Any]:
-    """The ready file's content; ARNs of the product's machines are None in other templates."""
+    """The ready file's content: what was deployed, by logical id."""
     return {
         "endpoint": endpoint,
         "stack_name": stack.stack_name,
         "region": stack.region,
         "account_id": stack.account_id,
-        "create_state_machine_arn": stack.state_machines.get("CreateStateMachine"),
-        "cleanup_state_machine_arn": stack.state_machines.get("CleanupStateMachine"),
         "event_bus_name": next(iter(stack.event_buses.values()), None),
         "functions": stack.functions,
         "state_machines": stack.state_machines,
@@ -149,28 +147,19 @@ def _announce(info: dict[str, Any]) -> None:
     lines = [
         f"emulator: serving on {endpoint}",
         f"  stack:          {info['stack_name']} ({info['region']}, account {info['account_id']})",
-        f"  create machine: {info['create_state_machine_arn']}",
-        f"  cleanup machine:{' '}{info['cleanup_state_machine_arn']}",
+        *(f"  state machine:  {arn} ({name})" for name, arn in info["state_machines"].items()),
         f"  event bus:      {info['event_bus_name']}",
         f"  functions:      {', '.join(info['functions'].values()) or '-'}",
     ]
-    machine = info["create_state_machine_arn"] or next(iter(info["state_machines"].values()), "")
+    machine = next(iter(info["state_machines"].values()), "")
     if machine:
         lines += [
             "  try:",
             f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url "
             f"{endpoint} --region {info['region']} stepfunctions start-execution "
-            f"--state-machine-arn {machine} --input {_example_input()}",
+            f"--state-machine-arn {machine} --input file://input.json",
         ]
     print("\n".join(lines), flush=True)
-
-
-def _example_input() -> str:
-    for name in ("create-same-account.json", "create.json"):
-        example = DEFAULT_TEMPLATE.parent / "events" / name
-        if example.is_file():
-            return f"file://{example}"
-    return "'{}'"
 
 
 if __name__ == "__main__":

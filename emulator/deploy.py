@@ -11,7 +11,9 @@ generates for an ``EventBridgeRule`` ``DeadLetterConfig``; the emulator's event 
 not send to it, and ``EventInvokeConfig`` destinations are not deployed).
 Skipped (moto does not enforce IAM, and logs/layers change nothing locally, but Refs to them
 resolve): log groups, IAM roles and policies, Lambda layers and permissions. Anything else is a
-:class:`~emulator.template.TemplateError`.
+:class:`~emulator.template.TemplateError`, and so is a property that would start the
+stack's code in a way the emulator does not create (:data:`REFUSED_PROPERTIES`, e.g. a state
+machine's ``Events``): deployed without it, the stack would silently never be triggered.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import boto3
 
 from emulator import lambda_runtime
-from emulator.template import Resolver, Template, TemplateError, scalar_to_str
+from emulator.template import NO_VALUE, Resolver, Template, TemplateError, scalar_to_str
 
 DEPLOYED_TYPES = (
     "AWS::DynamoDB::Table",
@@ -49,6 +51,23 @@ SKIPPED_TYPES = frozenset(
         "AWS::Lambda::Permission",
     }
 )
+#: Properties that would start the stack's code in a way the emulator does not create: refused
+#: at deploy, naming resource and property, rather than dropped (the stack would deploy, and
+#: silently never be triggered). Where failures go is accepted and not deployed instead
+#: (``EventInvokeConfig``, ``DeadLetterQueue``, a queue's ``RedrivePolicy``, an
+#: ``EventBridgeRule``'s ``DeadLetterConfig``): see emulator/README.md, "Known gaps".
+REFUSED_PROPERTIES: dict[str, dict[str, str]] = {
+    "AWS::Serverless::StateMachine": {
+        "Events": "its event sources (rules, schedules, APIs) are not created, so nothing would "
+        "start it; declare an AWS::Events::Rule with the state machine as a target instead",
+    },
+    "AWS::Serverless::Function": {
+        "FunctionUrlConfig": "no function URL is served",
+    },
+    "AWS::Events::Rule": {
+        "ScheduleExpression": "schedules never fire (moto has no scheduler)",
+    },
+}
 _TRUST_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -121,7 +140,15 @@ def _check_supported(template: Template, resolver: Resolver) -> None:
         kind = resource.get("Type")
         if kind not in DEPLOYED_TYPES and kind not in SKIPPED_TYPES:
             raise TemplateError(f"{logical_id}: resource type {kind} is not supported")
-        resolver.resource_enabled(logical_id)  # evaluates (and so checks) its Condition
+        if not resolver.resource_enabled(logical_id):  # evaluates (and so checks) its Condition
+            continue
+        refused = REFUSED_PROPERTIES.get(str(kind), {})
+        for prop, value in template.properties(logical_id).items():
+            if prop in refused and resolver.resolve(value) is not NO_VALUE:
+                raise TemplateError(
+                    f"{logical_id} ({kind}): property {prop} is not supported by the emulator: "
+                    f"{refused[prop]}"
+                )
 
 
 class _Deployer:
@@ -150,7 +177,7 @@ class _Deployer:
             case "AWS::DynamoDB::Table":
                 self._table(logical_id, props)
             case "AWS::SQS::Queue":
-                self.sqs.create_queue(QueueName=self.resolver.queue_name(logical_id))
+                self.sqs.create_queue(QueueName=self.resolver.physical_name(logical_id))
             case "AWS::Events::EventBus":
                 self._event_bus(logical_id, props)
             case "AWS::Serverless::Function":
@@ -168,7 +195,7 @@ class _Deployer:
         return str(role["Arn"])
 
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
-        name = self.resolver.table_name(logical_id)
+        name = self.resolver.physical_name(logical_id)
         self.dynamodb.create_table(
             TableName=name,
             KeySchema=props["KeySchema"],
@@ -181,12 +208,12 @@ class _Deployer:
         self.stack.tables[logical_id] = name
 
     def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
-        name = self.resolver.event_bus_name(logical_id)
+        name = self.resolver.physical_name(logical_id)
         self.events.create_event_bus(Name=name)
         self.stack.event_buses[logical_id] = name
 
     def _function(self, logical_id: str, props: dict[str, Any]) -> None:
-        name = self.resolver.function_name(logical_id)
+        name = self.resolver.physical_name(logical_id)
         where = f"{logical_id} ({name})"
         if props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props:
             raise TemplateError(f"{where}: only Zip functions with a CodeUri are supported")
@@ -220,7 +247,7 @@ class _Deployer:
                 name=name,
                 code_dir=code_dir,
                 handler=handler,
-                arn=self.resolver.function_arn(logical_id),
+                arn=self.resolver.arn(logical_id),
                 timeout_seconds=timeout,
                 memory_mb=memory,
                 environment=environment,
@@ -244,7 +271,7 @@ class _Deployer:
         name = props.get("RuleName") or f"{self.resolver.stack_name}-{logical_id}{event_id}"[:64]
         target: dict[str, Any] = {
             "Id": (props.get("Target") or {}).get("Id") or f"{logical_id}{event_id}Target"[:64],
-            "Arn": self.resolver.function_arn(logical_id),
+            "Arn": self.resolver.arn(logical_id),
         }
         for key in ("RetryPolicy", "Input", "InputPath"):
             if key in props:
@@ -260,14 +287,12 @@ class _Deployer:
         self.stack.rules[f"{logical_id}.{event_id}"] = name
 
     def _rule(self, logical_id: str, props: dict[str, Any]) -> None:
-        name = self.resolver.rule_name(logical_id)
+        name = self.resolver.physical_name(logical_id)
         bus = props.get("EventBusName", "default")
         rule: dict[str, Any] = {"Name": name, "EventBusName": bus}
         if "EventPattern" in props:
             pattern = props["EventPattern"]
             rule["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
-        if "ScheduleExpression" in props:
-            rule["ScheduleExpression"] = props["ScheduleExpression"]
         rule["State"] = props.get("State", "ENABLED")
         self.events.put_rule(**rule)
         targets = [
@@ -279,7 +304,7 @@ class _Deployer:
         self.stack.rules[logical_id] = name
 
     def _state_machine(self, logical_id: str, props: dict[str, Any]) -> None:
-        name = self.resolver.state_machine_name(logical_id)
+        name = self.resolver.physical_name(logical_id)
         if "DefinitionUri" in props:
             uri = props["DefinitionUri"]
             if not isinstance(uri, str):

@@ -75,7 +75,6 @@ logger = logging.getLogger("emulator.lambda")
 _registry: dict[str, FunctionSpec] = {}
 _registry_lock = threading.Lock()
 _path_lock = threading.Lock()
-_original_invoke_lambda: Callable[..., tuple[str, bool, str]] | None = None
 
 
 def register(spec: FunctionSpec) -> None:
@@ -89,11 +88,9 @@ def registered(name: str) -> FunctionSpec | None:
 
 
 def install() -> None:
-    """Patch moto's LambdaFunction so that invocations run in-process (idempotent)."""
-    global _original_invoke_lambda
-    if _original_invoke_lambda is None:
-        _original_invoke_lambda = LambdaFunction._invoke_lambda
-        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    """Patch moto's LambdaFunction so that invocations run in-process (idempotent; moto's own
+    ``_invoke_lambda``, which needs Docker, is never called)."""
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
 
 
 def install_environment(

@@ -186,6 +186,52 @@ class _NoValue:
 
 NO_VALUE = _NoValue()
 
+_LAMBDA, _STATES = "AWS::Serverless::Function", "AWS::Serverless::StateMachine"
+_LAYER, _BUS, _QUEUE = "AWS::Serverless::LayerVersion", "AWS::Events::EventBus", "AWS::SQS::Queue"
+#: The property that names a resource, by the resource types the emulator resolves.
+_NAME_PROPERTIES = {
+    _LAMBDA: "FunctionName",
+    "AWS::Lambda::Function": "FunctionName",
+    _STATES: "Name",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    _BUS: "Name",
+    "AWS::Events::Rule": "Name",
+    _LAYER: "LayerName",
+    "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::DynamoDB::Table": "TableName",
+    _QUEUE: "QueueName",
+}
+_LAMBDA_ARN = "arn:aws:lambda:{region}:{account}:function:{name}"
+_STATES_ARN = "arn:aws:states:{region}:{account}:stateMachine:{name}"
+_LAYER_ARN = "arn:aws:lambda:{region}:{account}:layer:{name}:1"
+#: Fn::GetAtt values, and Refs that are not the name, by (resource type, attribute or "Ref").
+_ATTRIBUTES: dict[tuple[str, str], str] = {
+    (_LAMBDA, "Arn"): _LAMBDA_ARN,
+    ("AWS::Lambda::Function", "Arn"): _LAMBDA_ARN,
+    (_STATES, "Ref"): _STATES_ARN,
+    (_STATES, "Arn"): _STATES_ARN,
+    (_STATES, "Name"): "{name}",
+    ("AWS::StepFunctions::StateMachine", "Ref"): _STATES_ARN,
+    ("AWS::StepFunctions::StateMachine", "Arn"): _STATES_ARN,
+    ("AWS::StepFunctions::StateMachine", "Name"): "{name}",
+    (_BUS, "Arn"): "arn:aws:events:{region}:{account}:event-bus/{name}",
+    (_BUS, "Name"): "{name}",
+    ("AWS::Events::Rule", "Arn"): "arn:aws:events:{region}:{account}:rule/{name}",
+    (_LAYER, "Ref"): _LAYER_ARN,
+    ("AWS::Lambda::LayerVersion", "Ref"): _LAYER_ARN,
+    ("AWS::IAM::ManagedPolicy", "Ref"): "arn:aws:iam::{account}:policy/{name}",
+    ("AWS::IAM::ManagedPolicy", "PolicyArn"): "arn:aws:iam::{account}:policy/{name}",
+    ("AWS::IAM::Role", "Arn"): "arn:aws:iam::{account}:role/{name}",
+    ("AWS::Logs::LogGroup", "Arn"): "arn:aws:logs:{region}:{account}:log-group:{name}:*",
+    ("AWS::DynamoDB::Table", "Arn"): "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    (_QUEUE, "Ref"): "http://sqs.{region}.localhost/{account}/{name}",
+    (_QUEUE, "Arn"): "arn:aws:sqs:{region}:{account}:{name}",
+    (_QUEUE, "QueueName"): "{name}",
+}
+
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -262,41 +308,22 @@ class Resolver:
 
     # --------------------------------------------------------------------- physical names
 
-    def _named(self, logical_id: str, prop: str, default: str) -> str:
+    def physical_name(self, logical_id: str) -> str:
+        """The resource's name: its name property if set, else the emulator's default."""
+        kind = self.template.resource_type(logical_id)
+        if kind not in _NAME_PROPERTIES:
+            raise TemplateError(f"{logical_id}: the emulator cannot name a {kind}")
+        prop = _NAME_PROPERTIES[kind]
         props = self.template.resources[logical_id].get("Properties") or {}
         if prop in props:
             return scalar_to_str(self.resolve(props[prop]), f"{logical_id}.{prop}")
-        return default
+        if kind == "AWS::Logs::LogGroup":
+            return f"/aws/{self.stack_name}/{logical_id}"
+        return f"{self.stack_name}-{logical_id}"[: 64 if kind == "AWS::Events::Rule" else None]
 
-    def function_name(self, logical_id: str) -> str:
-        return self._named(logical_id, "FunctionName", f"{self.stack_name}-{logical_id}")
-
-    def function_arn(self, logical_id: str) -> str:
-        name = self.function_name(logical_id)
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
-
-    def state_machine_name(self, logical_id: str) -> str:
-        prop = "Name" if self._is(logical_id, "AWS::Serverless::") else "StateMachineName"
-        return self._named(logical_id, prop, f"{self.stack_name}-{logical_id}")
-
-    def state_machine_arn(self, logical_id: str) -> str:
-        name = self.state_machine_name(logical_id)
-        return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{name}"
-
-    def event_bus_name(self, logical_id: str) -> str:
-        return self._named(logical_id, "Name", f"{self.stack_name}-{logical_id}")
-
-    def queue_name(self, logical_id: str) -> str:
-        return self._named(logical_id, "QueueName", f"{self.stack_name}-{logical_id}")
-
-    def table_name(self, logical_id: str) -> str:
-        return self._named(logical_id, "TableName", f"{self.stack_name}-{logical_id}")
-
-    def rule_name(self, logical_id: str) -> str:
-        return self._named(logical_id, "Name", f"{self.stack_name}-{logical_id}"[:64])
-
-    def _is(self, logical_id: str, prefix: str) -> bool:
-        return self.template.resource_type(logical_id).startswith(prefix)
+    def arn(self, logical_id: str) -> str:
+        """``Fn::GetAtt <logical_id>.Arn``."""
+        return str(self.get_att(logical_id, "Arn"))
 
     # ------------------------------------------------------------------------ Ref, GetAtt
 
@@ -306,31 +333,9 @@ class Resolver:
         if name in self.parameters:
             return self.parameters[name]
         kind = self.template.resource_type(name)
-        acct, region, stack = self.account_id, self.region, self.stack_name
-        match kind:
-            case "AWS::Serverless::Function" | "AWS::Lambda::Function":
-                return self.function_name(name)
-            case "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine":
-                return self.state_machine_arn(name)
-            case "AWS::Events::EventBus":
-                return self.event_bus_name(name)
-            case "AWS::Events::Rule":
-                return self.rule_name(name)
-            case "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion":
-                layer = self._named(name, "LayerName", f"{stack}-{name}")
-                return f"arn:aws:lambda:{region}:{acct}:layer:{layer}:1"
-            case "AWS::IAM::ManagedPolicy":
-                policy = self._named(name, "ManagedPolicyName", f"{stack}-{name}")
-                return f"arn:aws:iam::{acct}:policy/{policy}"
-            case "AWS::IAM::Role":
-                return self._named(name, "RoleName", f"{stack}-{name}")
-            case "AWS::Logs::LogGroup":
-                return self._named(name, "LogGroupName", f"/aws/{stack}/{name}")
-            case "AWS::DynamoDB::Table":
-                return self.table_name(name)
-            case "AWS::SQS::Queue":
-                return f"http://sqs.{region}.localhost/{acct}/{self.queue_name(name)}"
-        raise TemplateError(f"Ref to {name} ({kind}) is not supported by the emulator")
+        if kind not in _NAME_PROPERTIES:
+            raise TemplateError(f"Ref to {name} ({kind}) is not supported by the emulator")
+        return self._attribute(name, kind, "Ref")
 
     def _pseudo(self, name: str) -> Any:
         match name:
@@ -357,36 +362,16 @@ class Resolver:
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
         kind = self.template.resource_type(logical_id)
-        acct, region = self.account_id, self.region
-        match kind, attribute:
-            case (("AWS::Serverless::Function" | "AWS::Lambda::Function"), "Arn"):
-                return self.function_arn(logical_id)
-            case (("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine"), "Arn"):
-                return self.state_machine_arn(logical_id)
-            case (("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine"), "Name"):
-                return self.state_machine_name(logical_id)
-            case "AWS::Events::EventBus", "Arn":
-                bus = self.event_bus_name(logical_id)
-                return f"arn:aws:events:{region}:{acct}:event-bus/{bus}"
-            case "AWS::Events::EventBus", "Name":
-                return self.event_bus_name(logical_id)
-            case "AWS::Events::Rule", "Arn":
-                return f"arn:aws:events:{region}:{acct}:rule/{self.rule_name(logical_id)}"
-            case "AWS::Logs::LogGroup", "Arn":
-                group = self.ref(logical_id)
-                return f"arn:aws:logs:{region}:{acct}:log-group:{group}:*"
-            case "AWS::IAM::Role", "Arn":
-                return f"arn:aws:iam::{acct}:role/{self.ref(logical_id)}"
-            case "AWS::IAM::ManagedPolicy", "PolicyArn":
-                return self.ref(logical_id)
-            case "AWS::SQS::Queue", "Arn":
-                return f"arn:aws:sqs:{region}:{acct}:{self.queue_name(logical_id)}"
-            case "AWS::SQS::Queue", "QueueName":
-                return self.queue_name(logical_id)
-            case "AWS::DynamoDB::Table", "Arn":
-                return f"arn:aws:dynamodb:{region}:{acct}:table/{self.table_name(logical_id)}"
-        raise TemplateError(
-            f"Fn::GetAtt {logical_id}.{attribute} ({kind}) is not supported by the emulator"
+        if (kind, attribute) not in _ATTRIBUTES:
+            raise TemplateError(
+                f"Fn::GetAtt {logical_id}.{attribute} ({kind}) is not supported by the emulator"
+            )
+        return self._attribute(logical_id, kind, attribute)
+
+    def _attribute(self, logical_id: str, kind: str, attribute: str) -> str:
+        pattern = _ATTRIBUTES.get((kind, attribute), "{name}")  # a Ref is the name by default
+        return pattern.format(
+            name=self.physical_name(logical_id), region=self.region, account=self.account_id
         )
 
     # --------------------------------------------------------------------------- resolve
@@ -437,16 +422,15 @@ class Resolver:
                 return self._str(self.resolve(source), name).split(self._str(delimiter, name))
             case "Fn::Join":
                 delimiter, values = self._args(arg, name, 2)
-                items = self.resolve(values)
-                if not isinstance(items, list):
-                    raise TemplateError(f"Fn::Join: expected a list, got {items!r}")
-                parts = [scalar_to_str(item, name) for item in items]
+                parts = [
+                    scalar_to_str(item, name) for item in self._list(self.resolve(values), name)
+                ]
                 return self._str(self.resolve(delimiter), name).join(parts)
             case "Fn::Select":
                 index, values = self._args(arg, name, 2)
-                items = self.resolve(values)
+                items = self._list(self.resolve(values), name)
                 position = int(scalar_to_str(self.resolve(index), name))
-                if not isinstance(items, list) or not 0 <= position < len(items):
+                if not 0 <= position < len(items):
                     raise TemplateError(f"Fn::Select: index {position} out of {items!r}")
                 return items[position]
             case "Fn::FindInMap":

@@ -25,6 +25,28 @@ import boto3
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 60.0
+#: How EC2 names the operations that change something (CreateRoute, AcceptVpcPeering...,
+#: DisassociateRouteTable, ...); the others read (Describe*, Get*).
+MUTATING_PREFIXES = (
+    "Create",
+    "Accept",
+    "Associate",
+    "Disassociate",
+    "Delete",
+    "Modify",
+    "Replace",
+    "Reject",
+)
+
+
+def is_mutating(operation: str) -> bool:
+    """Whether an EC2 operation (by its API name) changes something."""
+    return operation.startswith(MUTATING_PREFIXES)
+
+
+def mutating(calls: list[dict[str, str]]) -> list[str]:
+    """The EC2 operations in a call log (:meth:`EmulatorHandle.calls`) that change something."""
+    return [c["operation"] for c in calls if c["service"] == "ec2" and is_mutating(c["operation"])]
 
 
 @dataclass(frozen=True)
@@ -42,19 +64,15 @@ class EmulatorHandle:
     pid: int
     outputs: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def create_state_machine_arn(self) -> str:
-        return self._state_machine("CreateStateMachine")
-
-    @property
-    def cleanup_state_machine_arn(self) -> str:
-        return self._state_machine("CleanupStateMachine")
-
-    def _state_machine(self, logical_id: str) -> str:
+    def state_machine_arn(self, logical_id: str) -> str:
+        """The ARN of the template's state machine ``logical_id``."""
         try:
             return self.state_machines[logical_id]
         except KeyError:
-            raise LookupError(f"the deployed template has no {logical_id}") from None
+            raise LookupError(
+                f"the deployed template has no state machine {logical_id!r} "
+                f"(it has {', '.join(sorted(self.state_machines)) or 'none'})"
+            ) from None
 
     def client(self, service: str, region: str | None = None, **session_kwargs: Any) -> Any:
         """A boto3 client for the emulator; ``session_kwargs`` override the fake credentials

@@ -23,6 +23,9 @@ from typing import Any
 
 import pytest
 
+from tools import CLEANUP_MACHINE, CREATE_MACHINE
+from tools.demo import tutorial_request
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
@@ -139,15 +142,12 @@ def test_tutorial_with_the_aws_cli(local: dict[str, Any], tmp_path: Path) -> Non
     )  # fmt: skip
 
     # When the create machine is started with the AWS CLI, as the README shows
-    request = {
-        "Requester": {"VpcId": vpc1, "DedicatedRouteTable": {"SubnetIds": [subnet1]}},
-        "Accepter": {"VpcId": vpc2, "DedicatedRouteTable": {"SubnetIds": [subnet2]}},
-        "Tags": {"Name": "VPC1-VPC2-Peering"},
-    }
-    (tmp_path / "create.json").write_text(json.dumps(request))
+    (tmp_path / "create.json").write_text(
+        json.dumps(tutorial_request(vpc1, subnet1, vpc2, subnet2))
+    )
     execution = aws(
         "stepfunctions", "start-execution",
-        "--state-machine-arn", local["create_state_machine_arn"],
+        "--state-machine-arn", local["state_machines"][CREATE_MACHINE],
         "--input", "file://create.json", "--query", "executionArn", "--output", "text",
     )  # fmt: skip
     created = aws.wait_execution(execution)
@@ -182,7 +182,7 @@ def test_tutorial_with_the_aws_cli(local: dict[str, Any], tmp_path: Path) -> Non
     (tmp_path / "cleanup.json").write_text(created["output"])
     execution = aws(
         "stepfunctions", "start-execution",
-        "--state-machine-arn", local["cleanup_state_machine_arn"],
+        "--state-machine-arn", local["state_machines"][CLEANUP_MACHINE],
         "--input", "file://cleanup.json", "--query", "executionArn", "--output", "text",
     )  # fmt: skip
     cleaned = aws.wait_execution(execution)

@@ -6,6 +6,7 @@ import json
 
 from emulator.template import Template
 from emulator.testing import REPO_ROOT, EmulatorHandle
+from tools import CLEANUP_MACHINE, CREATE_MACHINE
 
 
 def test_every_function_of_the_template_is_deployed(product_emulator: EmulatorHandle) -> None:
@@ -30,10 +31,8 @@ def test_state_machines_have_every_substitution_applied(
 ) -> None:
     # Given the deployed create and cleanup machines
     sfn = product_emulator.client("stepfunctions")
-    for arn in (
-        product_emulator.create_state_machine_arn,
-        product_emulator.cleanup_state_machine_arn,
-    ):
+    for logical_id in (CREATE_MACHINE, CLEANUP_MACHINE):
+        arn = product_emulator.state_machine_arn(logical_id)
         # When their definitions are read back
         definition = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
         # Then no ${...} is left and every Lambda task names a deployed function

@@ -120,6 +120,6 @@ def test_attach_to_a_running_emulator(product_emulator: EmulatorHandle) -> None:
     # Given a running emulator / When a client attaches by endpoint only
     attached = attach_emulator(product_emulator.endpoint)
     # Then it sees the same stack
-    assert attached.create_state_machine_arn == product_emulator.create_state_machine_arn
+    assert attached.state_machines == product_emulator.state_machines
     assert attached.functions == product_emulator.functions
     assert attached.pid == product_emulator.pid

@@ -95,7 +95,7 @@ def test_trusted_requester_env_if(overrides: dict[str, str], expected: str) -> N
     # Then TRUSTED_REQUESTER_ACCOUNT_IDS follows the !If, and Refs became strings
     assert env["TRUSTED_REQUESTER_ACCOUNT_IDS"] == expected
     assert env["HUB_ACCOUNT_ID"] == HUB
-    assert env["EVENT_BUS_NAME"] == "vpc-peering"
+    assert env["LOCK_TABLE_NAME"] == "vpc-peering-LockTable"
     assert env["MAX_PEERINGS_PER_VPC"] == "50"
 
 

@@ -1,6 +1,9 @@
-"""Integration fixtures: one emulator for the session, accounts, VPC factories, snapshots.
+"""Integration fixtures: one emulator for the session (so one per pytest-xdist worker),
+accounts, VPC factories, snapshots.
 
-Every test builds its own VPCs, so tests do not see each other's resources. The hub is moto's
+Every test builds its own VPCs, so tests do not see each other's resources; a module whose
+tests need an emulator to themselves (emulator-wide fault rules and call counts: test_faults.py)
+starts its own with ``product_emulator()``. The hub is moto's
 default account; 111111111111 is a trusted member account and 222222222222 an untrusted one
 (inside AllowedAccountIds, but not a trusted requester); 333333333333 is outside the boundary.
 """
@@ -8,6 +11,7 @@ default account; 111111111111 is a trusted member account and 222222222222 an un
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,26 +19,20 @@ import pytest
 
 from emulator.executions import ExecutionResult, run_execution
 from emulator.testing import EmulatorHandle, running_emulator
+from tools import CLEANUP_MACHINE, CREATE_MACHINE
 
 HUB = "123456789012"
 MEMBER = "111111111111"
 UNTRUSTED = "222222222222"
 OUTSIDE = "333333333333"
 MEMBER_ROLE = "VpcPeeringMemberRole"
-MUTATING_PREFIXES = (
-    "Create",
-    "Accept",
-    "Associate",
-    "Disassociate",
-    "Delete",
-    "Modify",
-    "Replace",
-    "Reject",
-)
+ACCOUNTS = (HUB, MEMBER, UNTRUSTED, OUTSIDE)
 
 
-@pytest.fixture(scope="session")
-def emu() -> Iterator[EmulatorHandle]:
+@contextmanager
+def product_emulator() -> Iterator[EmulatorHandle]:
+    """The stack on an emulator of its own, with the accounts above: the hub and MEMBER are
+    trusted requesters, UNTRUSTED is allowed but not trusted, OUTSIDE is not allowed."""
     with running_emulator(
         parameter_overrides={
             "AllowedAccountIds": f"{HUB},{MEMBER},{UNTRUSTED}",
@@ -42,6 +40,24 @@ def emu() -> Iterator[EmulatorHandle]:
         }
     ) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def emu() -> Iterator[EmulatorHandle]:
+    """One emulator per session, so one per xdist worker: the tests of a worker run one at a
+    time on it."""
+    with product_emulator() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def create_arn(emu: EmulatorHandle) -> str:
+    return emu.state_machine_arn(CREATE_MACHINE)
+
+
+@pytest.fixture(scope="session")
+def cleanup_arn(emu: EmulatorHandle) -> str:
+    return emu.state_machine_arn(CLEANUP_MACHINE)
 
 
 @dataclass
@@ -79,7 +95,7 @@ def side(vpc: Vpc, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def accounts(emu: EmulatorHandle) -> dict[str, Account]:
-    return {a: Account(emu, a) for a in (HUB, MEMBER, UNTRUSTED, OUTSIDE)}
+    return {a: Account(emu, a) for a in ACCOUNTS}
 
 
 @dataclass
@@ -129,25 +145,19 @@ def make_vpc(accounts: dict[str, Account]) -> Callable[..., Vpc]:
 
 
 @pytest.fixture
-def create(emu: EmulatorHandle) -> Callable[..., ExecutionResult]:
+def create(emu: EmulatorHandle, create_arn: str) -> Callable[..., ExecutionResult]:
     def run(payload: Any, name: str | None = None) -> ExecutionResult:
         return run_execution(
-            emu.client("stepfunctions"),
-            emu.create_state_machine_arn,
-            payload,
-            name=name,
-            timeout=120,
+            emu.client("stepfunctions"), create_arn, payload, name=name, timeout=120
         )
 
     return run
 
 
 @pytest.fixture
-def cleanup(emu: EmulatorHandle) -> Callable[..., ExecutionResult]:
+def cleanup(emu: EmulatorHandle, cleanup_arn: str) -> Callable[..., ExecutionResult]:
     def run(payload: Any) -> ExecutionResult:
-        return run_execution(
-            emu.client("stepfunctions"), emu.cleanup_state_machine_arn, payload, timeout=120
-        )
+        return run_execution(emu.client("stepfunctions"), cleanup_arn, payload, timeout=120)
 
     return run
 
@@ -204,14 +214,6 @@ def peering_status(accounts: dict[str, Account], vpc: Vpc, peering_id: str) -> s
         "VpcPeeringConnections"
     ]
     return str(found[0]["Status"]["Code"]) if found else "not found"
-
-
-def mutating(calls: list[dict[str, str]]) -> list[str]:
-    return [
-        c["operation"]
-        for c in calls
-        if c["service"] == "ec2" and c["operation"].startswith(MUTATING_PREFIXES)
-    ]
 
 
 @pytest.fixture

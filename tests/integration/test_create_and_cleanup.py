@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from emulator.executions import ExecutionResult
-from emulator.testing import EmulatorHandle
+from emulator.testing import EmulatorHandle, mutating
 
 from .conftest import (
     HUB,
@@ -13,7 +13,6 @@ from .conftest import (
     UNTRUSTED,
     Account,
     Vpc,
-    mutating,
     peering_status,
     routes_to,
     side,

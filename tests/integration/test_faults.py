@@ -23,6 +23,11 @@ produces, forced through the emulator's ``peering-status`` control.
 
 Every case fails its call once (the Nth call of the operation, counted by the emulator) and
 checks that the fault actually fired, so an enumeration that no longer reaches a call fails.
+
+Fault rules and call counts are emulator-wide, so this module has an emulator of its own: no
+other test's calls, or late asynchronous work, can count or trip here, whichever tests ran
+before on the same pytest-xdist worker. (Under ``make test`` the module's tests may be shared by
+both workers; each then records on its own emulator.)
 """
 
 from __future__ import annotations
@@ -39,8 +44,19 @@ import pytest
 
 from emulator.executions import ExecutionResult, follow_execution
 from emulator.testing import REPO_ROOT, EmulatorHandle
+from tools import CLEANUP_MACHINE, CREATE_MACHINE
 
-from .conftest import HUB, MEMBER, Account, Vpc, peering_status, routes_to, snapshot
+from .conftest import (
+    ACCOUNTS,
+    HUB,
+    MEMBER,
+    Account,
+    Vpc,
+    peering_status,
+    product_emulator,
+    routes_to,
+    snapshot,
+)
 
 # ---------------------------------------------------------------------------------- setup
 EXECUTION_TIMEOUT = 120.0  # the slowest case takes ~30 s
@@ -182,10 +198,10 @@ class Env:
 
     # -------------------------------------------------------------------------- executions
     def create(self, pair: Pair, **extra: Any) -> ExecutionResult:
-        return self._run(self.emu.create_state_machine_arn, create_request(pair, **extra))
+        return self._run(self.emu.state_machine_arn(CREATE_MACHINE), create_request(pair, **extra))
 
     def cleanup(self, payload: Any) -> ExecutionResult:
-        return self._run(self.emu.cleanup_state_machine_arn, payload)
+        return self._run(self.emu.state_machine_arn(CLEANUP_MACHINE), payload)
 
     def _run(self, arn: str, payload: Any) -> ExecutionResult:
         """Start and wait; the history is read once at the end (polling it costs the
@@ -400,13 +416,17 @@ def record_flows(env: Env, cross_account: bool) -> tuple[list[Op], int]:
 
 # -------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def env(
-    emu: EmulatorHandle, accounts: dict[str, Account], request: pytest.FixtureRequest
-) -> Iterator[Env]:
-    emu.clear_faults()
-    emu.clear_peering_status()
+def fault_emu() -> Iterator[EmulatorHandle]:
+    """This module's own emulator (not conftest's ``emu``): see the module docstring."""
+    with product_emulator() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def env(fault_emu: EmulatorHandle, request: pytest.FixtureRequest) -> Iterator[Env]:
+    emu = fault_emu
     sfn = emu.client("stepfunctions", aws_access_key_id=DRIVER_KEY, aws_secret_access_key="x")
-    cached: dict[str, Account] = {a: CachedAccount(emu, a) for a in accounts}
+    cached: dict[str, Account] = {a: CachedAccount(emu, a) for a in ACCOUNTS}
     environment = Env(emu, cached, sfn)
     yield environment
     emu.clear_faults()
@@ -438,11 +458,13 @@ def recording(env: Env) -> Recording:
 
 
 @pytest.fixture
-def clean_rules(faults: EmulatorHandle) -> Iterator[None]:
-    """No fault rule (conftest's ``faults``) and no peering-status rule outlives a test."""
-    faults.clear_peering_status()
+def clean_rules(env: Env) -> Iterator[None]:
+    """No fault rule and no peering-status rule outlives a test."""
+    env.emu.clear_faults()
+    env.emu.clear_peering_status()
     yield
-    faults.clear_peering_status()
+    env.emu.clear_faults()
+    env.emu.clear_peering_status()
 
 
 # -------------------------------------------------------------------------------- the matrix

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from emulator.executions import ExecutionResult, follow_execution
-from emulator.testing import EmulatorHandle
+from emulator.testing import EmulatorHandle, mutating
 
 from .conftest import (
     HUB,
@@ -26,7 +26,6 @@ from .conftest import (
     UNTRUSTED,
     Account,
     Vpc,
-    mutating,
     peering_status,
     side,
     snapshot,
@@ -196,6 +195,7 @@ def captured_requests(emu: EmulatorHandle) -> Iterator[Callable[[str], dict[str,
 def test_the_real_acceptance_request_delivered_again_changes_nothing(
     make_vpc: MakeVpc,
     emu: EmulatorHandle,
+    create_arn: str,
     accounts: dict[str, Account],
     captured_requests: Callable[[str], dict[str, Any]],
 ) -> None:
@@ -204,7 +204,7 @@ def test_the_real_acceptance_request_delivered_again_changes_nothing(
     b = make_vpc("10.45.0.0/16")
     sfn = emu.client("stepfunctions")
     arn = sfn.start_execution(
-        stateMachineArn=emu.create_state_machine_arn,
+        stateMachineArn=create_arn,
         name=str(uuid.uuid4()),
         input=json.dumps({"Requester": {"VpcId": a.vpc_id}, "Accepter": {"VpcId": b.vpc_id}}),
     )["executionArn"]

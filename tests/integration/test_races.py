@@ -39,7 +39,7 @@ def _start(emu: EmulatorHandle, arn: str, payload: Any) -> str:
 
 
 def test_ten_creates_of_one_pair_at_once_make_exactly_one_peering(
-    make_vpc: MakeVpc, emu: EmulatorHandle, accounts: dict[str, Account]
+    make_vpc: MakeVpc, emu: EmulatorHandle, create_arn: str, accounts: dict[str, Account]
 ) -> None:
     # Given a pair of VPCs
     a = make_vpc("10.0.0.0/16")
@@ -48,9 +48,7 @@ def test_ten_creates_of_one_pair_at_once_make_exactly_one_peering(
     backward = {"Requester": {"VpcId": b.vpc_id}, "Accepter": {"VpcId": a.vpc_id}}
 
     # When ten creates start at once, five in each direction
-    arns = [
-        _start(emu, emu.create_state_machine_arn, forward if i % 2 else backward) for i in range(10)
-    ]
+    arns = [_start(emu, create_arn, forward if i % 2 else backward) for i in range(10)]
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = list(
             pool.map(
@@ -75,16 +73,18 @@ def test_ten_creates_of_one_pair_at_once_make_exactly_one_peering(
 
 
 def test_cleanup_started_while_a_create_runs_waits_for_it(
-    make_vpc: MakeVpc, emu: EmulatorHandle, cleanup: Run, accounts: dict[str, Account]
+    make_vpc: MakeVpc,
+    emu: EmulatorHandle,
+    create_arn: str,
+    cleanup: Run,
+    accounts: dict[str, Account],
 ) -> None:
     # Given a create execution that has just made its peering
     a = make_vpc("10.0.0.0/16")
     b = make_vpc("172.16.0.0/16")
     before = snapshot(accounts, a, b)
-    create_arn = _start(
-        emu,
-        emu.create_state_machine_arn,
-        {"Requester": {"VpcId": a.vpc_id}, "Accepter": {"VpcId": b.vpc_id}},
+    execution = _start(
+        emu, create_arn, {"Requester": {"VpcId": a.vpc_id}, "Accepter": {"VpcId": b.vpc_id}}
     )
     deadline = time.monotonic() + 30
     while not (live := _live_peerings(accounts, a, b)):
@@ -93,7 +93,7 @@ def test_cleanup_started_while_a_create_runs_waits_for_it(
 
     # When a cleanup of that peering starts before the create has finished
     cleanup_result = cleanup({"VpcPeeringConnectionId": live[0]})
-    created = follow_execution(emu.client("stepfunctions"), create_arn, timeout=120)
+    created = follow_execution(emu.client("stepfunctions"), execution, timeout=120)
 
     # Then the create completed first, and the cleanup then removed everything it made
     assert created.succeeded, (created.error, created.cause)

@@ -17,7 +17,7 @@ import pytest
 
 from emulator.executions import ExecutionResult, follow_execution
 from emulator.executions import history as execution_history
-from emulator.testing import EmulatorHandle
+from emulator.testing import EmulatorHandle, mutating
 
 from .conftest import (
     HUB,
@@ -26,7 +26,6 @@ from .conftest import (
     UNTRUSTED,
     Account,
     Vpc,
-    mutating,
     peering_status,
     routes_to,
     side,
@@ -279,7 +278,11 @@ def test_a_create_the_accept_policy_refuses_creates_nothing_at_all(
 
 # ------------------------------------- 4. cleanup deletes only routes that still target it
 def test_cleanup_leaves_a_route_that_was_replaced_after_its_plan(
-    make_vpc: MakeVpc, create: Run, emu: EmulatorHandle, accounts: dict[str, Account]
+    make_vpc: MakeVpc,
+    create: Run,
+    emu: EmulatorHandle,
+    cleanup_arn: str,
+    accounts: dict[str, Account],
 ) -> None:
     # Given a peering with its route in VPC1's main table, and an internet gateway
     vpc1 = make_vpc("10.0.0.0/16")
@@ -295,7 +298,7 @@ def test_cleanup_leaves_a_route_that_was_replaced_after_its_plan(
     emu.clear_faults()
     emu.add_fault("lambda", "Invoke", "", nth=2, delay_seconds=4.0)
     try:
-        arn = start(emu, emu.cleanup_state_machine_arn, made.output)
+        arn = start(emu, cleanup_arn, made.output)
         wait_for(
             lambda: any(
                 e["type"] == "TaskSucceeded" for e in history(emu, arn)
@@ -388,14 +391,16 @@ def test_a_reused_execution_name_never_makes_compensation_delete_an_older_peerin
 
 # --------------------------------------- 9. AddRoutes trusts EC2, not the task token result
 def test_a_stolen_task_token_cannot_route_onto_a_pending_peering(
-    make_vpc: MakeVpc, emu: EmulatorHandle, accounts: dict[str, Account], hold_accepts: None
+    make_vpc: MakeVpc,
+    emu: EmulatorHandle,
+    create_arn: str,
+    accounts: dict[str, Account],
+    hold_accepts: None,
 ) -> None:
     # Given a create waiting for acceptance (the accept function cannot report back)
     vpc1 = make_vpc("10.0.0.0/16")
     vpc2 = make_vpc("172.16.0.0/16")
-    arn = start(
-        emu, emu.create_state_machine_arn, {"Requester": side(vpc1), "Accepter": side(vpc2)}
-    )
+    arn = start(emu, create_arn, {"Requester": side(vpc1), "Accepter": side(vpc2)})
 
     stolen = acceptance_token(emu, arn)
     pending = [p for p in all_peerings_of(accounts, vpc1) if p["Status"]["Code"] != "deleted"]
@@ -444,14 +449,18 @@ def test_a_tag_with_a_character_ec2_refuses_is_invalid_input_naming_the_key(
 
 # ---------------------------------- 11. a lease is never taken from a running execution
 def test_a_running_execution_keeps_its_pair_however_long_it_runs(
-    make_vpc: MakeVpc, emu: EmulatorHandle, accounts: dict[str, Account], hold_accepts: None
+    make_vpc: MakeVpc,
+    emu: EmulatorHandle,
+    create_arn: str,
+    accounts: dict[str, Account],
+    hold_accepts: None,
 ) -> None:
     # Given a create that holds its pair's lease and is still running (waiting for acceptance),
     # and the lease's expiry time long past (as after 30 minutes)
     vpc1 = make_vpc("10.0.0.0/16")
     vpc2 = make_vpc("172.16.0.0/16")
     request = {"Requester": side(vpc1), "Accepter": side(vpc2)}
-    first = start(emu, emu.create_state_machine_arn, request)
+    first = start(emu, create_arn, request)
     wait_for(
         lambda: (
             "RequestAcceptance"
@@ -470,7 +479,7 @@ def test_a_running_execution_keeps_its_pair_however_long_it_runs(
     )
 
     # When a second create of the same pair starts
-    second = start(emu, emu.create_state_machine_arn, request)
+    second = start(emu, create_arn, request)
     try:
         errors = wait_for(
             lambda: errors_of(history(emu, second)), "the second create's Plan", timeout=60

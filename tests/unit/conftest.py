@@ -1,8 +1,10 @@
-"""Unit-test fixtures: fake AWS credentials and stack environment, moto, and factories.
+"""Unit-test fixtures: fake AWS credentials and the stack's environment, moto, and factories.
 
-Everything runs in-process against moto's ``mock_aws``; nothing reaches the network.
-Factories build VPCs, subnets and route tables in moto (in the hub account, or in a member
-account reached through STS like the functions do) and return plain ids.
+Everything runs in-process against moto's ``mock_aws``; nothing reaches the network. The
+environment is template.yaml's (``environment.py``), and moto has the stack's lock table, so
+the functions take and give back pair leases as deployed. Factories build VPCs, subnets and
+route tables in moto (in the hub account, or in a member account reached through STS like the
+functions do) and return plain ids.
 """
 
 from __future__ import annotations
@@ -17,26 +19,26 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
+from .environment import ENV, LOCK_TABLE
+
 # Powertools reads these when ``vpc_peering.observability`` is imported (at collection, before
 # any fixture runs): give the import-time readers the same values the fixture sets per test.
-for _key, _value in {
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_NAMESPACE": "Test",
-    "POWERTOOLS_SERVICE_NAME": "vpc-peering",
-}.items():
-    os.environ.setdefault(_key, _value)
+for _key, _value in ENV.items():
+    if _key.startswith("POWERTOOLS_"):
+        os.environ.setdefault(_key, _value)
 
 from vpc_peering import runtime, teardown  # noqa: E402 - after the import-time environment above
 from vpc_peering.aws import Access, Location  # noqa: E402
+from vpc_peering.handlers import accept  # noqa: E402
 from vpc_peering.settings import Settings  # noqa: E402
 
 from .helpers import (  # noqa: E402
-    ENV,
     HUB_ACCOUNT,
     MEMBER_ROLE_NAME,
     OPTIONAL_ENV,
     REGION,
     FakeLambdaContext,
+    FakeStepFunctions,
     TutorialVpcs,
 )
 
@@ -74,8 +76,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def aws(aws_env: None) -> Iterator[None]:
-    """moto's in-process AWS; every test using it starts from an empty account."""
+    """moto's in-process AWS; every test using it starts from an empty account that has only
+    the stack's lock table (so the functions take and give back pair leases, as deployed)."""
     with mock_aws():
+        boto3.client("dynamodb", region_name=REGION).create_table(**LOCK_TABLE)
         yield
 
 
@@ -228,7 +232,8 @@ def tutorial(make_vpc: Callable[..., str], make_subnet: Callable[..., str]) -> T
 
 @pytest.fixture
 def ec2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the EC2 operations the functions call (through ``Access``), in order."""
+    """Names of the EC2 operations the functions call (through ``Access``), in order; their
+    other calls (STS, the lease in DynamoDB, Step Functions) are not recorded."""
     calls: list[str] = []
 
     def record(model: Any, **_: Any) -> None:
@@ -238,7 +243,8 @@ def ec2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def client(self: Access, service: str, loc: Location) -> Any:
         made = original(self, service, loc)
-        made.meta.events.register("before-call", record, unique_id="unit-tests-ec2-calls")
+        if service == "ec2":
+            made.meta.events.register("before-call", record, unique_id="unit-tests-ec2-calls")
         return made
 
     monkeypatch.setattr(Access, "client", client)
@@ -248,3 +254,16 @@ def ec2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture
+def fake_sfn(monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
+    """The accept function's Step Functions client (heartbeat, success, failure), recorded."""
+    fake = FakeStepFunctions()
+    real_client = boto3.client
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        return fake if service == "stepfunctions" else real_client(service, *args, **kwargs)
+
+    monkeypatch.setattr(accept.boto3, "client", client)
+    return fake

@@ -3,65 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from emulator.testing import is_mutating
 from vpc_peering import acceptance, peering
 from vpc_peering.aws import Access
 from vpc_peering.models import AcceptanceRequest, PeeringDocument, parse
 from vpc_peering.settings import Settings
 
+from .environment import ENV, HUB_ACCOUNT, REGION
+
 Step = Callable[[PeeringDocument, Access, Settings], PeeringDocument]
 
-REGION = "us-east-1"
-HUB_ACCOUNT = "123456789012"  # moto's default account
 MEMBER_ACCOUNT = "111111111111"
-MEMBER_ROLE_NAME = "VpcPeeringMemberRole"
-STACK_NAME = "vpc-peering"
+MEMBER_ROLE_NAME = ENV["MEMBER_ROLE_NAME"]
+STACK_NAME = ENV["STACK_NAME"]
 
-ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "STACK_NAME": STACK_NAME,
-    "HUB_ACCOUNT_ID": HUB_ACCOUNT,
-    "EVENT_BUS_NAME": "vpc-peering",
-    "MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
-    # The hub, a trusted member, and 222222222222: allowed, but not a trusted requester.
-    "ALLOWED_ACCOUNT_IDS": "123456789012,111111111111,222222222222",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_NAMESPACE": "Test",
-    "POWERTOOLS_SERVICE_NAME": "vpc-peering",
-}
-
-#: Environment variables a test may set; cleared so the host's values never leak in.
+#: Environment variables the template does not set and a test may; cleared so the host's
+#: values never leak in.
 OPTIONAL_ENV = (
-    "TRUSTED_REQUESTER_ACCOUNT_IDS",
-    "ACCEPTER_OPT_IN_TAG_KEY",
-    "MAX_PEERINGS_PER_VPC",
-    "MAX_ROUTES_PER_TABLE",
-    "EVENT_SOURCE",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_EC2",
     "AWS_ENDPOINT_URL_STS",
     "AWS_LAMBDA_FUNCTION_NAME",
     "LAMBDA_TASK_ROOT",
-)
-
-#: EC2 operations that change something; a rerun must make none of them.
-MUTATING_PREFIXES = (
-    "Create",
-    "Delete",
-    "Accept",
-    "Associate",
-    "Disassociate",
-    "Modify",
-    "Replace",
-    "Reject",
 )
 
 
@@ -119,7 +88,13 @@ def peering_status(client: Any, peering_id: str) -> str:
 
 
 def mutating(calls: list[str]) -> list[str]:
-    return [c for c in calls if c.startswith(MUTATING_PREFIXES)]
+    """The EC2 operations that change something; a rerun must make none of them."""
+    return [c for c in calls if is_mutating(c)]
+
+
+def tutorial_request(t: TutorialVpcs, **extra: Any) -> dict[str, Any]:
+    """Peer the tutorial's two VPCs, with only their ids (and ``extra`` top-level fields)."""
+    return {"Requester": {"VpcId": t.vpc1}, "Accepter": {"VpcId": t.vpc2}, **extra}
 
 
 @dataclass
@@ -136,6 +111,27 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+@dataclass
+class FakeStepFunctions:
+    """Records what the accept function reports; with ``heartbeat_error`` set, its heartbeat
+    fails with that code (the token is no longer live), else every token is live."""
+
+    heartbeat_error: str | None = None
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def send_task_heartbeat(self, **kwargs: Any) -> None:
+        self.calls.append(("heartbeat", kwargs))
+        if self.heartbeat_error:
+            error = {"Error": {"Code": self.heartbeat_error, "Message": "stale"}}
+            raise ClientError(error, "SendTaskHeartbeat")  # type: ignore[arg-type]
+
+    def send_task_success(self, **kwargs: Any) -> None:
+        self.calls.append(("success", kwargs))
+
+    def send_task_failure(self, **kwargs: Any) -> None:
+        self.calls.append(("failure", kwargs))
 
 
 #: The task token the create machine's RequestAcceptance state would hand out.

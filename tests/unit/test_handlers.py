@@ -6,9 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from vpc_peering.errors import InvalidInput
 from vpc_peering.handlers import (
@@ -25,51 +23,23 @@ from vpc_peering.handlers import (
     verify,
 )
 
-from .helpers import FakeLambdaContext, TutorialVpcs, accept_detail, peering_status, snapshot
+from .helpers import (
+    FakeLambdaContext,
+    FakeStepFunctions,
+    TutorialVpcs,
+    accept_detail,
+    peering_status,
+    snapshot,
+    tutorial_request,
+)
 
 Handler = Callable[[Any, Any], Any]
-
-
-def tutorial_request(t: TutorialVpcs) -> dict[str, Any]:
-    return {"Requester": {"VpcId": t.vpc1}, "Accepter": {"VpcId": t.vpc2}}
 
 
 def step(handler: Handler, document: dict[str, Any], ctx: FakeLambdaContext) -> dict[str, Any]:
     """A later step as the state machine invokes it."""
     result: dict[str, Any] = handler({"Document": document, "ExecutionName": "x"}, ctx)
     return json.loads(json.dumps(result))  # what Step Functions passes on is JSON
-
-
-class FakeStepFunctions:
-    """Records what the accept function reports; raises ``heartbeat_error`` on heartbeat."""
-
-    def __init__(self, heartbeat_error: str | None = None) -> None:
-        self.heartbeat_error = heartbeat_error
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def send_task_heartbeat(self, **kwargs: Any) -> None:
-        self.calls.append(("heartbeat", kwargs))
-        if self.heartbeat_error:
-            error = {"Error": {"Code": self.heartbeat_error, "Message": "stale"}}
-            raise ClientError(error, "SendTaskHeartbeat")  # type: ignore[arg-type]
-
-    def send_task_success(self, **kwargs: Any) -> None:
-        self.calls.append(("success", kwargs))
-
-    def send_task_failure(self, **kwargs: Any) -> None:
-        self.calls.append(("failure", kwargs))
-
-
-@pytest.fixture
-def fake_sfn(monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
-    fake = FakeStepFunctions()
-    real_client = boto3.client
-
-    def client(service: str, *args: Any, **kwargs: Any) -> Any:
-        return fake if service == "stepfunctions" else real_client(service, *args, **kwargs)
-
-    monkeypatch.setattr(accept.boto3, "client", client)
-    return fake
 
 
 # ------------------------------------------------------------------------------------ plan

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hypothesis_settings
@@ -42,6 +41,7 @@ from .helpers import (
     REGION,
     STACK_NAME,
     FakeLambdaContext,
+    FakeStepFunctions,
     TutorialVpcs,
     mutating,
     run_step,
@@ -972,34 +972,12 @@ def test_cleanup_refuses_malformed_sides(
 
 
 # ---------------------------------------------------------------------------------- accept
-class FakeStepFunctions:
-    """Records what the accept function reports; every token is live (heartbeat succeeds)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def send_task_heartbeat(self, **kwargs: Any) -> None:
-        self.calls.append(("heartbeat", kwargs))
-
-    def send_task_success(self, **kwargs: Any) -> None:
-        self.calls.append(("success", kwargs))
-
-    def send_task_failure(self, **kwargs: Any) -> None:
-        self.calls.append(("failure", kwargs))
-
-
 @pytest.fixture
-def fake_sfn(monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
-    fake = FakeStepFunctions()
-    real_client = boto3.client
-
-    def client(service: str, *args: Any, **kwargs: Any) -> Any:
-        return fake if service == "stepfunctions" else real_client(service, *args, **kwargs)
-
-    monkeypatch.setattr(accept.boto3, "client", client)
-    # A peering that is still on its way is not waited for here: the event is retried instead
+def fake_sfn(fake_sfn: FakeStepFunctions, monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
+    """conftest's, with every token live; and a peering that is still on its way is not waited
+    for here: the event is retried instead."""
     monkeypatch.setattr(acceptance, "ACCEPT_WAIT_SECONDS", 0.0)
-    return fake
+    return fake_sfn
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,8 @@ from .helpers import (
     routes_of,
     run_step,
     snapshot,
+    tutorial_request,
 )
-
-
-def tutorial_request(t: TutorialVpcs, **extra: Any) -> dict[str, Any]:
-    return {"Requester": {"VpcId": t.vpc1}, "Accepter": {"VpcId": t.vpc2}, **extra}
 
 
 def planned(document: dict[str, Any]) -> set[tuple[str, str | None, str, str]]:

@@ -25,8 +25,9 @@ def test_from_env_reads_the_stack_environment() -> None:
     assert settings.max_routes_per_table == 50
 
 
-def test_trusted_accounts_default_to_the_hub_account() -> None:
-    # Given no TRUSTED_REQUESTER_ACCOUNT_IDS
+def test_trusted_accounts_default_to_the_hub_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no TRUSTED_REQUESTER_ACCOUNT_IDS (the template's environment sets it)
+    monkeypatch.delenv("TRUSTED_REQUESTER_ACCOUNT_IDS")
     # When settings are read
     settings = Settings.from_env()
     # Then only the hub account is trusted

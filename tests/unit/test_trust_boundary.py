@@ -1,15 +1,14 @@
 """The trust boundary's rules, unit by unit: allowed accounts, who the member role sees acting,
-the accept policy applied at Plan time, the document cap and the pair lease."""
+the accept policy applied at Plan time and the document cap (the pair lease: test_locks.py)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import boto3
 import pytest
 
-from vpc_peering import acceptance, locks, peering
+from vpc_peering import acceptance, peering
 from vpc_peering import ec2 as ec2_reads
 from vpc_peering.aws import Access, Location, location_for, session_name
 from vpc_peering.errors import (
@@ -17,7 +16,6 @@ from vpc_peering.errors import (
     AccountNotAllowed,
     AwsCallFailed,
     InvalidInput,
-    PeeringInProgress,
 )
 from vpc_peering.models import AcceptanceRequest, parse
 from vpc_peering.settings import Settings
@@ -182,42 +180,6 @@ def test_plan_refuses_a_document_step_functions_could_not_carry(
         peering.plan(request, "exec-1", access, settings)
     monkeypatch.setattr(peering, "MAX_PLAN_BYTES", 96 * 1024)
     assert peering.plan(request, "exec-2", access, settings).execution_id
-
-
-# --------------------------------------------------------------------------- the lease
-@pytest.fixture
-def lock_table(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName="locks",
-        AttributeDefinitions=[{"AttributeName": "LockId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "LockId", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    monkeypatch.setenv("LOCK_TABLE_NAME", "locks")
-    return "locks"
-
-
-def test_an_expired_lease_of_a_running_execution_is_not_taken_over(
-    lock_table: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a lease whose expiry has passed, held by an execution that still runs
-    settings = Settings.from_env()
-    access = Access(settings)
-    monkeypatch.setattr(locks, "_still_running", lambda *_: True)
-    locks.acquire(access, settings, "pair", "create:first")
-    boto3.client("dynamodb", region_name=REGION).update_item(
-        TableName=lock_table,
-        Key={"LockId": {"S": "pair"}},
-        UpdateExpression="SET ExpiresAt = :past",
-        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 3600)}},
-    )
-    # When another execution asks for the pair / Then it must wait
-    with pytest.raises(PeeringInProgress, match="create:first"):
-        locks.acquire(access, settings, "pair", "create:second")
-    # And once the holder has ended, the lease is taken over
-    monkeypatch.setattr(locks, "_still_running", lambda *_: False)
-    locks.acquire(access, settings, "pair", "create:second")
 
 
 # ------------------------------------------------------------- responses EC2 cannot parse

@@ -9,16 +9,23 @@ undo it with the cleanup machine, show that nothing of the peering is left, and 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from .executions import ExecutionResult, run_execution
-from .testing import EmulatorHandle, attach_emulator, running_emulator
+from emulator.executions import ExecutionResult, run_execution
+from emulator.testing import EmulatorHandle, attach_emulator, running_emulator
 
+from . import CLEANUP_MACHINE, CREATE_MACHINE
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The tutorial's request, as README's samples show it: a dedicated route table on each side.
+TUTORIAL_SAMPLE = ROOT / "events" / "create-tutorial-dedicated-route-tables.json"
 BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
 
 
@@ -30,8 +37,28 @@ def heading(text: str) -> None:
     say(f"\n{BOLD}== {text}{RESET}")
 
 
-def tag(name: str) -> list[dict[str, Any]]:
-    return [{"Key": "Name", "Value": name}]
+def tagged(resource_type: str, name: str) -> list[dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}]
+
+
+def tutorial_request(vpc1: str, subnet1: str, vpc2: str, subnet2: str) -> dict[str, Any]:
+    """The tutorial's request (``events/create-tutorial-dedicated-route-tables.json``) for these
+    VPCs: peer them, with a new route table on each side associated with its subnet."""
+    request: dict[str, Any] = json.loads(TUTORIAL_SAMPLE.read_text(encoding="utf-8"))
+    for side, vpc, subnet in (("Requester", vpc1, subnet1), ("Accepter", vpc2, subnet2)):
+        request[side]["VpcId"] = vpc
+        request[side]["DedicatedRouteTable"]["SubnetIds"] = [subnet]
+    return request
+
+
+def make_vpc(ec2: Any, name: str, cidr: str, subnet_cidr: str) -> tuple[str, str]:
+    """The tutorial's create-vpc and create-subnet, Name tags included: (vpc id, subnet id)."""
+    vpc: str = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=tagged("vpc", name))["Vpc"]["VpcId"]
+    subnet: str = ec2.create_subnet(
+        VpcId=vpc, CidrBlock=subnet_cidr, TagSpecifications=tagged("subnet", f"{name}-Subnet")
+    )["Subnet"]["SubnetId"]
+    say(f"  {name} {vpc} {cidr}, subnet {subnet} {subnet_cidr}")
+    return vpc, subnet
 
 
 def show_state(state: str, seconds: float) -> None:
@@ -70,34 +97,12 @@ def demo(handle: EmulatorHandle) -> int:
     say(f"Local AWS endpoint {handle.endpoint} (stack {handle.stack_name}, {handle.region})")
 
     heading("Create VPCs for peering (as the tutorial's create-vpc / create-subnet)")
-    vpc1 = ec2.create_vpc(
-        CidrBlock="10.0.0.0/16",
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": tag("VPC1")}],
-    )["Vpc"]["VpcId"]
-    subnet1 = ec2.create_subnet(
-        VpcId=vpc1,
-        CidrBlock="10.0.1.0/24",
-        TagSpecifications=[{"ResourceType": "subnet", "Tags": tag("VPC1-Subnet")}],
-    )["Subnet"]["SubnetId"]
-    vpc2 = ec2.create_vpc(
-        CidrBlock="172.16.0.0/16",
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": tag("VPC2")}],
-    )["Vpc"]["VpcId"]
-    subnet2 = ec2.create_subnet(
-        VpcId=vpc2,
-        CidrBlock="172.16.1.0/24",
-        TagSpecifications=[{"ResourceType": "subnet", "Tags": tag("VPC2-Subnet")}],
-    )["Subnet"]["SubnetId"]
-    say(f"  VPC1 {vpc1} 10.0.0.0/16, subnet {subnet1} 10.0.1.0/24")
-    say(f"  VPC2 {vpc2} 172.16.0.0/16, subnet {subnet2} 172.16.1.0/24")
+    vpc1, subnet1 = make_vpc(ec2, "VPC1", "10.0.0.0/16", "10.0.1.0/24")
+    vpc2, subnet2 = make_vpc(ec2, "VPC2", "172.16.0.0/16", "172.16.1.0/24")
+    request = tutorial_request(vpc1, subnet1, vpc2, subnet2)
 
-    request = {
-        "Requester": {"VpcId": vpc1, "DedicatedRouteTable": {"SubnetIds": [subnet1]}},
-        "Accepter": {"VpcId": vpc2, "DedicatedRouteTable": {"SubnetIds": [subnet2]}},
-        "Tags": {"Name": "VPC1-VPC2-Peering"},
-    }
     heading("Create machine: plan, create, auto-accept (EventBridge), routes, DNS, verify")
-    created, create_calls = run_machine(handle, handle.create_state_machine_arn, request)
+    created, create_calls = run_machine(handle, handle.state_machine_arn(CREATE_MACHINE), request)
     if not created.succeeded:
         return 1
     out = created.output
@@ -140,14 +145,14 @@ def demo(handle: EmulatorHandle) -> int:
     )
 
     heading("Run the same request again (idempotent: nothing changes)")
-    again, again_calls = run_machine(handle, handle.create_state_machine_arn, request)
+    again, again_calls = run_machine(handle, handle.state_machine_arn(CREATE_MACHINE), request)
     states = Counter(r["State"] for r in again.output["Routes"]) if again.succeeded else {}
     same_peering = again.succeeded and again.output["VpcPeeringConnectionId"] == peering_id
     say(f"  same peering: {same_peering}; routes {dict(states)}")
     print_calls(again_calls)
 
     heading("Cleanup machine: routes, route tables, peering (reverse order)")
-    cleaned, cleanup_calls = run_machine(handle, handle.cleanup_state_machine_arn, out)
+    cleaned, cleanup_calls = run_machine(handle, handle.state_machine_arn(CLEANUP_MACHINE), out)
     if not cleaned.succeeded:
         return 1
     removed = cleaned.output["Removed"]

@@ -23,22 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .executions import ExecutionResult, run_execution
-from .template import Template
-from .testing import EmulatorHandle, running_emulator
+from emulator.executions import ExecutionResult, run_execution
+from emulator.template import Template
+from emulator.testing import EmulatorHandle, is_mutating, running_emulator
+
+from . import CLEANUP_MACHINE, CREATE_MACHINE
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB, MEMBER = "123456789012", "111111111111"
-MUTATING = (
-    "Create",
-    "Accept",
-    "Associate",
-    "Disassociate",
-    "Delete",
-    "Modify",
-    "Replace",
-    "Reject",
-)
+#: Same-account budgets, per flow: EC2 calls beyond one per route, and states entered.
+FLOW_BUDGETS = {"create": (10, 15), "cleanup": (5, 10)}
 INIT_RATIO_BUDGET = 1.3
 PACKAGE_BUDGET_BYTES = 5 * 1024 * 1024
 
@@ -137,7 +131,7 @@ class Bench:
     ) -> None:
         ec2 = [c for c in calls if c["service"] == "ec2"]
         ops = Counter(c["operation"] for c in ec2)
-        mutating = sum(n for op, n in ops.items() if op.startswith(MUTATING))
+        mutating = sum(n for op, n in ops.items() if is_mutating(op))
         detail = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
         if call_budget is None:
             self.report.add(scenario, "EC2 calls", len(ec2), detail=detail)
@@ -168,6 +162,27 @@ class Bench:
             self.report.check(scenario, "states entered", states, state_budget)
         self.report.add(scenario, "wall time (s)", round(result.seconds, 2))
 
+    def flow(
+        self, label: str, flow: str, payload: Any, budgets: bool
+    ) -> tuple[ExecutionResult, int]:
+        """Run the create or cleanup machine once and record it (against its budgets when
+        ``budgets``); return it, and how many routes it created or removed."""
+        machine = CREATE_MACHINE if flow == "create" else CLEANUP_MACHINE
+        result, calls = self.run(self.emu.state_machine_arn(machine), payload)
+        if flow == "create":
+            routes = sum(1 for x in result.output["Routes"] if x["State"] == "created")
+        else:
+            routes = len(result.output["Removed"]["Routes"])
+        calls_over_routes, states = FLOW_BUDGETS[flow]
+        self.record(
+            f"{label} {flow} (R={routes})",
+            result,
+            calls,
+            calls_over_routes + routes if budgets else None,
+            states if budgets else None,
+        )
+        return result, routes
+
     def pair(
         self,
         label: str,
@@ -178,28 +193,12 @@ class Bench:
         repeat: bool = False,
     ) -> None:
         request = {"Requester": requester, "Accepter": accepter}
-        created, calls = self.run(self.emu.create_state_machine_arn, request)
-        r = sum(1 for x in created.output["Routes"] if x["State"] == "created")
-        assert r == routes, (label, r, routes)
-        self.record(
-            f"{label} create (R={r})",
-            created,
-            calls,
-            10 + r if budgets else None,
-            15 if budgets else None,
-        )
+        created, made = self.flow(label, "create", request, budgets)
+        assert made == routes, (label, made, routes)
         if repeat:
-            again, calls = self.run(self.emu.create_state_machine_arn, request)
+            again, calls = self.run(self.emu.state_machine_arn(CREATE_MACHINE), request)
             self.record(f"{label} create again", again, calls, None, None, mutating_budget=0)
-        cleaned, calls = self.run(self.emu.cleanup_state_machine_arn, created.output)
-        removed = len(cleaned.output["Removed"]["Routes"])
-        self.record(
-            f"{label} cleanup (R={removed})",
-            cleaned,
-            calls,
-            5 + removed if budgets else None,
-            10 if budgets else None,
-        )
+        self.flow(label, "cleanup", created.output, budgets)
 
     def scenarios(self) -> None:
         a, b = self.vpc("10.0.0.0/16"), self.vpc("172.16.0.0/16")
