@@ -51,6 +51,7 @@ def check_ownership(
 def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> AcceptOutcome:
     """Accept the peering as the accepter account, if policy allows, and wait until active."""
     peering_id = request.vpc_peering_connection_id
+    logger.append_keys(vpc_peering_connection_id=peering_id)
     # The boundary first: an event naming a side outside it is refused before any call.
     check_allowed(request.requester.account_id, settings, "detail.Requester.AccountId")
     check_allowed(request.accepter.account_id, settings, "detail.Accepter.AccountId")

@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from .aws import Access
-from .errors import InvalidInput
+from .callbacks import TaskCallbacks
+from .errors import InvalidInput, PeeringError, TransientAwsError
 from .models import parse
 from .observability import logger, metrics, tracer
 from .settings import Settings
@@ -80,6 +81,44 @@ def document_step[DocT: BaseModel](
         doc = parse(model, _event_part(event, "Document"), root="Document")
         access = Access(settings, _execution_name(event))
         return step(doc, access, settings).model_dump(mode="json", by_alias=True)
+
+    return _instrument(step_name, run)
+
+
+def event_step[RequestT: BaseModel](
+    step_name: str, model: type[RequestT], step: Callable[[RequestT, Access, Settings], BaseModel]
+) -> Handler:
+    """An EventBridge target that answers a waiting task: the event's ``detail`` carries the
+    task token and the request. The token is checked first, with a heartbeat: an event whose
+    token no execution waits on is dropped before the step runs. A domain error becomes the
+    task's failure (its name and message); a transient one fails the invocation, so Lambda
+    delivers the event again."""
+
+    def run(event: dict[str, Any], context: LambdaContext) -> Any:
+        detail = event.get("detail") if isinstance(event, dict) else None
+        token = detail.get("TaskToken") if isinstance(detail, dict) else None
+        if not isinstance(token, str) or not token:
+            logger.warning("event without a task token ignored")
+            return {"Reported": False}
+        settings = load_settings()
+        task = TaskCallbacks(Access(settings), settings)
+        if not task.waiting(token):
+            logger.warning("no execution waits on this token; event ignored")
+            return {"Reported": False}
+        try:
+            request = parse(model, detail, root="detail")
+            outcome = step(request, Access(settings, _execution_name(detail)), settings)
+        except TransientAwsError:
+            raise
+        except PeeringError as exc:
+            logger.warning("refused", error=exc.name, cause=str(exc))
+            metrics.add_metric(name=f"{step_name}Refused", unit=MetricUnit.Count, value=1)
+            reported = task.fail(token, exc.name, str(exc))
+            return {"Reported": True, "Error": exc.name} if reported else {"Reported": False}
+        if not task.succeed(token, outcome):
+            logger.info("execution no longer waiting; report dropped")
+            return {"Reported": False}
+        return {"Reported": True, **outcome.model_dump(mode="json", by_alias=True)}
 
     return _instrument(step_name, run)
 

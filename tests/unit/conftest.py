@@ -27,9 +27,8 @@ for _key, _value in ENV.items():
     if _key.startswith("POWERTOOLS_"):
         os.environ.setdefault(_key, _value)
 
-from vpc_peering import runtime, teardown  # noqa: E402 - after the import-time environment above
+from vpc_peering import callbacks, runtime, teardown  # noqa: E402 - after the import-time environment
 from vpc_peering.aws import Access, Location  # noqa: E402
-from vpc_peering.handlers import accept  # noqa: E402
 from vpc_peering.settings import Settings  # noqa: E402
 
 from .helpers import (  # noqa: E402
@@ -260,10 +259,5 @@ def lambda_context() -> FakeLambdaContext:
 def fake_sfn(monkeypatch: pytest.MonkeyPatch) -> FakeStepFunctions:
     """The accept function's Step Functions client (heartbeat, success, failure), recorded."""
     fake = FakeStepFunctions()
-    real_client = boto3.client
-
-    def client(service: str, *args: Any, **kwargs: Any) -> Any:
-        return fake if service == "stepfunctions" else real_client(service, *args, **kwargs)
-
-    monkeypatch.setattr(accept.boto3, "client", client)
+    monkeypatch.setattr(callbacks, "_client", lambda access, hub: fake)
     return fake

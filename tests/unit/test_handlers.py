@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from vpc_peering import callbacks, runtime
 from vpc_peering.errors import InvalidInput
 from vpc_peering.handlers import (
     accept,
@@ -172,8 +173,8 @@ def test_accept_handler_without_a_task_token_does_nothing(
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("no AWS call expected")
 
-    monkeypatch.setattr(accept.boto3, "client", forbidden)
-    monkeypatch.setattr(accept, "accept", forbidden)
+    monkeypatch.setattr(callbacks, "_client", forbidden)
+    monkeypatch.setattr(runtime, "Access", forbidden)
     # When events without a usable token arrive / Then they are dropped unreported
     for event in (
         {"detail": {"VpcPeeringConnectionId": "pcx-0123456789abcdef0"}},
