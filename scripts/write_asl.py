@@ -30,18 +30,14 @@ def create() -> Json:
         "Peer two VPCs: validate and plan, create, auto-accept through EventBridge, add routes,"
         " DNS, verify. Any failure after Plan runs Compensate, which removes what this execution"
         " made.",
+        received("Plan"),
         invoke(
             "Plan",
             function="PlanFunctionArn",
             payload="Request",
             timeout=60,
             also_retry=[PEERING_IN_PROGRESS],
-            catch=on_error(
-                "Compensate",
-                result_path="$",
-                comment="Plan changes nothing, and its input may not be an object:"
-                " keep only the error.",
-            ),
+            catch=to_compensate,
             next="IsDryRun",
         ),
         choice(
@@ -144,13 +140,14 @@ def cleanup() -> Json:
     return machine(
         "Undo a peering in reverse order: routes that target it (both VPCs), the route tables this"
         " stack created, then the peering itself. Safe to run again.",
+        received("CleanupPlan"),
         invoke(
             "CleanupPlan",
             function="CleanupPlanFunctionArn",
             payload="Request",
             timeout=60,
             also_retry=[PEERING_IN_PROGRESS],
-            catch=on_error("ReportFailure", result_path="$"),
+            catch=to_report,
             next="RemoveRoutes",
         ),
         invoke(
@@ -242,6 +239,19 @@ def machine(comment: str, *states: State) -> Json:
     return {"Comment": comment, "StartAt": states[0][0], "States": dict(states)}
 
 
+def received(next: str) -> State:
+    """A machine's first state: the execution input, whatever it is, becomes
+    ``{"Request": input}``. Every later state's input is then an object, so every Catch
+    writes the error to ``$.Error`` (one error shape for compensation and reporting)."""
+    return pass_(
+        "Received",
+        comment="Wrap the raw input, so that a failure of the first step has the same shape"
+        ' ({..., "Error": {Error, Cause}}) as any other.',
+        parameters={"Request.$": "$"},
+        next=next,
+    )
+
+
 def on_error(next: str, *, result_path: str | None, comment: str | None = None) -> Json:
     """Catch everything and go to `next`, the error at `result_path` ("$": the error alone,
     None: drop it and keep the input)."""
@@ -262,14 +272,17 @@ def invoke(
     also_retry: Sequence[Json] = (),
 ) -> State:
     """A Lambda step: the function gets {payload: the state input, ExecutionName}; the state
-    output is what it returns. `payload` is "Request" for a machine's first step (the raw
+    output is what it returns. `payload` is "Request" for a machine's first step (the input
     execution input), "Document" after it."""
     return name, {
         "Type": "Task",
         "Resource": "arn:${Partition}:states:::lambda:invoke",
         "Parameters": {
             "FunctionName": f"${{{function}}}",
-            "Payload": {f"{payload}.$": "$", "ExecutionName.$": "$$.Execution.Name"},
+            "Payload": {
+                f"{payload}.$": "$.Request" if payload == "Request" else "$",
+                "ExecutionName.$": "$$.Execution.Name",
+            },
         },
         "ResultSelector": {"Result.$": "$.Payload"},
         "OutputPath": "$.Result",

@@ -107,14 +107,15 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
     A compensation that cannot finish ends as ``CompensationFailed`` whose cause names the
     peering and what is left; transient errors are raised instead, for the state's Retry.
     """
-    error = raw.get("Error")
-    doc_data = {k: v for k, v in raw.items() if k != "Error"} if isinstance(error, dict) else {}
-    name, cause = summarize_error(error if isinstance(error, dict) else raw, doc_data)
+    # Every Catch writes the error to $.Error and keeps the state's input beside it: the
+    # document of the step that failed, or {"Request": ...} when Plan failed (nothing made).
+    doc_data = {k: v for k, v in raw.items() if k != "Error"}
+    name, cause = summarize_error(raw.get("Error"), doc_data)
     report = FailureReport(
         error=name, cause=cause, vpc_peering_connection_id=doc_data.get("VpcPeeringConnectionId")
     )
     try:
-        doc = PeeringDocument.model_validate(doc_data) if doc_data else None
+        doc = None if "Request" in doc_data else PeeringDocument.model_validate(doc_data)
     except ValidationError:
         doc = None
     if doc is None:
@@ -529,13 +530,12 @@ def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings
 
 def report_failure(raw: dict[str, Any], access: Access, settings: Settings) -> dict[str, str]:
     """Name a failed cleanup's error, and give back the pair's lease if it was taken."""
-    error = raw.get("Error")
-    name, cause = summarize_error(error if isinstance(error, dict) else raw, raw)
-    if isinstance(error, dict):
-        try:
-            doc = CleanupDocument.model_validate({k: v for k, v in raw.items() if k != "Error"})
-        except ValidationError:
-            doc = None
-        if doc is not None and doc.requester is not None and doc.accepter is not None:
-            locks.release(access, settings, *cleanup_lock(doc))
+    doc_data = {k: v for k, v in raw.items() if k != "Error"}
+    name, cause = summarize_error(raw.get("Error"), doc_data)
+    try:
+        doc = None if "Request" in doc_data else CleanupDocument.model_validate(doc_data)
+    except ValidationError:
+        doc = None
+    if doc is not None and doc.requester is not None and doc.accepter is not None:
+        locks.release(access, settings, *cleanup_lock(doc))
     return {"Error": name, "Cause": cause}

@@ -238,9 +238,12 @@ def test_report_failure_handler_copes_with_any_input(
 def test_compensate_handler_on_a_plan_failure(
     lambda_context: FakeLambdaContext, ec2_calls: list[str], aws: None
 ) -> None:
-    # Given the Plan state's Catch output
+    # Given the Plan state's Catch output: the request, and the error beside it
     event = {
-        "Document": {"Error": "CidrOverlap", "Cause": "Requester vpc-1 overlaps"},
+        "Document": {
+            "Request": {"Requester": {"VpcId": "vpc-1"}},
+            "Error": {"Error": "CidrOverlap", "Cause": "Requester vpc-1 overlaps"},
+        },
         "ExecutionName": "x",
     }
     # When the Compensate function runs

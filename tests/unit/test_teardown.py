@@ -329,9 +329,12 @@ def test_compensate_on_a_plan_failure_does_nothing_and_names_the_error(
     access: Access,
     settings: Settings,
 ) -> None:
-    # Given the Plan state failed (its Catch keeps only the error)
+    # Given the Plan state failed (its Catch puts the error beside the request)
     before = snapshot(ec2)
-    raw = {"Error": "CidrOverlap", "Cause": "Requester vpc-1 CIDR 10.0.0.0/16 overlaps ..."}
+    raw = {
+        "Request": {"Requester": {"VpcId": tutorial.vpc1}},
+        "Error": {"Error": "CidrOverlap", "Cause": "Requester vpc-1 CIDR 10.0.0.0/16 overlaps ..."},
+    }
     # When compensation runs
     result = teardown.compensate(raw, access, settings)
     # Then it names the error, compensates nothing and calls nothing
