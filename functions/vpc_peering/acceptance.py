@@ -4,8 +4,8 @@ The "acceptance requested" event is not trusted: its sides only say where to loo
 must match what EC2 reports. The decision uses EC2's data and the stack's accept policy only.
 
 The policy's rules (trusted requester, opt-in tag, requested by this stack) are written once,
-here: Plan applies them before anything is created, so a request that would be refused fails
-there and creates nothing; the accept function applies them again to EC2's record.
+in ``policy``: Plan applies them before anything is created, so a request that would be
+refused fails there and creates nothing; this module applies them again to EC2's record.
 """
 
 from __future__ import annotations
