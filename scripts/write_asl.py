@@ -104,11 +104,33 @@ def create() -> Json:
             function="CompensateFunctionArn",
             timeout=180,
             catch=on_error(
-                "CompensationIncomplete",
+                "DidCreateAnything",
                 result_path="$.CompensationError",
                 comment="The compensate function itself failed (after its retries): report"
                 " CompensationFailed with the peering id, publish it, fail.",
             ),
+            next="PublishFailed",
+        ),
+        choice(
+            "DidCreateAnything",
+            [
+                {
+                    "Variable": "$.VpcPeeringConnectionId",
+                    "IsPresent": True,
+                    "Next": "CompensationIncomplete",
+                }
+            ],
+            default="NothingToCompensate",
+        ),
+        pass_(
+            "NothingToCompensate",
+            comment="The first step failed (only the request is here): nothing was made, so the"
+            " first step's own error is the execution's.",
+            parameters={
+                "Error.$": "$.Error.Error",
+                "Cause.$": "$.Error.Cause",
+                "VpcPeeringConnectionId": None,
+            },
             next="PublishFailed",
         ),
         pass_(

@@ -21,6 +21,10 @@ class InvalidInput(PeeringError):
     """The request is malformed: the message names the field and the reason."""
 
 
+class ConfigurationError(PeeringError):
+    """The stack's parameters contradict each other (the message names them); nothing was done."""
+
+
 class AccountNotAllowed(PeeringError):
     """A side is in an account outside the stack's boundary (AllowedAccountIds)."""
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from .aws import Access
 from .callbacks import TaskCallbacks
-from .errors import InvalidInput, PeeringError, TransientAwsError
+from .errors import ConfigurationError, InvalidInput, PeeringError, TransientAwsError
 from .models import parse
 from .observability import logger, metrics, tracer
 from .settings import Settings
@@ -27,8 +27,17 @@ Handler = Callable[[dict[str, Any], LambdaContext], Any]
 
 @cache
 def load_settings() -> Settings:
-    """Validated once per cold start; a misconfigured stack fails on its first invocation."""
-    return Settings.from_env()
+    """Validated once per cold start; a misconfigured stack fails every invocation with
+    ConfigurationError naming the parameters, before anything is read or changed."""
+    try:
+        return Settings.from_env()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'parameters'}: "
+            + str(err["msg"]).removeprefix("Value error, ")
+            for err in exc.errors(include_url=False)
+        )
+        raise ConfigurationError(f"the stack's configuration is invalid: {problems}") from None
 
 
 def _event_part(event: Any, key: str) -> Any:
@@ -124,10 +133,15 @@ def event_step[RequestT: BaseModel](
 
 
 def raw_step(step_name: str, step: Callable[[dict[str, Any], Access, Settings], Any]) -> Handler:
-    """A step that must cope with any input shape (failure handling)."""
+    """A step that must cope with any input shape (failure handling). A misconfigured stack is
+    reported as what it is (ConfigurationError, naming the parameters): nothing could have been
+    made, since the first step fails the same way."""
 
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
-        settings = load_settings()
+        try:
+            settings = load_settings()
+        except ConfigurationError as exc:
+            return {"Error": exc.name, "Cause": str(exc), "VpcPeeringConnectionId": None}
         document = event.get("Document") if isinstance(event, dict) else None
         access = Access(settings, _execution_name(event))
         return step(document if isinstance(document, dict) else {}, access, settings)

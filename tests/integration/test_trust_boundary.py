@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from emulator.executions import ExecutionResult, follow_execution
+from emulator.executions import ExecutionResult, follow_execution, run_execution
 from emulator.executions import history as execution_history
-from emulator.testing import EmulatorHandle, mutating
+from emulator.testing import EmulatorHandle, mutating, running_emulator
 
 from .conftest import (
     HUB,
@@ -534,3 +534,33 @@ def test_a_response_ec2_cannot_parse_is_a_named_error_and_nothing_is_made(
     assert result.error == "AwsCallFailed", (result.error, result.cause)
     assert "ec2:DescribeVpcs" in (result.cause or "")
     assert "CreatePeering" not in result.states_entered
+
+
+# ------------------------------------------------- a boundary that contradicts itself
+def test_a_trusted_requester_outside_the_boundary_stops_every_execution_with_nothing_made() -> None:
+    # Given a stack whose trusted requester is not an allowed account (AllowedAccountIds left
+    # at its default: the hub only)
+    with running_emulator(
+        parameter_overrides={"TrustedRequesterAccountIds": MEMBER}
+    ) as misconfigured:
+        ec2 = misconfigured.client("ec2")
+        vpc1 = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        vpc2 = ec2.create_vpc(CidrBlock="172.16.0.0/16")["Vpc"]["VpcId"]
+        sfn = misconfigured.client("stepfunctions")
+
+        # When a create runs
+        result = run_execution(
+            sfn,
+            misconfigured.state_machine_arn("CreateStateMachine"),
+            {"Requester": {"VpcId": vpc1}, "Accepter": {"VpcId": vpc2}},
+            timeout=120,
+        )
+
+        # Then it fails with ConfigurationError naming both parameters and the account, and
+        # "VPC Peering Failed" is published; no peering was made
+        assert result.error == "ConfigurationError", (result.error, result.cause)
+        assert "TrustedRequesterAccountIds" in (result.cause or "")
+        assert "AllowedAccountIds" in (result.cause or "")
+        assert MEMBER in (result.cause or "")
+        assert "PublishFailed" in result.states_entered
+        assert ec2.describe_vpc_peering_connections()["VpcPeeringConnections"] == []
