@@ -96,13 +96,19 @@ def check_allowed(account_id: str, settings: Settings, field: str) -> None:
 
 
 def location_for(
-    account_id: str, region: str, role_arn: str | None, settings: Settings, field: str = ""
+    account_id: str,
+    region: str,
+    role_arn: str | None,
+    settings: Settings,
+    field: str = "",
+    account_field: str = "AccountId",
 ) -> Location:
     """Where and as whom to call for a side; an explicit role must be the member role.
 
-    Every side's location is made here, so this is where the account boundary is enforced.
+    Every side's location is made here, so this is where the account boundary is enforced
+    (``account_field`` names where the account came from: ``AccountId``, or ``RoleArn``).
     """
-    check_allowed(account_id, settings, f"{field}AccountId")
+    check_allowed(account_id, settings, f"{field}{account_field}")
     if role_arn:
         name = role_arn.rsplit("/", 1)[-1]
         if name != settings.member_role_name:

@@ -7,7 +7,7 @@ emulator (moto) ignores some filters, and the code must be right on both.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,6 +37,15 @@ def _describe(access: Access, loc: Location, what: str, **kwargs: Any) -> list[d
     key = "".join(word.title() for word in what.split("_"))
     with aws_call(f"ec2:Describe{key}", loc):
         return _pages(access.ec2(loc), f"describe_{what}", key, **kwargs)
+
+
+def _by_location(vpcs: Iterable[tuple[Location, str]]) -> dict[Location, list[str]]:
+    """VPC ids grouped by where they are read, so one call serves both sides when it can."""
+    at: dict[Location, list[str]] = {}
+    for loc, vpc_id in vpcs:
+        if vpc_id not in at.setdefault(loc, []):
+            at[loc].append(vpc_id)
+    return at
 
 
 def _code(exc: ClientError) -> str:
@@ -193,11 +202,7 @@ def describe_route_tables_by_id(
 
 def route_tables_at(access: Access, vpcs: list[tuple[Location, str]]) -> dict[str, RouteTable]:
     """The route tables of these VPCs by id: one read per account and region."""
-    at: dict[Location, list[str]] = {}
-    for loc, vpc_id in vpcs:
-        at.setdefault(loc, [])
-        if vpc_id not in at[loc]:
-            at[loc].append(vpc_id)
+    at = _by_location(vpcs)
     return {
         table.route_table_id: table
         for loc, vpc_ids in at.items()
@@ -284,11 +289,7 @@ def observe_sides[Name: str](
     """What EC2 shows around each named VPC (``name -> (location, vpc id)``): one read of each
     kind per account and region, both VPCs in one call when they share one. Subnets are read
     only where a side named in ``subnets_for`` lives."""
-    at: dict[Location, list[str]] = {}
-    for loc, vpc_id in where.values():
-        at.setdefault(loc, [])
-        if vpc_id not in at[loc]:
-            at[loc].append(vpc_id)
+    at = _by_location(where.values())
     read: dict[Location, tuple[dict[str, Vpc], list[RouteTable], dict[str, str], list[Peering]]]
     read = {}
     for loc, vpc_ids in at.items():

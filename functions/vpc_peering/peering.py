@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from . import ec2, locks, ownership
-from .aws import Access, Location, check_allowed, location_for
+from .aws import Access, Location, location_for
 from .errors import (
     AssociationConflict,
     InvalidInput,
@@ -56,9 +56,8 @@ def resolve_side(request: SideRequest, name: SideName, settings: Settings) -> Si
         request.role_arn.split(":")[4] if request.role_arn else settings.hub_account_id
     )
     field = "RoleArn" if request.role_arn and not request.account_id else "AccountId"
-    check_allowed(account, settings, f"{name}.{field}")
     region = request.region or settings.hub_region
-    loc = location_for(account, region, request.role_arn, settings, f"{name}.")
+    loc = location_for(account, region, request.role_arn, settings, f"{name}.", field)
     options = request.model_dump(exclude={"vpc_id", "account_id", "region", "role_arn"})
     return Side.model_validate(
         {
