@@ -2,7 +2,8 @@
 
 Order matters: bind the port first (``--port 0`` picks a free one), export ``MOTO_PORT`` (moto's
 Step Functions interpreter calls ``http://localhost:$MOTO_PORT``), serve, deploy through the
-API, then announce (stdout and ``--ready-file``) and serve until SIGINT/SIGTERM.
+API (the stack, then any ``--extra-stack``), start the schedule timer, then announce (stdout and
+``--ready-file``) and serve until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,13 +15,24 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator import event_delivery, lambda_runtime, moto_fixes
-from emulator.deploy import DeployedStack, deploy
+from emulator import (
+    ec2_fixes,
+    event_delivery,
+    lambda_runtime,
+    moto_fixes,
+    sfn_integration,
+    stacks,
+    tag_events,
+)
+from emulator.deploy import DeployedStack
 from emulator.faults import FaultInjector, FaultRule, PeeringStatusForcer
+from emulator.schedules import Scheduler
 from emulator.server import HOST, configure_moto, create_server
+from emulator.stacks import StackControl
 from emulator.template import TemplateError
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -49,7 +61,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fail the NTH call (TIMES times; 0: always) of an operation, e.g. "
         "ec2:CreateRoute:UnauthorizedOperation:2",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--schedule-time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="divide every schedule period by F (3600: rate(1 hour) fires every second)",
+    )
+    parser.add_argument(
+        "--extra-stack",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='also deploy a template into an account and region, e.g. \'{"template": '
+        '"member.yaml", "stack_name": "member", "account_id": "111111111111", "region": '
+        '"eu-west-1", "parameters": {"HubBusArn": "..."}}\' (as POST /_emulator/stacks)',
+    )
+    args = parser.parse_args(argv)
+    if args.schedule_time_scale <= 0:
+        parser.error("--schedule-time-scale must be > 0")
+    return args
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -75,6 +106,7 @@ def ready_info(stack: DeployedStack, endpoint: str) -> dict[str, Any]:
         "event_buses": stack.event_buses,
         "rules": stack.rules,
         "outputs": stack.outputs,
+        "stacks": [stacks.summary(s) for s in stacks.deployed()],
         "pid": os.getpid(),
     }
 
@@ -88,8 +120,12 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_moto()
     moto_fixes.install()
+    sfn_integration.install()
+    ec2_fixes.install()
     lambda_runtime.install()
     event_delivery.install()
+    tag_events.install()
+    stacks.install()
     server, app = create_server(args.port)
     injector = FaultInjector()
     try:
@@ -102,28 +138,39 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MOTO_PORT"] = str(port)
     threading.Thread(target=server.serve_forever, name="server", daemon=True).start()
 
+    control = StackControl(
+        endpoint, DEFAULT_ACCOUNT_ID, args.region, _environment_installer(endpoint, args.region)
+    )
     try:
-        stack = deploy(
-            args.template,
-            endpoint=endpoint,
+        stack = control.deploy(
+            template=args.template,
             stack_name=args.stack_name,
-            region=args.region,
             account_id=DEFAULT_ACCOUNT_ID,
-            parameter_overrides=overrides,
-        )
-        lambda_runtime.install_environment(
-            stack.function_environments, endpoint=endpoint, region=args.region
+            region=args.region,
+            parameters=overrides,
         )
     except (TemplateError, ValueError, OSError) as exc:
         print(f"emulator: cannot deploy {args.template}: {exc}", file=sys.stderr, flush=True)
         server.shutdown()
         return 1
+    for spec in args.extra_stack:
+        status, result = control.control("POST", spec.encode())
+        if status != 201:
+            print(f"emulator: --extra-stack {spec}: {result}", file=sys.stderr, flush=True)
+            server.shutdown()
+            return 1
     app.reset_calls()  # the deployment's own calls are not the application's
     app.before_request_hooks.append(injector)  # faults count the application's calls only
     app.control_handlers["faults"] = injector.control
     forcer = PeeringStatusForcer()
     forcer.install()  # peering statuses moto never produces, on request only
     app.control_handlers["peering-status"] = forcer.control
+    app.control_handlers["stacks"] = control.control
+    app.control_handlers["events/refused"] = event_delivery.control_refused
+    scheduler = Scheduler(args.schedule_time_scale, logical_ids=stacks.rule_locations)
+    app.control_handlers["schedules"] = scheduler.control_list
+    app.control_handlers["schedules/fire"] = scheduler.control_fire
+    scheduler.start()
 
     info = ready_info(stack, endpoint)
     app.info = info
@@ -142,6 +189,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _environment_installer(endpoint: str, region: str) -> Callable[[DeployedStack], None]:
+    """After each deployment: the environment of every deployed function, in ``os.environ``
+    (one process: a variable two functions disagree on is a ValueError)."""
+
+    def install(_: DeployedStack) -> None:
+        environments: dict[str, dict[str, str]] = {}
+        for deployed in stacks.deployed():
+            environments.update(deployed.function_environments)
+        lambda_runtime.install_environment(environments, endpoint=endpoint, region=region)
+
+    return install
+
+
 def _announce(info: dict[str, Any]) -> None:
     endpoint = info["endpoint"]
     lines = [
@@ -150,6 +210,10 @@ def _announce(info: dict[str, Any]) -> None:
         *(f"  state machine:  {arn} ({name})" for name, arn in info["state_machines"].items()),
         f"  event bus:      {info['event_bus_name']}",
         f"  functions:      {', '.join(info['functions'].values()) or '-'}",
+        *(
+            f"  also deployed:  {s['stack_name']} ({s['region']}, account {s['account_id']})"
+            for s in info["stacks"][1:]
+        ),
     ]
     machine = next(iter(info["state_machines"].values()), "")
     if machine:

@@ -5,10 +5,20 @@ resources are then created exactly as a client would see them, with moto's own v
 (e.g. of the state machine definitions).
 
 Supported resources: ``AWS::Serverless::Function`` (role, function, ``EventBridgeRule``
-events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus``, ``AWS::Events::Rule``,
-``AWS::DynamoDB::Table`` (keys, billing mode, TTL), ``AWS::SQS::Queue`` (including the one SAM
-generates for an ``EventBridgeRule`` ``DeadLetterConfig``; the emulator's event delivery does
-not send to it, and ``EventInvokeConfig`` destinations are not deployed).
+events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus`` (with its ``Policy``),
+``AWS::Events::EventBusPolicy`` (``Statement``, or the legacy ``Action``/``Principal``/
+``Condition``), ``AWS::Events::Rule`` (``EventPattern`` or ``ScheduleExpression``; schedules
+fire through ``schedules.py``), ``AWS::DynamoDB::Table`` (keys, billing mode, TTL),
+``AWS::SQS::Queue`` (including the one SAM generates for an ``EventBridgeRule``
+``DeadLetterConfig``; the emulator's event delivery does not send to it, and
+``EventInvokeConfig`` destinations are not deployed).
+
+Any account and region: resources are created with credentials moto maps to ``account_id``
+(its default account's, else those STS ``AssumeRole`` returns for a role in that account).
+Functions only where ``functions_allowed`` (the in-process runtime runs every handler with the
+emulator's one environment, so the caller allows them in the hub account and region only).
+Deployment calls carry :data:`DEPLOY_USER_AGENT`, which the server keeps out of the call log
+and away from fault injection.
 Skipped (moto does not enforce IAM, and logs/layers change nothing locally, but Refs to them
 resolve): log groups, IAM roles and policies, Lambda layers and permissions. Anything else is a
 :class:`~emulator.template.TemplateError`, and so is a property that would start the
@@ -24,18 +34,22 @@ import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from emulator import lambda_runtime
+from emulator.server import UNLOGGED_USER_AGENT
 from emulator.template import NO_VALUE, Resolver, Template, TemplateError, scalar_to_str
 
 DEPLOYED_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
     "AWS::Events::EventBus",
+    "AWS::Events::EventBusPolicy",
     "AWS::Serverless::Function",
     "AWS::Events::Rule",
     "AWS::Serverless::StateMachine",
@@ -64,10 +78,10 @@ REFUSED_PROPERTIES: dict[str, dict[str, str]] = {
     "AWS::Serverless::Function": {
         "FunctionUrlConfig": "no function URL is served",
     },
-    "AWS::Events::Rule": {
-        "ScheduleExpression": "schedules never fire (moto has no scheduler)",
-    },
 }
+#: The user agent suffix of every deployment call (``server.py`` keeps them out of the call log).
+DEPLOY_USER_AGENT = UNLOGGED_USER_AGENT
+_DEPLOY_ACCESS_KEY = "emulator-deploy"  # moto maps an unknown key to its default account
 _TRUST_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -97,6 +111,13 @@ class DeployedStack:
     rules: dict[str, str] = field(default_factory=dict)  # logical id (or Fn.Event) -> rule name
     outputs: dict[str, Any] = field(default_factory=dict)  # output name -> resolved Value
     function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: What CloudFormation's DescribeStacks would show (``stacks.py``).
+    stack_id: str = ""
+    description: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)  # NoEcho ones as "****"
+    output_descriptions: dict[str, str] = field(default_factory=dict)
+    output_exports: dict[str, str] = field(default_factory=dict)  # output name -> export name
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def deploy(
@@ -107,8 +128,10 @@ def deploy(
     region: str,
     account_id: str,
     parameter_overrides: Mapping[str, str] | None = None,
+    functions_allowed: bool = True,
 ) -> DeployedStack:
-    """Create the template's resources in the emulator at ``endpoint``; register the code."""
+    """Create the template's resources in the emulator at ``endpoint``, in ``account_id`` and
+    ``region``; register the functions' code."""
     template = Template.load(template_path)
     resolver = Resolver(
         template,
@@ -117,20 +140,40 @@ def deploy(
         account_id=account_id,
         parameter_overrides=parameter_overrides,
     )
-    _check_supported(template, resolver)
+    _check_supported(template, resolver, functions_allowed=functions_allowed)
     deployer = _Deployer(template, resolver, endpoint)
     stack = deployer.stack
     for kind in DEPLOYED_TYPES:
         for logical_id in template.resources:
             if template.resource_type(logical_id) == kind and resolver.resource_enabled(logical_id):
                 deployer.deploy(kind, logical_id)
-    for name, output in template.section("Outputs").items():
-        if "Condition" not in output or resolver.condition(str(output["Condition"])):
-            stack.outputs[name] = resolver.resolve(output.get("Value"))
+    _describe(stack, template, resolver)
     return stack
 
 
-def _check_supported(template: Template, resolver: Resolver) -> None:
+def _describe(stack: DeployedStack, template: Template, resolver: Resolver) -> None:
+    """Record what DescribeStacks shows: id, description, parameters, outputs."""
+    stack.stack_id = str(resolver.ref("AWS::StackId"))
+    description = template.body.get("Description")
+    stack.description = None if description is None else str(description)
+    declared = template.section("Parameters")
+    for name, value in resolver.parameters.items():
+        shown = ",".join(value) if isinstance(value, list) else str(value)
+        stack.parameters[name] = "****" if declared[name].get("NoEcho") else shown
+    for name, output in template.section("Outputs").items():
+        if "Condition" in output and not resolver.condition(str(output["Condition"])):
+            continue
+        stack.outputs[name] = resolver.resolve(output.get("Value"))
+        if "Description" in output:
+            stack.output_descriptions[name] = str(resolver.resolve(output["Description"]))
+        export = (output.get("Export") or {}).get("Name")
+        if export is not None:
+            stack.output_exports[name] = str(resolver.resolve(export))
+
+
+def _check_supported(
+    template: Template, resolver: Resolver, *, functions_allowed: bool = True
+) -> None:
     transform = template.body.get("Transform")
     transforms = transform if isinstance(transform, list) else [transform] if transform else []
     unsupported = [t for t in transforms if t != "AWS::Serverless-2016-10-31"]
@@ -142,6 +185,11 @@ def _check_supported(template: Template, resolver: Resolver) -> None:
             raise TemplateError(f"{logical_id}: resource type {kind} is not supported")
         if not resolver.resource_enabled(logical_id):  # evaluates (and so checks) its Condition
             continue
+        if kind == "AWS::Serverless::Function" and not functions_allowed:
+            raise TemplateError(
+                f"{logical_id} ({kind}): functions are deployed only in the emulator's own "
+                "account and region (the in-process runtime runs every handler there)"
+            )
         refused = REFUSED_PROPERTIES.get(str(kind), {})
         for prop, value in template.properties(logical_id).items():
             if prop in refused and resolver.resolve(value) is not NO_VALUE:
@@ -155,18 +203,15 @@ class _Deployer:
     def __init__(self, template: Template, resolver: Resolver, endpoint: str) -> None:
         self.template = template
         self.resolver = resolver
-        session = boto3.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any key
-            region_name=resolver.region,
-        )
+        session = _session(endpoint, resolver.account_id, resolver.region)
+        config = Config(user_agent_extra=DEPLOY_USER_AGENT)
         # Any: the template's values are checked by moto, not by boto3-stubs' literal types.
-        self.iam: Any = session.client("iam", endpoint_url=endpoint)
-        self.lambda_: Any = session.client("lambda", endpoint_url=endpoint)
-        self.events: Any = session.client("events", endpoint_url=endpoint)
-        self.sfn: Any = session.client("stepfunctions", endpoint_url=endpoint)
-        self.dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint)
-        self.sqs: Any = session.client("sqs", endpoint_url=endpoint)
+        self.iam: Any = session.client("iam", endpoint_url=endpoint, config=config)
+        self.lambda_: Any = session.client("lambda", endpoint_url=endpoint, config=config)
+        self.events: Any = session.client("events", endpoint_url=endpoint, config=config)
+        self.sfn: Any = session.client("stepfunctions", endpoint_url=endpoint, config=config)
+        self.dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint, config=config)
+        self.sqs: Any = session.client("sqs", endpoint_url=endpoint, config=config)
         self.stack = DeployedStack(
             stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
         )
@@ -180,6 +225,8 @@ class _Deployer:
                 self.sqs.create_queue(QueueName=self.resolver.physical_name(logical_id))
             case "AWS::Events::EventBus":
                 self._event_bus(logical_id, props)
+            case "AWS::Events::EventBusPolicy":
+                self._event_bus_policy(logical_id, props)
             case "AWS::Serverless::Function":
                 self._function(logical_id, props)
             case "AWS::Events::Rule":
@@ -211,6 +258,43 @@ class _Deployer:
         name = self.resolver.physical_name(logical_id)
         self.events.create_event_bus(Name=name)
         self.stack.event_buses[logical_id] = name
+        policy = props.get("Policy")
+        if policy:
+            document = json.loads(policy) if isinstance(policy, str) else dict(policy)
+            statements = document.get("Statement") or []
+            statements = statements if isinstance(statements, list) else [statements]
+            document["Statement"] = [
+                self._statement(name, statement, f"{logical_id}{index}")
+                for index, statement in enumerate(statements)
+            ]
+            self.events.put_permission(EventBusName=name, Policy=json.dumps(document))
+
+    def _event_bus_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        """One statement added to a bus's policy, as CloudFormation does (statement ids are
+        unique per bus; another resource's statements stay)."""
+        bus = str(props.get("EventBusName") or "default")
+        sid = scalar_to_str(props.get("StatementId"), f"{logical_id} StatementId")
+        if "Statement" not in props:  # the legacy form: PutPermission's own parameters
+            legacy = {k: props[k] for k in ("Action", "Principal", "Condition") if k in props}
+            self.events.put_permission(EventBusName=bus, StatementId=sid, **legacy)
+            return
+        described = self.events.describe_event_bus(Name=bus)
+        document = json.loads(described.get("Policy") or '{"Version": "2012-10-17"}')
+        kept = [s for s in document.get("Statement", []) if s.get("Sid") != sid]
+        statement = self._statement(bus, props["Statement"], sid)
+        document["Statement"] = [*kept, statement]
+        # moto replaces the statements of the principals it is given, so the whole policy goes.
+        self.events.put_permission(EventBusName=bus, Policy=json.dumps(document))
+
+    def _statement(self, bus: str, statement: dict[str, Any], sid: str) -> dict[str, Any]:
+        """A policy statement as moto stores it: Sid, Effect and Resource are required there;
+        a statement without Resource is about the bus it is attached to."""
+        bus_arn = (
+            bus
+            if bus.startswith("arn:")
+            else f"arn:aws:events:{self.resolver.region}:{self.resolver.account_id}:event-bus/{bus}"
+        )
+        return {"Sid": sid, "Effect": "Allow", "Resource": bus_arn, **statement}
 
     def _function(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.physical_name(logical_id)
@@ -293,6 +377,9 @@ class _Deployer:
         if "EventPattern" in props:
             pattern = props["EventPattern"]
             rule["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        for key in ("ScheduleExpression", "Description"):
+            if key in props:
+                rule[key] = props[key]
         rule["State"] = props.get("State", "ENABLED")
         self.events.put_rule(**rule)
         targets = [
@@ -325,6 +412,29 @@ class _Deployer:
             name=name, definition=definition, roleArn=self._role(logical_id), type=kind
         )
         self.stack.state_machines[logical_id] = str(response["stateMachineArn"])
+
+
+def _session(endpoint: str, account_id: str, region: str) -> boto3.Session:
+    """A session acting in ``account_id``: the deployer's own key maps to moto's default
+    account; any other account is reached with the keys STS AssumeRole returns for a role there
+    (moto maps them to the role's account; IAM is not enforced, so the role need not exist)."""
+    session = boto3.Session(
+        aws_access_key_id=_DEPLOY_ACCESS_KEY,
+        aws_secret_access_key="emulator-deploy",  # noqa: S106 - moto accepts any key
+        region_name=region,
+    )
+    config = Config(user_agent_extra=DEPLOY_USER_AGENT)
+    sts: Any = session.client("sts", endpoint_url=endpoint, config=config)
+    if sts.get_caller_identity()["Account"] == account_id:
+        return session
+    role = f"arn:aws:iam::{account_id}:role/emulator-deploy"
+    credentials = sts.assume_role(RoleArn=role, RoleSessionName="emulator-deploy")["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
 
 
 def substitute(definition: str, substitutions: Mapping[str, Any]) -> str:

@@ -1,38 +1,67 @@
-"""EventBridge rule targets that moto does not deliver to: Lambda functions and state machines.
+"""EventBridge delivery where moto differs from AWS: Lambda, state machine and event bus targets.
 
 Why: moto's ``PutEvents`` raises NotImplementedError when a matching rule targets a Lambda
-function or a state machine, and the create machine relies on exactly that (its
-``events:putEvents.waitForTaskToken`` task is answered by a Lambda rule target).
+function or a state machine (the create machine relies on exactly that: its
+``events:putEvents.waitForTaskToken`` task is answered by a Lambda rule target), and it hands an
+event to another bus by putting it again, which loses the event's account, region, resources,
+time and id and ignores the receiving bus's policy.
 
-Delivery is asynchronous, as in EventBridge: ``PutEvents`` returns before the target runs, so a
-``waitForTaskToken`` task is already waiting when the target reports back. A Lambda target that
-raises is retried like an asynchronous Lambda invocation (two more attempts, ~1 s apart), then
-the event is logged and dropped. Other target kinds are left to moto's own ``send_to_targets``.
+* Lambda and state machine targets: delivered asynchronously, as in EventBridge: ``PutEvents``
+  returns before the target runs, so a ``waitForTaskToken`` task is already waiting when the
+  target reports back. A Lambda target that raises is retried like an asynchronous Lambda
+  invocation (two more attempts, ~1 s apart), then the event is logged and dropped.
+* Event bus targets (another account and/or region, or the same): the event arrives unchanged
+  (id, source, detail-type, detail, resources, time, account and region of origin), and the
+  receiving bus's rules match it. Forwarding is one hop: an event that arrived through a bus
+  target is not sent on by the receiving bus's own bus targets. A cross-account delivery needs
+  the receiving bus's resource policy to allow it (``bus_policy.py``); a refused one is logged,
+  dropped and listed by :func:`refused` (``GET /_emulator/events/refused``). Input
+  transformation is not applied to bus targets (EventBridge does not offer it for them).
+* ``PutEvents`` naming a bus by ARN goes to that bus (moto looks the name up in the caller's
+  account); into another account only if the bus policy allows it, else the whole call fails
+  with ``AccessDeniedException``.
+* SQS targets: the event as EventBridge sends it (moto's own drops ``account`` and ignores
+  ``Input``/``InputPath``), synchronously.
+* Other target kinds (log groups, archives, API destinations) are left to moto's own
+  ``send_to_targets``.
+
+Service events (``tag_events.py``) and scheduled events (``schedules.py``) enter through
+:func:`emit_to_default_bus` and :func:`fire_rule`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from copy import copy
 from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda.models import lambda_backends
-from moto.events.models import Rule
-from moto.events.utils import EventMessageType, EventTemplateParser
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import unix_time
+from moto.events.exceptions import ValidationException
+from moto.events.models import EventBus, EventsBackend, Rule, events_backends
+from moto.events.utils import _BASE_EVENT_MESSAGE, EventMessageType, EventTemplateParser
 from moto.utilities.arns import parse_arn
+
+from emulator import bus_policy
 
 logger = logging.getLogger("emulator.events")
 
 LAMBDA_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 1.0
+MAX_PUT_EVENTS_ENTRIES = 10  # PutEvents' documented limit
+REFUSED_KEPT = 1000  # the most recent refusals listed by refused()
 
 _original_send_to_targets: Callable[..., None] | None = None
+_refused: deque[dict[str, Any]] = deque(maxlen=REFUSED_KEPT)
+_refused_lock = threading.Lock()
 
 
 def original_send_to_targets() -> Callable[..., None]:
@@ -43,35 +72,260 @@ def original_send_to_targets() -> Callable[..., None]:
 
 
 def install() -> None:
-    """Patch moto's ``Rule.send_to_targets`` (idempotent)."""
+    """Patch moto's ``Rule.send_to_targets`` and ``EventsBackend.put_events`` (idempotent)."""
     global _original_send_to_targets
     if _original_send_to_targets is None:
         _original_send_to_targets = Rule.send_to_targets
         Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
+        EventsBackend.put_events = _put_events  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def service_event(
+    *,
+    source: str,
+    detail_type: str,
+    account: str,
+    region: str,
+    resources: list[str],
+    detail: dict[str, Any],
+) -> EventMessageType:
+    """An event an AWS service sends, as moto's delivery code expects it (time as epoch)."""
+    now = unix_time()
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": now,
+        "region": region,
+        "resources": resources,
+        "detail": detail,
+        "ingestion-time": now,  # moto's own targets (SQS, logs) read it
+    }
+
+
+def emit_to_default_bus(account: str, region: str, event: EventMessageType) -> None:
+    """Put a service event (e.g. ``aws.tag``) on the default bus of its account and region."""
+    deliver_to_bus(events_backends[account][region].event_buses["default"], event)
+
+
+def fire_rule(rule: Rule, event: EventMessageType) -> None:
+    """Hand ``event`` to the rule's targets without matching a pattern (a schedule firing)."""
+    deliver_to_rule(rule, event, match=False)
+
+
+def deliver_to_bus(bus: EventBus, event: EventMessageType, *, forwarded: bool = False) -> None:
+    """Offer the event to every rule of the bus; ``forwarded``: it came through a bus target."""
+    for rule in list(bus.rules.values()):
+        deliver_to_rule(rule, event, forwarded=forwarded)
+
+
+def refused() -> list[dict[str, Any]]:
+    """Cross-account deliveries a bus policy refused (most recent last)."""
+    with _refused_lock:
+        return list(_refused)
+
+
+def control_refused(method: str, body: bytes) -> tuple[int, Any]:
+    """``GET /_emulator/events/refused`` lists refusals, ``DELETE`` clears (returns them)."""
+    if method == "GET":
+        return 200, refused()
+    if method == "DELETE":
+        with _refused_lock:
+            cleared = list(_refused)
+            _refused.clear()
+        return 200, cleared
+    return 405, {"error": f"{method} not allowed on events/refused"}
+
+
+# ----------------------------------------------------------------------------- rule targets
 
 
 def _send_to_targets(
     self: Rule, original_event: EventMessageType, transform_input: bool = True
 ) -> None:
-    if not self.event_pattern.matches_event(original_event):
+    deliver_to_rule(self, original_event, transform_input)
+
+
+def deliver_to_rule(
+    rule: Rule,
+    original_event: EventMessageType,
+    transform_input: bool = True,
+    *,
+    forwarded: bool = False,
+    match: bool = True,
+) -> None:
+    """What EventBridge does when an event reaches a rule: match, then each target.
+
+    A schedule rule matches no event (moto lets its empty pattern match every one): only its
+    schedule fires it (``match=False``).
+    """
+    if match and (
+        rule.scheduled_expression or not rule.event_pattern.matches_event(original_event)
+    ):
         return
-    if self.state == "DISABLED":
+    if rule.state == "DISABLED":
         return
     others = []
-    for target in self.targets:
+    for target in rule.targets:
         arn = parse_arn(target["Arn"])
         if arn.service == "lambda" and arn.resource_type == "function":
             event = _target_input(target, eventbridge_event(original_event), transform_input)
-            _start(_deliver_to_lambda, self, target["Arn"], event)
+            _start(_deliver_to_lambda, rule, target["Arn"], event)
         elif arn.service == "states" and arn.resource_type == "stateMachine":
             event = _target_input(target, eventbridge_event(original_event), transform_input)
-            _start(_deliver_to_state_machine, self, target["Arn"], event)
+            _start(_deliver_to_state_machine, rule, target["Arn"], event)
+        elif arn.service == "sqs":
+            event = _target_input(target, eventbridge_event(original_event), transform_input)
+            _deliver_to_queue(rule, target, event)
+        elif arn.service == "events" and arn.resource_type == "event-bus":
+            _forward(rule, target["Arn"], original_event, forwarded)
         else:
             others.append(target)
     if others:
-        rest = copy(self)
+        rest = copy.copy(rule)
         rest.targets = others
         original_send_to_targets()(rest, original_event, transform_input)
+
+
+def _forward(rule: Rule, bus_arn: str, event: EventMessageType, forwarded: bool) -> None:
+    if forwarded:
+        logger.info(
+            "rule %s: event %s came through a bus target; not forwarded again to %s",
+            rule.arn, event.get("id"), bus_arn,
+        )  # fmt: skip
+        return
+    target = parse_arn(bus_arn)
+    bus = _find_bus(target.account, target.region, target.resource_id)
+    if bus is None:
+        logger.warning("rule %s: target bus %s does not exist; event dropped", rule.arn, bus_arn)
+        return
+    if target.account != rule.account_id:
+        decision = bus_policy.evaluate(bus.policy, _put_request(rule.account_id, bus, event))
+        if not decision.allowed:
+            _refuse(event, bus, via=rule.arn, reason=decision.reason)
+            return
+    deliver_to_bus(bus, copy.deepcopy(event), forwarded=True)
+
+
+def _find_bus(account: str, region: str, name: str) -> EventBus | None:
+    bus: EventBus | None = events_backends[account][region].event_buses.get(name)
+    return bus
+
+
+def _put_request(sender: str, bus: EventBus, event: EventMessageType) -> bus_policy.PutRequest:
+    return bus_policy.PutRequest(
+        sender_account=sender,
+        bus_arn=bus.arn,
+        source=str(event.get("source", "")),
+        detail_type=str(event.get("detail-type", "")),
+    )
+
+
+def _refuse(event: EventMessageType, bus: EventBus, *, via: str, reason: str) -> None:
+    record = {
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "event_id": event.get("id"),
+        "source": event.get("source"),
+        "detail-type": event.get("detail-type"),
+        "from_account": event.get("account"),
+        "from_region": event.get("region"),
+        "bus_arn": bus.arn,
+        "via": via,
+        "reason": reason,
+    }
+    logger.warning("event %s refused by %s (via %s): %s", record["event_id"], bus.arn, via, reason)
+    with _refused_lock:
+        _refused.append(record)
+
+
+# -------------------------------------------------------------------------------- PutEvents
+
+
+def _put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """moto's ``put_events``, with a bus ARN honoured (another account: if its policy allows).
+
+    Every entry's bus is resolved and authorised before any is delivered: a refused entry fails
+    the whole call, as an authorisation error does in AWS.
+    """
+    if len(events) > MAX_PUT_EVENTS_ENTRIES:
+        raise ValidationException(
+            "1 validation error detected: Value '[PutEventsRequestEntry]' at 'entries' failed "
+            "to satisfy constraint: Member must have length less than or equal to 10"
+        )
+    planned: list[tuple[dict[str, Any], EventMessageType | None, EventBus | None]] = []
+    for entry in events:
+        error = _entry_error(entry)
+        if error is not None:
+            planned.append((error, None, None))
+            continue
+        event = _event_message(self, entry)
+        bus = _destination_bus(self, entry.get("EventBusName"), event)
+        planned.append(({"EventId": event["id"]}, event, bus))
+    for _, message, destination in planned:
+        if message is not None and destination is not None:
+            deliver_to_bus(destination, message)
+    return [result for result, _, _ in planned]
+
+
+def _entry_error(entry: dict[str, Any]) -> dict[str, str] | None:
+    """The per-entry error moto (and EventBridge) reports, or None for a valid entry."""
+    for field in ("Source", "DetailType", "Detail"):
+        if not entry.get(field):
+            return {
+                "ErrorCode": "InvalidArgument",
+                "ErrorMessage": f"Parameter {field} is not valid. Reason: {field} is a "
+                "required argument.",
+            }
+    try:
+        json.loads(entry["Detail"])
+    except ValueError:
+        return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    return None
+
+
+def _event_message(backend: EventsBackend, entry: dict[str, Any]) -> EventMessageType:
+    event = copy.deepcopy(_BASE_EVENT_MESSAGE)
+    event["id"] = str(uuid.uuid4())
+    event["detail-type"] = entry["DetailType"]
+    event["source"] = entry["Source"]
+    event["account"] = backend.account_id
+    event["time"] = entry.get("Time", unix_time())
+    event["region"] = backend.region_name
+    event["resources"] = entry.get("Resources", [])
+    event["detail"] = json.loads(entry["Detail"])
+    event["ingestion-time"] = unix_time()
+    return event
+
+
+def _destination_bus(
+    backend: EventsBackend, name_or_arn: str | None, event: EventMessageType
+) -> EventBus:
+    """The bus an entry names: a name in the caller's account and region, or an ARN."""
+    if not name_or_arn or not name_or_arn.startswith("arn:"):
+        bus: EventBus = backend.describe_event_bus(name_or_arn or "default")
+        return bus
+    arn = parse_arn(name_or_arn)
+    target: EventBus = events_backends[arn.account][arn.region].describe_event_bus(arn.resource_id)
+    if arn.account != backend.account_id:
+        request = _put_request(backend.account_id, target, event)
+        decision = bus_policy.evaluate(target.policy, request)
+        if not decision.allowed:
+            _refuse(event, target, via="PutEvents", reason=decision.reason)
+            raise JsonRESTError(
+                "AccessDeniedException",
+                f"Account {backend.account_id} is not authorized to perform: events:PutEvents "
+                f"on resource: {target.arn} because no resource-based policy allows the "
+                f"events:PutEvents action ({decision.reason})",
+            )
+    return target
+
+
+# --------------------------------------------------------------------------- target inputs
 
 
 def eventbridge_event(moto_event: EventMessageType) -> dict[str, Any]:
@@ -120,7 +374,8 @@ def _target_input(target: dict[str, Any], event: dict[str, Any], transform: bool
         return EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,  # type: ignore[arg-type]
+            # moto's parser reads ingestion-time, which the target's view of the event lacks
+            event={**event, "ingestion-time": unix_time()},  # type: ignore[typeddict-item]
         )
     return event
 
@@ -154,6 +409,20 @@ def _deliver_to_lambda(rule: Rule, arn: str, event: Any) -> None:
         "rule %s: %s failed %d times, event %s dropped: %s",
         rule.name, name, LAMBDA_ATTEMPTS, _event_id(event), payload,
     )  # fmt: skip
+
+
+def _deliver_to_queue(rule: Rule, target: dict[str, Any], event: Any) -> None:
+    from moto.sqs.models import sqs_backends
+
+    queue = parse_arn(target["Arn"]).resource_id
+    account, region = _account_region(rule, target["Arn"])
+    group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+    try:
+        sqs_backends[account][region].send_message(
+            queue_name=queue, message_body=json.dumps(event), group_id=group
+        )
+    except Exception:
+        logger.exception("rule %s: sending to %s failed, event dropped", rule.name, target["Arn"])
 
 
 def _deliver_to_state_machine(rule: Rule, arn: str, event: Any) -> None:

@@ -1,7 +1,11 @@
 """Small corrections to moto where it differs from AWS in a way callers cannot work around.
 
 Each fix is listed in emulator/README.md. Keep them few and obvious: the emulator should be
-moto, not a fork of it.
+moto, not a fork of it. EC2's are in ``ec2_fixes.py``.
+
+Not needed: ``StartExecution`` idempotency (same name and input while the execution runs: that
+execution is returned; else ``ExecutionAlreadyExists``) is already moto 5.2.5's behaviour
+(``StateMachine._handle_name_input_idempotency``), checked by test_emulator_tiny_stack.py.
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ Reserved paths on the same port (never forwarded to moto, never counted):
 * ``/_emulator/faults``: fault injection rules (see ``faults.py``).
 
 Calls made by moto's own Step Functions interpreter (Lambda Invoke, EventBridge PutEvents of a
-task) are counted too; they are signed with the access key ``ak``.
+task) are counted too; they are signed with the access key ``ak``. The emulator's own deployment
+calls (user agent containing :data:`UNLOGGED_USER_AGENT`, see ``deploy.py``) are neither counted
+nor offered to the hooks: a stack deployed while tests run must not shift call counts or meet
+injected faults.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 HOST = "127.0.0.1"
 CONTROL_PREFIX = "/_emulator/"
+UNLOGGED_USER_AGENT = "emulator-deploy"
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
@@ -105,7 +109,7 @@ class EmulatorApp:
         if path.startswith(CONTROL_PREFIX):
             return self._control(environ, start_response)
         call = describe_call(environ)
-        if call is not None:
+        if call is not None and UNLOGGED_USER_AGENT not in environ.get("HTTP_USER_AGENT", ""):
             with self._lock:
                 self._calls.append(call)
             for hook in list(self.before_request_hooks):

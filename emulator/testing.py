@@ -13,7 +13,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,15 +77,15 @@ class EmulatorHandle:
             ) from None
 
     def client(self, service: str, region: str | None = None, **session_kwargs: Any) -> Any:
-        """A boto3 client for the emulator; ``session_kwargs`` override the fake credentials
-        (e.g. the ones STS AssumeRole returned, to act in another account)."""
+        """A new boto3 client for the emulator; ``session_kwargs`` override the fake credentials
+        (``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``: e.g. the ones
+        STS AssumeRole returned, to act in another account)."""
         credentials: dict[str, Any] = {
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
             **session_kwargs,
         }
-        session = boto3.Session(region_name=region or self.region, **credentials)
-        return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+        return _new_client(service, region or self.region, self.endpoint, credentials)
 
     def calls(self) -> list[dict[str, str]]:
         """Every AWS API call since the last reset: service, operation, region, access_key,
@@ -165,13 +167,104 @@ class EmulatorHandle:
         result: dict[str, Any] = self._control("DELETE", "peering-status")
         return result
 
-    def _control(self, method: str, route: str, payload: Any = None) -> Any:
+    def account_client(self, service: str, account_id: str, region: str | None = None) -> Any:
+        """A boto3 client acting in ``account_id`` (STS AssumeRole credentials for another
+        account than the emulator's own)."""
+        if account_id == self.account_id:
+            return self.client(service, region=region)
+        role = f"arn:aws:iam::{account_id}:role/emulator-test"
+        creds = self.client("sts").assume_role(RoleArn=role, RoleSessionName="test")
+        return self.client(
+            service,
+            region=region,
+            aws_access_key_id=creds["Credentials"]["AccessKeyId"],
+            aws_secret_access_key=creds["Credentials"]["SecretAccessKey"],
+            aws_session_token=creds["Credentials"]["SessionToken"],
+        )
+
+    def fire_schedules(self, rule: str | None = None) -> dict[str, Any]:
+        """Fire now the schedule rule named ``rule`` (name, ARN or logical id), or all of them;
+        ``{"fired": [{"rule", "arn", "event_id"}], "skipped": [{"rule", "arn", "reason"}]}``."""
+        result: dict[str, Any] = self._control(
+            "POST", "schedules/fire", {} if rule is None else {"rule": rule}
+        )
+        return result
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule rule: rule, arn, account, region, expression, state, fires_on_timer,
+        period_seconds (scaled), fire_count."""
+        result: list[dict[str, Any]] = self._control("GET", "schedules")
+        return result
+
+    def deploy_stack(
+        self,
+        template: str | Path,
+        stack_name: str,
+        account_id: str | None = None,
+        region: str | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Deploy a template into an account and region (default: the emulator's own); returns
+        what was deployed by logical id (``functions``, ``state_machines``, ``event_buses``,
+        ``rules``, ``outputs``, ``stack_id``...). Functions only in the emulator's own account
+        and region. Raises ``urllib.error.HTTPError`` (400, or 409 when the name is taken
+        there) with the emulator's reason when it cannot deploy."""
+        payload = {
+            "template": str(Path(template).resolve()),
+            "stack_name": stack_name,
+            "account_id": account_id or self.account_id,
+            "region": region or self.region,
+            "parameters": parameters or {},
+        }
+        result: dict[str, Any] = self._control("POST", "stacks", payload, timeout=120)
+        return result
+
+    def stacks(self) -> list[dict[str, Any]]:
+        """Every stack the emulator deployed (its own first), as :meth:`deploy_stack` returns."""
+        result: list[dict[str, Any]] = self._control("GET", "stacks")
+        return result
+
+    def refused_events(self) -> list[dict[str, Any]]:
+        """Events a bus policy refused: event_id, source, detail-type, from_account,
+        from_region, bus_arn, via (rule ARN or "PutEvents"), reason, at."""
+        result: list[dict[str, Any]] = self._control("GET", "events/refused")
+        return result
+
+    def clear_refused_events(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._control("DELETE", "events/refused")
+        return result
+
+    def _control(self, method: str, route: str, payload: Any = None, timeout: float = 10) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(  # noqa: S310 - the local emulator's http endpoint
             f"{self.endpoint}/_emulator/{route}", method=method, data=data
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return json.load(response)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return json.load(response)
+        except urllib.error.HTTPError as exc:  # the same error, with the emulator's reason
+            reason = f"{method} /_emulator/{route}: {exc.read().decode(errors='replace')}"
+            raise urllib.error.HTTPError(exc.url, exc.code, reason, exc.headers, None) from exc
+
+
+_session: boto3.Session | None = None
+_session_lock = threading.Lock()
+
+
+def _new_client(service: str, region: str, endpoint: str, credentials: dict[str, Any]) -> Any:
+    """A client from one shared session: a new session per client re-reads the service models
+    (~0.15 s a client); a session is not thread-safe, hence the lock."""
+    global _session
+    with _session_lock:
+        if _session is None:  # explicit keys: no profile or environment lookup
+            _session = boto3.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto accepts any key
+                region_name=region,
+            )
+        return _session.client(  # type: ignore[call-overload]
+            service, region_name=region, endpoint_url=endpoint, **credentials
+        )
 
 
 @contextmanager
@@ -183,10 +276,15 @@ def running_emulator(
     template: str | Path | None = None,
     region: str = "us-east-1",
     start_timeout: float = START_TIMEOUT_SECONDS,
+    schedule_time_scale: float = 1.0,
+    extra_stacks: list[dict[str, Any]] | None = None,
 ) -> Iterator[EmulatorHandle]:
     """Start ``python -m emulator`` (free port when ``port`` is None), yield its handle, stop it.
 
-    The emulator's stdout and stderr go to ``handle.log_path`` (kept after exit, for debugging).
+    ``schedule_time_scale`` divides every schedule period (3600: ``rate(1 hour)`` fires every
+    second); ``extra_stacks`` are deployed at start-up, each as :meth:`EmulatorHandle.deploy_stack`
+    takes it (``{"template", "stack_name", "account_id", "region", "parameters"}``). The
+    emulator's stdout and stderr go to ``handle.log_path`` (kept after exit, for debugging).
     """
     work_dir = Path(tempfile.mkdtemp(prefix="emulator-"))
     ready_file = work_dir / "ready.json"
@@ -208,6 +306,11 @@ def running_emulator(
         command += ["--template", str(Path(template).resolve())]
     if parameter_overrides:
         command += ["--parameter-overrides", *(f"{k}={v}" for k, v in parameter_overrides.items())]
+    if schedule_time_scale != 1.0:
+        command += ["--schedule-time-scale", repr(schedule_time_scale)]
+    for extra in extra_stacks or []:  # the emulator runs in REPO_ROOT: absolute template paths
+        resolved = {**extra, "template": str(Path(extra["template"]).resolve())}
+        command += ["--extra-stack", json.dumps(resolved)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"

@@ -14,6 +14,16 @@ import pytest
 
 from emulator.testing import EmulatorHandle, running_emulator
 
+from .event_stacks import (
+    CONDITIONAL,
+    HUB_TEMPLATE,
+    MEMBER,
+    MEMBER_TEMPLATE,
+    RELAY_TEMPLATE,
+    STRANGER,
+    EventsSetUp,
+)
+
 TINY_TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
@@ -179,3 +189,30 @@ def tiny_emulator(tiny_dir: Path) -> Iterator[EmulatorHandle]:
         template=tiny_dir / "template.yaml", parameter_overrides=overrides, stack_name="tiny"
     ) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def events_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventsSetUp]:
+    root = tmp_path_factory.mktemp("events-stacks")
+    templates = {"hub": HUB_TEMPLATE, "relay": RELAY_TEMPLATE, "member": MEMBER_TEMPLATE}
+    for name, text in templates.items():
+        (root / f"{name}.yaml").write_text(text)
+    relay_arn = "arn:aws:events:us-west-2:123456789012:event-bus/relay"
+    relay = {"template": root / "relay.yaml", "stack_name": "relay", "region": "us-west-2"}
+    overrides = {
+        "MemberAccount": MEMBER,
+        "ConditionalAccount": CONDITIONAL,
+        "RelayBusArn": relay_arn,
+    }
+    with running_emulator(
+        template=root / "hub.yaml",
+        stack_name="events",
+        parameter_overrides=overrides,
+        extra_stacks=[{**relay, "account_id": "123456789012"}],
+    ) as hub:
+        hub_bus_arn = hub.outputs["HubBusArn"]
+        member = {"HubBusArn": hub_bus_arn}
+        hub.deploy_stack(root / "member.yaml", "member", MEMBER, "eu-west-1", member)
+        hub.deploy_stack(root / "member.yaml", "member", CONDITIONAL, "us-east-1", member)
+        hub.deploy_stack(root / "member.yaml", "member", STRANGER, "us-east-1", member)
+        yield EventsSetUp(hub, hub_bus_arn, "eu-west-1", root)

@@ -52,13 +52,17 @@ def test_accept_rule_is_on_the_stack_bus(product_emulator: EmulatorHandle) -> No
     events = product_emulator.client("events")
     bus = product_emulator.event_bus_name
     assert bus == "vpc-peering"
-    # When its rules are listed
-    (rule,) = events.list_rules(EventBusName=bus)["Rules"]
-    targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+    # When its rules are listed, with their targets
+    by_target = {
+        target["Arn"].rsplit(":", 1)[1]: (rule, target)
+        for rule in events.list_rules(EventBusName=bus)["Rules"]
+        for target in events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+    }
     # Then the AcceptFunction rule has the template's pattern, target and retry policy
+    rule, target = by_target["vpc-peering-AcceptFunction"]
     assert json.loads(rule["EventPattern"]) == {
         "source": ["vpc-peering-automation"],
         "detail-type": ["VPC Peering Acceptance Requested"],
     }
-    assert targets[0]["Arn"].endswith(":function:vpc-peering-AcceptFunction")
-    assert targets[0]["RetryPolicy"]["MaximumRetryAttempts"] == 4
+    assert target["Arn"].endswith(":function:vpc-peering-AcceptFunction")
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4

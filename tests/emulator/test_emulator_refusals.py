@@ -76,25 +76,6 @@ def test_a_property_that_would_start_the_code_is_refused(
         deploy_tiny(template, tiny_dir)
 
 
-def test_a_schedule_rule_is_refused(tiny_dir: Path) -> None:
-    # Given the tiny stack with a rule on a schedule (moto has no scheduler: it never fires)
-    body = load_yaml((tiny_dir / "template.yaml").read_text())
-    body["Resources"]["Nightly"] = {
-        "Type": "AWS::Events::Rule",
-        "Properties": {
-            "ScheduleExpression": "rate(1 day)",
-            "Targets": [{"Id": "flow", "Arn": {"Ref": "Flow"}}],
-        },
-    }
-    template = tiny_dir / "refused-schedule.yaml"
-    template.write_text(yaml.safe_dump(body, sort_keys=False))
-    # When it is deployed / Then refused, naming the rule and ScheduleExpression
-    with pytest.raises(
-        TemplateError, match=r"^Nightly \(AWS::Events::Rule\): property ScheduleExpression "
-    ):
-        deploy_tiny(template, tiny_dir)
-
-
 def test_a_refused_property_that_resolves_to_no_value_is_not_there(
     tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

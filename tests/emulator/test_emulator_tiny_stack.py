@@ -9,6 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from emulator.testing import EmulatorHandle
 
 
@@ -128,3 +131,27 @@ def test_state_machine_catch_sees_the_handler_error_type(tiny_emulator: Emulator
     output = json.loads(wait_for_execution(tiny_emulator, arn)["output"])
     assert output["Error"]["Error"] == "TinyError"
     assert json.loads(output["Error"]["Cause"])["errorMessage"] == "bad"
+
+
+def test_start_execution_is_idempotent_while_the_execution_runs(
+    tiny_emulator: EmulatorHandle,
+) -> None:
+    sfn = tiny_emulator.client("stepfunctions")
+    machine = tiny_emulator.state_machines["Flow"]
+    name, document = f"same-{time.time_ns()}", json.dumps({"sleep": 1.5})
+    # Given a named execution still running (its Echo step sleeps 1.5 s)
+    first = sfn.start_execution(stateMachineArn=machine, name=name, input=document)
+    # When it is started again with the same name and input
+    again = sfn.start_execution(stateMachineArn=machine, name=name, input=document)
+    # Then StartExecution returns that execution, as AWS does
+    assert (again["executionArn"], again["startDate"]) == (
+        first["executionArn"],
+        first["startDate"],
+    )
+    # When the same name comes with another input / Then ExecutionAlreadyExists
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps({"sleep": 1}))
+    # When the same name and input come after the execution ended / Then ExecutionAlreadyExists
+    wait_for_execution(tiny_emulator, first["executionArn"])
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        sfn.start_execution(stateMachineArn=machine, name=name, input=document)
