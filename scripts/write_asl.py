@@ -210,7 +210,153 @@ def cleanup() -> Json:
     )
 
 
-MACHINES = {"create.asl.json": create, "cleanup.asl.json": cleanup}
+def reconcile() -> Json:
+    to_report = on_error("Report", result_path="$.Error")
+    round_failed = on_error("RoundFailed", result_path=None)
+    return machine(
+        "Make the network follow the VPC tags: Discover reads every managed account and region"
+        " once and decides each pair; rounds of pairs that share no VPC then run the create or"
+        " cleanup machine for each pair (MaxParallelPairs at a time); Report sums it up.",
+        received("NeedsWait"),
+        choice(
+            "NeedsWait",
+            [{"Variable": "$.Request.NotBefore", "IsPresent": True, "Next": "WaitForWindow"}],
+            default="Discover",
+        ),
+        wait_until(
+            "WaitForWindow",
+            comment="Started by a tag change: begin after its time window, so that one"
+            " execution covers every change of the window.",
+            timestamp_path="$.Request.NotBefore",
+            next="Discover",
+        ),
+        invoke(
+            "Discover",
+            function="DiscoverFunctionArn",
+            payload="Request",
+            timeout=300,
+            also_retry=[RECONCILE_IN_PROGRESS],
+            catch=to_report,
+            next="HasWork",
+        ),
+        choice(
+            "HasWork",
+            [{"Variable": "$.HasWork", "BooleanEquals": True, "Next": "RunRounds"}],
+            default="Report",
+        ),
+        distributed_map(
+            "RunRounds",
+            comment="One round at a time (no two rounds' pairs may share a VPC's route tables);"
+            " each round is a child execution of its own, so the reconcile's history stays"
+            " small however many pairs there are.",
+            items_path="$.Rounds",
+            item_selector={
+                "Round.$": "$$.Map.Item.Value",
+                "Sides.$": "$.Sides",
+                "Groups.$": "$.Groups",
+                "Reconcile.$": "$$.Execution.Name",
+                "MaxParallelPairs.$": "$.MaxParallelPairs",
+            },
+            max_concurrency=1,
+            result_path="$.Rounds",
+            catch=to_report,
+            next="Report",
+            states=[
+                invoke(
+                    "PrepareRound",
+                    function="PrepareRoundFunctionArn",
+                    timeout=60,
+                    catch=round_failed,
+                    next="RunPairs",
+                ),
+                inline_map(
+                    "RunPairs",
+                    comment="Each pair's create or cleanup execution, MaxParallelPairs at a time;"
+                    " a failed one is recorded, not fatal.",
+                    items_path="$.Pairs",
+                    max_concurrency_path="$.MaxParallelPairs",
+                    result_path="$.Pairs",
+                    catch=round_failed,
+                    next="RecordRound",
+                    states=[
+                        start_child(
+                            "RunPair",
+                            timeout=CHILD_TIMEOUT_SECONDS,
+                            catch=on_error("PairFailed", result_path="$.Error"),
+                        ),
+                        succeed(
+                            "PairFailed",
+                            comment="The child failed: its error is in $.Error for RecordRound.",
+                        ),
+                    ],
+                ),
+                invoke(
+                    "RecordRound",
+                    function="RecordRoundFunctionArn",
+                    timeout=60,
+                    catch=round_failed,
+                    next=None,
+                ),
+                fail(
+                    "RoundFailed",
+                    error="InternalError",
+                    cause="A round's own steps failed (not one of its pairs); see the round's"
+                    " execution history.",
+                ),
+            ],
+        ),
+        invoke(
+            "Report",
+            function="ReconcileReportFunctionArn",
+            payload="Request",
+            payload_path="$",
+            timeout=120,
+            catch=on_error("ReportFailed", result_path="$.ReportError"),
+            next="Converged",
+        ),
+        choice(
+            "Converged",
+            [{"Variable": "$.Status", "StringEquals": "SUCCEEDED", "Next": "PublishReconciled"}],
+            default="PublishIncomplete",
+        ),
+        publish(
+            "PublishReconciled",
+            detail_type="VPC Peering Network Reconciled",
+            detail=REPORT_FIELDS,
+            next="Reconciled",
+        ),
+        succeed("Reconciled"),
+        publish(
+            "PublishIncomplete",
+            detail_type="VPC Peering Network Reconciled",
+            detail=[*REPORT_FIELDS, "Error", "Cause"],
+            next="Incomplete",
+        ),
+        fail("Incomplete", error_path="$.Error", cause_path="$.Cause"),
+        fail(
+            "ReportFailed",
+            error="InternalError",
+            cause="The reconcile's report could not be made; see the execution history (its"
+            " lease is taken over once this execution has ended).",
+        ),
+        timeout=RECONCILE_TIMEOUT_SECONDS,
+    )
+
+
+#: What the "VPC Peering Network Reconciled" event carries (the output has the lists too).
+REPORT_FIELDS = ["Status", "Desired", "Created", "Removed", "Repaired", "Unchanged", "FailedCount"]
+#: A child execution may run this long: beyond the create machine's own worst case (its ASL's
+#: timeouts and retries, computed in tests/contract/test_asl.py).
+CHILD_TIMEOUT_SECONDS = 4 * 3600
+#: A reconcile may run this long (6 days): the reconcile lease's TTL (7 days) outlives it.
+RECONCILE_TIMEOUT_SECONDS = 6 * 24 * 3600
+
+
+MACHINES = {
+    "create.asl.json": create,
+    "cleanup.asl.json": cleanup,
+    "reconcile.asl.json": reconcile,
+}
 
 
 # Retriers -------------------------------------------------------------------------------------
@@ -246,6 +392,23 @@ TRANSIENT_AWS_ERROR = retrier(["TransientAwsError"], interval=2, attempts=4, max
 PEERING_IN_PROGRESS = retrier(
     ["PeeringInProgress"], interval=3, attempts=10, backoff=1.5, max_delay=20
 )
+# Another reconcile changes the network: wait for it (a long reconcile holds the lease for a while).
+RECONCILE_IN_PROGRESS = retrier(
+    ["ReconcileInProgress"], interval=5, attempts=60, backoff=1.5, max_delay=60
+)
+# Step Functions refusing or throttling a child's start (the same name and input restart
+# nothing: StartExecution is idempotent while the child runs).
+STEP_FUNCTIONS_ERRORS = retrier(
+    [
+        "StepFunctions.ExecutionLimitExceededException",
+        "StepFunctions.ThrottlingException",
+        "StepFunctions.SdkClientException",
+        "StepFunctions.AWSStepFunctionsException",
+    ],
+    interval=2,
+    attempts=5,
+    max_delay=30,
+)
 EVENTBRIDGE_ERRORS = [
     "EventBridge.EventBridgeException",
     "EventBridge.InternalException",
@@ -256,9 +419,10 @@ EVENTBRIDGE_ERRORS = [
 # States ---------------------------------------------------------------------------------------
 
 
-def machine(comment: str, *states: State) -> Json:
-    """The machine starts at its first state."""
-    return {"Comment": comment, "StartAt": states[0][0], "States": dict(states)}
+def machine(comment: str, *states: State, timeout: int | None = None) -> Json:
+    """The machine starts at its first state; ``timeout``: the execution's own TimeoutSeconds."""
+    definition: Json = {"Comment": comment, "StartAt": states[0][0], "States": dict(states)}
+    return definition | ({"TimeoutSeconds": timeout} if timeout else {})
 
 
 def received(next: str) -> State:
@@ -289,28 +453,116 @@ def invoke(
     function: str,
     timeout: int,
     catch: Json,
-    next: str,
+    next: str | None,
     payload: str = "Document",
+    payload_path: str | None = None,
     also_retry: Sequence[Json] = (),
 ) -> State:
     """A Lambda step: the function gets {payload: the state input, ExecutionName}; the state
     output is what it returns. `payload` is "Request" for a machine's first step (the input
-    execution input), "Document" after it."""
+    execution input, at `payload_path` "$.Request"), "Document" after it (the whole state).
+    `next` None: the last state of its machine or Map."""
+    path = payload_path or ("$.Request" if payload == "Request" else "$")
     return name, {
         "Type": "Task",
         "Resource": "arn:${Partition}:states:::lambda:invoke",
         "Parameters": {
             "FunctionName": f"${{{function}}}",
-            "Payload": {
-                f"{payload}.$": "$.Request" if payload == "Request" else "$",
-                "ExecutionName.$": "$$.Execution.Name",
-            },
+            "Payload": {f"{payload}.$": path, "ExecutionName.$": "$$.Execution.Name"},
         },
         "ResultSelector": {"Result.$": "$.Payload"},
         "OutputPath": "$.Result",
         "TimeoutSeconds": timeout,
         "Retry": [LAMBDA_SERVICE_ERRORS, TRANSIENT_AWS_ERROR, *also_retry],
         "Catch": [catch],
+        **({"Next": next} if next else {"End": True}),
+    }
+
+
+def start_child(name: str, *, timeout: int, catch: Json) -> State:
+    """Run a child execution to its end (``startExecution.sync:2``): the machine, name and
+    input come from the state (``StateMachineArn``, ``Name``, ``Input``); the state keeps its
+    input, with the child's status in ``$.Outcome`` (or its error in ``$.Error``)."""
+    return name, {
+        "Type": "Task",
+        "Resource": "arn:${Partition}:states:::states:startExecution.sync:2",
+        "Parameters": {
+            "StateMachineArn.$": "$.StateMachineArn",
+            "Name.$": "$.Name",
+            "Input.$": "$.Input",
+        },
+        "ResultSelector": {"Status.$": "$.Status"},
+        "ResultPath": "$.Outcome",
+        "TimeoutSeconds": timeout,
+        "Retry": [STEP_FUNCTIONS_ERRORS],
+        "Catch": [catch],
+        "End": True,
+    }
+
+
+def _processor(states: Sequence[State], mode: str) -> Json:
+    config: Json = {"Mode": mode}
+    if mode == "DISTRIBUTED":
+        config["ExecutionType"] = "STANDARD"
+    return {"ProcessorConfig": config, "StartAt": states[0][0], "States": dict(states)}
+
+
+def distributed_map(
+    name: str,
+    *,
+    comment: str,
+    items_path: str,
+    item_selector: Json,
+    max_concurrency: int,
+    result_path: str,
+    catch: Json,
+    next: str,
+    states: Sequence[State],
+) -> State:
+    """A Map whose iterations are child executions with histories of their own."""
+    return name, {
+        "Type": "Map",
+        "Comment": comment,
+        "ItemsPath": items_path,
+        "ItemSelector": item_selector,
+        "ItemProcessor": _processor(states, "DISTRIBUTED"),
+        "MaxConcurrency": max_concurrency,
+        "Label": name,
+        "ResultPath": result_path,
+        "Catch": [catch],
+        "Next": next,
+    }
+
+
+def inline_map(
+    name: str,
+    *,
+    comment: str,
+    items_path: str,
+    max_concurrency_path: str,
+    result_path: str,
+    catch: Json,
+    next: str,
+    states: Sequence[State],
+) -> State:
+    """A Map whose iterations run inside this execution, a bounded number at a time."""
+    return name, {
+        "Type": "Map",
+        "Comment": comment,
+        "ItemsPath": items_path,
+        "ItemProcessor": _processor(states, "INLINE"),
+        "MaxConcurrencyPath": max_concurrency_path,
+        "ResultPath": result_path,
+        "Catch": [catch],
+        "Next": next,
+    }
+
+
+def wait_until(name: str, *, comment: str, timestamp_path: str, next: str) -> State:
+    return name, {
+        "Type": "Wait",
+        "Comment": comment,
+        "TimestampPath": timestamp_path,
         "Next": next,
     }
 

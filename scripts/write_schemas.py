@@ -1,4 +1,4 @@
-"""Write the JSON Schemas of both machines' inputs from the pydantic models (`make schemas`).
+"""Write the JSON Schemas of the machines' inputs from the pydantic models (`make schemas`).
 
 The README links these files; tests/contract checks they match the models, so the documented
 input never drifts from what the functions accept.
@@ -13,11 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "functions"))
 
-from vpc_peering.models import CleanupRequest, CreateRequest  # noqa: E402
+from vpc_peering.models import CleanupRequest, CreateRequest, ReconcileRequest  # noqa: E402
 
 SCHEMAS = {
     "create-input.schema.json": CreateRequest,
     "cleanup-input.schema.json": CleanupRequest,
+    "reconcile-input.schema.json": ReconcileRequest,
 }
 
 

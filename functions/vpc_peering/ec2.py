@@ -97,34 +97,39 @@ def _by_ids(
 
 
 # ----------------------------------------------------------------------------------- reads
+def _vpc(item: dict[str, Any]) -> Vpc:
+    v4 = [
+        a["CidrBlock"]
+        for a in item.get("CidrBlockAssociationSet", [])
+        if a.get("CidrBlockState", {}).get("State", "associated") in ("associated", "associating")
+    ] or [item["CidrBlock"]]
+    v6 = [
+        a["Ipv6CidrBlock"]
+        for a in item.get("Ipv6CidrBlockAssociationSet", [])
+        if a.get("Ipv6CidrBlockState", {}).get("State", "associated")
+        in ("associated", "associating")
+        and a.get("Ipv6CidrBlock")
+    ]
+    return Vpc(item["VpcId"], item.get("OwnerId", ""), v4, v6, _tags(item))
+
+
 def describe_vpcs(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, Vpc]:
     """The VPCs that exist among ``vpc_ids`` (missing ones are simply absent)."""
     ec2 = access.ec2(loc)
-    found: dict[str, Vpc] = {}
     with aws_call("ec2:DescribeVpcs", loc):
         items = _by_ids(
             lambda ids: _pages(ec2, "describe_vpcs", "Vpcs", VpcIds=ids),
             vpc_ids,
             "InvalidVpcID.NotFound",
         )
-    for item in items:
-        if item["VpcId"] not in vpc_ids:
-            continue
-        v4 = [
-            a["CidrBlock"]
-            for a in item.get("CidrBlockAssociationSet", [])
-            if a.get("CidrBlockState", {}).get("State", "associated")
-            in ("associated", "associating")
-        ] or [item["CidrBlock"]]
-        v6 = [
-            a["Ipv6CidrBlock"]
-            for a in item.get("Ipv6CidrBlockAssociationSet", [])
-            if a.get("Ipv6CidrBlockState", {}).get("State", "associated")
-            in ("associated", "associating")
-            and a.get("Ipv6CidrBlock")
-        ]
-        found[item["VpcId"]] = Vpc(item["VpcId"], item.get("OwnerId", ""), v4, v6, _tags(item))
-    return found
+    return {item["VpcId"]: _vpc(item) for item in items if item["VpcId"] in vpc_ids}
+
+
+def describe_tagged_vpcs(access: Access, loc: Location, tag_keys: Iterable[str]) -> list[Vpc]:
+    """Every VPC at ``loc`` carrying any of these tag keys (one call, and its pages)."""
+    keys = sorted(tag_keys)
+    items = _describe(access, loc, "vpcs", Filters=[{"Name": "tag-key", "Values": keys}])
+    return [vpc for vpc in map(_vpc, items) if any(k in vpc.tags for k in keys)]
 
 
 def _route(item: dict[str, Any]) -> Route:
@@ -180,10 +185,20 @@ def _route_table(item: dict[str, Any]) -> RouteTable:
     )
 
 
+#: EC2 takes at most 200 values in one filter: more VPCs are read 200 at a time.
+MAX_FILTER_VALUES = 200
+
+
 def describe_route_tables(access: Access, loc: Location, vpc_ids: list[str]) -> list[RouteTable]:
     """Every route table of these VPCs."""
-    items = _describe(access, loc, "route_tables", Filters=[{"Name": "vpc-id", "Values": vpc_ids}])
-    return [_route_table(i) for i in items if i["VpcId"] in vpc_ids]
+    items = []
+    for start in range(0, len(vpc_ids), MAX_FILTER_VALUES):
+        chunk = vpc_ids[start : start + MAX_FILTER_VALUES]
+        items += _describe(
+            access, loc, "route_tables", Filters=[{"Name": "vpc-id", "Values": chunk}]
+        )
+    wanted = set(vpc_ids)
+    return [_route_table(i) for i in items if i["VpcId"] in wanted]
 
 
 def describe_route_tables_by_id(
@@ -249,16 +264,53 @@ def describe_peering(access: Access, loc: Location, peering_id: str) -> Peering 
     return matches[0] if matches else None
 
 
-def describe_live_peerings(access: Access, loc: Location, vpc_ids: list[str]) -> list[Peering]:
-    """Peerings that exist or are on their way and involve any of these VPCs."""
+def describe_peerings(
+    access: Access,
+    loc: Location,
+    *,
+    requester_vpcs: list[str] | None = None,
+    accepter_vpcs: list[str] | None = None,
+    states: frozenset[str] | None = None,
+) -> list[Peering]:
+    """Peerings EC2 shows at ``loc``, narrowed by requester VPC, accepter VPC and state (EC2
+    ANDs the filters; each one's values are ORed). Nothing given: every peering there."""
+    filters = [
+        {"Name": name, "Values": sorted(values)}
+        for name, values in (
+            ("status-code", states),
+            ("requester-vpc-info.vpc-id", requester_vpcs),
+            ("accepter-vpc-info.vpc-id", accepter_vpcs),
+        )
+        if values
+    ]
     items = _describe(
-        access,
-        loc,
-        "vpc_peering_connections",
-        Filters=[{"Name": "status-code", "Values": sorted(LIVE_STATES)}],
+        access, loc, "vpc_peering_connections", **({"Filters": filters} if filters else {})
     )
-    peerings = [_peering(i) for i in items]
-    return [p for p in peerings if p.live and any(p.involves(v) for v in vpc_ids)]
+    return [
+        p
+        for p in map(_peering, items)
+        if (not states or p.status in states)
+        and (not requester_vpcs or p.requester.vpc_id in requester_vpcs)
+        and (not accepter_vpcs or p.accepter.vpc_id in accepter_vpcs)
+    ]
+
+
+def describe_live_peerings(access: Access, loc: Location, vpc_ids: list[str]) -> list[Peering]:
+    """Peerings that exist or are on their way and involve any of these VPCs: those they
+    requested and those they accept (two calls, as EC2 cannot OR two filters)."""
+    requested = describe_peerings(access, loc, requester_vpcs=vpc_ids, states=LIVE_STATES)
+    accepted = describe_peerings(access, loc, accepter_vpcs=vpc_ids, states=LIVE_STATES)
+    seen = {p.peering_id for p in requested}
+    return requested + [p for p in accepted if p.peering_id not in seen]
+
+
+def describe_pair_peerings(access: Access, loc: Location, vpc_a: str, vpc_b: str) -> list[Peering]:
+    """The live peerings between these two VPCs, either way round (one call)."""
+    pair = sorted({vpc_a, vpc_b})
+    found = describe_peerings(
+        access, loc, requester_vpcs=pair, accepter_vpcs=pair, states=LIVE_STATES
+    )
+    return [p for p in found if {p.requester.vpc_id, p.accepter.vpc_id} == set(pair)]
 
 
 def wait_for_status(
@@ -409,14 +461,26 @@ def delete_route_table(access: Access, loc: Location, route_table_id: str) -> bo
     return _done(access, loc, "delete_route_table", params, "InvalidRouteTableID.NotFound")
 
 
+def create_tags(access: Access, loc: Location, resource_id: str, tags: dict[str, str]) -> None:
+    """Set these tags on an existing resource (each key's value replaced)."""
+    params = {"Resources": [resource_id], "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    _call(access, loc, "create_tags", params)
+
+
+def delete_tags(access: Access, loc: Location, resource_id: str, keys: list[str]) -> None:
+    params = {"Resources": [resource_id], "Tags": [{"Key": k} for k in keys]}
+    _call(access, loc, "delete_tags", params)
+
+
 def set_dns_options(
-    access: Access, loc: Location, peering_id: str, requester: bool, accepter: bool
+    access: Access, loc: Location, peering_id: str, requester: bool | None, accepter: bool | None
 ) -> None:
-    """Allow DNS resolution from the remote VPC on the requester and/or accepter side."""
+    """Set DNS resolution from the remote VPC on the requester and/or accepter side (None:
+    leave that side's option as it is)."""
     kwargs: dict[str, Any] = {"VpcPeeringConnectionId": peering_id}
-    if requester:
-        kwargs["RequesterPeeringConnectionOptions"] = {"AllowDnsResolutionFromRemoteVpc": True}
-    if accepter:
-        kwargs["AccepterPeeringConnectionOptions"] = {"AllowDnsResolutionFromRemoteVpc": True}
+    if requester is not None:
+        kwargs["RequesterPeeringConnectionOptions"] = {"AllowDnsResolutionFromRemoteVpc": requester}
+    if accepter is not None:
+        kwargs["AccepterPeeringConnectionOptions"] = {"AllowDnsResolutionFromRemoteVpc": accepter}
     with aws_call(f"ec2:ModifyVpcPeeringConnectionOptions {peering_id}", loc):
         access.ec2(loc).modify_vpc_peering_connection_options(**kwargs)

@@ -65,6 +65,21 @@ class VerificationFailed(PeeringError):
     """After all steps, the peering, a route or a DNS option is not as planned."""
 
 
+class PeeringExists(PeeringError):
+    """A live peering of the pair exists that was not made for this purpose (by hand, or not for
+    a group when a group peering is asked for); it is left alone."""
+
+
+class ReconcileIncomplete(PeeringError):
+    """A reconcile did all it could, but some pairs did not converge (the cause lists them)."""
+
+
+class ReconcileInProgress(PeeringError):
+    """Another reconcile execution is changing the network; this one waits its turn."""
+
+    retryable = True
+
+
 class NotManaged(PeeringError):
     """Cleanup was asked to remove a peering this stack did not create."""
 

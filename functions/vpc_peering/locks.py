@@ -17,13 +17,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import Access, Location, aws_call, partition_for
-from .errors import PeeringInProgress
+from .errors import PeeringError, PeeringInProgress
 from .models import SideRef
 from .settings import Settings
 
 #: DynamoDB's TTL clean-up of leases nobody gave back, and nothing else: far beyond the longest
 #: execution the state machines allow (tests/contract/test_asl.py computes that bound).
 LEASE_SECONDS = 24 * 3600
+#: The reconcile lease's TTL: beyond the reconcile machine's own TimeoutSeconds (6 days).
+RECONCILE_LEASE_SECONDS = 7 * 24 * 3600
+#: The machines whose executions hold leases (``<stack>-<machine>``).
+MACHINES = ("create", "cleanup", "reconcile")
 
 
 def pair_key(*sides: tuple[str, str, str]) -> str:
@@ -43,13 +47,28 @@ def pair_lease(
     return key, f"{machine}:{execution}"
 
 
+def reconcile_lease(execution: str) -> tuple[str, str]:
+    """The one lease every reconcile execution takes: one at a time changes the network, so
+    that no two executions of two reconciles race on one VPC's route tables."""
+    return "reconcile", f"reconcile:{execution}"
+
+
 def _table(access: Access, settings: Settings) -> tuple[Any, Location]:
     hub = Location(settings.hub_account_id, settings.hub_region)
     return access.client("dynamodb", hub), hub
 
 
-def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
-    """Take the pair's lease for ``owner``; ``PeeringInProgress`` if another holds it."""
+def acquire(
+    access: Access,
+    settings: Settings,
+    key: str,
+    owner: str,
+    busy: type[PeeringError] = PeeringInProgress,
+    seconds: int = LEASE_SECONDS,
+    what: str = "this VPC pair",
+) -> None:
+    """Take the lease ``key`` (on ``what``) for ``owner``; ``busy`` (``PeeringInProgress`` for
+    a pair) if another execution holds it. ``seconds``: when DynamoDB's TTL may collect it."""
     if not settings.lock_table_name:
         return
     table, hub = _table(access, settings)
@@ -61,7 +80,7 @@ def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
                 settings,
                 key,
                 owner,
-                now,
+                now + seconds,
                 "attribute_not_exists(LockId) OR #o = :me",
                 {":me": {"S": owner}},
             )
@@ -75,10 +94,10 @@ def acquire(access: Access, settings: Settings, key: str, owner: str) -> None:
                 .get("S", "")
             )
             if holder and not _still_running(access, settings, holder):
-                _take_over(table, settings, key, owner, holder, now)
+                _take_over(table, settings, key, owner, holder, now + seconds, busy, what)
                 return
-            raise PeeringInProgress(
-                f"execution {holder or '?'} is changing this VPC pair ({key}); retry when it ends"
+            raise busy(
+                f"execution {holder or '?'} is changing {what} ({key}); retry when it ends"
             ) from None
 
 
@@ -87,7 +106,7 @@ def _put_lease(
     settings: Settings,
     key: str,
     owner: str,
-    now: int,
+    expires_at: int,
     condition: str,
     values: dict[str, Any],
 ) -> None:
@@ -97,7 +116,7 @@ def _put_lease(
         Item={
             "LockId": {"S": key},
             "Owner": {"S": owner},
-            "ExpiresAt": {"N": str(now + LEASE_SECONDS)},
+            "ExpiresAt": {"N": str(expires_at)},
         },
         ConditionExpression=condition,
         ExpressionAttributeNames={"#o": "Owner"},
@@ -109,7 +128,7 @@ def _still_running(access: Access, settings: Settings, holder: str) -> bool:
     """Whether the execution holding a lease still runs: one that ended without giving it
     back (its compensation could not run) must not block the pair until the lease expires."""
     machine, _, name = holder.partition(":")
-    if machine not in ("create", "cleanup") or not name:
+    if machine not in MACHINES or not name:
         return True
     hub = Location(settings.hub_account_id, settings.hub_region)
     arn = (
@@ -128,14 +147,25 @@ def _still_running(access: Access, settings: Settings, holder: str) -> bool:
     return bool(status == "RUNNING")
 
 
-def _take_over(table: Any, settings: Settings, key: str, owner: str, holder: str, now: int) -> None:
+def _take_over(
+    table: Any,
+    settings: Settings,
+    key: str,
+    owner: str,
+    holder: str,
+    expires_at: int,
+    busy: type[PeeringError],
+    what: str,
+) -> None:
     """Replace a finished execution's lease, unless someone else got there first."""
     try:
-        _put_lease(table, settings, key, owner, now, "#o = :holder", {":holder": {"S": holder}})
+        _put_lease(
+            table, settings, key, owner, expires_at, "#o = :holder", {":holder": {"S": holder}}
+        )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        raise PeeringInProgress(f"another execution took this VPC pair ({key}) first") from None
+        raise busy(f"another execution took {what} ({key}) first") from None
 
 
 def release(access: Access, settings: Settings, key: str, owner: str) -> None:

@@ -7,39 +7,63 @@ document is the execution output, which the cleanup machine accepts as its input
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import botocore.loaders
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StringConstraints,
     ValidationError,
+    field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_pascal
 
 from .errors import InvalidInput
 
-VpcId = Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")]
-SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")]
-RouteTableId = Annotated[str, StringConstraints(pattern=r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$")]
-PeeringId = Annotated[str, StringConstraints(pattern=r"^pcx-[0-9a-f]{8}([0-9a-f]{9})?$")]
+VPC_ID = r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$"
+SUBNET_ID = r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$"
+ROUTE_TABLE_ID = r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$"
+PEERING_ID = r"^pcx-[0-9a-f]{8}([0-9a-f]{9})?$"
 # [0-9], not \d: pydantic's regex engine lets \d match any Unicode digit.
-AccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
-RoleArn = Annotated[
-    str,
-    StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"),
-]
+ACCOUNT_ID = r"^[0-9]{12}$"
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
+#: A tag-declared group's name: letters, digits, ``.``, ``_`` and ``-``, at most 64.
+GROUP_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+#: What each pattern is, for an error message: a user is told what a value should be, never a
+#: regular expression.
+PATTERN_NAMES = {
+    VPC_ID: "a VPC id (vpc- and 8 or 17 hex digits)",
+    SUBNET_ID: "a subnet id (subnet- and 8 or 17 hex digits)",
+    ROUTE_TABLE_ID: "a route table id (rtb- and 8 or 17 hex digits)",
+    PEERING_ID: "a VPC peering connection id (pcx- and 8 or 17 hex digits)",
+    ACCOUNT_ID: "an account id (12 digits)",
+    ROLE_ARN: "an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+    REGION: "a region name (e.g. us-east-1)",
+    GROUP_NAME_PATTERN: "a group name (1 to 64 letters, digits, '.', '_' or '-')",
+}
+
+VpcId = Annotated[str, StringConstraints(pattern=VPC_ID)]
+SubnetId = Annotated[str, StringConstraints(pattern=SUBNET_ID)]
+RouteTableId = Annotated[str, StringConstraints(pattern=ROUTE_TABLE_ID)]
+PeeringId = Annotated[str, StringConstraints(pattern=PEERING_ID)]
+AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID)]
+RoleArn = Annotated[str, StringConstraints(pattern=ROLE_ARN)]
 
 
 @cache
@@ -51,15 +75,11 @@ def _region_patterns() -> tuple[re.Pattern[str], ...]:
 
 def _known_region(value: str) -> str:
     if not any(p.match(value) for p in _region_patterns()):
-        raise ValueError("not an AWS region name (e.g. us-east-1)")
+        raise ValueError(f"{value!r} is not an AWS region name (e.g. us-east-1)")
     return value
 
 
-Region = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"),
-    AfterValidator(_known_region),
-]
+Region = Annotated[str, StringConstraints(pattern=REGION), AfterValidator(_known_region)]
 #: Besides letters, digits and spaces, the only characters EC2 allows in tag keys and values.
 TAG_SYMBOLS = frozenset("_.:/=+-@")
 
@@ -77,6 +97,7 @@ def tag_text_problem(value: str) -> str | None:
     return None
 
 
+GroupName = Annotated[str, StringConstraints(pattern=GROUP_NAME_PATTERN)]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 SideName = Literal["Requester", "Accepter"]
@@ -89,6 +110,12 @@ TAG_EXECUTION = "vpc-peering:execution"
 TAG_EXECUTION_ID = "vpc-peering:execution-id"
 TAG_PEERING_ID = "vpc-peering:peering-id"
 TAG_SIDE = "vpc-peering:side"
+#: On a peering the reconcile machine made for a tag-declared group: the group's name. Only
+#: peerings carrying it (and this stack's managed-by tag) are ever removed by a reconcile.
+TAG_GROUP = "vpc-peering:group"
+#: On a peering made elsewhere that a create adopted (``"Adopt": true``): the adopting
+#: execution's id. Compensation of that execution takes the ownership tags off again.
+TAG_ADOPTED_BY = "vpc-peering:adopted-by"
 RESERVED_TAG_PREFIXES = ("aws:", "vpc-peering:")
 
 #: Peering states in which a connection exists or is on its way; anything else is gone.
@@ -109,6 +136,13 @@ class _Strict(_Model):
     model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="forbid")
 
 
+def _unique(values: list[str], what: str) -> list[str]:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"must not repeat {what} ({', '.join(repeated)})")
+    return values
+
+
 def _network(value: str, field: str) -> str:
     try:
         return str(ipaddress.ip_network(value, strict=True))
@@ -124,9 +158,7 @@ class DedicatedRouteTableRequest(_Strict):
     @field_validator("subnet_ids")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("must not repeat a subnet")
-        return value
+        return _unique(value, "a subnet")
 
 
 @dataclass(frozen=True)
@@ -200,23 +232,23 @@ class SideRequest(_Selection, _Strict):
     dedicated_route_table: DedicatedRouteTableRequest | None = None
     destination_cidrs: list[str] | None = Field(default=None, min_length=1, max_length=50)
     ipv6: StrictBool = False
+    #: DNS resolution from the remote VPC on this side; unset: the request's DnsResolution.
+    dns_resolution: StrictBool | None = None
+    #: Allow a peering route narrower than an existing route to another target (a summary
+    #: route to a transit gateway or VPN, say); the output names each route it narrows.
+    allow_more_specific_routes: StrictBool = False
 
     @field_validator("route_table_ids", "subnet_ids")
     @classmethod
     def _unique_ids(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("must not repeat an id")
-        return value
+        return None if value is None else _unique(value, "an id")
 
     @field_validator("destination_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        cidrs = [_network(v, "DestinationCidrs") for v in value]
-        if len(set(cidrs)) != len(cidrs):
-            raise ValueError("must not repeat a CIDR")
-        return cidrs
+        return _unique([_network(v, "DestinationCidrs") for v in value], "a CIDR")
 
     @model_validator(mode="after")
     def _one_selector(self) -> SideRequest:
@@ -234,7 +266,9 @@ class SideRequest(_Selection, _Strict):
                 f"give at most one of RouteTables, RouteTableIds, SubnetIds (got {given})"
             )
         if self.role_arn and self.account_id and f"::{self.account_id}:" not in self.role_arn:
-            raise ValueError("RoleArn must be a role in AccountId")
+            raise ValueError(
+                f"RoleArn {self.role_arn} must be a role in AccountId {self.account_id}"
+            )
         return self
 
 
@@ -246,6 +280,12 @@ class CreateRequest(_Strict):
     dns_resolution: StrictBool = False
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
     dry_run: StrictBool = False
+    #: Set by the reconcile machine: the peering is a group peering (tagged vpc-peering:group),
+    #: which a reconcile removes once no group wants the pair.
+    group: GroupName | None = None
+    #: Manage a live peering of the pair that this stack did not make (tag it as this stack's):
+    #: from then on cleanup removes its routes and the peering.
+    adopt: StrictBool = False
 
     @field_validator("tags")
     @classmethod
@@ -275,6 +315,9 @@ class Side(_Selection, SideRef):
     dedicated_route_table: DedicatedRouteTableRequest | None = None
     destination_cidrs: list[str] | None = None
     ipv6: bool = False
+    #: DNS resolution from the remote VPC on this side, as asked (resolved in Plan).
+    dns_resolution: bool = False
+    allow_more_specific_routes: bool = False
 
 
 class RouteEntry(_Model):
@@ -285,6 +328,8 @@ class RouteEntry(_Model):
     destination: str
     dedicated: bool = False
     state: Literal["planned", "present", "created", "removed", "absent"] = "planned"
+    #: The existing route to another target this one is narrower than (AllowMoreSpecificRoutes).
+    narrows: str | None = None
 
     @property
     def is_ipv6(self) -> bool:
@@ -312,6 +357,8 @@ class SideDns(_Model):
 
 
 class DnsReport(_Model):
+    """The DNS option of each side as set (to exactly what was asked), and whether it changed."""
+
     requested: bool
     requester: SideDns | None = None
     accepter: SideDns | None = None
@@ -338,6 +385,9 @@ class PeeringDocument(_Model):
     dry_run: bool = False
     dns_resolution: bool = False
     tags: dict[str, str] = Field(default_factory=dict)
+    group: str | None = None
+    #: The pair's peering was made elsewhere and this create adopts it (``Adopt``).
+    adopt: bool = False
     requester: Side
     accepter: Side
     vpc_peering_connection_id: str | None = None
@@ -354,8 +404,9 @@ class PeeringDocument(_Model):
         return self.requester if name == "Requester" else self.accepter
 
 
-class CleanupRequest(_Model):
-    """Input of the cleanup machine: a peering id, or a create output as it is."""
+class CleanupRequest(_Strict):
+    """Input of the cleanup machine: a peering id, or a create output as it is (its other
+    fields are read past); any other field is an error, so a typo is named, not ignored."""
 
     vpc_peering_connection_id: PeeringId
     region: Region | None = None
@@ -363,6 +414,21 @@ class CleanupRequest(_Model):
     role_arn: RoleArn | None = None
     requester: SideRefInput | None = None
     accepter: SideRefInput | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _create_output(cls, data: Any) -> Any:
+        """A create output is read past its own fields; a DryRun's is refused, saying why."""
+        if not isinstance(data, dict):
+            return data
+        if data.get("DryRun") is True:
+            raise ValueError(
+                "this is the output of a DryRun create: nothing was created, so there is "
+                "nothing to clean up (give the VpcPeeringConnectionId of a real peering)"
+            )
+        output = {f.alias or n for n, f in PeeringDocument.model_fields.items()}
+        own = {f.alias or n for n, f in cls.model_fields.items()}
+        return {k: v for k, v in data.items() if k in own or k not in output}
 
 
 class CompensationReport(_Model):
@@ -402,6 +468,10 @@ class CleanupDocument(_Model):
     routes: list[RouteEntry] = Field(default_factory=list)
     dedicated_route_tables: list[DedicatedTable] = Field(default_factory=list)
     removed: Removed = Field(default_factory=Removed)
+    #: How it ended: Removed (this cleanup deleted the peering), AlreadyDeleted (it was gone
+    #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
+    #: the input said to look: nothing was done).
+    result: Literal["Removed", "AlreadyDeleted", "NotFound", ""] = ""
 
 
 class AcceptOutcome(_Model):
@@ -424,6 +494,214 @@ class AcceptanceRequest(_Model):
     execution_name: str | None = None
 
 
+# -------------------------------------------------------------------- reconcile machine
+class VpcRef(_Strict):
+    """A VPC named in a reconcile input; account and region default to the hub's."""
+
+    vpc_id: VpcId
+    account_id: AccountId | None = None
+    region: Region | None = None
+
+
+class ReconcileRequest(_Strict):
+    """Input of the reconcile machine: ``{}`` (everything in scope), one group, or one VPC."""
+
+    group: GroupName | None = None
+    vpc: VpcRef | None = None
+    #: Set by the tag-event starter: begin no earlier than this (the end of its time window),
+    #: so one execution covers every tag change of the window.
+    not_before: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> ReconcileRequest:
+        if self.group is not None and self.vpc is not None:
+            raise ValueError("give Group or Vpc, not both")
+        return self
+
+
+class ReconcileScope(_Model):
+    accounts: list[str]
+    regions: list[str]
+    group: str | None = None
+    vpc: str | None = None
+
+
+class ReconcileFailure(_Model):
+    """Something a reconcile could not make converge: a pair, a VPC whose tags are invalid, or
+    an account and region it could not read."""
+
+    pair: str | None = None
+    vpc: str | None = None
+    location: str | None = None
+    group: str | None = None
+    action: str | None = None
+    error: str
+    cause: str
+
+    @property
+    def subject(self) -> str:
+        return self.pair or self.vpc or self.location or "reconcile"
+
+
+class ReconcileSkip(_Model):
+    """A pair or peering a reconcile leaves alone on purpose, and why."""
+
+    pair: str
+    group: str | None = None
+    vpc_peering_connection_id: str | None = None
+    reason: str
+
+
+class ReconcileReport(_Model):
+    """What a reconcile found and did (the execution output; on failure, the published event)."""
+
+    scope: ReconcileScope
+    desired: int = 0
+    created: int = 0
+    removed: int = 0
+    repaired: int = 0
+    unchanged: int = 0
+    failed: list[ReconcileFailure] = Field(default_factory=list)
+    failed_count: int = 0
+    skipped: list[ReconcileSkip] = Field(default_factory=list)
+
+
+class ReconcileOutcome(ReconcileReport):
+    """The report, and how the reconcile ends: SUCCEEDED, or INCOMPLETE / FAILED with the error
+    name and cause of its Fail state (absent on success)."""
+
+    execution_name: str = ""
+    status: Literal["SUCCEEDED", "INCOMPLETE", "FAILED"] = "SUCCEEDED"
+    error: str | None = None
+    cause: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_error(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in ("Error", "Cause")}
+
+
+class TagChangeDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    changed_tag_keys: list[str] = Field(alias="changed-tag-keys")
+    service: str
+    resource_type: str = Field(alias="resource-type")
+
+
+class TagChangeEvent(BaseModel):
+    """An EventBridge "Tag Change on Resource" event (source aws.tag), as delivered: on the
+    default bus of its account and region, or forwarded from there to the stack's bus."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    account: AccountId
+    region: Region
+    source: Literal["aws.tag"]
+    detail_type: Literal["Tag Change on Resource"] = Field(alias="detail-type")
+    resources: list[str] = Field(min_length=1)
+    detail: TagChangeDetail
+
+
+class TagChangeOutcome(_Model):
+    started: bool
+    execution_arn: str | None = None
+    reason: str = ""
+
+
+#: A side in a network plan: account, region, VPC id, route tables option, DNS option.
+SideEntry = tuple[str, str, str, str, bool]
+#: A work item: requester and accepter (indexes into the plan's sides), action code, group
+#: index, and for a removal the peering id.
+WorkEntry = list[int | str]
+
+
+class RoundPlan(_Model):
+    """Work items of which no two share a VPC: they run at the same time."""
+
+    round: int
+    items: list[WorkEntry]
+
+
+class NetworkPlanDocument(_Model):
+    """What Discover decided: the reconcile machine's state until the report."""
+
+    execution_name: str
+    request: ReconcileRequest
+    sides: list[SideEntry] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    rounds: list[RoundPlan] = Field(default_factory=list)
+    has_work: bool = False
+    max_parallel_pairs: int = 10
+    report: ReconcileReport
+
+
+class RoundInput(_Model):
+    """One round, as the reconcile machine's distributed Map hands it to its child."""
+
+    round: RoundPlan
+    sides: list[SideEntry]
+    groups: list[str]
+    reconcile: str
+    max_parallel_pairs: int
+
+
+class PairRun(_Model):
+    """One child execution of a round: which machine, its name and input."""
+
+    action: Literal["create", "repair", "remove"]
+    label: str
+    group: str | None = None
+    state_machine_arn: str
+    name: str
+    input: CreateRequest | CleanupRequest
+
+    @field_serializer("input")
+    def _child_input(self, value: BaseModel) -> dict[str, Any]:
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class RoundRun(_Model):
+    round: int
+    reconcile: str
+    max_parallel_pairs: int
+    pairs: list[PairRun]
+
+
+class ChildError(_Model):
+    error: str = ""
+    cause: str = ""
+
+
+class PairResult(_Model):
+    """A child execution as the round's Map ends it: its run, and the error if it failed."""
+
+    action: Literal["create", "repair", "remove"]
+    label: str
+    group: str | None = None
+    name: str = ""
+    error: ChildError | None = None
+
+
+class RoundResult(_Model):
+    round: int
+    reconcile: str
+    pairs: list[PairResult]
+
+
+class RoundOutcome(_Model):
+    """A round's counts, and its first few failures (the rest counted): small, so that every
+    round's outcome fits the reconcile execution's state."""
+
+    round: int
+    created: int = 0
+    repaired: int = 0
+    removed: int = 0
+    failed_count: int = 0
+    failed: list[ReconcileFailure] = Field(default_factory=list)
+
+
 #: Bounds on an InvalidInput message, whatever the input's size.
 MAX_PATH = 120
 MAX_PROBLEM = 300
@@ -435,22 +713,111 @@ def _clip(text: str, limit: int) -> str:
 
 
 def parse[ModelT: BaseModel](model: type[ModelT], data: Any, root: str = "") -> ModelT:
-    """Validate ``data`` into ``model``; bad input becomes ``InvalidInput`` naming the fields.
+    """Validate ``data`` into ``model``; bad input becomes ``InvalidInput`` naming each field
+    and the value it had, in words (never a pattern, never pydantic's wording).
 
     The message is bounded: long paths and values are clipped, and at most ten problems are
     listed, so a hostile input cannot make a huge error (or log line, or event).
     """
     if not isinstance(data, dict):
         where = root or "input"
-        raise InvalidInput(f"{where}: must be a JSON object, got {type(data).__name__}")
+        raise InvalidInput(f"{where}: must be a JSON object, got {_shown(data)}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False)[:MAX_PROBLEMS]:
-            loc = ".".join(str(p) for p in ((root,) if root else ()) + tuple(err["loc"]))
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(_clip(f"{_clip(loc or 'input', MAX_PATH)}: {msg}", MAX_PROBLEM))
+            loc = _location(((root,) if root else ()) + tuple(err["loc"]))
+            text = f"{_clip(loc or 'input', MAX_PATH)}: {_problem(model, err)}"
+            problems.append(_clip(text, MAX_PROBLEM))
         more = exc.error_count() - len(problems)
         suffix = f" (and {more} more)" if more > 0 else ""
         raise InvalidInput("; ".join(problems) + suffix) from None
+
+
+def _location(parts: tuple[Any, ...]) -> str:
+    """``Requester.SubnetIds[0]``: fields joined by dots, list positions in brackets."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it, clipped: ``'VPC-0ABC '``, ``12``, ``a list``."""
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return _clip(repr(value), 60)
+
+
+_BOOLEAN = ("bool_type", "bool_parsing")
+_CONTAINERS = {
+    "list_type": "a list",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+}
+
+
+def _problem(model: type[BaseModel], err: Any) -> str:
+    """One validation error in words, with the offending value."""
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    shown = _shown(value)
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown field" + _did_you_mean(model, err["loc"])
+    if kind == "string_pattern_mismatch":
+        return f"{shown} is not {PATTERN_NAMES.get(ctx.get('pattern', ''), 'valid here')}"
+    if kind == "literal_error":
+        return f"{shown} is not one of {ctx.get('expected', '')}".rstrip()
+    if kind in _BOOLEAN:
+        return f"must be true or false, got {shown}"
+    if kind in _CONTAINERS:
+        return f"must be {_CONTAINERS[kind]}, got {shown}"
+    if kind.startswith(("datetime", "date_", "timezone")):
+        return f"{shown} is not a date and time with a time zone (e.g. 2026-01-01T00:00:00Z)"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind in ("too_long", "too_short", "string_too_long", "string_too_short"):
+        return f"{message[0].lower()}{message[1:]}, got {shown}"
+    return message
+
+
+def _did_you_mean(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """``; did you mean VpcPeeringConnectionId?`` when a field of that object is close."""
+    names = _field_names(model, loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    if not close:
+        close = [n for n in names if n.lower() == str(loc[-1]).lower()]
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _field_names(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The field names (as written on the wire) of the object at ``path`` in ``model``."""
+    current: type[BaseModel] | None = model
+    for part in path:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        fields = {f.alias or name: f for name, f in current.model_fields.items()}
+        field = fields.get(str(part))
+        current = _model_in(field.annotation) if field else None
+    return [f.alias or n for n, f in current.model_fields.items()] if current else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an annotation (``X``, ``X | None``, ``list[X]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .models import TAG_EXECUTION, TAG_EXECUTION_ID, TAG_MANAGED_BY, TAG_PEERING_ID, TAG_SIDE
+from .models import (
+    TAG_ADOPTED_BY,
+    TAG_EXECUTION,
+    TAG_EXECUTION_ID,
+    TAG_GROUP,
+    TAG_MANAGED_BY,
+    TAG_PEERING_ID,
+    TAG_SIDE,
+)
 from .settings import Settings
 
 
@@ -42,10 +50,41 @@ def own_table_of_peering(
     )
 
 
-def creation_tags(settings: Settings, execution_name: str, execution_id: str) -> dict[str, str]:
-    """The tags that make a resource provably this stack's, and this execution's."""
+def group_of(tags: Mapping[str, str], settings: Settings) -> str | None:
+    """The group a peering was made for, if this stack made it for one (read in the requester's
+    account, where its tags were written); None for any other peering."""
+    group = tags.get(TAG_GROUP)
+    return group if group and owned_by_stack(tags, settings) else None
+
+
+def adoption_tags(settings: Settings, execution_id: str) -> dict[str, str]:
+    """What makes a peering made elsewhere this stack's: its managed-by tag, and which execution
+    adopted it (never the execution-id tag: compensation would take it for one it created)."""
+    return {TAG_MANAGED_BY: settings.stack_name, TAG_ADOPTED_BY: execution_id}
+
+
+def adopted_by_execution(tags: Mapping[str, str], settings: Settings, execution_id: str) -> bool:
+    return (
+        bool(execution_id)
+        and owned_by_stack(tags, settings)
+        and tags.get(TAG_ADOPTED_BY) == execution_id
+    )
+
+
+def managed_by_another(tags: Mapping[str, str], settings: Settings) -> str | None:
+    """The other stack (or tool using the same tag) that manages this, if any."""
+    other = tags.get(TAG_MANAGED_BY)
+    return other if other and other != settings.stack_name else None
+
+
+def creation_tags(
+    settings: Settings, execution_name: str, execution_id: str, group: str | None = None
+) -> dict[str, str]:
+    """The tags that make a resource provably this stack's, and this execution's (and, for a
+    group peering, its group's)."""
     return {
         TAG_MANAGED_BY: settings.stack_name,
         TAG_EXECUTION: execution_name,
         TAG_EXECUTION_ID: execution_id,
+        **({TAG_GROUP: group} if group else {}),
     }

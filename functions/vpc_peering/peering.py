@@ -49,9 +49,12 @@ MAX_PLAN_BYTES = 96 * 1024
 
 
 # ------------------------------------------------------------------------------------ plan
-def resolve_side(request: SideRequest, name: SideName, settings: Settings) -> Side:
+def resolve_side(
+    request: SideRequest, name: SideName, settings: Settings, dns_default: bool = False
+) -> Side:
     """Where a side lives, resolved once for the whole execution: account (checked against the
-    boundary), region, and the role to assume there (the member role for another account)."""
+    boundary), region, and the role to assume there (the member role for another account); and
+    its DNS option (its own, else the request's ``DnsResolution``)."""
     account = request.account_id or (
         request.role_arn.split(":")[4] if request.role_arn else settings.hub_account_id
     )
@@ -59,6 +62,7 @@ def resolve_side(request: SideRequest, name: SideName, settings: Settings) -> Si
     region = request.region or settings.hub_region
     loc = location_for(account, region, request.role_arn, settings, f"{name}.", field)
     options = request.model_dump(exclude={"vpc_id", "account_id", "region", "role_arn"})
+    dns = request.dns_resolution
     return Side.model_validate(
         {
             **options,
@@ -66,8 +70,17 @@ def resolve_side(request: SideRequest, name: SideName, settings: Settings) -> Si
             "account_id": account,
             "region": region,
             "role_arn": loc.role_arn,
+            "dns_resolution": dns_default if dns is None else dns,
         }
     )
+
+
+def resolve_sides(request: CreateRequest, settings: Settings) -> dict[SideName, Side]:
+    """Both sides of a request, resolved (the boundary checked before anything else)."""
+    return {
+        "Requester": resolve_side(request.requester, "Requester", settings, request.dns_resolution),
+        "Accepter": resolve_side(request.accepter, "Accepter", settings, request.dns_resolution),
+    }
 
 
 def plan(
@@ -76,13 +89,13 @@ def plan(
     """Validate the request against EC2 and plan every change; change nothing."""
     request = parse(CreateRequest, raw_request)
     # The boundary before anything else: no read, no lease, nothing, outside it.
-    sides: dict[SideName, Side] = {
-        "Requester": resolve_side(request.requester, "Requester", settings),
-        "Accepter": resolve_side(request.accepter, "Accepter", settings),
-    }
+    sides = resolve_sides(request, settings)
     req, acc = sides["Requester"], sides["Accepter"]
     if (req.vpc_id, req.account_id, req.region) == (acc.vpc_id, acc.account_id, acc.region):
-        raise InvalidInput("Accepter.VpcId: must be a different VPC from Requester.VpcId")
+        raise InvalidInput(
+            f"Accepter.VpcId: {acc.vpc_id} is the same VPC as Requester.VpcId; a VPC cannot be "
+            "peered with itself"
+        )
     if request.dry_run:
         return _observe_and_plan(request, sides, execution_name, access, settings)
     # Held until Verify (success) or Compensate (failure) gives it back.
@@ -137,7 +150,7 @@ def ownership_tags(doc: PeeringDocument, settings: Settings) -> dict[str, str]:
     return {
         **doc.tags,
         "Name": name,
-        **ownership.creation_tags(settings, doc.execution_name, doc.execution_id),
+        **ownership.creation_tags(settings, doc.execution_name, doc.execution_id, doc.group),
     }
 
 
@@ -145,7 +158,7 @@ def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> 
     """Create the peering (tagged as this stack's), or reuse the live one of the pair."""
     req, acc = doc.requester, doc.accepter
     loc = req.location
-    live = ec2.describe_live_peerings(access, loc, [req.vpc_id])
+    live = ec2.describe_pair_peerings(access, loc, req.vpc_id, acc.vpc_id)
     mine = [p for p in live if ownership.made_by_execution(p.tags, settings, doc.execution_id)]
     existing = mine[0] if mine else choose_existing(live, req, acc)
     if existing is not None:
@@ -160,6 +173,7 @@ def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> 
         logger.info(
             "reusing peering", vpc_peering_connection_id=existing.peering_id, status=existing.status
         )
+        _converge_tags(doc, existing, access, doc.requester.location, settings)
         return doc
     peering = ec2.create_peering(
         access,
@@ -180,6 +194,27 @@ def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> 
     if peering.status in GONE_STATES:
         raise PeeringFailed(f"{peering.peering_id} is {peering.status}: {peering.message}")
     return doc
+
+
+def _converge_tags(
+    doc: PeeringDocument, existing: ec2.Peering, access: Access, loc: Location, settings: Settings
+) -> None:
+    """A reused peering gets what the request asks of its tags: adopted when asked (Plan
+    decided), then each tag the request names set to its value (a rerun converges; tags it
+    does not name, and the ownership tags, are left alone). Tags are written where EC2 keeps
+    them, in the requester's account."""
+    tags = dict(existing.tags)
+    if doc.adopt and not ownership.owned_by_stack(tags, settings):
+        adoption = ownership.adoption_tags(settings, doc.execution_id)
+        ec2.create_tags(access, loc, existing.peering_id, adoption)
+        tags |= adoption
+        logger.info("peering adopted", vpc_peering_connection_id=existing.peering_id)
+    if not ownership.owned_by_stack(tags, settings):
+        return
+    changed = {k: v for k, v in doc.tags.items() if tags.get(k) != v}
+    if changed:
+        ec2.create_tags(access, loc, existing.peering_id, changed)
+        logger.info("peering tags updated", keys=sorted(changed))
 
 
 # ---------------------------------------------------------------------------------- routes
@@ -344,29 +379,39 @@ def _require_peering(doc: PeeringDocument) -> str:
 
 # ------------------------------------------------------------------------------------- dns
 def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
-    """Allow DNS resolution from the remote VPC on both sides, each in its own account/region."""
-    if not doc.dns_resolution:
-        doc.dns = DnsReport(requested=False)
-        return doc
+    """Set DNS resolution from the remote VPC on each side to exactly what was asked (on, or
+    off), each side in its own account and region; a side already as asked is not touched."""
+    wanted: dict[SideName, bool] = {
+        "Requester": doc.requester.dns_resolution,
+        "Accepter": doc.accepter.dns_resolution,
+    }
+    doc.dns = DnsReport(
+        requested=any(wanted.values()),
+        requester=SideDns(allow_dns_resolution_from_remote_vpc=wanted["Requester"]),
+        accepter=SideDns(allow_dns_resolution_from_remote_vpc=wanted["Accepter"]),
+    )
     peering_id = _require_peering(doc)
+    if not any(wanted.values()) and doc.created_by_execution:
+        return doc  # a new peering starts with both options off: nothing to read or change
     req_loc, acc_loc = doc.requester.location, doc.accepter.location
     peering = ec2.describe_peering(access, req_loc, peering_id)
     if peering is None or peering.status != "active":
         raise PeeringFailed(f"{peering_id} is not active; DNS options need an active peering")
-    need_req, need_acc = not peering.requester.allow_dns, not peering.accepter.allow_dns
-    if req_loc == acc_loc and (need_req or need_acc):
-        ec2.set_dns_options(access, req_loc, peering_id, need_req, need_acc)
+    now: dict[SideName, bool] = {
+        "Requester": peering.requester.allow_dns,
+        "Accepter": peering.accepter.allow_dns,
+    }
+    change = {name: value for name, value in wanted.items() if value != now[name]}
+    if req_loc == acc_loc and change:
+        ec2.set_dns_options(
+            access, req_loc, peering_id, change.get("Requester"), change.get("Accepter")
+        )
     else:
-        if need_req:
-            ec2.set_dns_options(access, req_loc, peering_id, True, False)
-        if need_acc:
-            ec2.set_dns_options(access, acc_loc, peering_id, False, True)
-    doc.dns = DnsReport(
-        requested=True,
-        requester=SideDns(allow_dns_resolution_from_remote_vpc=True),
-        accepter=SideDns(allow_dns_resolution_from_remote_vpc=True),
-        changed=need_req or need_acc,
-    )
+        if "Requester" in change:
+            ec2.set_dns_options(access, req_loc, peering_id, change["Requester"], None)
+        if "Accepter" in change:
+            ec2.set_dns_options(access, acc_loc, peering_id, None, change["Accepter"])
+    doc.dns.changed = bool(change)
     return doc
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from . import ownership, policy
 from .errors import (
     AssociationConflict,
     CidrOverlap,
     InvalidInput,
+    PeeringExists,
     QuotaExceeded,
     RouteConflict,
     VpcNotFound,
@@ -29,7 +31,7 @@ from .models import (
     SideName,
     Verification,
 )
-from .observed import Peering, RouteTable, SideView, Vpc
+from .observed import Peering, Route, RouteTable, SideView, Vpc
 from .settings import Settings
 
 SIDES: tuple[SideName, SideName] = ("Requester", "Accepter")
@@ -69,7 +71,15 @@ def destinations(side: Side, side_name: SideName, peer: Vpc) -> list[str]:
                 )
         return list(side.destination_cidrs)
     wanted = list(peer.cidr_blocks)
-    if side.ipv6 and side.ipv6_cidr_blocks and peer.ipv6_cidr_blocks:
+    if side.ipv6:
+        ipv6 = {side.vpc_id: side.ipv6_cidr_blocks, peer.vpc_id: peer.ipv6_cidr_blocks}
+        lacking = [vpc_id for vpc_id, blocks in ipv6.items() if not blocks]
+        if lacking:
+            raise InvalidInput(
+                f"{side_name}.Ipv6: true, but {' and '.join(lacking)} "
+                f"{'has' if len(lacking) == 1 else 'have'} no IPv6 CIDR; associate one, or "
+                "leave Ipv6 false"
+            )
         wanted += peer.ipv6_cidr_blocks
     return wanted
 
@@ -118,19 +128,56 @@ def check_subnet(subnet: str, side: Side, subnets: dict[str, str], field: str) -
         raise VpcNotFound(f"{field}: {subnet} is not a subnet of {side.vpc_id}")
 
 
+#: Conflicts listed in one error (all are counted).
+MAX_LISTED_CONFLICTS = 20
+
+
+@dataclass
+class Conflicts:
+    """Every conflict a plan meets, so that a refused create (or a DryRun) names them all,
+    not only the first: each table and route, each subnet."""
+
+    routes: list[str] = field(default_factory=list)
+    associations: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Raise one error naming every conflict found, if any."""
+        found = self.routes + self.associations
+        if not found:
+            return
+        error = RouteConflict if self.routes else AssociationConflict
+        listed = "; ".join(found[:MAX_LISTED_CONFLICTS])
+        more = len(found) - MAX_LISTED_CONFLICTS
+        if len(found) == 1:
+            raise error(listed)
+        raise error(
+            f"{len(found)} conflicts: {listed}" + (f"; and {more} more" if more > 0 else "")
+        )
+
+
 def plan_routes(
     side_name: SideName,
     tables: list[RouteTable],
     wanted: list[str],
     peering_id: str | None,
     max_routes: int,
+    conflicts: Conflicts | None = None,
+    allow_narrower: bool = False,
 ) -> list[RouteEntry]:
-    """One entry per table and destination; refuse any route that would take others' traffic."""
+    """One entry per table and destination; refuse any route that would take others' traffic
+    (each refusal raised at once, or added to ``conflicts`` to be reported together)."""
     entries: list[RouteEntry] = []
     for table in tables:
         new = 0
         for destination in wanted:
-            state = route_state(side_name, table, destination, peering_id)
+            try:
+                state = route_state(side_name, table, destination, peering_id, allow_narrower)
+            except RouteConflict as exc:
+                if conflicts is None:
+                    raise
+                conflicts.routes.append(str(exc))
+                continue
+            wider = wider_route(table, destination, peering_id) if allow_narrower else None
             new += state == "planned"
             entries.append(
                 RouteEntry(
@@ -138,6 +185,7 @@ def plan_routes(
                     route_table_id=table.route_table_id,
                     destination=destination,
                     state=state,
+                    narrows=f"{wider.destination} via {wider.target}" if wider else None,
                 )
             )
         if new and len(table.routes) + new > max_routes:
@@ -148,21 +196,32 @@ def plan_routes(
     return entries
 
 
+def _comparable(table: RouteTable, net: Network) -> Iterable[tuple[Route, Network]]:
+    """The table's CIDR routes of the same IP version as ``net``, with their networks."""
+    for route in table.routes:
+        if route.destination and not route.destination.startswith("pl-"):
+            existing = _net(route.destination)
+            if existing.version == net.version:
+                yield route, existing
+
+
 def route_state(
-    side_name: SideName, table: RouteTable, destination: str, peering_id: str | None
+    side_name: SideName,
+    table: RouteTable,
+    destination: str,
+    peering_id: str | None,
+    allow_narrower: bool = False,
 ) -> str:
     """``present`` if this peering already routes it, ``planned`` if free; else a conflict.
 
-    A destination equal to, or narrower than, an existing non-local route to another target
-    is refused: it would divert traffic that route carries. Default routes (/0) are exempt.
+    A destination equal to an existing route to another target is refused (never replaced).
+    One narrower than an existing non-local route to another target is refused too (it would
+    divert part of that route's traffic) unless ``allow_narrower`` (the side's
+    AllowMoreSpecificRoutes: a summary route to a transit gateway or VPN, say, that the
+    peering route is meant to narrow). Default routes (/0) are exempt.
     """
     net = _net(destination)
-    for route in table.routes:
-        if not route.destination or route.destination.startswith("pl-"):
-            continue
-        existing = _net(route.destination)
-        if existing.version != net.version:
-            continue
+    for route, existing in _comparable(table, net):
         if existing == net:
             if peering_id and route.peering_id == peering_id:
                 return "present"
@@ -170,19 +229,32 @@ def route_state(
                 f"{side_name} route table {table.route_table_id} already has a route to "
                 f"{destination} via {route.target} ({route.state}); refusing to replace it"
             )
+    wider = wider_route(table, destination, peering_id)
+    if wider is not None and not allow_narrower:
+        raise RouteConflict(
+            f"{side_name} route table {table.route_table_id}: {destination} is inside the "
+            f"existing route {wider.destination} via {wider.target}; a narrower route to the "
+            f"peering would divert part of its traffic (set {side_name}.AllowMoreSpecificRoutes "
+            "if that is what you want)"
+        )
+    return "planned"
+
+
+def wider_route(table: RouteTable, destination: str, peering_id: str | None) -> Route | None:
+    """An existing non-local, non-default route to another target that contains
+    ``destination``: the route a peering route to it would narrow."""
+    net = _net(destination)
+    for route, existing in _comparable(table, net):
         if (
-            route.is_local
+            existing == net
+            or route.is_local
             or existing.prefixlen == 0
             or (peering_id is not None and route.peering_id == peering_id)
         ):
             continue
         if net.subnet_of(existing):  # type: ignore[arg-type]
-            raise RouteConflict(
-                f"{side_name} route table {table.route_table_id}: {destination} is inside the "
-                f"existing route {route.destination} via {route.target}; a narrower route to the "
-                "peering would divert part of its traffic"
-            )
-    return "planned"
+            return route
+    return None
 
 
 def plan_dedicated(
@@ -193,6 +265,7 @@ def plan_dedicated(
     existing: RouteTable | None,
     wanted: list[str],
     peering_id: str | None,
+    conflicts: Conflicts | None = None,
 ) -> tuple[DedicatedTable | None, list[RouteEntry]]:
     """The dedicated route table of a side (new, or found from an earlier run) and its routes."""
     if side.dedicated_route_table is None:
@@ -205,10 +278,13 @@ def plan_dedicated(
             if subnet in table.subnet_ids and (
                 existing is None or table.route_table_id != existing.route_table_id
             ):
-                raise AssociationConflict(
+                problem = (
                     f"{field}: {subnet} is already associated with route table "
                     f"{table.route_table_id}; this tool does not replace associations"
                 )
+                if conflicts is None:
+                    raise AssociationConflict(problem)
+                conflicts.associations.append(problem)
     if existing is None:
         dedicated = DedicatedTable(side=side_name, vpc_id=side.vpc_id, subnet_ids=subnet_ids)
         routes = [
@@ -228,7 +304,15 @@ def plan_dedicated(
         ],
         state="present",
     )
-    routes = plan_routes(side_name, [existing], wanted, peering_id, max_routes=10**6)
+    routes = plan_routes(
+        side_name,
+        [existing],
+        wanted,
+        peering_id,
+        10**6,
+        conflicts,
+        side.allow_more_specific_routes,
+    )
     for route in routes:
         route.dedicated = True
     return dedicated, routes
@@ -301,6 +385,7 @@ def plan_pair(
         dry_run=request.dry_run,
         dns_resolution=request.dns_resolution,
         tags=request.tags,
+        group=request.group,
         requester=req,
         accepter=acc,
         vpc_peering_connection_id=existing.peering_id if existing else None,
@@ -312,11 +397,19 @@ def plan_pair(
         doc.requester, doc.accepter = acc, req
         views = {"Requester": views["Accepter"], "Accepter": views["Requester"]}
         vpcs = {"Requester": vpcs["Accepter"], "Accepter": vpcs["Requester"]}
+    if existing is not None:
+        tags = requester_tags(existing, views["Requester"])
+        if request.group:
+            check_group_peering(existing, tags, settings)
+        else:
+            doc.adopt = needs_adoption(existing, tags, request.adopt, settings)
     if existing is None or existing.status in NEEDS_ACCEPT:
         check_accept_policy(doc, existing, vpcs["Accepter"], views["Requester"], settings)
+    conflicts = Conflicts()
     for name in SIDES:
         peer = vpcs["Accepter" if name == "Requester" else "Requester"]
-        _plan_side(doc, name, views[name], peer, settings)
+        _plan_side(doc, name, views[name], peer, settings, conflicts)
+    conflicts.check()
     return doc
 
 
@@ -339,15 +432,66 @@ def check_accept_policy(
     subject = existing.peering_id if existing else f"peering {req.vpc_id} -> {acc.vpc_id}"
     policy.check_trusted_requester(req.account_id, subject, settings)
     policy.check_opt_in(acc.vpc_id, accepter_vpc.tags, subject, settings)
-    if existing is not None:
-        # A pending request of the pair: accepted only if this stack made it. Its tags are
-        # visible in the requester's account and region.
-        seen = [p for p in requester_view.peerings if p.peering_id == existing.peering_id]
-        policy.check_requested_by_stack(existing.peering_id, seen[0].tags if seen else {}, settings)
+    if existing is not None and not doc.adopt:
+        # A pending request of the pair: accepted only if this stack made it (or adopts it:
+        # CreatePeering tags it as this stack's before it is accepted).
+        tags = requester_tags(existing, requester_view)
+        policy.check_requested_by_stack(existing.peering_id, tags, settings)
+
+
+def requester_tags(peering: Peering, requester_view: SideView) -> dict[str, str]:
+    """The peering's tags as its requester's account sees them (where they were written; the
+    accepter's account may see none)."""
+    seen = [p for p in requester_view.peerings if p.peering_id == peering.peering_id]
+    return seen[0].tags if seen else {}
+
+
+def needs_adoption(
+    existing: Peering, tags: dict[str, str], adopt: bool, settings: Settings
+) -> bool:
+    """Whether the create must adopt the pair's live peering: never one this stack made, never
+    one another stack manages; one made by hand only when asked (``Adopt``), else
+    ``PeeringExists`` (routes added to a peering the stack does not own could never be removed
+    by its cleanup)."""
+    if ownership.owned_by_stack(tags, settings):
+        return False
+    subject = (
+        f"{existing.peering_id} ({existing.status}) already connects "
+        f"{existing.requester.vpc_id} and {existing.accepter.vpc_id}"
+    )
+    other = ownership.managed_by_another(tags, settings)
+    if other:
+        raise PeeringExists(
+            f"{subject} and is managed by stack {other}; this stack leaves it alone"
+        )
+    if adopt:
+        return True
+    raise PeeringExists(
+        f"{subject} and was not made by stack {settings.stack_name} (made by hand, or by another "
+        'tool); run the create again with "Adopt": true to manage it with this stack (its '
+        "cleanup then removes the routes and the peering), or delete it first"
+    )
+
+
+def check_group_peering(existing: Peering, tags: dict[str, str], settings: Settings) -> None:
+    """A group's pair reuses only a peering this stack made for a group: one made by hand or by
+    an explicit create is not the group's to change (nor, later, to remove)."""
+    if ownership.group_of(tags, settings) is None:
+        raise PeeringExists(
+            f"{existing.peering_id} ({existing.status}) already connects "
+            f"{existing.requester.vpc_id} and {existing.accepter.vpc_id} and was not made for a "
+            f"group by stack {settings.stack_name} (made by hand, or by an explicit create); "
+            "the group leaves it alone: delete it to let the group make its own, or keep it"
+        )
 
 
 def _plan_side(
-    doc: PeeringDocument, name: SideName, view: SideView, peer: Vpc, settings: Settings
+    doc: PeeringDocument,
+    name: SideName,
+    view: SideView,
+    peer: Vpc,
+    settings: Settings,
+    conflicts: Conflicts,
 ) -> None:
     """This side's routes: into the chosen existing tables, and its dedicated table."""
     side, peering_id = doc.side(name), doc.vpc_peering_connection_id
@@ -361,13 +505,50 @@ def _plan_side(
     chosen = [
         t for t in select_tables(side, name, view.route_tables, view.subnets) if t not in owned
     ]
-    doc.routes += plan_routes(name, chosen, wanted, peering_id, settings.max_routes_per_table)
+    doc.routes += plan_routes(
+        name,
+        chosen,
+        wanted,
+        peering_id,
+        settings.max_routes_per_table,
+        conflicts,
+        side.allow_more_specific_routes,
+    )
     dedicated, dedicated_routes = plan_dedicated(
-        side, name, view.route_tables, view.subnets, owned[0] if owned else None, wanted, peering_id
+        side,
+        name,
+        view.route_tables,
+        view.subnets,
+        owned[0] if owned else None,
+        wanted,
+        peering_id,
+        conflicts,
     )
     if dedicated:
         doc.dedicated_route_tables.append(dedicated)
         doc.routes += dedicated_routes
+
+
+def drift(doc: PeeringDocument, peering: Peering) -> list[str]:
+    """How the pair differs from its plan, as EC2 shows it: empty when a create would change
+    nothing (peering active, every planned route there, DNS as asked on both sides)."""
+    found = []
+    if peering.status != "active":
+        found.append(f"peering {peering.peering_id} is {peering.status}")
+    found += [
+        f"{r.side} route {r.route_table_id or 'new table'} {r.destination} missing"
+        for r in doc.routes
+        if r.state == "planned"
+    ]
+    found += [
+        f"{t.side} dedicated route table missing"
+        for t in doc.dedicated_route_tables
+        if t.state == "planned"
+    ]
+    for name, info in zip(SIDES, (peering.requester, peering.accepter), strict=True):
+        if info.allow_dns != doc.side(name).dns_resolution:
+            found.append(f"{name} DNS resolution is {info.allow_dns}, asked {not info.allow_dns}")
+    return found
 
 
 # ------------------------------------------------------------------------- verification
@@ -393,13 +574,15 @@ def check_pair(
         )
     for dedicated in doc.dedicated_route_tables:
         checks.append(_check_associations(dedicated, tables.get(dedicated.route_table_id or "")))
-    if doc.dns_resolution and peering is not None:
-        for name, info in (("Requester", peering.requester), ("Accepter", peering.accepter)):
+    if peering is not None:
+        for name, info in zip(SIDES, (peering.requester, peering.accepter), strict=True):
+            wanted = doc.side(name).dns_resolution
             checks.append(
                 Check(
                     subject=f"{name} DNS resolution from remote VPC",
-                    ok=info.allow_dns,
-                    detail="allowed" if info.allow_dns else "not allowed",
+                    ok=info.allow_dns == wanted,
+                    detail=("allowed" if info.allow_dns else "not allowed")
+                    + ("" if info.allow_dns == wanted else f", asked {wanted}"),
                 )
             )
     return Verification(ok=all(c.ok for c in checks), checks=checks)

@@ -81,9 +81,9 @@ def request_step(
 
 
 def document_step[DocT: BaseModel](
-    step_name: str, model: type[DocT], step: Callable[[DocT, Access, Settings], DocT]
+    step_name: str, model: type[DocT], step: Callable[[DocT, Access, Settings], BaseModel]
 ) -> Handler:
-    """A later step: takes the document the previous step returned."""
+    """A later step: takes the document the previous step returned, returns the next one."""
 
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
         settings = load_settings()
@@ -128,6 +128,28 @@ def event_step[RequestT: BaseModel](
             logger.info("execution no longer waiting; report dropped")
             return {"Reported": False}
         return {"Reported": True, **outcome.model_dump(mode="json", by_alias=True)}
+
+    return _instrument(step_name, run)
+
+
+def event_target[EventT: BaseModel](
+    step_name: str, model: type[EventT], step: Callable[[EventT, Access, Settings], BaseModel]
+) -> Handler:
+    """An EventBridge rule target taking the whole event. An event the step refuses (a domain
+    error) is logged and dropped: delivered again, it would be refused again. A transient
+    error fails the invocation, so Lambda delivers the event again."""
+
+    def run(event: dict[str, Any], context: LambdaContext) -> Any:
+        settings = load_settings()
+        try:
+            result = step(parse(model, event, root="event"), Access(settings), settings)
+        except TransientAwsError:
+            raise
+        except PeeringError as exc:
+            logger.warning("event refused", error=exc.name, cause=str(exc))
+            metrics.add_metric(name=f"{step_name}Refused", unit=MetricUnit.Count, value=1)
+            return {"Refused": exc.name, "Cause": str(exc)}
+        return result.model_dump(mode="json", by_alias=True)
 
     return _instrument(step_name, run)
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 
-def _account_set(value: object) -> object:
+def _comma_set(value: object) -> object:
     if isinstance(value, str):
         return frozenset(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+
+
+def _check_regions(value: frozenset[str]) -> frozenset[str]:
+    bad = sorted(r for r in value if not _REGION.match(r))
+    if bad:
+        raise ValueError(f"not region names: {', '.join(bad)}")
     return value
 
 
@@ -38,13 +49,24 @@ class Settings(BaseModel):
     max_peerings_per_vpc: int = Field(default=50, ge=1)
     max_routes_per_table: int = Field(default=50, ge=1)
     lock_table_name: str | None = None
+    #: Where tag-declared groups are looked for: AllowedAccountIds x these regions.
+    managed_regions: frozenset[str] = frozenset()
+    #: Child executions the reconcile machine runs at once (its Map's MaxConcurrency).
+    max_parallel_pairs: int = Field(default=10, ge=1, le=40)
+    #: The create and cleanup machines, which the reconcile machine runs for each pair.
+    create_state_machine_arn: str | None = None
+    cleanup_state_machine_arn: str | None = None
+    reconcile_state_machine_arn: str | None = None
+    #: Tag changes within one window of this many seconds start one reconcile.
+    tag_event_window_seconds: int = Field(default=20, ge=1, le=3600)
 
-    _split = field_validator("allowed_account_ids", "trusted_requester_account_ids", mode="before")(
-        _account_set
-    )
+    _split = field_validator(
+        "allowed_account_ids", "trusted_requester_account_ids", "managed_regions", mode="before"
+    )(_comma_set)
     _valid = field_validator("allowed_account_ids", "trusted_requester_account_ids")(
         _check_accounts
     )
+    _valid_regions = field_validator("managed_regions")(_check_regions)
 
     @model_validator(mode="after")
     def _trusted_inside_allowed(self) -> Settings:
@@ -60,14 +82,18 @@ class Settings(BaseModel):
     def account_allowed(self, account_id: str) -> bool:
         return account_id in self.allowed_account_ids
 
+    def region_managed(self, region: str) -> bool:
+        return region in self.managed_regions
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         hub = env.get("HUB_ACCOUNT_ID", "")
+        hub_region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "")
         return cls(
             stack_name=env.get("STACK_NAME", ""),
             hub_account_id=hub,
-            hub_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", ""),
+            hub_region=hub_region,
             member_role_name=env.get("MEMBER_ROLE_NAME", ""),
             member_role_external_id=env.get("MEMBER_ROLE_EXTERNAL_ID") or None,
             allowed_account_ids=env.get("ALLOWED_ACCOUNT_IDS") or hub,
@@ -76,4 +102,10 @@ class Settings(BaseModel):
             max_peerings_per_vpc=int(env.get("MAX_PEERINGS_PER_VPC", "50")),
             max_routes_per_table=int(env.get("MAX_ROUTES_PER_TABLE", "50")),
             lock_table_name=env.get("LOCK_TABLE_NAME") or None,
+            managed_regions=env.get("MANAGED_REGIONS") or hub_region,
+            max_parallel_pairs=int(env.get("MAX_PARALLEL_PAIRS", "10")),
+            create_state_machine_arn=env.get("CREATE_STATE_MACHINE_ARN") or None,
+            cleanup_state_machine_arn=env.get("CLEANUP_STATE_MACHINE_ARN") or None,
+            reconcile_state_machine_arn=env.get("RECONCILE_STATE_MACHINE_ARN") or None,
+            tag_event_window_seconds=int(env.get("TAG_EVENT_WINDOW_SECONDS", "20")),
         )

@@ -166,7 +166,7 @@ def _find_own_peering(
     for attempt in range(TAG_SEARCH_ATTEMPTS):
         if attempt:
             time.sleep(TAG_SEARCH_INTERVAL_SECONDS)
-        live = ec2.describe_live_peerings(access, loc, [doc.requester.vpc_id])
+        live = ec2.describe_pair_peerings(access, loc, doc.requester.vpc_id, doc.accepter.vpc_id)
         mine = [p for p in live if ownership.made_by_execution(p.tags, settings, doc.execution_id)]
         if mine:
             return mine[0]
@@ -208,6 +208,8 @@ def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings:
                 _remove_table(access, locs[side_name], table)
                 undo.removed.route_tables_deleted.append(table.route_table_id)
                 undo.tables_left.remove(table.route_table_id)
+    if peering_id and doc.adopt and not ours:
+        _give_back(doc, peering_id, access, locs["Requester"], settings)
     if peering_id and ours:
         peering = created or ec2.describe_peering(access, locs["Requester"], peering_id)
         if (
@@ -217,6 +219,19 @@ def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings:
         ):
             undo.removed.peering_deleted = ec2.delete_peering(access, locs["Requester"], peering_id)
         undo.peering_left = False
+
+
+def _give_back(
+    doc: PeeringDocument, peering_id: str, access: Access, loc: Location, settings: Settings
+) -> None:
+    """A peering this execution adopted is left as it was found: its ownership tags come off
+    (it was made elsewhere; this stack never owned it before)."""
+    peering = ec2.describe_peering(access, loc, peering_id)
+    if peering is not None and ownership.adopted_by_execution(
+        peering.tags, settings, doc.execution_id
+    ):
+        ec2.delete_tags(access, loc, peering_id, list(ownership.adoption_tags(settings, "")))
+        logger.info("adoption undone", vpc_peering_connection_id=peering_id)
 
 
 def still_targeting(
@@ -504,11 +519,16 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
     """Delete the peering if it is ours and still there, then confirm EC2 reports it gone."""
     peering_id = doc.vpc_peering_connection_id
     if doc.requester is None or doc.accepter is None:
+        doc.result = "NotFound"
         return doc
     if doc.managed and doc.status not in GONE_STATES | {"not found"}:
         _delete_and_confirm(doc, access, settings)
     locks.release(access, settings, *cleanup_lock(doc))
-    logger.info("cleanup done", vpc_peering_connection_id=peering_id, status=doc.status)
+    if doc.removed.peering_deleted:
+        doc.result = "Removed"
+    else:
+        doc.result = "NotFound" if doc.status_before == "not found" else "AlreadyDeleted"
+    logger.info("cleanup done", vpc_peering_connection_id=peering_id, result=doc.result)
     return doc
 
 

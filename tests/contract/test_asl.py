@@ -28,7 +28,14 @@ TRANSIENT = {
     "EventBridge.ThrottlingException",
     "EventBridge.InternalException",
     "EventBridge.EventBridgeException",
+    "StepFunctions.ExecutionLimitExceededException",
+    "StepFunctions.ThrottlingException",
+    "StepFunctions.SdkClientException",
+    "StepFunctions.AWSStepFunctionsException",
 } | {cls.__name__ for cls in PeeringError.__subclasses__() if cls.retryable}
+#: Waits for a lease another execution holds may take many attempts (each a few events).
+LEASE_WAITS = {"PeeringInProgress": 10, "ReconcileInProgress": 60}
+SYNC_CHILD = "arn:${Partition}:states:::states:startExecution.sync:2"
 
 
 def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -53,11 +60,11 @@ def _tasks() -> list[tuple[str, str, dict[str, Any]]]:
     return tasks
 
 
-def test_there_are_two_machines() -> None:
+def test_there_are_three_machines() -> None:
     # Given / When the statemachine folder
     names = [p.name for p in ASL_FILES]
-    # Then both machines are there
-    assert names == ["cleanup.asl.json", "create.asl.json"]
+    # Then every machine is there
+    assert names == ["cleanup.asl.json", "create.asl.json", "reconcile.asl.json"]
 
 
 @pytest.mark.parametrize(
@@ -67,8 +74,11 @@ def test_every_task_is_bounded_retried_and_caught(
     asl: str, name: str, state: dict[str, Any]
 ) -> None:
     # Given a Task state
-    # Then it has a timeout
-    assert 0 < state.get("TimeoutSeconds", 0) <= 900, f"{asl}:{name} TimeoutSeconds"
+    # Then it has a timeout (a child execution's: longer than the child can run)
+    if state["Resource"] == SYNC_CHILD:
+        assert _longest_child() < state.get("TimeoutSeconds", 0) <= 86400, f"{asl}:{name}"
+    else:
+        assert 0 < state.get("TimeoutSeconds", 0) <= 900, f"{asl}:{name} TimeoutSeconds"
     # And a narrow retry on transient errors with backoff, jitter and a delay ceiling
     retries = state.get("Retry", [])
     assert retries, f"{asl}:{name} has no Retry"
@@ -80,7 +90,8 @@ def test_every_task_is_bounded_retried_and_caught(
         assert retry.get("BackoffRate", 1.0) > 1.0, f"{asl}:{name} retry has no backoff"
         assert retry.get("JitterStrategy") == "FULL", f"{asl}:{name} retry has no jitter"
         assert 0 < retry.get("MaxDelaySeconds", 0) <= 60, f"{asl}:{name} retry has no ceiling"
-        assert 1 <= retry.get("MaxAttempts", 3) <= 10
+        ceiling = max([10] + [LEASE_WAITS.get(e, 0) for e in retry["ErrorEquals"]])
+        assert 1 <= retry.get("MaxAttempts", 3) <= ceiling
     # And a Catch for everything else
     catches = state.get("Catch", [])
     assert any("States.ALL" in c["ErrorEquals"] for c in catches), f"{asl}:{name} has no Catch"
@@ -140,10 +151,27 @@ def _worst_case_seconds(definition: dict[str, Any]) -> float:
     return total
 
 
+def _definition(name: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((ROOT / "statemachine" / name).read_text())
+    return result
+
+
+def _longest_child() -> float:
+    """The longest a create or cleanup execution can run, by its own ASL."""
+    return max(_worst_case_seconds(_definition(n)) for n in ("create.asl.json", "cleanup.asl.json"))
+
+
 def test_a_pair_lease_outlives_the_longest_execution() -> None:
     # Given the longest any create or cleanup execution can run, by its own ASL
-    longest = max(_worst_case_seconds(json.loads(p.read_text())) for p in ASL_FILES)
+    longest = _longest_child()
     # Then a lease (taken over only once its holder ended, and otherwise kept until DynamoDB's
     # TTL clears it) is never cleared while its holder can still be running
     assert longest > 900  # the bound is real: the acceptance wait alone is 900 s
     assert 2 * longest <= locks.LEASE_SECONDS, (locks.LEASE_SECONDS, longest)
+
+
+def test_the_reconcile_lease_outlives_the_reconcile() -> None:
+    # Given the reconcile machine, bounded by its own TimeoutSeconds (its rounds are many)
+    timeout = _definition("reconcile.asl.json")["TimeoutSeconds"]
+    # Then its lease's TTL is longer, and a round's child outlives the longest pair
+    assert 0 < timeout < locks.RECONCILE_LEASE_SECONDS

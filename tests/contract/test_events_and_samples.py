@@ -17,7 +17,15 @@ from moto.events.models import EventPattern
 
 from emulator.template import Resolver, Template
 from vpc_peering.errors import InvalidInput
-from vpc_peering.models import AcceptanceRequest, CleanupRequest, CreateRequest, parse
+from vpc_peering.models import (
+    AcceptanceRequest,
+    CleanupRequest,
+    CreateRequest,
+    ReconcileRequest,
+    TagChangeEvent,
+    parse,
+)
+from vpc_peering.reconcile import vpc_of_event
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -26,6 +34,7 @@ RESOLVER = Resolver(
     TEMPLATE, stack_name="vpc-peering", region="us-east-1", account_id="123456789012"
 )
 
+TAG_RULES = {"TagChangeFunction/TagChangedHere", "TagChangeFunction/TagChangedElsewhere"}
 #: sample event file -> the rules (function logical id / event name) it must trigger
 EXPECTED_MATCHES: dict[str, set[str]] = {
     "acceptance-requested.json": {"AcceptFunction/AcceptanceRequested"},
@@ -33,7 +42,11 @@ EXPECTED_MATCHES: dict[str, set[str]] = {
     "peering-established.json": set(),
     "peering-failed.json": set(),
     "peering-removed.json": set(),
-    "ec2-vpc-tag-change.json": set(),
+    # Tag changes: the hub's own on its default bus, a member's forwarded to the stack's bus.
+    "ec2-vpc-tagged-into-group.json": TAG_RULES,
+    "ec2-vpc-untagged-from-group.json": TAG_RULES,
+    "ec2-vpc-other-tag-change.json": set(),
+    "ec2-subnet-tag-change.json": set(),
 }
 
 
@@ -94,6 +107,24 @@ def test_sample_create_inputs_are_valid(path: Path) -> None:
     request = parse(CreateRequest, json.loads(path.read_text()))
     # Then it is valid
     assert request.requester.vpc_id.startswith("vpc-")
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("reconcile-*.json")), ids=lambda p: p.name)
+def test_sample_reconcile_inputs_are_valid(path: Path) -> None:
+    parse(ReconcileRequest, json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    "name", ["ec2-vpc-tagged-into-group.json", "ec2-vpc-untagged-from-group.json"]
+)
+def test_tag_change_samples_name_the_vpc_the_starter_reconciles(name: str) -> None:
+    # Given a tag change event the rules deliver to the starter
+    event = json.loads((EVENTS / "eventbridge" / name).read_text())
+    # When parsed as the starter does
+    vpc = vpc_of_event(parse(TagChangeEvent, event, root="event"))
+    # Then it names the VPC in the event's own account and region
+    assert (vpc.account_id, vpc.region) == (event["account"], event["region"])
+    assert event["resources"][0].endswith(vpc.vpc_id)
 
 
 @pytest.mark.parametrize("path", sorted(EVENTS.glob("cleanup-*.json")), ids=lambda p: p.name)

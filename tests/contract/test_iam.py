@@ -130,9 +130,40 @@ def test_tag_scoped_creates_and_deletes(transformed: dict[str, Any]) -> None:
         # And deleting peerings or route tables requires this stack's tag on them
         if actions & {"ec2:DeleteVpcPeeringConnection", "ec2:DeleteRouteTable"}:
             assert "ec2:ResourceTag/vpc-peering:managed-by" in condition, owner
-        # And tags can only be written when creating
+        # And tags are written when creating; on an existing peering, only this stack's
+        # ownership tags (adoption) or user tags on its own peerings, never an ownership tag
         if "ec2:CreateTags" in actions:
-            assert "ec2:CreateAction" in condition, owner
+            conditions = statement.get("Condition", {})
+            adopt = conditions.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
+            retag = conditions.get("ForAllValues:StringNotLike", {}).get("aws:TagKeys")
+            if "ec2:CreateAction" in condition:
+                continue
+            assert "vpc-peering-connection/" in resources
+            assert "route-table" not in resources
+            if adopt is not None:
+                assert sorted(adopt) == ["vpc-peering:adopted-by", "vpc-peering:managed-by"]
+                assert "aws:RequestTag/vpc-peering:managed-by" in condition, owner
+            else:
+                assert retag == ["vpc-peering:*", "aws:*"], owner
+                assert "ec2:ResourceTag/vpc-peering:managed-by" in condition, owner
+
+
+def test_only_the_create_function_tags_existing_peerings_and_compensation_untags(
+    transformed: dict[str, Any],
+) -> None:
+    # Given the statements that tag or untag without creating
+    tagging = {
+        owner
+        for owner, s in _statements(transformed)
+        if "ec2:CreateTags" in _as_list(s["Action"])
+        and "ec2:CreateAction" not in _text(s.get("Condition", {}))
+    }
+    untagging = {
+        owner for owner, s in _statements(transformed) if "ec2:DeleteTags" in _as_list(s["Action"])
+    }
+    # Then only the create function's role tags an existing peering, only compensation untags
+    assert tagging == {"CreatePeeringFunctionRole"}
+    assert untagging == {"CompensateFunctionRole"}
 
 
 def test_assume_role_only_on_the_member_role(transformed: dict[str, Any]) -> None:
@@ -223,7 +254,10 @@ def test_every_function_role_is_under_the_stack_path(transformed: dict[str, Any]
         for logical_id, resource in transformed["Resources"].items()
         if resource["Type"] == "AWS::IAM::Role" and logical_id.endswith("FunctionRole")
     }
-    assert len(roles) == 11
+    functions = [
+        r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(roles) == len(functions) == 16
     assert set(map(json.dumps, roles.values())) == {
         json.dumps({"Fn::Sub": "/vpc-peering/${AWS::StackName}/"})
     }

@@ -79,6 +79,7 @@ REPRESENTATIVE: dict[str, dict[str, str]] = {
         "TrustedRequesterAccountIds": "111111111111,222222222222",
         "AllowedAccountIds": "111111111111,222222222222",
     },
+    "member-forwarding.yaml": {"HubAccountId": "999999999999", "HubRegion": "us-east-1"},
     "member-role.yaml": {
         "HubAccountId": "999999999999",
         "TrustedRequesterAccountIds": "111111111111,222222222222",
@@ -757,10 +758,13 @@ def _is_intrinsic(node: Any) -> bool:
 
 @functools.cache
 def templates() -> dict[str, dict[str, Any]]:
-    """What is checked: template.yaml as SAM transforms it, and member-role.yaml as written."""
+    """What is checked: template.yaml as SAM transforms it, and the member templates as written."""
     return {
         "template.yaml": transformed_template(),
-        "member-role.yaml": load_yaml((ROOT / "member-role.yaml").read_text(encoding="utf-8")),
+        **{
+            name: load_yaml((ROOT / name).read_text(encoding="utf-8"))
+            for name in ("member-role.yaml", "member-forwarding.yaml")
+        },
     }
 
 
@@ -894,7 +898,11 @@ def test_every_exception_is_needed(transformed: dict[str, Any]) -> None:
     used: set[str | tuple[str, str, str]] = {
         key for case in all_cases() for f in case.findings() if (key := _exception_key(f))
     }
-    for body in (transformed, templates()["member-role.yaml"]):
+    for body in (
+        transformed,
+        templates()["member-role.yaml"],
+        templates()["member-forwarding.yaml"],
+    ):
         for resource in body["Resources"].values():
             for arn in (resource.get("Properties") or {}).get("ManagedPolicyArns", []):
                 if isinstance(arn, str):

@@ -9,7 +9,6 @@ functions do) and return plain ids.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,19 +18,15 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
+# Powertools reads its settings when ``vpc_peering.observability`` is imported: tests/conftest.py
+# sets them before any test module is collected.
+from emulator import ec2_fixes
+from vpc_peering import callbacks, runtime, teardown
+from vpc_peering.aws import Access, Location
+from vpc_peering.settings import Settings
+
 from .environment import ENV, LOCK_TABLE
-
-# Powertools reads these when ``vpc_peering.observability`` is imported (at collection, before
-# any fixture runs): give the import-time readers the same values the fixture sets per test.
-for _key, _value in ENV.items():
-    if _key.startswith("POWERTOOLS_"):
-        os.environ.setdefault(_key, _value)
-
-from vpc_peering import callbacks, runtime, teardown  # noqa: E402 - after the import-time environment
-from vpc_peering.aws import Access, Location  # noqa: E402
-from vpc_peering.settings import Settings  # noqa: E402
-
-from .helpers import (  # noqa: E402
+from .helpers import (
     HUB_ACCOUNT,
     MEMBER_ROLE_NAME,
     OPTIONAL_ENV,
@@ -40,6 +35,14 @@ from .helpers import (  # noqa: E402
     FakeStepFunctions,
     TutorialVpcs,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_as_aws() -> None:
+    """moto's EC2 where it differs from AWS in what the functions read (filters with several
+    values, peering filters, blackhole routes): the emulator's own fixes, so that a unit test
+    sees what AWS (and the emulator) would answer."""
+    ec2_fixes.install()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -305,7 +305,7 @@ def valid_side(draw: st.DrawFn, vpc_id: str, subnet: str, main: str, peer: str) 
         thirds = draw(st.lists(st.integers(0, 255), min_size=1, max_size=4, unique=True))
         side["DestinationCidrs"] = [f"{peer}.{n}.0/24" for n in thirds]
     if draw(st.booleans()):
-        side["Ipv6"] = draw(st.booleans())
+        side["Ipv6"] = False  # true needs IPv6 CIDRs these VPCs lack (refused, as it should be)
     return side
 
 

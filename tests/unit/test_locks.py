@@ -18,7 +18,7 @@ import pytest
 
 from vpc_peering import locks
 from vpc_peering.aws import Access
-from vpc_peering.errors import PeeringInProgress
+from vpc_peering.errors import PeeringInProgress, ReconcileInProgress
 from vpc_peering.settings import Settings
 
 from .environment import LOCK_TABLE
@@ -153,8 +153,25 @@ def test_a_lease_whose_owner_names_no_execution_is_never_taken_over(
         locks.acquire(access, settings, PAIR, "create:second")
 
 
+def test_one_reconcile_at_a_time_holds_the_network_for_up_to_a_week(
+    access: Access, settings: Settings, running: Callable[[str, str], str]
+) -> None:
+    # Given a reconcile that runs and holds the reconcile lease
+    running("reconcile", "first")
+    key, first = locks.reconcile_lease("first")
+    week = locks.RECONCILE_LEASE_SECONDS
+    locks.acquire(access, settings, key, first, ReconcileInProgress, week, "the network")
+    # Then its TTL outlives a reconcile (days, not the pair lease's day)
+    assert lease(key)["ExpiresAt"] >= int(time.time()) + week - 5
+    # When a second reconcile asks / Then it waits, told which execution changes the network
+    with pytest.raises(ReconcileInProgress, match="reconcile:first is changing the network"):
+        locks.acquire(
+            access, settings, key, "reconcile:second", ReconcileInProgress, week, "the network"
+        )
+
+
 # ------------------------------------------------------------------------------- take over
-@pytest.mark.parametrize("machine", ["create", "cleanup"])
+@pytest.mark.parametrize("machine", ["create", "cleanup", "reconcile"])
 @pytest.mark.parametrize("ended", ["stopped", "unknown"])
 def test_the_lease_of_an_ended_holder_is_taken_over(
     access: Access,

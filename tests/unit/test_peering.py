@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from vpc_peering import peering
+from vpc_peering import peering, teardown
 from vpc_peering.aws import Access
 from vpc_peering.errors import (
-    AcceptDenied,
     AssociationConflict,
     CidrOverlap,
     InvalidInput,
+    PeeringExists,
     PeeringFailed,
     QuotaExceeded,
     RouteConflict,
@@ -37,6 +37,7 @@ from .helpers import (
     accept_into,
     create_chain,
     mutating,
+    peering_status,
     routes_of,
     run_step,
     snapshot,
@@ -359,9 +360,122 @@ def test_plan_refuses_a_pending_request_made_by_hand_before_anything_is_made(
     pcx = ec2.create_vpc_peering_connection(VpcId=tutorial.vpc2, PeerVpcId=tutorial.vpc1)[
         "VpcPeeringConnection"
     ]["VpcPeeringConnectionId"]
-    # When VPC1 -> VPC2 is planned / Then Plan refuses it: the accept function never would
-    with pytest.raises(AcceptDenied, match=pcx):
+    # When VPC1 -> VPC2 is planned / Then Plan refuses it, saying how to proceed
+    with pytest.raises(PeeringExists, match=f'{pcx} .pending-acceptance.*"Adopt": true'):
         peering.plan(tutorial_request(tutorial), "exec-1", access, settings)
+
+
+def hand_made(ec2: Any, t: TutorialVpcs, accept: bool = True, **tags: str) -> str:
+    """A peering of the tutorial's VPCs made by hand (with these tags), accepted or pending."""
+    listed = [{"Key": k, "Value": v} for k, v in tags.items()]
+    spec = [{"ResourceType": "vpc-peering-connection", "Tags": listed}] if tags else []
+    pcx: str = ec2.create_vpc_peering_connection(
+        VpcId=t.vpc1, PeerVpcId=t.vpc2, TagSpecifications=spec
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    if accept:
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    return pcx
+
+
+def peering_tags(ec2: Any, pcx: str) -> dict[str, str]:
+    item = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])
+    return tags_of(item["VpcPeeringConnections"][0])
+
+
+def test_a_create_for_a_pair_peered_by_hand_is_refused_and_changes_nothing(
+    tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings, ec2_calls: list[str]
+) -> None:
+    # Given an active peering of the pair made by hand
+    pcx = hand_made(ec2, tutorial)
+    ec2_calls.clear()
+    # When a create is planned / Then PeeringExists names it, its state and the way on
+    with pytest.raises(PeeringExists) as caught:
+        peering.plan(tutorial_request(tutorial), "exec-1", access, settings)
+    assert f"{pcx} (active)" in str(caught.value)
+    assert '"Adopt": true' in str(caught.value)
+    assert mutating(ec2_calls) == []
+
+
+def test_adopt_makes_a_hand_made_peering_this_stacks_and_cleanup_then_removes_it(
+    tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
+) -> None:
+    # Given an active peering of the pair made by hand, with a tag of its own
+    pcx = hand_made(ec2, tutorial, team="net")
+    # When created with Adopt
+    done = create_chain(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
+    # Then the peering is reused, tagged as this stack's (its own tags kept), and routed
+    assert (done["VpcPeeringConnectionId"], done["PeeringAction"]) == (pcx, "reuse")
+    tags = peering_tags(ec2, pcx)
+    assert tags[TAG_MANAGED_BY] == STACK_NAME
+    assert tags["vpc-peering:adopted-by"] == done["ExecutionId"]
+    assert tags["team"] == "net"
+    assert "vpc-peering:execution-id" not in tags  # compensation never takes it for its own
+    assert {r["State"] for r in done["Routes"]} == {"created"}
+    # When cleaned up / Then it is managed like one it made: routes and peering removed
+    cleaned = teardown.cleanup_plan(done, "c-1", access, settings)
+    cleaned = teardown.delete_peering(
+        teardown.remove_routes(cleaned, access, settings), access, settings
+    )
+    assert cleaned.managed
+    assert cleaned.removed.peering_deleted
+    assert len(cleaned.removed.routes) == 2
+
+
+def test_adopt_of_a_pending_request_made_by_hand_accepts_it(
+    tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
+) -> None:
+    pcx = hand_made(ec2, tutorial, accept=False)
+    done = create_chain(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
+    assert (done["VpcPeeringConnectionId"], done["Status"]) == (pcx, "active")
+    assert done["Acceptance"]["AcceptedNow"] is True
+
+
+def test_a_failed_create_gives_an_adopted_peering_back_as_it_was(
+    tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
+) -> None:
+    # Given a hand-made peering adopted by a create that then failed
+    pcx = hand_made(ec2, tutorial, team="net")
+    doc = peering.plan(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
+    doc = peering.create_peering(doc, access, settings)
+    failed = {**doc.dump(), "Error": {"Error": "PeeringFailed", "Cause": "injected"}}
+    # When compensated
+    teardown.compensate(failed, access, settings)
+    # Then the peering is still there, with its own tags only
+    assert peering_status(ec2, pcx) == "active"
+    assert peering_tags(ec2, pcx) == {"team": "net"}
+
+
+def test_adopt_never_takes_a_peering_another_stack_manages(
+    tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
+) -> None:
+    pcx = hand_made(ec2, tutorial, **{TAG_MANAGED_BY: "other-stack"})
+    with pytest.raises(PeeringExists, match=f"{pcx} .*managed by stack other-stack"):
+        peering.plan(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
+
+
+def test_a_rerun_converges_dns_and_tags_to_the_request(
+    tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
+) -> None:
+    # Given a pair created with DNS on and a Name
+    first = tutorial_request(tutorial, DnsResolution=True, Tags={"Name": "A-B"})
+    done = create_chain(first, "exec-1", access, settings)
+    pcx = done["VpcPeeringConnectionId"]
+    # When rerun with DNS off on the accepter only, and another Name
+    again = tutorial_request(tutorial, DnsResolution=True, Tags={"Name": "A-B-renamed"})
+    again["Accepter"]["DnsResolution"] = False
+    rerun = create_chain(again, "exec-2", access, settings)
+    # Then EC2 has exactly what the rerun asked, and it says it changed the DNS options
+    item = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
+        "VpcPeeringConnections"
+    ][0]
+    assert item["RequesterVpcInfo"]["PeeringOptions"]["AllowDnsResolutionFromRemoteVpc"] is True
+    assert item["AccepterVpcInfo"]["PeeringOptions"]["AllowDnsResolutionFromRemoteVpc"] is False
+    assert peering_tags(ec2, pcx)["Name"] == "A-B-renamed"
+    assert peering_tags(ec2, pcx)[TAG_MANAGED_BY] == STACK_NAME  # ownership untouched
+    assert rerun["Dns"]["Changed"] is True
+    # And Verify checked the accepter's option is off, as asked
+    checks = {c["Subject"]: c for c in rerun["Verification"]["Checks"]}
+    assert checks["Accepter DNS resolution from remote VPC"]["Ok"] is True
 
 
 # --------------------------------------------------------------------------- create steps
@@ -626,14 +740,14 @@ def test_verify_fails_naming_a_dedicated_table_no_longer_associated(
     ) in str(caught.value)
 
 
-def test_configure_dns_not_requested_changes_nothing(
+def test_configure_dns_not_requested_leaves_both_sides_off(
     tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
 ) -> None:
     done = create_chain(tutorial_request(tutorial), "exec-1", access, settings)
     assert done["Dns"] == {
         "Requested": False,
-        "Requester": None,
-        "Accepter": None,
+        "Requester": {"AllowDnsResolutionFromRemoteVpc": False},
+        "Accepter": {"AllowDnsResolutionFromRemoteVpc": False},
         "Changed": False,
     }
     item = ec2.describe_vpc_peering_connections()["VpcPeeringConnections"][0]

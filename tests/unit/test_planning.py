@@ -20,6 +20,7 @@ from vpc_peering.errors import (
 )
 from vpc_peering.models import DedicatedRouteTableRequest, Side
 from vpc_peering.planning import (
+    Conflicts,
     check_no_overlap,
     check_peering_quota,
     choose_existing,
@@ -169,13 +170,18 @@ def test_ipv6_destinations_only_when_asked_and_both_sides_have_ipv6() -> None:
     ]
     # Given Ipv6 not asked: IPv4 only
     assert destinations(side(ipv6_cidr_blocks=mine_v6), "Requester", peer) == ["172.16.0.0/16"]
-    # Given Ipv6 asked but this side has no IPv6: IPv4 only
-    assert destinations(side(ipv6=True), "Requester", peer) == ["172.16.0.0/16"]
-    # Given Ipv6 asked but the peer has no IPv6: IPv4 only
+
+
+def test_ipv6_asked_where_a_side_has_no_ipv6_cidr_names_the_side_and_the_vpc() -> None:
+    peer = vpc("vpc-2", "172.16.0.0/16", ipv6=("2600:1f18::/56",))
+    # Given Ipv6 asked but this side has no IPv6: refused, not silently IPv4 only
+    with pytest.raises(InvalidInput, match=r"Requester\.Ipv6: true, but vpc-1 has no IPv6 CIDR"):
+        destinations(side(ipv6=True), "Requester", peer)
+    # Given Ipv6 asked but the peer has no IPv6: refused naming the peer
     no_v6_peer = vpc("vpc-2", "172.16.0.0/16")
-    assert destinations(side(ipv6=True, ipv6_cidr_blocks=mine_v6), "Requester", no_v6_peer) == [
-        "172.16.0.0/16"
-    ]
+    mine = side(ipv6=True, ipv6_cidr_blocks=["2600:1f19::/56"])
+    with pytest.raises(InvalidInput, match=r"Accepter\.Ipv6: true, but vpc-2 has no IPv6 CIDR"):
+        destinations(mine, "Accepter", no_v6_peer)
 
 
 def test_requested_destinations_inside_the_peer_are_kept() -> None:
@@ -260,6 +266,42 @@ def test_narrower_than_an_existing_route_to_another_target_is_a_conflict(
     # Then the wider route and its target are named
     assert "172.16.0.0/12" in str(caught.value)
     assert "tgw-1" in str(caught.value)
+
+
+def test_allow_more_specific_routes_plans_a_narrower_route_and_names_what_it_narrows() -> None:
+    # Given a summary route to a transit gateway, and the side allowing more specific routes
+    rtb = table("rtb-1", LOCAL, route("172.16.0.0/12", "tgw-1"))
+    # When the peer's /16 is planned
+    [entry] = plan_routes("Requester", [rtb], ["172.16.0.0/16"], None, 50, allow_narrower=True)
+    # Then it is planned, and the route it narrows is named
+    assert (entry.state, entry.narrows) == ("planned", "172.16.0.0/12 via tgw-1")
+
+
+def test_allow_more_specific_routes_never_allows_the_same_destination_elsewhere() -> None:
+    rtb = table("rtb-1", LOCAL, route("172.16.0.0/16", "tgw-1"))
+    with pytest.raises(RouteConflict, match=r"already has a route to 172\.16\.0\.0/16 via tgw-1"):
+        route_state("Requester", rtb, "172.16.0.0/16", None, allow_narrower=True)
+
+
+def test_a_refused_plan_names_every_conflicting_route_not_only_the_first() -> None:
+    # Given two tables, each with routes the plan would collide with
+    a = table("rtb-a", LOCAL, route("172.16.0.0/16", "igw-1"), route("172.17.0.0/16", "igw-1"))
+    b = table("rtb-b", LOCAL, route("172.16.0.0/12", "tgw-1"))
+    conflicts = Conflicts()
+    # When both tables are planned, the conflicts gathered
+    plan_routes("Requester", [a, b], ["172.16.0.0/16", "172.17.0.0/16"], None, 50, conflicts)
+    # Then one error names each table and route
+    with pytest.raises(RouteConflict) as caught:
+        conflicts.check()
+    message = str(caught.value)
+    assert message.startswith("4 conflicts: ")
+    for expected in (
+        "rtb-a already has a route to 172.16.0.0/16 via igw-1",
+        "rtb-a already has a route to 172.17.0.0/16 via igw-1",
+        "rtb-b: 172.16.0.0/16 is inside the existing route 172.16.0.0/12 via tgw-1",
+        "rtb-b: 172.17.0.0/16 is inside the existing route 172.16.0.0/12 via tgw-1",
+    ):
+        assert expected in message
 
 
 def test_narrower_than_an_ipv6_route_to_another_target_is_a_conflict() -> None:

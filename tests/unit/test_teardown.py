@@ -206,6 +206,7 @@ def test_compensate_after_add_routes_removes_exactly_what_this_execution_made(
                 "Destination": "172.16.0.0/16",
                 "Dedicated": False,
                 "State": "planned",
+                "Narrows": None,
             }
         ],
         "RouteTablesDeleted": [f["dedicated"]],
@@ -437,6 +438,7 @@ def test_cleanup_removes_only_the_peerings_routes_and_tables(
     # And the peering is deleted
     assert peering_status(ec2, p["pcx"]) == "deleted"
     assert doc["Status"] == "deleted"
+    assert doc["Result"] == "Removed"
     assert doc["Removed"]["PeeringDeleted"] is True
     assert doc["Removed"]["RouteTables"] == [p["dedicated"]]
     assert len(doc["Removed"]["Routes"]) == 2
@@ -451,6 +453,7 @@ def test_cleanup_twice_changes_nothing_the_second_time(
     # When cleaned up again
     again = cleanup(peered["done"], "cleanup-2", access, settings)
     # Then nothing is found and nothing changes
+    assert again["Result"] == "AlreadyDeleted"
     assert again["Routes"] == []
     assert again["DedicatedRouteTables"] == []
     assert again["Removed"] == {"Routes": [], "RouteTables": [], "PeeringDeleted": False}
@@ -502,6 +505,7 @@ def test_cleanup_of_an_unknown_peering_does_nothing(
 ) -> None:
     doc = cleanup({"VpcPeeringConnectionId": "pcx-0123456789abcdef0"}, "c", access, settings)
     assert (doc["Status"], doc["Managed"], doc["Routes"]) == ("not found", False, [])
+    assert doc["Result"] == "NotFound"
     assert doc["Removed"]["PeeringDeleted"] is False
 
 
@@ -513,7 +517,7 @@ def test_cleanup_of_a_deleted_peering_not_ours_does_nothing(
     ]["VpcPeeringConnectionId"]
     ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
     doc = cleanup({"VpcPeeringConnectionId": pcx}, "c", access, settings)
-    assert (doc["Status"], doc["Managed"]) == ("deleted", False)
+    assert (doc["Status"], doc["Managed"], doc["Result"]) == ("deleted", False, "AlreadyDeleted")
 
 
 def test_cleanup_cross_account_by_id_removes_the_member_side_route(

@@ -1,0 +1,135 @@
+"""Tag-declared groups, pure: what a VPC's tags ask for, and the pairs a set of VPCs wants.
+
+A VPC joins groups by its tags: ``vpc-peering:mesh`` (every member of the group peers with
+every other), ``vpc-peering:hub`` and ``vpc-peering:spoke`` (each spoke peers with each hub of
+its group; spokes do not peer with each other); ``vpc-peering:route-tables`` (``all``,
+``main`` or ``none``) and ``vpc-peering:dns`` (``true``/``false``) say how that VPC's side of
+its group peerings is routed. The tags are the only source of truth: nothing else is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import InvalidInput
+from .models import GROUP_NAME_PATTERN
+
+TAG_PREFIX = "vpc-peering:"
+TAG_MESH = "vpc-peering:mesh"
+TAG_HUB = "vpc-peering:hub"
+TAG_SPOKE = "vpc-peering:spoke"
+TAG_ROUTE_TABLES = "vpc-peering:route-tables"
+TAG_DNS = "vpc-peering:dns"
+#: The tags that make a VPC a member of a group (DescribeVpcs filters on these keys).
+GROUP_TAGS = (TAG_MESH, TAG_HUB, TAG_SPOKE)
+GROUP_NAME = re.compile(GROUP_NAME_PATTERN)
+ROUTE_TABLE_OPTIONS = ("all", "main", "none")
+
+RouteTables = Literal["all", "main", "none"]
+
+
+@dataclass(frozen=True, order=True)
+class VpcKey:
+    """A VPC wherever it is: account, region and id (sorts by account, then region)."""
+
+    account_id: str
+    region: str
+    vpc_id: str
+
+    def __str__(self) -> str:
+        return f"{self.vpc_id} ({self.account_id} {self.region})"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A VPC's group memberships and options, as its tags declare them."""
+
+    key: VpcKey
+    mesh: str | None = None
+    hub: str | None = None
+    spoke: str | None = None
+    route_tables: RouteTables = "all"
+    dns: bool = False
+
+    @property
+    def groups(self) -> frozenset[str]:
+        return frozenset(g for g in (self.mesh, self.hub, self.spoke) if g)
+
+
+def _group(tags: Mapping[str, str], key: str) -> str | None:
+    if key not in tags:
+        return None
+    value = tags[key]
+    if not GROUP_NAME.match(value):
+        raise InvalidInput(
+            f"{key}: {value!r} is not a group name (1 to 64 letters, digits, '.', '_' or '-')"
+        )
+    return value
+
+
+def membership(key: VpcKey, tags: Mapping[str, str]) -> Member | None:
+    """What this VPC's tags ask for; None when it is in no group. A bad group name or option
+    is ``InvalidInput`` naming the tag and its value (the VPC is then left as it is)."""
+    mesh, hub, spoke = (_group(tags, k) for k in GROUP_TAGS)
+    if not (mesh or hub or spoke):
+        return None
+    route_tables = tags.get(TAG_ROUTE_TABLES, "all")
+    if route_tables not in ROUTE_TABLE_OPTIONS:
+        raise InvalidInput(
+            f"{TAG_ROUTE_TABLES}: {route_tables!r} is not one of {', '.join(ROUTE_TABLE_OPTIONS)}"
+        )
+    dns = tags.get(TAG_DNS, "false")
+    if dns not in ("true", "false"):
+        raise InvalidInput(f"{TAG_DNS}: {dns!r} is not true or false")
+    return Member(key, mesh, hub, spoke, route_tables, dns == "true")  # type: ignore[arg-type]
+
+
+Pair = tuple[VpcKey, VpcKey]
+
+
+def pair_of(a: VpcKey, b: VpcKey) -> Pair:
+    """The same pair either way round (sorted)."""
+    return (a, b) if a <= b else (b, a)
+
+
+@dataclass
+class Wanted:
+    """A pair some groups want peered, and which."""
+
+    pair: Pair
+    groups: set[str] = field(default_factory=set)
+
+    @property
+    def group(self) -> str:
+        """The group the peering is tagged with: the first by name, when several want it."""
+        return min(self.groups)
+
+
+def wanted_pairs(members: Iterable[Member]) -> dict[Pair, Wanted]:
+    """Every pair the groups want: all pairs of a mesh; each spoke with each hub of its group."""
+    meshes: dict[str, list[VpcKey]] = {}
+    hubs: dict[str, list[VpcKey]] = {}
+    spokes: dict[str, list[VpcKey]] = {}
+    for member in members:
+        for index, group in ((meshes, member.mesh), (hubs, member.hub), (spokes, member.spoke)):
+            if group:
+                index.setdefault(group, []).append(member.key)
+    wanted: dict[Pair, Wanted] = {}
+
+    def want(a: VpcKey, b: VpcKey, group: str) -> None:
+        if a != b:
+            pair = pair_of(a, b)
+            wanted.setdefault(pair, Wanted(pair)).groups.add(group)
+
+    for group, keys in meshes.items():
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                want(a, b, group)
+    for group, hub_keys in hubs.items():
+        for hub in hub_keys:
+            for spoke in spokes.get(group, []):
+                want(hub, spoke, group)
+    return wanted

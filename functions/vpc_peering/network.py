@@ -1,0 +1,474 @@
+"""The reconcile machine's decisions, pure: from what EC2 shows in every managed account and
+region, the pairs the groups want, what each needs (nothing, a create, a repair), the group
+peerings no group wants any more, and the rounds to do it in.
+
+Nothing here calls AWS. Each pair is judged by the create machine's own planner
+(``planning.plan_pair``) on the data read once per account and region, so a pair the create
+machine would refuse (overlap, conflict, quota, accept policy) is reported without starting it,
+and a pair the create machine would find complete is left alone without starting it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from . import ownership, planning
+from .errors import InvalidInput, PeeringError, PeeringExists
+from .groups import Member, Pair, VpcKey, Wanted, membership, pair_of, wanted_pairs
+from .models import (
+    GONE_STATES,
+    CleanupRequest,
+    CreateRequest,
+    Location,
+    PeeringDocument,
+    ReconcileFailure,
+    ReconcileSkip,
+    SideEntry,
+    SideName,
+    SideRefInput,
+    SideRequest,
+)
+from .observed import Peering, PeeringSide, RouteTable, SideView, Vpc
+from .peering import resolve_sides
+from .settings import Settings
+
+Action = Literal["create", "repair", "remove"]
+#: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
+#: its output (one result per item) stays far below Step Functions' 256 KB.
+MAX_ROUND_ITEMS = 40
+
+
+@dataclass
+class LocationView:
+    """What EC2 shows in one account and region, read once for the whole network."""
+
+    location: Location
+    vpcs: list[Vpc] = field(default_factory=list)  # VPCs carrying a group tag
+    route_tables: list[RouteTable] = field(default_factory=list)  # of those VPCs
+    peerings: list[Peering] = field(default_factory=list)  # every peering EC2 shows here
+    error: PeeringError | None = None  # the account and region could not be read
+
+    def key(self, vpc_id: str) -> VpcKey:
+        return VpcKey(self.location.account_id, self.location.region, vpc_id)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one reconcile acts on: everything, one group's pairs, or one VPC's pairs."""
+
+    group: str | None = None
+    vpc: VpcKey | None = None
+
+    def wants(self, pair: Pair, groups: Iterable[str]) -> bool:
+        if self.vpc is not None and self.vpc not in pair:
+            return False
+        return self.group is None or self.group in set(groups)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    action: Action
+    requester: VpcKey
+    accepter: VpcKey
+    group: str
+    peering_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.requester} ~ {self.accepter}"
+
+
+@dataclass
+class NetworkPlan:
+    members: dict[VpcKey, Member] = field(default_factory=dict)
+    work: list[WorkItem] = field(default_factory=list)
+    desired: int = 0
+    unchanged: int = 0
+    failed: list[ReconcileFailure] = field(default_factory=list)
+    skipped: list[ReconcileSkip] = field(default_factory=list)
+
+
+def side_key(info: PeeringSide) -> VpcKey:
+    return VpcKey(info.owner_id, info.region, info.vpc_id)
+
+
+def _peering_pair(peering: Peering) -> Pair:
+    return pair_of(side_key(peering.requester), side_key(peering.accepter))
+
+
+class _Network:
+    """The observations, indexed: members, tables by VPC, peerings as their requester sees them."""
+
+    def __init__(self, views: list[LocationView], settings: Settings) -> None:
+        self.settings = settings
+        self.readable = {
+            (v.location.account_id, v.location.region) for v in views if v.error is None
+        }
+        self.vpcs: dict[VpcKey, Vpc] = {}
+        self.tables: dict[VpcKey, list[RouteTable]] = {}
+        self.seen_at: dict[tuple[str, str], list[Peering]] = {}
+        by_id: dict[str, Peering] = {}
+        for view in views:
+            where = (view.location.account_id, view.location.region)
+            self.seen_at[where] = view.peerings
+            for vpc in view.vpcs:
+                self.vpcs[view.key(vpc.vpc_id)] = vpc
+            for table in view.route_tables:
+                self.tables.setdefault(view.key(table.vpc_id), []).append(table)
+            for peering in view.peerings:
+                # Tags are read where they were written: in the requester's account and region.
+                if (peering.requester.owner_id, peering.requester.region) == where:
+                    by_id[peering.peering_id] = peering
+        self.peerings = sorted(by_id.values(), key=lambda p: p.peering_id)
+        self.of_pair: dict[Pair, list[Peering]] = {}
+        for peering in self.peerings:
+            self.of_pair.setdefault(_peering_pair(peering), []).append(peering)
+
+    def readable_side(self, key: VpcKey) -> bool:
+        return (key.account_id, key.region) in self.readable
+
+    def view_of(self, key: VpcKey, hide: set[str]) -> SideView:
+        """What plan_pair needs of one side, as read at its location; routes to the peerings
+        in ``hide`` left out (this reconcile removes them first)."""
+        tables = [
+            replace(t, routes=[r for r in t.routes if r.peering_id not in hide])
+            for t in self.tables.get(key, [])
+        ]
+        here = self.seen_at.get((key.account_id, key.region), [])
+        peerings = [p for p in here if p.live and p.involves(key.vpc_id)]
+        return SideView(self.vpcs.get(key), tables, {}, peerings)
+
+    def routes_to(self, peering_id: str, keys: Iterable[VpcKey]) -> bool:
+        return any(
+            route.peering_id == peering_id
+            for key in keys
+            for table in self.tables.get(key, [])
+            for route in table.routes
+        )
+
+
+def plan_network(views: list[LocationView], scope: Scope, settings: Settings) -> NetworkPlan:
+    """Everything a reconcile will do, from what EC2 showed (and nothing else)."""
+    net = _Network(views, settings)
+    plan = NetworkPlan()
+    frozen: set[VpcKey] = set()
+    for view in views:
+        if view.error is not None:
+            plan.failed.append(
+                ReconcileFailure(
+                    location=str(view.location), error=view.error.name, cause=str(view.error)
+                )
+            )
+    for key, vpc in sorted(net.vpcs.items()):
+        try:
+            member = membership(key, vpc.tags)
+        except InvalidInput as exc:
+            frozen.add(key)  # a VPC whose tags are wrong is left exactly as it is
+            plan.failed.append(ReconcileFailure(vpc=str(key), error=exc.name, cause=str(exc)))
+            continue
+        if member is not None:
+            plan.members[key] = member
+    wanted = wanted_pairs(plan.members.values())
+    candidates: list[_Candidate] = []
+    for pair, want in sorted(wanted.items()):
+        if scope.wants(pair, want.groups):
+            plan.desired += 1
+            candidate = _plan_wanted(net, plan, want)
+            if candidate is not None:
+                candidates.append(candidate)
+    _fit_together(net, plan, candidates)
+    _plan_removals(net, plan, wanted, frozen, scope)
+    return plan
+
+
+def pair_request(requester: SideEntry, accepter: SideEntry, group: str) -> CreateRequest:
+    """The create machine's input for a group pair (Discover plans with it; the round starts
+    the create machine with it)."""
+
+    def side(entry: SideEntry) -> SideRequest:
+        account, region, vpc_id, route_tables, dns = entry
+        return SideRequest.model_validate(
+            {
+                "VpcId": vpc_id,
+                "AccountId": account,
+                "Region": region,
+                "RouteTables": route_tables,
+                "DnsResolution": dns,
+            }
+        )
+
+    return CreateRequest(requester=side(requester), accepter=side(accepter), group=group)
+
+
+def removal_request(requester: SideEntry, accepter: SideEntry, peering_id: str) -> CleanupRequest:
+    """The cleanup machine's input for a group peering (both sides say where to look)."""
+
+    def side(entry: SideEntry) -> SideRefInput:
+        account, region, vpc_id, _, _ = entry
+        return SideRefInput(vpc_id=vpc_id, account_id=account, region=region)
+
+    return CleanupRequest(
+        vpc_peering_connection_id=peering_id, requester=side(requester), accepter=side(accepter)
+    )
+
+
+def key_of(entry: SideEntry) -> VpcKey:
+    return VpcKey(entry[0], entry[1], entry[2])
+
+
+def side_entry(member: Member | None, key: VpcKey) -> SideEntry:
+    if member is None:
+        return (key.account_id, key.region, key.vpc_id, "all", False)
+    return (key.account_id, key.region, key.vpc_id, member.route_tables, member.dns)
+
+
+def _requester_first(a: Member, b: Member, settings: Settings) -> tuple[Member, Member]:
+    """Who requests a new peering: a side whose account the accept policy trusts, if only one
+    is (the other side then accepts it); otherwise the pair's first."""
+    trusted = settings.trusted_requester_account_ids
+    if a.key.account_id not in trusted and b.key.account_id in trusted:
+        return b, a
+    return a, b
+
+
+@dataclass
+class _Candidate:
+    """A wanted pair as Discover judged it: its work (None: unchanged), and its plan."""
+
+    pair: Pair
+    item: WorkItem
+    doc: PeeringDocument
+    unchanged: bool = False
+
+
+def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate | None:
+    """One wanted pair: complete, or a create or a repair, with its plan; None when it is left
+    alone (peered by someone else) or the create machine would refuse it (a failure now)."""
+    req, acc = _requester_first(
+        plan.members[want.pair[0]], plan.members[want.pair[1]], net.settings
+    )
+    label = f"{req.key} ~ {acc.key}"
+    request = pair_request(side_entry(req, req.key), side_entry(acc, acc.key), want.group)
+    peerings = net.of_pair.get(want.pair, [])
+    # A group peering deleted by hand leaves blackhole routes to it, which a new peering's
+    # routes would collide with: its cleanup runs first (a round before the create).
+    dead = [
+        p
+        for p in peerings
+        if p.status in GONE_STATES
+        and ownership.group_of(p.tags, net.settings)
+        and net.routes_to(p.peering_id, want.pair)
+    ]
+    hide = {p.peering_id for p in dead}
+    try:
+        sides = resolve_sides(request, net.settings)
+        views: dict[SideName, SideView] = {
+            "Requester": net.view_of(req.key, hide),
+            "Accepter": net.view_of(acc.key, hide),
+        }
+        doc = planning.plan_pair(request, sides, views, net.settings, ("reconcile", ""))
+    except PeeringExists as exc:
+        plan.skipped.append(
+            ReconcileSkip(
+                pair=label,
+                group=want.group,
+                vpc_peering_connection_id=next((p.peering_id for p in peerings if p.live), None),
+                reason=str(exc),
+            )
+        )
+        return None
+    except PeeringError as exc:
+        plan.failed.append(
+            ReconcileFailure(
+                pair=label, group=want.group, action="create", error=exc.name, cause=str(exc)
+            )
+        )
+        return None
+    if doc.vpc_peering_connection_id is not None:
+        existing = next(
+            (p for p in peerings if p.peering_id == doc.vpc_peering_connection_id), None
+        )
+        item = WorkItem("repair", req.key, acc.key, want.group)
+        unchanged = existing is not None and not planning.drift(doc, existing)
+        return _Candidate(want.pair, item, doc, unchanged)
+    for gone in dead:
+        requester, accepter = side_key(gone.requester), side_key(gone.accepter)
+        plan.work.append(WorkItem("remove", requester, accepter, want.group, gone.peering_id))
+    return _Candidate(want.pair, WorkItem("create", req.key, acc.key, want.group), doc)
+
+
+def _doc_key(doc: PeeringDocument, name: SideName) -> VpcKey:
+    side = doc.side(name)
+    return VpcKey(side.account_id, side.region, side.vpc_id)
+
+
+class _Fit:
+    """What the pairs of one reconcile claim together, checked one pair at a time: each pair
+    was planned against EC2 as it is, but together they must still fit. A VPC cannot route to
+    two peers whose CIDRs overlap (which one gets the traffic would depend on which pair ran
+    first), and the quotas hold: peerings per VPC, routes per table."""
+
+    def __init__(self, net: _Network, settings: Settings) -> None:
+        self.settings = settings
+        self.peerings = Counter(
+            k for p in net.peerings if p.live for k in (side_key(p.requester), side_key(p.accepter))
+        )
+        self.routes = {t.route_table_id: len(t.routes) for ts in net.tables.values() for t in ts}
+        self.claims: dict[VpcKey, list[tuple[Any, VpcKey]]] = {}
+
+    def _destinations(self, doc: PeeringDocument) -> list[tuple[VpcKey, VpcKey, str]]:
+        """(VPC, its peer, destination) of every route of the pair."""
+        keys = {name: _doc_key(doc, name) for name in ("Requester", "Accepter")}
+        other = {"Requester": keys["Accepter"], "Accepter": keys["Requester"]}
+        return sorted({(keys[r.side], other[r.side], r.destination) for r in doc.routes})
+
+    def problem(self, candidate: _Candidate) -> tuple[str, str] | None:
+        """Why this pair cannot be added to the others (error name, cause), or None."""
+        for key, peer, destination in self._destinations(candidate.doc):
+            net = ipaddress.ip_network(destination)
+            for claimed, claimer in self.claims.get(key, []):
+                if claimer != peer and claimed.version == net.version and claimed.overlaps(net):
+                    return "RouteConflict", (
+                        f"{key} would route {destination} to {peer} and {claimed} to {claimer}: "
+                        "two peers of one VPC with overlapping CIDRs (the first pair is kept)"
+                    )
+        if candidate.item.action == "create":
+            quota = self.settings.max_peerings_per_vpc
+            for key in candidate.pair:
+                if self.peerings[key] + 1 > quota:
+                    return "QuotaExceeded", (
+                        f"{key} would have {self.peerings[key] + 1} peering connections with the "
+                        f"ones this reconcile adds; the quota is {quota} (MaxPeeringsPerVpc)"
+                    )
+        for table_id, count in self._new_routes(candidate).items():
+            if self.routes.get(table_id, 0) + count > self.settings.max_routes_per_table:
+                return "QuotaExceeded", (
+                    f"route table {table_id} would have {self.routes.get(table_id, 0) + count} "
+                    f"routes with the ones this reconcile adds; the quota is "
+                    f"{self.settings.max_routes_per_table} (MaxRoutesPerTable)"
+                )
+        return None
+
+    @staticmethod
+    def _new_routes(candidate: _Candidate) -> Counter[str]:
+        return Counter(
+            r.route_table_id
+            for r in candidate.doc.routes
+            if r.state == "planned" and r.route_table_id
+        )
+
+    def add(self, candidate: _Candidate) -> None:
+        for key, peer, destination in self._destinations(candidate.doc):
+            self.claims.setdefault(key, []).append((ipaddress.ip_network(destination), peer))
+        if candidate.item.action == "create":
+            self.peerings.update(candidate.pair)
+        for table_id, count in self._new_routes(candidate).items():
+            self.routes[table_id] = self.routes.get(table_id, 0) + count
+
+
+def _fit_together(net: _Network, plan: NetworkPlan, candidates: list[_Candidate]) -> None:
+    """Pairs already complete first, then repairs, then creates, each in a fixed order: a pair
+    that does not fit with those before it is a failure now, not a surprise in its create."""
+    fit = _Fit(net, net.settings)
+    order = {"repair": 1, "create": 2}
+    ranked = sorted(
+        candidates,
+        key=lambda c: (0 if c.unchanged else order[c.item.action], c.item.group, c.item.label),
+    )
+    for candidate in ranked:
+        if candidate.unchanged:
+            plan.unchanged += 1
+            fit.add(candidate)
+            continue
+        problem = fit.problem(candidate)
+        if problem:
+            item = candidate.item
+            plan.failed.append(
+                ReconcileFailure(
+                    pair=item.label,
+                    group=item.group,
+                    action=item.action,
+                    error=problem[0],
+                    cause=problem[1],
+                )
+            )
+            continue
+        fit.add(candidate)
+        plan.work.append(candidate.item)
+
+
+def _plan_removals(
+    net: _Network, plan: NetworkPlan, wanted: dict[Pair, Wanted], frozen: set[VpcKey], scope: Scope
+) -> None:
+    """Group peerings no group wants: removed when both sides are in scope and readable and
+    neither VPC's tags are invalid; a peering without this stack's group tag is never a
+    candidate (made by hand, or by an explicit create)."""
+    for peering in net.peerings:
+        group = ownership.group_of(peering.tags, net.settings)
+        pair = _peering_pair(peering)
+        if group is None or pair in wanted or not scope.wants(pair, [group]):
+            continue
+        keys = (side_key(peering.requester), side_key(peering.accepter))
+        if not peering.live and not net.routes_to(peering.peering_id, keys):
+            continue  # gone, and nothing left that points to it
+        if any(k in frozen for k in keys):
+            continue  # its tags are invalid: reported above, and left as it is
+        label = f"{keys[0]} ~ {keys[1]}"
+        if not all(net.readable_side(k) for k in keys):
+            plan.skipped.append(
+                ReconcileSkip(
+                    pair=label,
+                    group=group,
+                    vpc_peering_connection_id=peering.peering_id,
+                    reason="a side is outside AllowedAccountIds x ManagedRegions, or its account "
+                    "and region could not be read: left until both can be",
+                )
+            )
+            continue
+        plan.work.append(WorkItem("remove", keys[0], keys[1], group, peering.peering_id))
+
+
+# ------------------------------------------------------------------------------ rounds
+def schedule(work: list[WorkItem], max_items: int = MAX_ROUND_ITEMS) -> list[list[WorkItem]]:
+    """Rounds in which no two items share a VPC (so no two executions race on one VPC's route
+    tables), at most ``max_items`` each: removals first (they free routes and quota), then
+    creates and repairs. Items are taken in the order of the round-robin tournament over the
+    VPCs involved, which makes a full mesh of N VPCs take N-1 rounds (N even) or N (N odd),
+    the fewest possible; a sparser graph takes fewer."""
+    removals = [w for w in work if w.action == "remove"]
+    others = [w for w in work if w.action != "remove"]
+    return _rounds(removals, max_items) + _rounds(others, max_items)
+
+
+def _rounds(items: list[WorkItem], max_items: int) -> list[list[WorkItem]]:
+    keys = sorted({k for w in items for k in (w.requester, w.accepter)})
+    index = {k: i for i, k in enumerate(keys)}
+    n = len(keys) + len(keys) % 2  # the circle method needs an even count
+    half = pow(2, -1, n - 1) if n > 2 else 1
+
+    def tournament_round(w: WorkItem) -> int:
+        i, j = sorted((index[w.requester], index[w.accepter]))
+        if n <= 2:
+            return 0
+        if j == n - 1:
+            return i
+        return ((i + j) * half) % (n - 1)
+
+    rounds: list[list[WorkItem]] = []
+    busy: list[set[VpcKey]] = []
+    for item in sorted(items, key=lambda w: (tournament_round(w), w.label)):
+        pair = {item.requester, item.accepter}
+        for number, used in enumerate(busy):
+            if not used & pair and len(rounds[number]) < max_items:
+                break
+        else:
+            number = len(rounds)
+            rounds.append([])
+            busy.append(set())
+        rounds[number].append(item)
+        busy[number] |= pair
+    return rounds

@@ -1,0 +1,337 @@
+"""The reconcile machine's decisions (``groups`` and ``network``), on networks built by hand."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from vpc_peering.errors import AccessDenied, InvalidInput
+from vpc_peering.groups import Member, VpcKey, membership, wanted_pairs
+from vpc_peering.network import (
+    MAX_ROUND_ITEMS,
+    Scope,
+    WorkItem,
+    plan_network,
+    schedule,
+)
+from vpc_peering.observed import RouteTable
+from vpc_peering.settings import Settings
+
+from .network_world import HUB, MEMBER, R1, R2, World
+
+
+@pytest.fixture
+def world(settings: Settings) -> World:
+    return World(settings)
+
+
+def actions(plan_work: list[WorkItem]) -> list[tuple[str, frozenset[str]]]:
+    return sorted((w.action, frozenset({w.requester.vpc_id, w.accepter.vpc_id})) for w in plan_work)
+
+
+def pair(a: VpcKey, b: VpcKey) -> frozenset[str]:
+    return frozenset({a.vpc_id, b.vpc_id})
+
+
+# ------------------------------------------------------------------------------ tags
+def test_a_mesh_tag_makes_a_member_with_default_options() -> None:
+    key = VpcKey(HUB, R1, "vpc-00000000000000001")
+    member = membership(key, {"vpc-peering:mesh": "blue"})
+    assert member == Member(key, mesh="blue", route_tables="all", dns=False)
+
+
+def test_untagged_vpcs_are_in_no_group() -> None:
+    key = VpcKey(HUB, R1, "vpc-00000000000000001")
+    assert membership(key, {"Name": "x", "vpc-peering:dns": "true"}) is None
+
+
+@pytest.mark.parametrize(
+    ("tags", "named"),
+    [
+        ({"vpc-peering:mesh": "blue team"}, "vpc-peering:mesh: 'blue team'"),
+        ({"vpc-peering:hub": "x" * 65}, "vpc-peering:hub: 'xxxx"),
+        ({"vpc-peering:spoke": ""}, "vpc-peering:spoke: ''"),
+        ({"vpc-peering:mesh": "b", "vpc-peering:route-tables": "some"}, "route-tables: 'some'"),
+        ({"vpc-peering:mesh": "b", "vpc-peering:dns": "yes"}, "vpc-peering:dns: 'yes'"),
+    ],
+)
+def test_a_bad_group_or_option_names_the_tag_and_its_value(
+    tags: dict[str, str], named: str
+) -> None:
+    with pytest.raises(InvalidInput, match=named.replace("(", r"\(")):
+        membership(VpcKey(HUB, R1, "vpc-00000000000000001"), tags)
+
+
+def test_hub_and_spoke_pairs_each_spoke_with_each_hub_only() -> None:
+    keys = [VpcKey(HUB, R1, f"vpc-0000000000000000{i}") for i in range(5)]
+    members = [
+        Member(keys[0], hub="g"),
+        Member(keys[1], hub="g"),
+        Member(keys[2], spoke="g"),
+        Member(keys[3], spoke="g"),
+        Member(keys[4], spoke="other"),
+    ]
+    wanted = wanted_pairs(members)
+    assert set(wanted) == {(h, s) for h in keys[:2] for s in keys[2:4]}
+
+
+def test_a_pair_wanted_by_two_groups_is_one_pair_tagged_with_the_first() -> None:
+    a, b = VpcKey(HUB, R1, "vpc-00000000000000001"), VpcKey(HUB, R1, "vpc-00000000000000002")
+    wanted = wanted_pairs([Member(a, mesh="red", hub="blue"), Member(b, mesh="red", spoke="blue")])
+    assert [(w.groups, w.group) for w in wanted.values()] == [({"red", "blue"}, "blue")]
+
+
+# ------------------------------------------------------------------------------ plans
+def test_three_tagged_vpcs_make_three_creates(world: World, settings: Settings) -> None:
+    # Given three VPCs tagged into one mesh, nothing peered
+    a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then every pair is a create
+    assert plan.desired == 3
+    assert actions(plan.work) == sorted(("create", p) for p in (pair(a, b), pair(a, c), pair(b, c)))
+    assert (plan.failed, plan.skipped, plan.unchanged) == ([], [], 0)
+
+
+def test_a_converged_mesh_needs_nothing(world: World, settings: Settings) -> None:
+    # Given a mesh whose peerings and routes are all there
+    a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
+    for x, y in itertools.combinations((a, b, c), 2):
+        world.peer(x, y)
+    # When planned / Then nothing to do
+    plan = plan_network(world.views(), Scope(), settings)
+    assert (plan.desired, plan.unchanged, plan.work, plan.failed) == (3, 3, [], [])
+
+
+@pytest.mark.parametrize(
+    "drift", ["route deleted", "new route table", "secondary cidr", "dns", "pending"]
+)
+def test_drift_on_a_wanted_pair_is_a_repair(world: World, settings: Settings, drift: str) -> None:
+    # Given a converged pair, then one kind of drift
+    a = world.vpc("10.0.0.0/16", mesh="blue", dns="true" if drift == "dns" else "false")
+    b = world.vpc("10.1.0.0/16", mesh="blue")
+    world.peer(a, b, status="pending-acceptance" if drift == "pending" else "active")
+    if drift == "route deleted":
+        world.tables[a][0].routes.pop()
+    elif drift == "new route table":
+        world.tables[a].append(RouteTable("rtb-000000000000000ff", a.vpc_id, False, [], {}, [], {}))
+    elif drift == "secondary cidr":
+        world.vpcs[b].cidr_blocks.append("10.2.0.0/16")
+    # When planned / Then the pair is repaired by the create machine, nothing else
+    plan = plan_network(world.views(), Scope(), settings)
+    assert actions(plan.work) == [("repair", pair(a, b))]
+
+
+def test_a_peering_made_by_hand_between_members_is_left_alone(
+    world: World, settings: Settings
+) -> None:
+    # Given two members peered by hand (no tags of this stack)
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    pcx = world.peer(a, b, group=None, managed=False)
+    # When planned / Then the pair is skipped with the peering named, and nothing is done
+    plan = plan_network(world.views(), Scope(), settings)
+    assert plan.work == []
+    assert [(s.vpc_peering_connection_id, "made by hand" in s.reason) for s in plan.skipped] == [
+        (pcx, True)
+    ]
+
+
+def test_an_explicit_create_peering_between_members_is_left_alone_too(
+    world: World, settings: Settings
+) -> None:
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    world.peer(a, b, group=None, managed=True)  # this stack's, but not for a group
+    plan = plan_network(world.views(), Scope(), settings)
+    assert (plan.work, len(plan.skipped)) == ([], 1)
+
+
+def test_a_vpc_leaving_the_group_has_its_group_peerings_removed(
+    world: World, settings: Settings
+) -> None:
+    # Given a converged mesh of three, then one VPC untagged
+    a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
+    pcx = {frozenset((x, y)): world.peer(x, y) for x, y in itertools.combinations((a, b, c), 2)}
+    world.tag(c)
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then c's two group peerings are removed, a-b stays
+    removed = {w.peering_id for w in plan.work if w.action == "remove"}
+    assert removed == {pcx[frozenset((a, c))], pcx[frozenset((b, c))]}
+    assert (plan.desired, plan.unchanged, len(plan.work)) == (1, 1, 2)
+
+
+def test_a_hand_made_peering_survives_its_vpcs_leaving_the_group(
+    world: World, settings: Settings
+) -> None:
+    a, b = world.vpc("10.0.0.0/16"), world.vpc("10.1.0.0/16")  # untagged
+    world.peer(a, b, group=None, managed=False)
+    world.peer(a, b, group=None, managed=True)
+    assert plan_network(world.views(), Scope(), settings).work == []
+
+
+def test_overlapping_members_fail_their_pair_and_the_others_go_on(
+    world: World, settings: Settings
+) -> None:
+    # Given a mesh where two members overlap
+    a = world.vpc("10.0.0.0/16", mesh="blue")
+    b = world.vpc("10.0.128.0/17", mesh="blue")
+    c = world.vpc("10.1.0.0/16", mesh="blue")
+    d = world.vpc("10.2.0.0/16", mesh="blue")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then a-b fails with CidrOverlap naming both
+    errors = sorted((f.error, f.pair or "") for f in plan.failed)
+    assert errors[0][0] == "CidrOverlap"
+    assert str(a) in errors[0][1]
+    assert str(b) in errors[0][1]
+    # And c and d each keep one of a and b, never both: their tables would route the two
+    # overlapping CIDRs to two peers (RouteConflict, the first pair in order kept)
+    assert [e for e, _ in errors[1:]] == ["RouteConflict", "RouteConflict"]
+    made = {frozenset({w.requester, w.accepter}) for w in plan.work}
+    assert frozenset({c, d}) in made
+    for x in (c, d):
+        assert len({frozenset({a, x}), frozenset({b, x})} & made) == 1
+    assert "two peers of one VPC with overlapping CIDRs" in plan.failed[-1].cause
+
+
+def test_a_vpc_with_a_bad_tag_is_reported_and_its_peerings_left_as_they_are(
+    world: World, settings: Settings
+) -> None:
+    # Given a converged pair, then one VPC's group tag becomes invalid
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    world.peer(a, b)
+    world.tag(b, mesh="not ok!")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then the VPC and the tag are named, and its peering is not removed
+    assert [(f.vpc, f.error) for f in plan.failed] == [(str(b), "InvalidInput")]
+    assert "vpc-peering:mesh: 'not ok!'" in plan.failed[0].cause
+    assert plan.work == []
+
+
+def test_a_group_peering_to_a_vpc_outside_the_managed_regions_is_not_removed(
+    world: World, settings: Settings
+) -> None:
+    # Given a group peering from a managed VPC to one in a region no longer managed
+    a = world.vpc("10.0.0.0/16")
+    far = world.vpc("10.1.0.0/16", region=R2)
+    pcx = world.peer(a, far)
+    # When planned (ManagedRegions is us-east-1 only)
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then it is skipped, with the reason, not removed
+    assert plan.work == []
+    assert [s.vpc_peering_connection_id for s in plan.skipped] == [pcx]
+
+
+def test_an_unreadable_account_is_a_failure_and_its_peerings_are_kept(
+    world: World, settings: Settings
+) -> None:
+    # Given a group peering into a member account whose role cannot be assumed
+    a = world.vpc("10.0.0.0/16")
+    m = world.vpc("10.1.0.0/16", account=MEMBER)
+    world.peer(a, m)
+    world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then the account is a failure, and the peering (unknown wanted or not) stays
+    assert [(f.location, f.error) for f in plan.failed] == [
+        (f"account {MEMBER} in {R1}", "AccessDenied")
+    ]
+    assert plan.work == []
+
+
+def test_a_group_peering_deleted_by_hand_is_cleaned_then_made_again(
+    world: World, settings: Settings
+) -> None:
+    # Given a converged pair whose peering was deleted by hand (its routes are blackholes)
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    dead = world.peer(a, b, status="deleted")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then the dead peering's routes are cleaned up first, then a new one is made
+    assert [(w.action, w.peering_id) for w in plan.work] == [("remove", dead), ("create", None)]
+    rounds = schedule(plan.work)
+    assert [[w.action for w in r] for r in rounds] == [["remove"], ["create"]]
+
+
+def test_scope_group_and_scope_vpc_narrow_what_is_done(world: World, settings: Settings) -> None:
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    c, d = world.vpc("10.2.0.0/16", mesh="red"), world.vpc("10.3.0.0/16", mesh="red")
+    red = plan_network(world.views(), Scope(group="red"), settings)
+    assert actions(red.work) == [("create", pair(c, d))]
+    one = plan_network(world.views(), Scope(vpc=a), settings)
+    assert actions(one.work) == [("create", pair(a, b))]
+
+
+def test_peerings_beyond_the_quota_fail_before_anything_is_made(
+    world: World, settings: Settings
+) -> None:
+    # Given a mesh of four where each VPC may have only two peerings
+    small = settings.model_copy(update={"max_peerings_per_vpc": 2})
+    keys = [world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(4)]
+    # When planned
+    plan = plan_network(world.views(), Scope(), small)
+    # Then some creates fail QuotaExceeded naming MaxPeeringsPerVpc, and no VPC exceeds two
+    assert plan.failed
+    assert {f.error for f in plan.failed} == {"QuotaExceeded"}
+    assert "MaxPeeringsPerVpc" in plan.failed[0].cause
+    counts = {k: sum(k in (w.requester, w.accepter) for w in plan.work) for k in keys}
+    assert max(counts.values()) <= 2
+
+
+def test_a_cross_account_pair_is_requested_by_the_trusted_side(
+    world: World, settings: Settings
+) -> None:
+    # Given a member VPC (account 111111111111, not a trusted requester) and a hub VPC
+    m = world.vpc("10.0.0.0/16", account=MEMBER, mesh="blue")
+    h = world.vpc("10.1.0.0/16", mesh="blue")
+    # When planned / Then the hub's VPC requests, so the accept policy allows the peering
+    [item] = plan_network(world.views(), Scope(), settings).work
+    assert (item.requester, item.accepter) == (h, m)
+
+
+# ----------------------------------------------------------------------------- rounds
+def _check_rounds(work: list[WorkItem], rounds: list[list[WorkItem]]) -> None:
+    assert sorted(w.label for r in rounds for w in r) == sorted(w.label for w in work)
+    for r in rounds:
+        assert len(r) <= MAX_ROUND_ITEMS
+        keys = [k for w in r for k in (w.requester, w.accepter)]
+        assert len(keys) == len(set(keys)), "two items of a round share a VPC"
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 10, 11, 50])
+def test_a_full_mesh_takes_the_fewest_rounds(n: int) -> None:
+    keys = [VpcKey(HUB, R1, f"vpc-{i:017x}") for i in range(n)]
+    work = [WorkItem("create", a, b, "g") for a, b in itertools.combinations(keys, 2)]
+    rounds = schedule(work)
+    _check_rounds(work, rounds)
+    assert len(rounds) == (n - 1 if n % 2 == 0 else n)
+
+
+def test_removals_run_before_creates() -> None:
+    keys = [VpcKey(HUB, R1, f"vpc-{i:017x}") for i in range(4)]
+    work = [
+        WorkItem("create", keys[0], keys[1], "g"),
+        WorkItem("remove", keys[2], keys[3], "g", "pcx-1"),
+    ]
+    assert [[w.action for w in r] for r in schedule(work)] == [["remove"], ["create"]]
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(
+    edges=st.sets(st.tuples(st.integers(0, 29), st.integers(0, 29)), max_size=200),
+    limit=st.integers(1, 40),
+)
+def test_any_graph_is_scheduled_once_per_item_with_no_shared_vpc(
+    edges: set[tuple[int, int]], limit: int
+) -> None:
+    keys = [VpcKey(HUB, R1, f"vpc-{i:017x}") for i in range(30)]
+    work = [
+        WorkItem("create", keys[a], keys[b], "g")
+        for a, b in {tuple(sorted(e)) for e in edges if e[0] != e[1]}
+    ]
+    _check_rounds(work, schedule(work, max_items=limit))

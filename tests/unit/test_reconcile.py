@@ -1,0 +1,505 @@
+"""The reconcile machine's steps against moto: Discover, PrepareRound, RecordRound, Report, and
+the tag-event starter (Step Functions itself runs them in tests/integration)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from vpc_peering import locks, reconcile, teardown
+from vpc_peering.aws import Access
+from vpc_peering.errors import AccountNotAllowed, InvalidInput, PeeringError
+from vpc_peering.models import (
+    CleanupRequest,
+    CreateRequest,
+    NetworkPlanDocument,
+    ReconcileOutcome,
+    RoundInput,
+    RoundResult,
+    TagChangeEvent,
+    parse,
+)
+from vpc_peering.settings import Settings
+
+from .helpers import HUB_ACCOUNT, MEMBER_ACCOUNT, REGION, STACK_NAME, create_chain, mutating
+from .test_locks import lease
+
+MakeVpc = Callable[..., str]
+
+
+def mesh(make_vpc: MakeVpc, group: str, *cidrs: str) -> list[str]:
+    return [make_vpc(c, tags={"vpc-peering:mesh": group}) for c in cidrs]
+
+
+def round_input(doc: NetworkPlanDocument, number: int) -> RoundInput:
+    """What the distributed Map's ItemSelector hands a round's child."""
+    return RoundInput(
+        round=doc.rounds[number],
+        sides=doc.sides,
+        groups=doc.groups,
+        reconcile=doc.execution_name,
+        max_parallel_pairs=doc.max_parallel_pairs,
+    )
+
+
+# -------------------------------------------------------------------------------- discover
+def test_discover_plans_a_tagged_mesh_in_rounds_and_holds_the_network(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given three VPCs tagged into a mesh, and one untagged
+    vpcs = mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    make_vpc("10.3.0.0/16")
+    # When discovered
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    # Then the three pairs are planned, one per round (three VPCs: no two pairs can share one)
+    assert (doc.report.desired, doc.has_work, len(doc.rounds)) == (3, True, 3)
+    assert sorted(e[2] for e in doc.sides) == sorted(vpcs)
+    assert doc.groups == ["blue"]
+    assert [len(r.items) for r in doc.rounds] == [1, 1, 1]
+    # And this execution holds the reconcile lease until its report
+    assert lease("reconcile")["Owner"] == "reconcile:exec-1"
+
+
+def test_discover_reads_each_account_and_region_three_times_at_most(
+    make_vpc: MakeVpc, access: Access, settings: Settings, ec2_calls: list[str]
+) -> None:
+    # Given a tagged mesh in the hub (and the member accounts empty)
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16")
+    # When discovered
+    reconcile.discover({}, "exec-1", access, settings)
+    # Then each managed account and region is read with three calls at most (VPCs, their
+    # route tables, peerings), however many pairs there are
+    locations = len(settings.allowed_account_ids) * len(settings.managed_regions)
+    assert len(ec2_calls) <= 3 * locations
+    assert set(ec2_calls) <= {
+        "DescribeVpcs",
+        "DescribeRouteTables",
+        "DescribeVpcPeeringConnections",
+    }
+
+
+def test_a_vpc_outside_the_boundary_is_refused_before_anything_is_read(
+    access: Access, settings: Settings, ec2_calls: list[str]
+) -> None:
+    with pytest.raises(AccountNotAllowed, match=r"Vpc\.AccountId: account 333333333333"):
+        reconcile.discover(
+            {"Vpc": {"VpcId": "vpc-0a1b2c3d4e5f60718", "AccountId": "333333333333"}},
+            "exec-1",
+            access,
+            settings,
+        )
+    with pytest.raises(InvalidInput, match=r"Vpc\.Region: eu-west-1 is not in ManagedRegions"):
+        reconcile.discover(
+            {"Vpc": {"VpcId": "vpc-0a1b2c3d4e5f60718", "Region": "eu-west-1"}},
+            "exec-1",
+            access,
+            settings,
+        )
+    assert ec2_calls == []
+    assert lease("reconcile") == {}
+
+
+def test_a_bad_reconcile_input_names_the_field(access: Access, settings: Settings) -> None:
+    with pytest.raises(InvalidInput, match="Group"):
+        reconcile.discover({"Group": "not a group!"}, "exec-1", access, settings)
+    with pytest.raises(InvalidInput, match="give Group or Vpc, not both"):
+        reconcile.discover(
+            {"Group": "blue", "Vpc": {"VpcId": "vpc-0a1b2c3d4e5f60718"}}, "e", access, settings
+        )
+
+
+# ---------------------------------------------------------------------------------- rounds
+def test_a_round_starts_the_create_machine_with_the_group_pair_request(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a discovered mesh of two, one with DNS and main-table routing asked by its tags
+    a = make_vpc(
+        "10.0.0.0/16",
+        tags={
+            "vpc-peering:mesh": "blue",
+            "vpc-peering:dns": "true",
+            "vpc-peering:route-tables": "main",
+        },
+    )
+    b = make_vpc("10.1.0.0/16", tags={"vpc-peering:mesh": "blue"})
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    # When its round is prepared
+    run = reconcile.prepare_round(round_input(doc, 0), access, settings)
+    # Then the child is a create of the pair, for the group, with each side's own options
+    [pair] = run.pairs
+    assert (pair.action, pair.name, pair.state_machine_arn) == (
+        "create",
+        "exec-1-000-00",
+        settings.create_state_machine_arn,
+    )
+    child = pair.dump()["Input"]
+    request = parse(CreateRequest, child)  # what the create machine's Plan accepts
+    assert request.group == "blue"
+    sides = {s.vpc_id: s for s in (request.requester, request.accepter)}
+    assert (sides[a].dns_resolution, sides[a].route_tables) == (True, "main")
+    assert (sides[b].dns_resolution, sides[b].route_tables) == (False, "all")
+    assert "RouteTableIds" not in child["Requester"]  # no nulls in a child's input
+
+
+def test_a_removal_starts_the_cleanup_machine_with_both_sides(
+    access: Access, settings: Settings
+) -> None:
+    doc = RoundInput(
+        round={"Round": 4, "Items": [[0, 1, 2, 0, "pcx-0123456789abcdef0"]]},  # type: ignore[arg-type]
+        sides=[
+            (HUB_ACCOUNT, REGION, "vpc-0a1b2c3d4e5f60718", "all", False),
+            (MEMBER_ACCOUNT, REGION, "vpc-0f1e2d3c4b5a69788", "all", False),
+        ],
+        groups=["blue"],
+        reconcile="tags-20s-1",
+        max_parallel_pairs=10,
+    )
+    [pair] = reconcile.prepare_round(doc, access, settings).pairs
+    assert (pair.action, pair.name, pair.state_machine_arn) == (
+        "remove",
+        "tags-20s-1-004-00",
+        settings.cleanup_state_machine_arn,
+    )
+    request = parse(CleanupRequest, pair.dump()["Input"])
+    assert request.vpc_peering_connection_id == "pcx-0123456789abcdef0"
+    assert request.accepter is not None
+    assert request.accepter.account_id == MEMBER_ACCOUNT
+
+
+def test_child_names_fit_step_functions_whatever_the_reconcile_is_called() -> None:
+    name = reconcile.child_name("x" * 80 + " with spaces/and:colons", 123, 45)
+    assert len(name) <= 80
+    assert name.endswith("-123-45")
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def child_error(error: str, cause: str) -> dict[str, Any]:
+    """A failed child as startExecution.sync:2 reports it: States.TaskFailed, the child's
+    DescribeExecution as the cause."""
+    return {
+        "Error": "States.TaskFailed",
+        "Cause": json.dumps({"Error": error, "Cause": cause, "Status": "FAILED"}),
+    }
+
+
+def test_record_round_counts_outcomes_and_names_each_failure(
+    access: Access, settings: Settings
+) -> None:
+    # Given a round whose children ended: two created, a removal, two failed
+    def pair(action: str, label: str, error: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "Action": action,
+            "Label": label,
+            "Group": "blue",
+            "Name": f"n-{label}",
+            "Error": error,
+        }
+
+    result = RoundResult.model_validate(
+        {
+            "Round": 2,
+            "Reconcile": "r",
+            "Pairs": [
+                pair("create", "a~b"),
+                pair("create", "a~c"),
+                pair("remove", "a~d"),
+                pair("create", "b~c", child_error("CidrOverlap", "10.0.0.0/16 overlaps")),
+                pair(
+                    "repair",
+                    "c~d",
+                    {"Error": "StepFunctions.ExecutionLimitExceededException", "Cause": "busy"},
+                ),
+            ],
+        }
+    )
+    # When recorded
+    outcome = reconcile.record_round(result, access, settings)
+    # Then the counts and each failure's own error name
+    assert (outcome.created, outcome.removed, outcome.repaired, outcome.failed_count) == (
+        2,
+        1,
+        0,
+        2,
+    )
+    assert [(f.pair, f.error) for f in outcome.failed] == [
+        ("b~c", "CidrOverlap"),
+        ("c~d", "StepFunctions.ExecutionLimitExceededException"),
+    ]
+    assert "10.0.0.0/16 overlaps" in outcome.failed[0].cause
+    assert "(execution n-b~c)" in outcome.failed[0].cause
+
+
+# ---------------------------------------------------------------------------------- report
+def discovered_state(doc: NetworkPlanDocument, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reconcile machine's state after its rounds: the plan, rounds replaced by outcomes."""
+    return {**doc.dump(), "Rounds": outcomes}
+
+
+def test_report_sums_the_rounds_and_gives_the_lease_back(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a discovered mesh of three whose rounds all succeeded
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    outcomes = [{"Round": r.round, "Created": 1} for r in doc.rounds]
+    # When reported
+    result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
+    # Then it succeeded with three created, and the network is free for the next reconcile
+    output = result.dump()
+    assert (output["Status"], output["Desired"], output["Created"]) == ("SUCCEEDED", 3, 3)
+    assert "Error" not in output
+    assert lease("reconcile") == {}
+
+
+def test_report_of_failed_pairs_is_incomplete_naming_each_pair_and_error(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a pair of overlapping members (found by Discover) and a round with a failure
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.0.128.0/17")
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    failed = {"Pair": "x ~ y", "Group": "blue", "Error": "AcceptDenied", "Cause": "untrusted"}
+    outcomes = [{"Round": 0, "Created": 1, "FailedCount": 1, "Failed": [failed]}]
+    # When reported
+    result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
+    # Then ReconcileIncomplete, whose cause lists each failed pair with its error name
+    assert (result.status, result.error, result.failed_count) == (
+        "INCOMPLETE",
+        "ReconcileIncomplete",
+        2,
+    )
+    assert result.cause is not None
+    assert "CidrOverlap" in result.cause
+    assert "x ~ y [blue]: AcceptDenied" in result.cause
+
+
+def test_report_of_a_reconcile_that_could_not_start_names_its_error(
+    access: Access, settings: Settings
+) -> None:
+    state = {"Request": {}, "Error": {"Error": "InvalidInput", "Cause": "Group: bad"}}
+    result = reconcile.report(state, "exec-1", access, settings)
+    assert (result.status, result.error, result.cause) == ("FAILED", "InvalidInput", "Group: bad")
+
+
+# ------------------------------------------------------------------------------ tag events
+def tag_event(account: str = HUB_ACCOUNT, region: str = REGION) -> TagChangeEvent:
+    return parse(
+        TagChangeEvent,
+        {
+            "version": "0",
+            "id": "5d4e6f7a-8b9c-4d0e-9f1a-3b4c5d6e7f80",
+            "detail-type": "Tag Change on Resource",
+            "source": "aws.tag",
+            "account": account,
+            "time": "2026-12-02T12:00:00Z",
+            "region": region,
+            "resources": [f"arn:aws:ec2:{region}:{account}:vpc/vpc-0a1b2c3d4e5f60718"],
+            "detail": {
+                "changed-tag-keys": ["vpc-peering:mesh"],
+                "service": "ec2",
+                "resource-type": "vpc",
+                "version": 1,
+                "tags": {},
+            },
+        },
+    )
+
+
+@pytest.fixture
+def reconcile_machine(aws: None, settings: Settings) -> str:
+    arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=f"{STACK_NAME}-reconcile",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/r",
+    )["stateMachineArn"]
+    assert arn == settings.reconcile_state_machine_arn
+    return str(arn)
+
+
+def test_a_tag_change_starts_its_windows_reconcile_after_the_window(
+    access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the clock 3 s into a 20 s window
+    monkeypatch.setattr(reconcile.time, "time", lambda: 20 * 1000 + 3.0)
+    # When a VPC's group tag changes
+    outcome = reconcile.on_tag_change(tag_event(), access, settings)
+    # Then the window's reconcile starts, beginning 5 s after the window ends
+    assert outcome.started
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    [execution] = sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]
+    assert execution["name"] == "tags-20s-1000"
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {"NotBefore": "1970-01-01T05:33:45Z"}  # 20025 s
+    # When another VPC's tags change in the same window
+    again = reconcile.on_tag_change(tag_event(), access, settings)
+    # Then it joins that execution (StartExecution is idempotent by name and input)
+    assert again.execution_arn == outcome.execution_arn
+    assert len(sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]) == 1
+
+
+def test_a_window_whose_reconcile_ended_gets_one_of_its_own(
+    access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the window's reconcile started and has already ended (stopped)
+    monkeypatch.setattr(reconcile.time, "time", lambda: 20 * 1000 + 3.0)
+    first = reconcile.on_tag_change(tag_event(), access, settings).execution_arn
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn.stop_execution(executionArn=first)
+    # When another change of that window arrives
+    outcome = reconcile.on_tag_change(tag_event(), access, settings)
+    # Then it starts a reconcile of its own, named after the window and the event
+    assert outcome.started
+    assert outcome.execution_arn is not None
+    assert outcome.execution_arn.endswith(":tags-20s-1000-5d4e6f7a-8b9c")
+
+
+@pytest.mark.parametrize(
+    ("account", "region", "reason"),
+    [("333333333333", REGION, "AllowedAccountIds"), (HUB_ACCOUNT, "eu-west-1", "ManagedRegions")],
+)
+def test_a_tag_change_outside_the_managed_scope_starts_nothing(
+    access: Access,
+    settings: Settings,
+    reconcile_machine: str,
+    account: str,
+    region: str,
+    reason: str,
+) -> None:
+    outcome = reconcile.on_tag_change(tag_event(account, region), access, settings)
+    assert (outcome.started, reason in outcome.reason) == (False, True)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    assert sfn.list_executions(stateMachineArn=reconcile_machine)["executions"] == []
+
+
+def test_a_forged_event_for_a_vpc_of_another_account_is_refused(
+    access: Access, settings: Settings
+) -> None:
+    event = tag_event().model_copy(update={"account": MEMBER_ACCOUNT})
+    with pytest.raises(InvalidInput, match="not in the event's account and region"):
+        reconcile.on_tag_change(event, access, settings)
+
+
+def test_the_lease_key_is_one_for_every_reconcile() -> None:
+    assert locks.reconcile_lease("a")[0] == locks.reconcile_lease("b")[0]
+
+
+# --------------------------------------------------------------- the whole reconcile, in moto
+def run_child(pair: dict[str, Any], access: Access, settings: Settings) -> dict[str, Any] | None:
+    """One child execution's happy path, step by step as its machine would run it; its error
+    shaped as startExecution.sync reports a failed child."""
+    try:
+        if pair["Action"] == "remove":
+            doc = teardown.cleanup_plan(pair["Input"], pair["Name"], access, settings)
+            doc = teardown.remove_routes(doc, access, settings)
+            teardown.delete_peering(doc, access, settings)
+        else:
+            create_chain(pair["Input"], pair["Name"], access, settings)
+    except PeeringError as exc:
+        return child_error(exc.name, str(exc))
+    return None
+
+
+def run_reconcile(raw: Any, name: str, access: Access, settings: Settings) -> ReconcileOutcome:
+    """The reconcile machine, its rounds one after the other, each child run to its end."""
+    doc = reconcile.discover(raw, name, access, settings)
+    outcomes = []
+    for plan in doc.rounds:
+        run = reconcile.prepare_round(round_input(doc, plan.round), access, settings).dump()
+        pairs = [{**p, "Error": run_child(p, access, settings)} for p in run["Pairs"]]
+        result = RoundResult.model_validate(
+            {"Round": plan.round, "Reconcile": name, "Pairs": pairs}
+        )
+        outcomes.append(reconcile.record_round(result, access, settings).dump())
+    return reconcile.report({**doc.dump(), "Rounds": outcomes}, name, access, settings)
+
+
+def peerings_of(ec2: Any, group: str) -> dict[frozenset[str], str]:
+    """Live peerings tagged for this group: VPC pair -> peering id."""
+    found = {}
+    for p in ec2.describe_vpc_peering_connections()["VpcPeeringConnections"]:
+        tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
+        if p["Status"]["Code"] == "active" and tags.get("vpc-peering:group") == group:
+            vpcs = frozenset({p["RequesterVpcInfo"]["VpcId"], p["AccepterVpcInfo"]["VpcId"]})
+            found[vpcs] = p["VpcPeeringConnectionId"]
+    return found
+
+
+def test_a_tagged_mesh_converges_then_a_second_reconcile_changes_nothing(
+    make_vpc: MakeVpc,
+    make_route_table: Callable[..., str],
+    ec2: Any,
+    access: Access,
+    settings: Settings,
+    ec2_calls: list[str],
+) -> None:
+    # Given three VPCs tagged into a mesh, each with a second route table
+    vpcs = mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    for vpc in vpcs:
+        make_route_table(vpc)
+    # When reconciled
+    first = run_reconcile({}, "r-1", access, settings)
+    # Then every pair is peered for the group, with routes in every table of both sides
+    assert (first.status, first.desired, first.created) == ("SUCCEEDED", 3, 3)
+    peerings = peerings_of(ec2, "blue")
+    assert len(peerings) == 3
+    cidr = {v["VpcId"]: v["CidrBlock"] for v in ec2.describe_vpcs(VpcIds=vpcs)["Vpcs"]}
+    for vpc in vpcs:
+        for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+            "RouteTables"
+        ]:
+            routed = {
+                r.get("DestinationCidrBlock"): r.get("VpcPeeringConnectionId")
+                for r in table["Routes"]
+            }
+            for peer in set(vpcs) - {vpc}:
+                assert routed[cidr[peer]] == peerings[frozenset({vpc, peer})]
+    # When reconciled again with nothing changed
+    ec2_calls.clear()
+    second = run_reconcile({}, "r-2", access, settings)
+    # Then every pair is unchanged and nothing at all was changed in EC2
+    assert (second.desired, second.unchanged, second.created, second.repaired) == (3, 3, 0, 0)
+    assert mutating(ec2_calls) == []
+
+
+def test_untagging_a_vpc_removes_its_group_peerings_and_keeps_the_others(
+    make_vpc: MakeVpc, ec2: Any, access: Access, settings: Settings
+) -> None:
+    # Given a converged mesh of three
+    a, b, c = mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    run_reconcile({}, "r-1", access, settings)
+    # When c leaves the group and the group is reconciled
+    ec2.delete_tags(Resources=[c], Tags=[{"Key": "vpc-peering:mesh"}])
+    result = run_reconcile({"Group": "blue"}, "r-2", access, settings)
+    # Then c's peerings are gone and a-b stays
+    assert (result.status, result.removed, result.unchanged) == ("SUCCEEDED", 2, 1)
+    assert set(peerings_of(ec2, "blue")) == {frozenset({a, b})}
+
+
+def test_dns_follows_each_vpcs_own_tag(
+    make_vpc: MakeVpc, ec2: Any, access: Access, settings: Settings
+) -> None:
+    # Given a pair where only a asks for DNS resolution on its side
+    a = make_vpc("10.0.0.0/16", tags={"vpc-peering:mesh": "g", "vpc-peering:dns": "true"})
+    b = make_vpc("10.1.0.0/16", tags={"vpc-peering:mesh": "g"})
+    run_reconcile({}, "r-1", access, settings)
+
+    def dns() -> dict[str, bool]:
+        items = ec2.describe_vpc_peering_connections()["VpcPeeringConnections"]
+        [p] = [p for p in items if p["Status"]["Code"] == "active"]
+        return {
+            info["VpcId"]: info["PeeringOptions"]["AllowDnsResolutionFromRemoteVpc"]
+            for info in (p["RequesterVpcInfo"], p["AccepterVpcInfo"])
+        }
+
+    # Then a's side allows it, b's does not
+    assert dns() == {a: True, b: False}
+    # When a's tag is turned off and b's on, and the group reconciled
+    ec2.create_tags(Resources=[a], Tags=[{"Key": "vpc-peering:dns", "Value": "false"}])
+    ec2.create_tags(Resources=[b], Tags=[{"Key": "vpc-peering:dns", "Value": "true"}])
+    result = run_reconcile({"Group": "g"}, "r-2", access, settings)
+    # Then the pair was repaired to exactly what the tags say
+    assert result.repaired == 1
+    assert dns() == {a: False, b: True}
