@@ -17,7 +17,11 @@ PORT ?= 4566
 # Stack parameter overrides for `make local`, as `sam deploy --parameter-overrides` takes them:
 # make local PARAMETERS="AllowedAccountIds=123456789012,111111111111 TrustedRequesterAccountIds=111111111111"
 PARAMETERS ?=
-STAMP := $(VENV)/.installed
+# $(DEPS_STAMP): the pinned dependencies are installed. $(STAMP), what every target needs: that,
+# and this project installed in the venv (editable, no dependencies: .venv/bin/vpc-peering);
+# a change to pyproject.toml installs the project again, not the dependencies.
+DEPS_STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-project
 # checkov in a venv of its own: its dependencies (boto3, pydantic, ...) would fight the pins in
 # requirements-dev.txt. requirements-checkov.txt pins it and them; changing it reinstalls.
 CHECKOV_VENV := .venv-checkov
@@ -39,11 +43,15 @@ help:
 	@echo "make deploy     sam build && sam deploy --guided"
 	@echo "make asl        write statemachine/*.asl.json from their description in scripts/write_asl.py"
 
-$(STAMP): requirements-dev.txt
+$(DEPS_STAMP): requirements-dev.txt
 	@if [ -z "$(PYTHON_313)" ]; then echo "Python 3.13 not found: install it with pyenv (pyenv install 3.13) or put python3.13 on PATH" >&2; exit 1; fi
 	$(PYTHON_313) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(DEPS_STAMP)
+
+$(STAMP): $(DEPS_STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -76,7 +84,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml member-role.yaml
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml member-role.yaml member-forwarding.yaml
 	@$(MAKE) --no-print-directory checkov
 
 # Skips, each with its reason: those for every resource of a kind in .checkov.yaml, the others
@@ -85,7 +93,7 @@ lint: $(STAMP)
 checkov: $(STAMP) $(CHECKOV_STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(BIN)/python scripts/transform_template.py template.yaml "$$tmp/transformed.json" && \
-	  { out=$$($(CHECKOV) -f template.yaml member-role.yaml "$$tmp/transformed.json" 2>&1) && \
+	  { out=$$($(CHECKOV) -f template.yaml member-role.yaml member-forwarding.yaml "$$tmp/transformed.json" 2>&1) && \
 	    ! grep -q 'Parsing errors' <<<"$$out" || \
 	    { echo "$$out"; echo "(transformed.json: template.yaml as transformed by SAM)"; exit 1; }; }
 
@@ -96,7 +104,7 @@ build: $(STAMP)
 	$(BIN)/sam build
 
 local: $(STAMP)
-	$(BIN)/python -m emulator --port $(PORT) $(if $(strip $(PARAMETERS)),--parameter-overrides $(PARAMETERS))
+	$(BIN)/python -m tools.local --port $(PORT) $(if $(strip $(PARAMETERS)),--parameter-overrides $(PARAMETERS))
 
 demo: $(STAMP)
 	$(BIN)/python -m tools.demo

@@ -9,3 +9,4 @@ The emulator itself (:mod:`emulator`) knows nothing of this product; what is pro
 #: The template's state machines, by logical id (``EmulatorHandle.state_machine_arn``).
 CREATE_MACHINE = "CreateStateMachine"
 CLEANUP_MACHINE = "CleanupStateMachine"
+RECONCILE_MACHINE = "ReconcileStateMachine"

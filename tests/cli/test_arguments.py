@@ -1,0 +1,199 @@
+"""The command line and the execution inputs it builds (no AWS call, no emulator)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from vpc_peering_cli.__main__ import build_parser, main
+from vpc_peering_cli.aws import UsageError
+from vpc_peering_cli.inputs import (
+    SideOptions,
+    cleanup_input,
+    create_input,
+    read_input_file,
+    reconcile_input,
+)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser, _ = build_parser()
+    return parser.parse_args(list(argv))
+
+
+def test_global_options_come_before_the_command_with_aws_defaults() -> None:
+    # Given global options before the command, as with aws
+    # When parsed
+    args = parse("--endpoint-url", "http://127.0.0.1:4566", "--output", "json", "list")
+
+    # Then they are read, and the others keep their defaults
+    assert args.endpoint_url == "http://127.0.0.1:4566"
+    assert args.output == "json"
+    assert args.stack_name == "vpc-peering"
+    assert args.no_wait is False
+    assert args.region is None
+
+
+def test_reconcile_region_is_the_vpcs_and_leaves_the_global_region_alone() -> None:
+    # Given a global --region and the reconcile command's own --region
+    # When parsed
+    args = parse("--region", "eu-west-1", "reconcile", "--vpc", "vpc-1", "--region", "us-west-2")
+
+    # Then each keeps its own meaning
+    assert args.region == "eu-west-1"
+    assert args.vpc_region == "us-west-2"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["--output", "yaml", "list"],
+        ["list", "--endpoint-url", "http://x"],  # global options go before the command
+        ["watch"],
+        ["create", "--dns=yes"],
+    ],
+)
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a command line argparse refuses
+    # When run
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    # Then it exits 2 with the usage
+    assert exited.value.code == 2
+    assert "usage: vpc-peering" in capsys.readouterr().err
+
+
+def test_create_without_a_requester_vpc_is_a_usage_error_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a create without --requester-vpc (and no credentials or endpoint at all)
+    # When run
+    code = main(["--endpoint-url", "http://127.0.0.1:9", "create", "--accepter-vpc", "vpc-1"])
+
+    # Then it exits 2 naming the flag, under the command's usage
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "usage: vpc-peering create" in err
+    assert "--requester-vpc is required" in err
+
+
+def test_create_input_from_flags_only_names_what_was_given() -> None:
+    # Given the two VPC ids only
+    # When the input is built
+    request = create_input(SideOptions("vpc-1"), SideOptions("vpc-2"))
+
+    # Then it is the minimal request: account, region, DNS and the rest are the machine's defaults
+    assert request == {"Requester": {"VpcId": "vpc-1"}, "Accepter": {"VpcId": "vpc-2"}}
+
+
+def test_create_flags_set_dns_dry_run_adopt_and_locations() -> None:
+    # Given every create flag
+    # When the input is built
+    request = create_input(
+        SideOptions("vpc-1", "111111111111", "eu-west-1"),
+        SideOptions("vpc-2", "222222222222", "us-west-2"),
+        dns=True,
+        dry_run=True,
+        adopt=True,
+    )
+
+    # Then each lands in its documented field
+    assert request == {
+        "Requester": {"VpcId": "vpc-1", "AccountId": "111111111111", "Region": "eu-west-1"},
+        "Accepter": {"VpcId": "vpc-2", "AccountId": "222222222222", "Region": "us-west-2"},
+        "DnsResolution": True,
+        "DryRun": True,
+        "Adopt": True,
+    }
+
+
+def test_flags_override_the_input_file_and_keep_its_other_fields(tmp_path: Path) -> None:
+    # Given an input file with route options, tags and DNS off
+    path = tmp_path / "request.json"
+    path.write_text(
+        json.dumps(
+            {
+                "Requester": {"VpcId": "vpc-old", "RouteTables": "main"},
+                "Accepter": {"VpcId": "vpc-2", "Region": "eu-west-1"},
+                "Tags": {"Name": "A-B"},
+                "DnsResolution": False,
+            }
+        )
+    )
+
+    # When flags name another requester VPC and turn DNS on
+    request = create_input(
+        SideOptions("vpc-new"), SideOptions(), dns=True, base=read_input_file(str(path))
+    )
+
+    # Then the flags win, and everything else in the file is kept
+    assert request == {
+        "Requester": {"VpcId": "vpc-new", "RouteTables": "main"},
+        "Accepter": {"VpcId": "vpc-2", "Region": "eu-west-1"},
+        "Tags": {"Name": "A-B"},
+        "DnsResolution": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("[1, 2]", "must hold a JSON object"), ("{not json", "not JSON")],
+)
+def test_an_input_file_that_is_not_a_json_object_is_a_usage_error(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    # Given a file that is not a JSON object
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+
+    # When read / Then a usage error names the file and what is wrong
+    with pytest.raises(UsageError, match=message):
+        read_input_file(str(path))
+
+
+def test_a_missing_input_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="cannot read it"):
+        read_input_file(str(tmp_path / "absent.json"))
+
+
+def test_cleanup_input_is_the_id_or_the_file_as_it_is() -> None:
+    # Given a peering id, a create output, or both
+    create_output = {"VpcPeeringConnectionId": "pcx-1", "Requester": {"VpcId": "vpc-1"}}
+
+    # When the cleanup inputs are built / Then: the id alone; the file as it is; the id over it
+    assert cleanup_input("pcx-9", None) == {"VpcPeeringConnectionId": "pcx-9"}
+    assert cleanup_input(None, create_output) == create_output
+    assert cleanup_input("pcx-9", create_output)["VpcPeeringConnectionId"] == "pcx-9"
+    with pytest.raises(UsageError, match="peering id"):
+        cleanup_input(None, None)
+
+
+def test_reconcile_input_for_everything_a_group_or_a_vpc() -> None:
+    # Given each scope the reconcile command takes
+    # When built / Then each is the reconcile machine's documented input
+    assert reconcile_input(None, None) == {}
+    assert reconcile_input("blue", None) == {"Group": "blue"}
+    assert reconcile_input(None, SideOptions("vpc-1")) == {"Vpc": {"VpcId": "vpc-1"}}
+    assert reconcile_input(None, SideOptions("vpc-1", "123456789012", "eu-west-1")) == {
+        "Vpc": {"VpcId": "vpc-1", "AccountId": "123456789012", "Region": "eu-west-1"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("group", "vpc", "message"),
+    [
+        ("blue", SideOptions("vpc-1"), "not both"),
+        (None, SideOptions(None, "123456789012"), "give --vpc too"),
+    ],
+)
+def test_reconcile_scopes_that_contradict_are_usage_errors(
+    group: str | None, vpc: SideOptions, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        reconcile_input(group, vpc)

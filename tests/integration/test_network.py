@@ -1,0 +1,455 @@
+"""Tag-triggered networks through the emulator: VPC tags declare groups, and the reconcile
+machine (the real ASL, the real handlers) makes the peerings follow them, triggered by tag
+change events (forwarded from member accounts and regions as on AWS), by its schedule, or by
+hand.
+
+One emulator for the module: its parameters put the boundary at three accounts and two regions,
+with the member forwarding template deployed in every other account and region. Tag changes
+start reconciles of everything in scope, so each test uses groups of its own and waits for the
+reconciles its tags started before asserting (``settled``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from emulator.executions import ExecutionResult, run_execution
+from emulator.testing import EmulatorHandle, running_emulator
+from tools import RECONCILE_MACHINE
+from tools.members import forwarding_stacks
+
+from .conftest import HUB, MEMBER, OUTSIDE, UNTRUSTED
+
+PARAMETERS = {
+    "AllowedAccountIds": f"{HUB},{MEMBER},{UNTRUSTED}",
+    "TrustedRequesterAccountIds": f"{HUB},{MEMBER}",
+    "ManagedRegions": "us-east-1,us-west-2",
+    "TagEventWindowSeconds": "2",
+    "MaxParallelPairs": "4",
+}
+REGIONS = ("us-east-1", "us-west-2")
+_cidrs = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[EmulatorHandle]:
+    stacks = forwarding_stacks(PARAMETERS)
+    # An account outside the boundary that forwards anyway (a misconfigured or rogue member):
+    # the hub bus's policy must refuse it.
+    stacks += forwarding_stacks({"AllowedAccountIds": OUTSIDE}, hub_account=HUB)[:1]
+    with running_emulator(parameter_overrides=PARAMETERS, extra_stacks=stacks) as handle:
+        yield handle
+
+
+@dataclass
+class Tagged:
+    vpc_id: str
+    account: str
+    region: str
+    cidr: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.account, self.region, self.vpc_id)
+
+
+class Network:
+    """VPCs in any account and region of the module's emulator, tagged and untagged, and the
+    reconciles their tag changes start."""
+
+    def __init__(self, emu: EmulatorHandle) -> None:
+        self.emu = emu
+        self.sfn = emu.client("stepfunctions")
+        self.reconcile_arn = emu.state_machine_arn(RECONCILE_MACHINE)
+
+    def ec2(self, account: str = HUB, region: str = "us-east-1") -> Any:
+        return self.emu.account_client("ec2", account, region)
+
+    def vpc(
+        self, account: str = HUB, region: str = "us-east-1", tables: int = 1, **tags: str
+    ) -> Tagged:
+        """A fresh VPC (a /16 no other test uses) with ``tables`` route tables, tagged last."""
+        cidr = f"10.{next(_cidrs)}.0.0/16"
+        ec2 = self.ec2(account, region)
+        vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+        for _ in range(tables - 1):
+            ec2.create_route_table(VpcId=vpc_id)
+        vpc = Tagged(vpc_id, account, region, cidr)
+        if tags:
+            self.tag(vpc, **tags)
+        return vpc
+
+    def tag(self, vpc: Tagged, **tags: str) -> None:
+        """``mesh="g"`` sets ``vpc-peering:mesh=g`` (underscores as dashes)."""
+        self.ec2(vpc.account, vpc.region).create_tags(
+            Resources=[vpc.vpc_id],
+            Tags=[
+                {"Key": f"vpc-peering:{k.replace('_', '-')}", "Value": v} for k, v in tags.items()
+            ],
+        )
+
+    def untag(self, vpc: Tagged, *keys: str) -> None:
+        self.ec2(vpc.account, vpc.region).delete_tags(
+            Resources=[vpc.vpc_id], Tags=[{"Key": f"vpc-peering:{k}"} for k in keys]
+        )
+
+    def leave(self, *vpcs: Tagged) -> None:
+        """Take these VPCs out of every group (a test whose group cannot converge leaves it, so
+        that the sweeps of later tests, which cover every group, do not fail on it)."""
+        before = self.arns()
+        for vpc in vpcs:
+            self.untag(vpc, "mesh", "hub", "spoke", "route-tables")
+        self.settled(before)
+
+    def reconciles(self) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.reconcile_arn
+        )
+        return [e for page in pages for e in page["executions"]]
+
+    def settled(self, before: set[str], timeout: float = 120.0) -> list[ExecutionResult]:
+        """Wait for the reconciles started since ``before`` (at least one) to end."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            started = [e for e in self.reconciles() if e["executionArn"] not in before]
+            if started and all(e["status"] != "RUNNING" for e in started):
+                return [self.result(e["executionArn"]) for e in started]
+            time.sleep(0.5)
+        raise TimeoutError(f"no reconcile started since the tag change ended in {timeout:.0f} s")
+
+    def result(self, arn: str) -> ExecutionResult:
+        described = self.sfn.describe_execution(executionArn=arn)
+        output = described.get("output")
+        return ExecutionResult(
+            arn,
+            described["status"],
+            json.loads(output) if output else None,
+            described.get("error"),
+            described.get("cause"),
+        )
+
+    def arns(self) -> set[str]:
+        return {e["executionArn"] for e in self.reconciles()}
+
+    def reconcile(self, payload: Any) -> ExecutionResult:
+        """A reconcile started by hand, once every reconcile the tests' tags started has ended
+        (they hold the reconcile lease in turn)."""
+        return run_execution(self.sfn, self.reconcile_arn, payload, timeout=240)
+
+    def peerings(self, group: str) -> dict[frozenset[tuple[str, str, str]], dict[str, Any]]:
+        """Live peerings tagged for the group, seen from each requester's account and region:
+        pair of (account, region, vpc) -> the peering."""
+        found = {}
+        for account in (HUB, MEMBER, UNTRUSTED):
+            for region in REGIONS:
+                for p in self.ec2(account, region).describe_vpc_peering_connections()[
+                    "VpcPeeringConnections"
+                ]:
+                    tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
+                    req, acc = p["RequesterVpcInfo"], p["AccepterVpcInfo"]
+                    if (
+                        p["Status"]["Code"] in ("active", "pending-acceptance")
+                        and tags.get("vpc-peering:group") == group
+                        and (req["OwnerId"], req["Region"]) == (account, region)
+                    ):
+                        pair = frozenset(
+                            {
+                                (req["OwnerId"], req["Region"], req["VpcId"]),
+                                (acc["OwnerId"], acc["Region"], acc["VpcId"]),
+                            }
+                        )
+                        found[pair] = p
+        return found
+
+    def routes(self, vpc: Tagged) -> dict[str, dict[str, str]]:
+        """Route table id -> {destination: target} of every table of the VPC."""
+        tables = self.ec2(vpc.account, vpc.region).describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [vpc.vpc_id]}]
+        )["RouteTables"]
+        return {
+            t["RouteTableId"]: {
+                r.get("DestinationCidrBlock", ""): r.get("VpcPeeringConnectionId")
+                or r.get("GatewayId", "")
+                for r in t["Routes"]
+            }
+            for t in tables
+        }
+
+
+@pytest.fixture
+def network(net: EmulatorHandle) -> Network:
+    return Network(net)
+
+
+def group_name() -> str:
+    return f"g-{uuid.uuid4().hex[:8]}"
+
+
+def pair(a: Tagged, b: Tagged) -> frozenset[tuple[str, str, str]]:
+    return frozenset({a.key, b.key})
+
+
+def assert_meshed(network: Network, group: str, *vpcs: Tagged) -> None:
+    """Every pair of these VPCs is peered for the group, and every route table of each VPC
+    routes every peer's CIDR to that pair's peering."""
+    peerings = network.peerings(group)
+    assert set(peerings) == {pair(a, b) for a, b in itertools.combinations(vpcs, 2)}
+    for vpc in vpcs:
+        for table, routes in network.routes(vpc).items():
+            for peer in vpcs:
+                if peer is not vpc:
+                    expected = peerings[pair(vpc, peer)]["VpcPeeringConnectionId"]
+                    assert routes.get(peer.cidr) == expected, (table, peer.cidr, routes)
+
+
+# ----------------------------------------------------------------------------------- tags
+def test_three_tagged_vpcs_form_a_mesh_with_routes_in_every_table(network: Network) -> None:
+    # Given three VPCs with two route tables each
+    group = group_name()
+    before = network.arns()
+    vpcs = [network.vpc(tables=2) for _ in range(3)]
+    # When they are tagged into one mesh, and nothing else is done
+    for vpc in vpcs:
+        network.tag(vpc, mesh=group)
+    results = network.settled(before)
+    # Then the reconcile their tag changes started peered them all, routed in every table
+    assert any(r.succeeded and r.output["Created"] == 3 for r in results), results
+    assert_meshed(network, group, *vpcs)
+    # And every peering is tagged for the group, accepted through the accept policy
+    assert {p["Status"]["Code"] for p in network.peerings(group).values()} == {"active"}
+
+
+def test_untagging_one_vpc_removes_its_peerings_and_keeps_the_others(network: Network) -> None:
+    # Given a tagged mesh of three that converged
+    group = group_name()
+    before = network.arns()
+    a, b, c = (network.vpc(mesh=group) for _ in range(3))
+    network.settled(before)
+    assert len(network.peerings(group)) == 3
+    # When one VPC's mesh tag is removed
+    before = network.arns()
+    network.untag(c, "mesh")
+    results = network.settled(before)
+    # Then its two peerings and their routes are gone; the other pair stays
+    assert any(r.succeeded and r.output["Removed"] == 2 for r in results), results
+    assert set(network.peerings(group)) == {pair(a, b)}
+    assert not any(a.cidr in routes or b.cidr in routes for routes in network.routes(c).values())
+    assert_meshed(network, group, a, b)
+
+
+def test_a_member_account_vpc_in_another_region_joins_by_its_tag_alone(
+    network: Network,
+) -> None:
+    # Given a hub VPC in the mesh
+    group = group_name()
+    before = network.arns()
+    hub = network.vpc(mesh=group)
+    network.settled(before)
+    # When a VPC of a member account, in another region, is tagged into the same mesh (its
+    # tag change is forwarded from that account's default bus to the hub's bus)
+    before = network.arns()
+    member = network.vpc(account=MEMBER, region="us-west-2", mesh=group)
+    network.settled(before)
+    # Then they are peered across account and region, routed on both sides
+    assert_meshed(network, group, hub, member)
+
+
+def test_a_tag_change_in_an_account_outside_the_boundary_never_reaches_the_hub(
+    network: Network, net: EmulatorHandle
+) -> None:
+    # Given an account outside AllowedAccountIds that forwards its tag changes anyway
+    net.clear_refused_events()
+    # When a VPC there is tagged
+    outsider = network.vpc(account=OUTSIDE, mesh=group_name())
+    # Then the hub bus's policy refuses the event, and nothing is peered with it
+    refused = []
+    for _ in range(40):
+        refused = [e for e in net.refused_events() if e.get("from_account") == OUTSIDE]
+        if refused:
+            break
+        time.sleep(0.25)
+    assert refused, "the forwarded event was not refused"
+    ec2 = network.ec2(OUTSIDE)
+    assert (
+        ec2.describe_vpc_peering_connections(
+            Filters=[{"Name": "requester-vpc-info.vpc-id", "Values": [outsider.vpc_id]}]
+        )["VpcPeeringConnections"]
+        == []
+    )
+
+
+def test_a_burst_of_tag_changes_starts_one_reconcile_per_window(network: Network) -> None:
+    # Given six VPCs tagged into one mesh in a loop, as fast as the API answers
+    group = group_name()
+    before = network.arns()
+    vpcs = [network.vpc() for _ in range(6)]
+    started = time.monotonic()
+    for vpc in vpcs:
+        network.tag(vpc, mesh=group)
+    elapsed = time.monotonic() - started
+    results = network.settled(before, timeout=240)
+    # Then one reconcile per time window (2 s) the burst touched started, not one per VPC
+    windows = int(elapsed // 2) + 2
+    assert len(results) <= windows < len(vpcs), (len(results), elapsed)
+    # And the 15 pairs were each created once
+    assert sum(r.output["Created"] for r in results if r.output) == 15
+    assert_meshed(network, group, *vpcs)
+
+
+# ------------------------------------------------------------------------------ by hand
+def test_hub_and_spoke_peers_each_spoke_with_each_hub_only(network: Network) -> None:
+    group = group_name()
+    before = network.arns()
+    hub = network.vpc(hub=group)
+    spokes = [network.vpc(spoke=group), network.vpc(region="us-west-2", spoke=group)]
+    network.settled(before)
+    result = network.reconcile({"Group": group})
+    assert result.succeeded, (result.error, result.cause)
+    assert (result.output["Desired"], result.output["Unchanged"]) == (2, 2)
+    assert set(network.peerings(group)) == {pair(hub, s) for s in spokes}
+
+
+def test_overlapping_members_fail_their_pairs_and_the_others_are_made(network: Network) -> None:
+    # Given a mesh of three where c overlaps a (c is the upper half of a's /16)
+    group = group_name()
+    before = network.arns()
+    a = network.vpc(mesh=group)
+    b = network.vpc(mesh=group)
+    half = a.cidr.replace(".0.0/16", ".128.0/17")
+    c = Tagged(network.ec2().create_vpc(CidrBlock=half)["Vpc"]["VpcId"], HUB, "us-east-1", half)
+    network.tag(c, mesh=group)
+    network.settled(before)
+    # When the group is reconciled
+    result = network.reconcile({"Group": group})
+    # Then it ends ReconcileIncomplete, naming each failed pair with its error: a-c overlap,
+    # and b cannot route to both a and c (their CIDRs overlap): one of them is kept
+    assert (result.status, result.error) == ("FAILED", "ReconcileIncomplete")
+    cause = result.cause or ""
+    assert "2 of the reconcile's pairs did not converge" in cause
+    overlap = next(part for part in cause.split(": ", 1)[1].split("; ") if "CidrOverlap" in part)
+    assert a.vpc_id in overlap
+    assert c.vpc_id in overlap
+    assert "RouteConflict" in cause
+    # And the pair that can be made is made, whichever pair ran first when the tags changed
+    assert len(network.peerings(group)) == 1
+    assert set(network.peerings(group)) <= {pair(a, b), pair(b, c)}
+    network.leave(a, b, c)
+
+
+def test_a_second_reconcile_of_a_converged_group_changes_nothing(network: Network) -> None:
+    group = group_name()
+    before = network.arns()
+    vpcs = [network.vpc(mesh=group) for _ in range(3)]
+    network.settled(before)
+    calls_before = len(network.emu.calls())
+    result = network.reconcile({"Group": group})
+    assert result.succeeded, (result.error, result.cause)
+    assert (result.output["Unchanged"], result.output["Created"], result.output["Repaired"]) == (
+        3,
+        0,
+        0,
+    )
+    mutating = [
+        c["operation"]
+        for c in network.emu.calls()[calls_before:]
+        if c["service"] == "ec2" and not c["operation"].startswith("Describe")
+    ]
+    assert mutating == []
+    assert_meshed(network, group, *vpcs)
+
+
+def test_drift_is_repaired_by_a_sweep(network: Network, net: EmulatorHandle) -> None:
+    # Given a converged pair
+    group = group_name()
+    before = network.arns()
+    a, b = network.vpc(mesh=group), network.vpc(mesh=group)
+    network.settled(before)
+    [peering] = network.peerings(group).values()
+    ec2 = network.ec2()
+    # When a route is deleted by hand and a route table is added to b
+    [table_a] = network.routes(a)
+    ec2.delete_route(RouteTableId=table_a, DestinationCidrBlock=b.cidr)
+    ec2.create_route_table(VpcId=b.vpc_id)
+    # And the schedule fires its sweep
+    before = network.arns()
+    fired = net.fire_schedules()
+    assert fired["fired"], fired
+    network.settled(before)
+    # Then the pair was repaired on the same peering: the route is back, the new table routes
+    # to a (the sweep covers every group in scope: its status depends on other tests' groups)
+    same = network.peerings(group)[pair(a, b)]["VpcPeeringConnectionId"]
+    assert same == peering["VpcPeeringConnectionId"]
+    assert_meshed(network, group, a, b)
+
+
+def test_a_group_peering_deleted_by_hand_is_made_again_and_its_blackholes_cleared(
+    network: Network,
+) -> None:
+    # Given a converged pair whose peering is then deleted by hand (its routes blackholes)
+    group = group_name()
+    before = network.arns()
+    a, b = network.vpc(mesh=group), network.vpc(mesh=group)
+    network.settled(before)
+    [old] = network.peerings(group).values()
+    network.ec2().delete_vpc_peering_connection(
+        VpcPeeringConnectionId=old["VpcPeeringConnectionId"]
+    )
+    # When the group is reconciled
+    result = network.reconcile({"Group": group})
+    # Then a new peering connects them, routed, and no route points to the old one
+    assert result.succeeded, (result.error, result.cause)
+    assert (result.output["Created"], result.output["Removed"]) == (1, 1)
+    [new] = network.peerings(group).values()
+    assert new["VpcPeeringConnectionId"] != old["VpcPeeringConnectionId"]
+    assert_meshed(network, group, a, b)
+
+
+def test_a_peering_made_by_hand_between_members_survives_untagging(network: Network) -> None:
+    # Given two VPCs peered by hand, then tagged into a mesh
+    group = group_name()
+    a, b = network.vpc(), network.vpc()
+    ec2 = network.ec2()
+    pcx = ec2.create_vpc_peering_connection(VpcId=a.vpc_id, PeerVpcId=b.vpc_id)[
+        "VpcPeeringConnection"
+    ]["VpcPeeringConnectionId"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    before = network.arns()
+    network.tag(a, mesh=group)
+    network.tag(b, mesh=group)
+    network.settled(before)
+    # When the group is reconciled / Then the pair is skipped, its peering named, not adopted
+    result = network.reconcile({"Group": group})
+    assert result.succeeded, (result.error, result.cause)
+    assert [s["VpcPeeringConnectionId"] for s in result.output["Skipped"]] == [pcx]
+    # When both are untagged and the VPCs reconciled
+    before = network.arns()
+    network.untag(a, "mesh")
+    network.untag(b, "mesh")
+    network.settled(before)
+    # Then the hand-made peering is still there
+    status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
+        "VpcPeeringConnections"
+    ][0]["Status"]["Code"]
+    assert status == "active"
+
+
+def test_a_bad_tag_is_reported_for_its_vpc_and_nothing_is_done_for_it(network: Network) -> None:
+    group = group_name()
+    before = network.arns()
+    good = network.vpc(mesh=group)
+    bad = network.vpc(mesh=group, route_tables="some")
+    network.settled(before)
+    result = network.reconcile({"Group": group})
+    assert (result.status, result.error) == ("FAILED", "ReconcileIncomplete")
+    assert bad.vpc_id in (result.cause or "")
+    assert network.peerings(group) == {}
+    assert good.vpc_id not in (result.cause or "")
+    network.leave(good, bad)

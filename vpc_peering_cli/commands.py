@@ -1,0 +1,184 @@
+"""The commands: start a machine (or take a running execution), follow it, report, and say how
+it ended as an exit status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TextIO
+
+from . import render
+from .aws import EXIT_FAILED, EXIT_OK, Aws, ToolError, UsageError, connect
+from .executions import (
+    Outcome,
+    Progress,
+    describe,
+    failure_document,
+    follow,
+    start_execution,
+)
+from .peerings import list_managed
+from .stack import Machine, find_machine, machine_of
+
+Output = Literal["text", "json"]
+
+
+@dataclass
+class Context:
+    """The global options, and where to print."""
+
+    stack_name: str
+    output: Output
+    wait: bool
+    stdout: TextIO
+    stderr: TextIO
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    _aws: dict[str | None, Aws] = field(default_factory=dict)
+
+    def aws(self, region: str | None = None) -> Aws:
+        """The connection, in ``region`` or the one the options and environment give."""
+        region = region or self.region
+        if region not in self._aws:
+            self._aws[region] = connect(self.profile, region, self.endpoint_url)
+        return self._aws[region]
+
+    def say(self, line: str = "") -> None:
+        self.stdout.write(line + "\n")
+
+    def warn(self, line: str) -> None:
+        self.stderr.write(line + "\n")
+        self.stderr.flush()
+
+    @property
+    def style(self) -> render.Style:
+        return render.Style.for_stream(self.stdout)
+
+    def progress(self) -> Progress:
+        if self.output == "json":
+            return render.Silent()
+        return render.StateLines(self.stdout, self.style)
+
+
+def run_machine(
+    ctx: Context, machine: Machine, execution_input: dict[str, Any], ignore_missing: bool = False
+) -> int:
+    """Start the stack's ``machine`` with the input; unless ``--no-wait``, follow it to its end."""
+    aws = ctx.aws()
+    ref = find_machine(aws, ctx.stack_name, machine)
+    sfn = aws.client("stepfunctions")
+    execution_arn = start_execution(sfn, ref.arn, execution_input, ref.found_by)
+    if not ctx.wait:
+        if ctx.output == "json":
+            ctx.say(render.to_json({"ExecutionArn": execution_arn}))
+        else:
+            ctx.say(execution_arn)
+        return EXIT_OK
+    return _follow_and_report(ctx, sfn, execution_arn, machine, ignore_missing)
+
+
+def watch(ctx: Context, execution_arn: str, ignore_missing: bool = False) -> int:
+    """Follow an execution of any of the machines, running or finished, as if it was started
+    here (same lines, summary and exit status)."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[2] != "states" or parts[5] != "execution":
+        raise UsageError(
+            f"{execution_arn} is not an execution ARN "
+            "(arn:aws:states:<region>:<account>:execution:<machine>:<name>)"
+        )
+    sfn = ctx.aws(region=parts[3]).client("stepfunctions")  # the execution's own region
+    state_machine_arn = str(describe(sfn, execution_arn).get("stateMachineArn", ""))
+    return _follow_and_report(
+        ctx, sfn, execution_arn, machine_of(state_machine_arn), ignore_missing
+    )
+
+
+def _follow_and_report(
+    ctx: Context, sfn: Any, execution_arn: str, machine: Machine | None, ignore_missing: bool
+) -> int:
+    if ctx.output == "text":
+        ctx.say(f"Execution {execution_arn}")
+        ctx.stdout.flush()
+    try:
+        outcome = follow(sfn, execution_arn, ctx.progress())
+    except KeyboardInterrupt:
+        ctx.warn(
+            f"\nStopped following; the execution goes on. Follow it again with:\n"
+            f"  vpc-peering watch {execution_arn}"
+        )
+        raise
+    except ToolError as exc:  # e.g. the network went away while a create waited for acceptance
+        raise ToolError(
+            f"{exc}; the execution may go on: vpc-peering watch {execution_arn}", exc.exit_code
+        ) from exc
+    document = None
+    if not outcome.succeeded and ctx.output == "text":
+        document = failure_document(sfn, execution_arn)
+    return report(ctx, outcome, machine, ignore_missing, document)
+
+
+def report(
+    ctx: Context,
+    outcome: Outcome,
+    machine: Machine | None,
+    ignore_missing: bool,
+    failure_document: dict[str, Any] | None = None,
+) -> int:
+    """Print the outcome (summary or JSON); the exit status it means. ``failure_document``:
+    what a failed execution ended with (its Fail state's input), summarized before the error."""
+    if not outcome.succeeded:
+        failure = outcome.failure()
+        if ctx.output == "json":
+            ctx.say(render.to_json(failure))
+            return EXIT_FAILED
+        lines = render.failure_summary(machine, failure_document or {}, ctx.style)
+        if lines:
+            ctx.say()
+            for line in lines:
+                ctx.say(line)
+        ctx.stdout.flush()
+        ctx.warn(render.failure_line(failure["Error"], failure["Cause"]))
+        return EXIT_FAILED
+    output = outcome.output if isinstance(outcome.output, dict) else {}
+    if ctx.output == "json":
+        ctx.say(render.to_json(outcome.output))
+    else:
+        ctx.say()
+        for line in _summary(machine, output, ctx.style):
+            ctx.say(line)
+    ctx.stdout.flush()
+    if machine == "cleanup" and render.is_not_found(output):
+        peering_id = output.get("VpcPeeringConnectionId")
+        if ignore_missing:
+            ctx.warn(f"warning: peering {peering_id} was not found; nothing to remove")
+            return EXIT_OK
+        ctx.warn(
+            f"warning: peering {peering_id} was not found (in the stack's account and region, "
+            "or where the input says); nothing was removed (--ignore-missing: exit 0)"
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _summary(machine: Machine | None, output: dict[str, Any], style: render.Style) -> list[str]:
+    if machine == "create" or (machine is None and "Verification" in output):
+        return render.create_summary(output, style)
+    if machine == "cleanup" or (machine is None and "Removed" in output):
+        return render.cleanup_summary(output, style)
+    if machine == "reconcile" or (machine is None and "Desired" in output):
+        return render.reconcile_summary(output, style)
+    return render.to_json(output).splitlines()
+
+
+def list_peerings(ctx: Context, include_ended: bool) -> int:
+    """The peerings the stack manages in the region, as a table or JSON."""
+    aws = ctx.aws()
+    peerings = list_managed(aws, ctx.stack_name, include_ended)
+    if ctx.output == "json":
+        ctx.say(render.to_json(peerings))
+    elif peerings:
+        for line in render.peerings_table(peerings):
+            ctx.say(line)
+    else:
+        ctx.say(f"No peering managed by stack {ctx.stack_name} in {aws.region}.")
+    return EXIT_OK

@@ -1,0 +1,107 @@
+"""The execution inputs the command line asks for (pure: no AWS call).
+
+The machines validate their input and name every bad field and value; here only what the
+command line itself must settle is checked (a side without a VPC, options that exclude each
+other), so the rules stay in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .aws import UsageError
+
+
+@dataclass(frozen=True)
+class SideOptions:
+    """One side as the flags give it; None: not given (the input file's value, or the stack's)."""
+
+    vpc_id: str | None = None
+    account_id: str | None = None
+    region: str | None = None
+
+
+def read_input_file(path: str) -> dict[str, Any]:
+    """A JSON object from a file, or from standard input when ``path`` is ``-``."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--input {path}: cannot read it ({exc.strerror or exc})") from exc
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--input {path}: not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"--input {path}: must hold a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _side(base: dict[str, Any], name: str, options: SideOptions) -> dict[str, Any]:
+    given = base.get(name, {})
+    if not isinstance(given, dict):
+        raise UsageError(f"--input: {name} must be an object")
+    side = dict(given)
+    for key, value in (
+        ("VpcId", options.vpc_id),
+        ("AccountId", options.account_id),
+        ("Region", options.region),
+    ):
+        if value is not None:
+            side[key] = value
+    if "VpcId" not in side:
+        flag = f"--{name.lower()}-vpc"
+        raise UsageError(f"{flag} is required (or {name}.VpcId in --input)")
+    return side
+
+
+def create_input(
+    requester: SideOptions,
+    accepter: SideOptions,
+    *,
+    dns: bool | None = None,
+    dry_run: bool | None = None,
+    adopt: bool | None = None,
+    base: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The create machine's input: the input file's fields (if any), the flags over them."""
+    request = dict(base or {})
+    request["Requester"] = _side(request, "Requester", requester)
+    request["Accepter"] = _side(request, "Accepter", accepter)
+    for key, value in (("DnsResolution", dns), ("DryRun", dry_run), ("Adopt", adopt)):
+        if value is not None:
+            request[key] = value
+    return request
+
+
+def cleanup_input(peering_id: str | None, base: dict[str, Any] | None) -> dict[str, Any]:
+    """The cleanup machine's input: ``{"VpcPeeringConnectionId": ...}``, or the input file as
+    it is (a create output, or an id with Region/AccountId/RoleArn), its id replaced by
+    ``peering_id`` when both are given."""
+    if peering_id is None and base is None:
+        raise UsageError("give the peering id (pcx-...) or --input FILE")
+    request = dict(base or {})
+    if peering_id is not None:
+        request["VpcPeeringConnectionId"] = peering_id
+    return request
+
+
+def reconcile_input(group: str | None, vpc: SideOptions | None) -> dict[str, Any]:
+    """The reconcile machine's input: ``{}`` (everything), one group, or one VPC."""
+    if group is not None and vpc is not None:
+        raise UsageError("give --group or --vpc, not both")
+    if group is not None:
+        return {"Group": group}
+    if vpc is None:
+        return {}
+    if vpc.vpc_id is None:
+        raise UsageError("--account and --region name where the --vpc is: give --vpc too")
+    side: dict[str, Any] = {"VpcId": vpc.vpc_id}
+    if vpc.account_id is not None:
+        side["AccountId"] = vpc.account_id
+    if vpc.region is not None:
+        side["Region"] = vpc.region
+    return {"Vpc": side}

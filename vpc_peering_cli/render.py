@@ -1,0 +1,453 @@
+"""What the command prints: a line per state while an execution runs, then a summary.
+
+On a terminal the running state is one live line, redrawn in place (``\\r``) with its time so
+far; anywhere else (a pipe, a file, ``TERM=dumb``) each state is one plain line printed once it
+is done, with no ANSI escape. Summaries are plain lists of lines, built from the machines'
+outputs as they are documented (README "Create output", "Cleanup"), tolerant of fields that
+are absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from .executions import StateRun
+
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_GREEN, _RED, _DIM, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m"
+_ERASE_LINE = "\r\x1b[K"
+
+
+@dataclass(frozen=True)
+class Style:
+    """How to draw: ``live`` (redraw the running state in place), ``color`` (ANSI colors),
+    ``unicode`` (✓ ✗ rather than ok !!, when the stream can encode them)."""
+
+    live: bool = False
+    color: bool = False
+    unicode: bool = True
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> Style:
+        tty = stream.isatty() and os.environ.get("TERM") != "dumb"
+        try:
+            "✓✗⠋".encode(stream.encoding or "utf-8")  # no encoding: a str buffer
+            unicode = True
+        except (UnicodeEncodeError, LookupError):
+            unicode = False
+        return cls(live=tty, color=tty and "NO_COLOR" not in os.environ, unicode=unicode)
+
+    def paint(self, text: str, color: str) -> str:
+        return f"{color}{text}{_RESET}" if self.color else text
+
+    @property
+    def ok(self) -> str:
+        return self.paint("✓" if self.unicode else "ok", _GREEN)
+
+    @property
+    def bad(self) -> str:
+        return self.paint("✗" if self.unicode else "!!", _RED)
+
+    def spinner(self, frame: int) -> str:
+        return _SPINNER[frame % len(_SPINNER)] if self.unicode else "..."
+
+
+PLAIN = Style()
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+NAME_WIDTH = 24
+
+
+def state_line(run: StateRun, now: datetime, style: Style = PLAIN, ended: bool = False) -> str:
+    """One state: its mark, name and time; what went wrong there, if anything.
+
+    ``ended``: the execution is over, so a state never exited did not finish (a Fail state
+    has no exit: it is the end)."""
+    name = run.name.ljust(NAME_WIDTH)
+    if run.kind == "Fail":
+        return f"  {style.bad} {run.name}"
+    if run.exited is None and ended:
+        return f"  - {name} did not finish"
+    seconds = format_seconds(run.seconds(now))
+    if run.failed:
+        return f"  {style.bad} {name} {seconds}  {style.paint(run.errors[-1], _RED)}"
+    if run.errors:
+        retried = ", ".join(sorted(set(run.errors)))
+        return f"  {style.ok} {name} {seconds}  (retried after {retried})"
+    return f"  {style.ok} {name} {seconds}"
+
+
+class StateLines:
+    """The :class:`~vpc_peering_cli.executions.Progress` of text output."""
+
+    def __init__(self, stream: TextIO, style: Style) -> None:
+        self.stream = stream
+        self.style = style
+        self.printed: set[int] = set()
+        self.running: StateRun | None = None
+        self.frame = 0
+        self.drawn = False
+
+    def update(self, runs: list[StateRun], now: datetime) -> None:
+        self._clear()
+        for index, run in enumerate(runs):
+            if index not in self.printed and run.exited is not None:
+                self.printed.add(index)
+                self.stream.write(state_line(run, now, self.style) + "\n")
+        open_runs = [r for r in runs if r.exited is None and r.kind != "Fail"]
+        self.running = open_runs[-1] if open_runs else None
+        self._draw(now)
+
+    def tick(self, now: datetime) -> None:
+        self.frame += 1
+        self._draw(now)
+
+    def finish(self, runs: list[StateRun], now: datetime) -> None:
+        self._clear()
+        for index, run in enumerate(runs):
+            if index not in self.printed:
+                self.printed.add(index)
+                self.stream.write(state_line(run, now, self.style, ended=True) + "\n")
+        self.running = None
+        self.stream.flush()
+
+    def _draw(self, now: datetime) -> None:
+        if self.style.live and self.running is not None:
+            run = self.running
+            spinner = self.style.spinner(self.frame)
+            seconds = self.style.paint(format_seconds(run.seconds(now)), _DIM)
+            self.stream.write(f"{_ERASE_LINE}  {spinner} {run.name.ljust(NAME_WIDTH)} {seconds}")
+            self.drawn = True
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.drawn:
+            self.stream.write(_ERASE_LINE)
+            self.drawn = False
+
+
+class Silent:
+    """Progress of JSON output: nothing until the result."""
+
+    def update(self, runs: list[StateRun], now: datetime) -> None:
+        pass
+
+    def tick(self, now: datetime) -> None:
+        pass
+
+    def finish(self, runs: list[StateRun], now: datetime) -> None:
+        pass
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str)
+
+
+def columns(rows: Iterable[list[str]], indent: str = "  ") -> list[str]:
+    """Rows as lines, each column as wide as its widest cell."""
+    rows = list(rows)
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows)))]
+    return [
+        indent + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in rows
+    ]
+
+
+def readable_cause(cause: str | None) -> str:
+    """A cause as a person reads it: a Lambda error's message rather than its JSON."""
+    if not cause:
+        return ""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(parsed, dict) and parsed.get("errorMessage"):
+        return str(parsed["errorMessage"])
+    return cause
+
+
+def failure_line(error: str, cause: str | None) -> str:
+    """``Error: Cause``."""
+    text = readable_cause(cause)
+    return f"{error}: {text}" if text else error
+
+
+def _side_row(name: str, side: Any) -> list[str]:
+    if not isinstance(side, dict):
+        return [name, "?"]
+    cidrs = [*side.get("CidrBlocks", []), *side.get("Ipv6CidrBlocks", [])]
+    return [
+        name,
+        str(side.get("VpcId", "?")),
+        f"account {side.get('AccountId', '?')}",
+        str(side.get("Region", "?")),
+        ", ".join(cidrs),
+    ]
+
+
+def _route_lines(routes: list[dict[str, Any]]) -> list[str]:
+    """Routes grouped per route table: table, side, each destination and its state."""
+    tables: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for route in routes:
+        key = (str(route.get("RouteTableId") or "(new table)"), str(route.get("Side", "")))
+        tables.setdefault(key, []).append(route)
+    rows = []
+    for (table, side), entries in tables.items():
+        dedicated = " (dedicated)" if any(e.get("Dedicated") for e in entries) else ""
+        destinations = ", ".join(
+            f"{e.get('Destination', '?')} {e.get('State', '')}".rstrip() for e in entries
+        )
+        rows.append([table + dedicated, side, destinations])
+    return columns(rows)
+
+
+def _dns_line(dns: Any) -> str | None:
+    if not isinstance(dns, dict):
+        return None
+    sides = {
+        name: dns[name].get("AllowDnsResolutionFromRemoteVpc")
+        for name in ("Requester", "Accepter")
+        if isinstance(dns.get(name), dict)
+    }
+    if sides and len(set(sides.values())) == 1:
+        state = "on for both sides" if next(iter(sides.values())) else "off for both sides"
+    elif sides:
+        state = ", ".join(f"{n.lower()} {'on' if v else 'off'}" for n, v in sides.items())
+    else:
+        state = "on" if dns.get("Requested") else "off"
+    changed = " (changed now)" if dns.get("Changed") else ""
+    return f"DNS resolution from the remote VPC: {state}{changed}"
+
+
+def _verification_lines(verification: Any, style: Style) -> list[str]:
+    if not isinstance(verification, dict):
+        return []
+    checks = verification.get("Checks", [])
+    verdict = "ok" if verification.get("Ok") else "FAILED"
+    lines = [f"Verification: {verdict} ({len(checks)} checks)"]
+    for check in checks:
+        mark = style.ok if check.get("Ok") else style.bad
+        detail = f": {check['Detail']}" if check.get("Detail") else ""
+        lines.append(f"  {mark} {check.get('Subject', '?')}{detail}")
+    return lines
+
+
+def create_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
+    """The create machine's output: the peering, its sides, routes per table, dedicated route
+    tables, DNS and verification; for a dry run, what would be done."""
+    lines: list[str] = []
+    peering_id = output.get("VpcPeeringConnectionId")
+    name = (output.get("Tags") or {}).get("Name")
+    named = f" ({name})" if name else ""
+    if output.get("DryRun"):
+        lines.append("Dry run: nothing was changed.")
+        if output.get("PeeringAction") == "reuse" and peering_id:
+            lines.append(f"Would reuse peering {peering_id}{named} ({output.get('Status')})")
+        else:
+            lines.append(f"Would create a peering{named}")
+    else:
+        how = (
+            "created by this execution"
+            if output.get("CreatedByExecution")
+            else "reused (it existed)"
+            if output.get("PeeringAction") == "reuse"
+            else ""
+        )
+        status = ", ".join(filter(None, [str(output.get("Status") or "?"), how]))
+        lines.append(f"Peering {peering_id}{named}: {status}")
+    lines += columns(
+        [
+            _side_row("Requester", output.get("Requester")),
+            _side_row("Accepter", output.get("Accepter")),
+        ]
+    )
+    routes = output.get("Routes") or []
+    lines.append("Routes" if routes else "Routes: none")
+    lines += _route_lines(routes)
+    tables = output.get("DedicatedRouteTables") or []
+    if tables:
+        lines.append("Dedicated route tables")
+        lines += columns(
+            [
+                str(t.get("RouteTableId") or "(new table)"),
+                str(t.get("Side", "")),
+                "subnets " + ", ".join(t.get("SubnetIds", [])),
+                str(t.get("State", "")),
+            ]
+            for t in tables
+        )
+    dns = _dns_line(output.get("Dns"))
+    if dns:
+        lines.append(dns)
+    lines += _verification_lines(output.get("Verification"), style)
+    return lines
+
+
+def is_not_found(output: Any) -> bool:
+    """The cleanup output says EC2 does not know the peering (its ``Result`` is NotFound; an
+    older stack's output only says so in its statuses, "not found")."""
+    if not isinstance(output, dict):
+        return False
+    if output.get("Result"):
+        return bool(output["Result"] == "NotFound")
+    return any(
+        str(output.get(key) or "").replace(" ", "").replace("-", "").lower() == "notfound"
+        for key in ("Status", "StatusBefore")
+    )
+
+
+def cleanup_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
+    """The cleanup machine's output: the peering before and after, and what was removed."""
+    peering_id = output.get("VpcPeeringConnectionId")
+    before, after = output.get("StatusBefore"), output.get("Status")
+    if is_not_found(output):
+        status = "not found"
+    elif before and before != after:
+        status = f"{before} before, {after} now"
+    else:
+        status = str(after or before or "?")
+    managed = ", managed by this stack" if output.get("Managed") else ""
+    lines = [f"Peering {peering_id}: {status}{managed}"]
+    removed = output.get("Removed") or {}
+    rows = [
+        ["route", str(r.get("RouteTableId")), str(r.get("Side", "")), str(r.get("Destination"))]
+        for r in removed.get("Routes", [])
+    ]
+    rows += [["route table", str(t)] for t in removed.get("RouteTables", [])]
+    if removed.get("PeeringDeleted"):
+        rows.append(["peering", str(peering_id)])
+    if rows:
+        lines.append("Removed")
+        lines += columns(rows)
+    else:
+        lines.append("Nothing was removed.")
+    return lines
+
+
+def _scope_line(scope: Any) -> str:
+    if not isinstance(scope, dict):
+        return "Reconciled"
+    where = (
+        f"accounts {', '.join(scope.get('Accounts', []))} in {', '.join(scope.get('Regions', []))}"
+    )
+    narrowed = "".join(
+        f", {label} {scope[key]}"
+        for key, label in (("Group", "group"), ("Vpc", "VPC"))
+        if scope.get(key)
+    )
+    return f"Reconciled {where}{narrowed}"
+
+
+def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
+    """The reconcile machine's output: the counts, then each failed and skipped pair."""
+    counts = ", ".join(
+        f"{label} {output.get(key, 0)}"
+        for key, label in (
+            ("Desired", "desired"),
+            ("Created", "created"),
+            ("Removed", "removed"),
+            ("Repaired", "repaired"),
+            ("Unchanged", "unchanged"),
+            ("FailedCount", "failed"),
+        )
+    )
+    lines = [_scope_line(output.get("Scope")), f"  {counts}"]
+    failed = output.get("Failed") or []
+    if failed:
+        lines.append("Failed")
+        for failure in failed:
+            subject = (
+                failure.get("Pair") or failure.get("Vpc") or failure.get("Location") or "reconcile"
+            )
+            cause = failure_line(str(failure.get("Error", "Error")), failure.get("Cause"))
+            lines += [f"  {style.bad} {subject}", f"      {cause}"]
+    skipped = output.get("Skipped") or []
+    if skipped:
+        lines.append("Skipped")
+        lines += columns(
+            [
+                str(s.get("Pair", "?")),
+                str(s.get("VpcPeeringConnectionId") or ""),
+                str(s.get("Reason", "")),
+            ]
+            for s in skipped
+        )
+    return lines
+
+
+def compensation_summary(document: dict[str, Any]) -> list[str]:
+    """What a failed create's compensation undid (its Fail state's input)."""
+    report = document.get("Compensation")
+    if not isinstance(report, dict):
+        return []
+    rows = [
+        ["route", str(r.get("RouteTableId")), str(r.get("Side", "")), str(r.get("Destination"))]
+        for r in report.get("RoutesRemoved", [])
+    ]
+    rows += [["route table", str(t)] for t in report.get("RouteTablesDeleted", [])]
+    if report.get("PeeringDeleted"):
+        rows.append(["peering", str(document.get("VpcPeeringConnectionId"))])
+    if not rows:
+        return ["Compensation: this execution had changed nothing"]
+    return ["Compensation: this execution's changes were undone", *columns(rows)]
+
+
+def failure_summary(
+    machine: str | None, document: dict[str, Any], style: Style = PLAIN
+) -> list[str]:
+    """A failed execution's last document, where it says more than its error: a reconcile's
+    counts and failed pairs, a create's compensation."""
+    if machine in ("reconcile", None) and "Desired" in document:
+        return reconcile_summary(document, style)
+    if machine in ("create", None) and "Compensation" in document:
+        return compensation_summary(document)
+    return []
+
+
+PEERING_HEADERS = [
+    "ID",
+    "STATE",
+    "REQUESTER",
+    "ACCOUNT",
+    "REGION",
+    "ACCEPTER",
+    "ACCOUNT",
+    "REGION",
+    "NAME",
+    "GROUP",
+]
+
+
+def peerings_table(peerings: list[dict[str, Any]]) -> list[str]:
+    """``list``: one row per peering, under a header."""
+    rows = [PEERING_HEADERS]
+    for p in peerings:
+        requester, accepter = p.get("Requester", {}), p.get("Accepter", {})
+        rows.append(
+            [
+                str(p.get("VpcPeeringConnectionId")),
+                str(p.get("Status")),
+                *(str(requester.get(k) or "-") for k in ("VpcId", "AccountId", "Region")),
+                *(str(accepter.get(k) or "-") for k in ("VpcId", "AccountId", "Region")),
+                str(p.get("Name") or "-"),
+                str(p.get("Group") or "-"),
+            ]
+        )
+    return columns(rows, indent="")
