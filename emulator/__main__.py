@@ -222,6 +222,8 @@ def _announce(info: dict[str, Any]) -> None:
             f"    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url "
             f"{endpoint} --region {info['region']} stepfunctions start-execution "
             f"--state-machine-arn {machine} --input file://input.json",
+            "    (input.json: the execution input; sample inputs name placeholder ids: put your "
+            "own in)",
         ]
     print("\n".join(lines), flush=True)
 

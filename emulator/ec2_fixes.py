@@ -19,6 +19,9 @@ Each fix is listed in emulator/README.md, checked by tests/emulator/test_emulato
   ``active``); moto already refuses a ``CreateRoute`` to the same destination with
   ``RouteAlreadyExists`` until that route is deleted, as AWS does. ``route.state`` is a
   ``DescribeRouteTables`` filter (moto had none).
+* A peering connection's tags are per account, as AWS keeps them: each account sees the tags it
+  wrote (the requester's at creation, or later ``CreateTags`` by either side), never the other
+  side's. moto stored them in the requester's account only and showed those to both.
 * ``MaxResults``/``NextToken`` paging for ``DescribeVpcs``, ``DescribeRouteTables`` and
   ``DescribeVpcPeeringConnections`` (moto returned everything at once), with EC2's ranges
   (5-1000, 5-100, 5-1000).
@@ -27,6 +30,7 @@ Each fix is listed in emulator/README.md, checked by tests/emulator/test_emulato
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
@@ -49,6 +53,8 @@ PAGE_LIMITS = {
 }
 
 _installed = False
+#: The EC2 backend (account and region) of the request being answered: whose tags it sees.
+_viewer: ContextVar[Any] = ContextVar("ec2_viewer", default=None)
 
 
 def install() -> None:
@@ -65,6 +71,7 @@ def install() -> None:
     VPCPeeringConnection.accepter_vpc_info = property(  # type: ignore[method-assign,assignment]
         lambda self: _vpc_info(self.peer_vpc, self.accepter_options)
     )
+    VPCPeeringConnection.get_tags = _tags_as_seen  # type: ignore[method-assign,assignment]
     Route.state = property(_route_state)  # type: ignore[method-assign,assignment]
     RouteTable.get_filter_value = _with_route_state(  # type: ignore[method-assign]
         RouteTable.get_filter_value
@@ -74,10 +81,37 @@ def install() -> None:
     response.describe_vpc_peering_connections = _paged(
         _describe_vpc_peering_connections, "VpcPeeringConnections", "DescribeVpcPeeringConnections"
     )
+    response.call_action = _as_viewer(response.call_action)
     response.describe_vpcs = _paged(response.describe_vpcs, "Vpcs", "DescribeVpcs")
     response.describe_route_tables = _paged(
         response.describe_route_tables, "RouteTables", "DescribeRouteTables"
     )
+
+
+# ----------------------------------------------------------------- tags per account
+
+
+def _as_viewer(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Answer each EC2 request as its caller's account and region sees things."""
+
+    def wrapper(self: Any) -> Any:
+        token = _viewer.set(self.ec2_backend)
+        try:
+            return call_action(self)
+        finally:
+            _viewer.reset(token)
+
+    return wrapper
+
+
+def _tags_as_seen(self: VPCPeeringConnection) -> list[dict[str, str]]:
+    """The peering's tags in the calling account (in its region, or the requester's region
+    for a requester's own view): what that account wrote, not what the other side wrote."""
+    viewer = _viewer.get() or self.ec2_backend
+    if viewer.account_id == self.ec2_backend.account_id:
+        viewer = self.ec2_backend  # the requester's account: where creation tags were written
+    tags: list[dict[str, str]] = viewer.describe_tags(filters={"resource-id": [self.id]})
+    return tags
 
 
 # ------------------------------------------------------------------------ several values: OR

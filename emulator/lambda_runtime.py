@@ -15,7 +15,9 @@ Behaviour, and how it differs from AWS Lambda:
 * The function ``Timeout`` is NOT enforced (a Python thread cannot be killed); the context's
   ``get_remaining_time_in_millis()`` does count down from it, so handlers that budget their
   time see realistic values.
-* Handler logs go to the emulator's stdout/stderr; ``LogResult`` is empty.
+* Handler logs go to the emulator's stdout/stderr; ``LogResult`` is empty. A handler's own error
+  classes (defined under its CodeUri: the refusals it raises by name) are logged in one line;
+  any other exception with its traceback.
 """
 
 from __future__ import annotations
@@ -141,7 +143,10 @@ def invoke(spec: FunctionSpec, event: Any) -> tuple[str, bool]:
     try:
         result = handler(_event_object(event), context)
     except Exception as exc:  # every handler error becomes a Lambda error
-        logger.info("%s raised %s: %s", spec.name, type(exc).__name__, exc, exc_info=True)
+        # An error class of the function's own code is one it raises on purpose (a refusal it
+        # reports by name): one line. Anything else may be a bug: the traceback too.
+        expected = _defined_in(type(exc), spec.code_dir)
+        logger.info("%s raised %s: %s", spec.name, type(exc).__name__, exc, exc_info=not expected)
         # The first frame is this function: Lambda's stackTrace starts in the handler.
         return _error_payload(type(exc).__name__, str(exc), exc, skip_frames=1), True
     try:
@@ -162,6 +167,13 @@ def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, 
         return _error_payload("Emulator.FunctionNotRegistered", message, None), True, ""
     payload, errored = invoke(spec, event)
     return payload, errored, ""
+
+
+def _defined_in(cls: type, code_dir: Path) -> bool:
+    """Whether the class comes from a module under the function's CodeUri."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    return bool(path) and Path(str(path)).resolve().is_relative_to(code_dir)
 
 
 class _InitError(Exception):
