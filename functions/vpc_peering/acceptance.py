@@ -10,9 +10,9 @@ refused fails there and creates nothing; this module applies them again to EC2's
 
 from __future__ import annotations
 
-from . import ec2, policy
-from .aws import Access, check_allowed, location_for
-from .errors import PeeringFailed, TransientAwsError
+from . import ec2, ownership, policy
+from .aws import Access, Location, check_allowed, location_for
+from .errors import AcceptDenied, PeeringFailed, TransientAwsError
 from .models import GONE_STATES, AcceptanceRequest, AcceptOutcome
 from .observability import logger
 from .observed import Peering
@@ -48,12 +48,32 @@ def check_ownership(
     policy.check_requested_by_stack(peering.peering_id, tags, settings)
 
 
+def check_incoming(
+    peering: Peering, request: AcceptanceRequest, access: Access, loc: Location, settings: Settings
+) -> None:
+    """Accepter-only mode, from EC2's record in our account: the peering is the event's, this
+    stack took it for that VPC (its tag on our view, written by CreatePeering), and the double
+    opt-in still holds (the VPC's accept-from tag, ExternalRequesterAccountIds)."""
+    policy.check_side("requester", request.requester, peering.requester, peering.peering_id)
+    policy.check_side("accepter", request.accepter, peering.accepter, peering.peering_id)
+    if not ownership.accepted_here(peering.tags, settings, peering.accepter.vpc_id):
+        raise AcceptDenied(
+            f"{peering.peering_id} was not taken for {peering.accepter.vpc_id} by stack "
+            f"{settings.stack_name}; not accepting"
+        )
+    vpc = ec2.describe_vpcs(access, loc, [peering.accepter.vpc_id]).get(peering.accepter.vpc_id)
+    policy.check_incoming(peering, vpc.tags if vpc else {}, settings)
+
+
 def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> AcceptOutcome:
     """Accept the peering as the accepter account, if policy allows, and wait until active."""
     peering_id = request.vpc_peering_connection_id
     logger.append_keys(vpc_peering_connection_id=peering_id)
-    # The boundary first: an event naming a side outside it is refused before any call.
-    check_allowed(request.requester.account_id, settings, "detail.Requester.AccountId")
+    # The boundary first: an event naming a side outside it is refused before any call (an
+    # external requester's account is never called at all: its request is read, and accepted,
+    # in ours).
+    if not request.requester.external:
+        check_allowed(request.requester.account_id, settings, "detail.Requester.AccountId")
     check_allowed(request.accepter.account_id, settings, "detail.Accepter.AccountId")
     loc = location_for(
         request.accepter.account_id,
@@ -73,8 +93,11 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
     if peering is None:
         # Just created elsewhere: EC2 is eventually consistent; let the invocation retry.
         raise TransientAwsError(f"{peering_id} not visible yet in {loc}")
-    check_policy(peering, request, settings)
-    check_ownership(peering, request, access, settings)
+    if request.requester.external:
+        check_incoming(peering, request, access, loc, settings)
+    else:
+        check_policy(peering, request, settings)
+        check_ownership(peering, request, access, settings)
     if peering.status in GONE_STATES:
         raise PeeringFailed(f"{peering_id} is {peering.status}: {peering.message}")
     if peering.status == "active":

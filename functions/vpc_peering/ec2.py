@@ -234,11 +234,19 @@ def describe_subnets(access: Access, loc: Location, vpc_ids: list[str]) -> dict[
 def _peering(item: dict[str, Any]) -> Peering:
     def side(info: dict[str, Any]) -> PeeringSide:
         options = info.get("PeeringOptions", {}) or {}
+        v4 = [c["CidrBlock"] for c in info.get("CidrBlockSet", []) or [] if c.get("CidrBlock")]
+        v6 = [
+            c["Ipv6CidrBlock"]
+            for c in info.get("Ipv6CidrBlockSet", []) or []
+            if c.get("Ipv6CidrBlock")
+        ]
         return PeeringSide(
             vpc_id=info.get("VpcId", ""),
             owner_id=info.get("OwnerId", ""),
             region=info.get("Region", ""),
             allow_dns=bool(options.get("AllowDnsResolutionFromRemoteVpc", False)),
+            cidr_blocks=v4 or ([info["CidrBlock"]] if info.get("CidrBlock") else []),
+            ipv6_cidr_blocks=v6,
         )
 
     status = item.get("Status", {})
@@ -393,6 +401,13 @@ def accept_peering(access: Access, loc: Location, peering_id: str) -> str:
     with aws_call(f"ec2:AcceptVpcPeeringConnection {peering_id}", loc):
         item = access.ec2(loc).accept_vpc_peering_connection(VpcPeeringConnectionId=peering_id)
     return str(item["VpcPeeringConnection"]["Status"]["Code"])
+
+
+def reject_peering(access: Access, loc: Location, peering_id: str) -> bool:
+    """Reject a pending request (as its accepter); False if it is no longer pending or known."""
+    params = {"VpcPeeringConnectionId": peering_id}
+    gone = ("InvalidVpcPeeringConnectionID.NotFound", "InvalidStateTransition")
+    return _done(access, loc, "reject_vpc_peering_connection", params, *gone)
 
 
 def delete_peering(access: Access, loc: Location, peering_id: str) -> bool:

@@ -23,8 +23,12 @@ TAG_HUB = "vpc-peering:hub"
 TAG_SPOKE = "vpc-peering:spoke"
 TAG_ROUTE_TABLES = "vpc-peering:route-tables"
 TAG_DNS = "vpc-peering:dns"
+#: Accepter-only mode: the accounts (space-separated) whose requests to this VPC may be accepted.
+TAG_ACCEPT_FROM = "vpc-peering:accept-from"
 #: The tags that make a VPC a member of a group (DescribeVpcs filters on these keys).
 GROUP_TAGS = (TAG_MESH, TAG_HUB, TAG_SPOKE)
+#: The tags Discover looks for: group membership, and accepter-only mode.
+MANAGED_TAGS = (*GROUP_TAGS, TAG_ACCEPT_FROM)
 GROUP_NAME = re.compile(GROUP_NAME_PATTERN)
 ROUTE_TABLE_OPTIONS = ("all", "main", "none")
 
@@ -70,12 +74,8 @@ def _group(tags: Mapping[str, str], key: str) -> str | None:
     return value
 
 
-def membership(key: VpcKey, tags: Mapping[str, str]) -> Member | None:
-    """What this VPC's tags ask for; None when it is in no group. A bad group name or option
-    is ``InvalidInput`` naming the tag and its value (the VPC is then left as it is)."""
-    mesh, hub, spoke = (_group(tags, k) for k in GROUP_TAGS)
-    if not (mesh or hub or spoke):
-        return None
+def options(tags: Mapping[str, str]) -> tuple[RouteTables, bool]:
+    """How a VPC's side of its peerings is routed, by its tags: route tables, DNS."""
     route_tables = tags.get(TAG_ROUTE_TABLES, "all")
     if route_tables not in ROUTE_TABLE_OPTIONS:
         raise InvalidInput(
@@ -84,7 +84,31 @@ def membership(key: VpcKey, tags: Mapping[str, str]) -> Member | None:
     dns = tags.get(TAG_DNS, "false")
     if dns not in ("true", "false"):
         raise InvalidInput(f"{TAG_DNS}: {dns!r} is not true or false")
-    return Member(key, mesh, hub, spoke, route_tables, dns == "true")  # type: ignore[arg-type]
+    return route_tables, dns == "true"  # type: ignore[return-value]
+
+
+def membership(key: VpcKey, tags: Mapping[str, str]) -> Member | None:
+    """What this VPC's tags ask for; None when it is in no group. A bad group name or option
+    is ``InvalidInput`` naming the tag and its value (the VPC is then left as it is)."""
+    mesh, hub, spoke = (_group(tags, k) for k in GROUP_TAGS)
+    accept_from(tags)  # checked here too: a bad tag is reported once, for its VPC
+    if not (mesh or hub or spoke):
+        return None
+    route_tables, dns = options(tags)
+    return Member(key, mesh, hub, spoke, route_tables, dns)
+
+
+def accept_from(tags: Mapping[str, str]) -> frozenset[str]:
+    """The accounts a VPC's ``vpc-peering:accept-from`` tag names (none without the tag); a
+    word that is not a 12-digit account id is ``InvalidInput`` naming the tag and the word."""
+    words = tags.get(TAG_ACCEPT_FROM, "").split()
+    bad = [w for w in words if not (len(w) == 12 and all("0" <= c <= "9" for c in w))]
+    if bad:
+        raise InvalidInput(
+            f"{TAG_ACCEPT_FROM}: {bad[0]!r} is not an account id (12 digits; the tag's value is "
+            "account ids separated by spaces)"
+        )
+    return frozenset(words)
 
 
 Pair = tuple[VpcKey, VpcKey]

@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_pascal
 
-from .errors import InvalidInput
+from .errors import AccountNotAllowed, InvalidInput
 
 VPC_ID = r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$"
 SUBNET_ID = r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$"
@@ -116,6 +116,9 @@ TAG_GROUP = "vpc-peering:group"
 #: On a peering made elsewhere that a create adopted (``"Adopt": true``): the adopting
 #: execution's id. Compensation of that execution takes the ownership tags off again.
 TAG_ADOPTED_BY = "vpc-peering:adopted-by"
+#: On our (the accepter's) view of a request made elsewhere that this stack accepted: the
+#: accepter VPC. Its ownership is read there: the requester's account may be out of reach.
+TAG_ACCEPTED_FOR = "vpc-peering:accepted-for"
 RESERVED_TAG_PREFIXES = ("aws:", "vpc-peering:")
 
 #: Peering states in which a connection exists or is on its way; anything else is gone.
@@ -175,15 +178,22 @@ class Location:
 
 class SideRef(_Model):
     """Where a side lives and how to reach it. In a document the role is the resolved one (the
-    member role for another account), so ``location`` needs nothing else."""
+    member role for another account), so ``location`` needs nothing else. An ``external`` side
+    (the requester of a request accepted in accepter-only mode) is never reached at all."""
 
     vpc_id: str
     account_id: str
     region: str
     role_arn: str | None = None
+    external: bool = False
 
     @property
     def location(self) -> Location:
+        if self.external:
+            raise AccountNotAllowed(
+                f"{self.vpc_id} in account {self.account_id} is an external requester's: this "
+                "stack never acts there"
+            )
         return Location(self.account_id, self.region, self.role_arn)
 
 
@@ -286,6 +296,9 @@ class CreateRequest(_Strict):
     #: Manage a live peering of the pair that this stack did not make (tag it as this stack's):
     #: from then on cleanup removes its routes and the peering.
     adopt: StrictBool = False
+    #: Accepter-only mode (set by the reconcile machine): accept this request, made from the
+    #: Requester's account (which the stack never acts in), and route the Accepter's side only.
+    accept_incoming: PeeringId | None = None
 
     @field_validator("tags")
     @classmethod
@@ -388,6 +401,8 @@ class PeeringDocument(_Model):
     group: str | None = None
     #: The pair's peering was made elsewhere and this create adopts it (``Adopt``).
     adopt: bool = False
+    #: Accepter-only mode: a request made elsewhere, accepted and routed on our side only.
+    incoming: bool = False
     requester: Side
     accepter: Side
     vpc_peering_connection_id: str | None = None
@@ -403,6 +418,20 @@ class PeeringDocument(_Model):
     def side(self, name: SideName) -> Side:
         return self.requester if name == "Requester" else self.accepter
 
+    @property
+    def peering_location(self) -> Location:
+        """Where the peering is read and tagged: the requester's account and region, or ours
+        (the accepter's) for a request accepted in accepter-only mode."""
+        return (self.accepter if self.incoming else self.requester).location
+
+    def reachable(self) -> list[tuple[SideName, Side]]:
+        """The sides this stack acts on (an external requester's is not one)."""
+        named: list[tuple[SideName, Side]] = [
+            ("Requester", self.requester),
+            ("Accepter", self.accepter),
+        ]
+        return [(name, side) for name, side in named if not side.external]
+
 
 class CleanupRequest(_Strict):
     """Input of the cleanup machine: a peering id, or a create output as it is (its other
@@ -414,6 +443,9 @@ class CleanupRequest(_Strict):
     role_arn: RoleArn | None = None
     requester: SideRefInput | None = None
     accepter: SideRefInput | None = None
+    #: Set by the reconcile machine with RejectUnwanted: reject this request made elsewhere,
+    #: which the accept policy refuses (a pending request to the Accepter's VPC).
+    reject: StrictBool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -463,6 +495,11 @@ class CleanupDocument(_Model):
     status_before: str | None = None
     status: str | None = None
     managed: bool = False
+    #: A request made elsewhere that this stack accepted (accepter-only mode): read, and
+    #: removed, in our (the accepter's) account and region; the requester's is never touched.
+    incoming: bool = False
+    #: A request made elsewhere that the accept policy refuses, rejected (RejectUnwanted).
+    reject: bool = False
     requester: SideRef | None = None
     accepter: SideRef | None = None
     routes: list[RouteEntry] = Field(default_factory=list)
@@ -471,7 +508,23 @@ class CleanupDocument(_Model):
     #: How it ended: Removed (this cleanup deleted the peering), AlreadyDeleted (it was gone
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).
-    result: Literal["Removed", "AlreadyDeleted", "NotFound", ""] = ""
+    result: Literal["Removed", "AlreadyDeleted", "NotFound", "Rejected", ""] = ""
+
+    def reachable(self) -> list[tuple[SideName, SideRef]]:
+        """The sides this stack acts on (an external requester's is not one)."""
+        named: list[tuple[SideName, SideRef | None]] = [
+            ("Requester", self.requester),
+            ("Accepter", self.accepter),
+        ]
+        return [(n, side) for n, side in named if side is not None and not side.external]
+
+    @property
+    def peering_location(self) -> Location:
+        """Where the peering is read and deleted: the requester's account and region, or ours
+        for a request made elsewhere."""
+        side = self.accepter if self.incoming else self.requester
+        assert side is not None
+        return side.location
 
 
 class AcceptOutcome(_Model):
@@ -552,18 +605,42 @@ class ReconcileSkip(_Model):
     reason: str
 
 
-class ReconcileReport(_Model):
+class ReconcileIgnored(_Model):
+    """A request made elsewhere that stays pending: the accept policy does not allow it (or the
+    requester's CIDRs overlap ours), and the reason."""
+
+    vpc_peering_connection_id: str
+    requester: str
+    accepter: str
+    status: str
+    reason: str
+
+
+class ReconcileCounts(_Model):
+    """What child executions did, counted (a round's, and the whole reconcile's)."""
+
+    created: int = 0
+    removed: int = 0
+    repaired: int = 0
+    #: Accepter-only mode: requests made elsewhere accepted, and rejected (RejectUnwanted).
+    accepted: int = 0
+    rejected: int = 0
+    failed_count: int = 0
+
+    def add(self, other: ReconcileCounts) -> None:
+        for name in ReconcileCounts.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class ReconcileReport(ReconcileCounts):
     """What a reconcile found and did (the execution output; on failure, the published event)."""
 
     scope: ReconcileScope
     desired: int = 0
-    created: int = 0
-    removed: int = 0
-    repaired: int = 0
     unchanged: int = 0
     failed: list[ReconcileFailure] = Field(default_factory=list)
-    failed_count: int = 0
     skipped: list[ReconcileSkip] = Field(default_factory=list)
+    ignored: list[ReconcileIgnored] = Field(default_factory=list)
 
 
 class ReconcileOutcome(ReconcileReport):
@@ -650,7 +727,7 @@ class RoundInput(_Model):
 class PairRun(_Model):
     """One child execution of a round: which machine, its name and input."""
 
-    action: Literal["create", "repair", "remove"]
+    action: str
     label: str
     group: str | None = None
     state_machine_arn: str
@@ -677,7 +754,7 @@ class ChildError(_Model):
 class PairResult(_Model):
     """A child execution as the round's Map ends it: its run, and the error if it failed."""
 
-    action: Literal["create", "repair", "remove"]
+    action: str
     label: str
     group: str | None = None
     name: str = ""
@@ -690,15 +767,11 @@ class RoundResult(_Model):
     pairs: list[PairResult]
 
 
-class RoundOutcome(_Model):
+class RoundOutcome(ReconcileCounts):
     """A round's counts, and its first few failures (the rest counted): small, so that every
     round's outcome fits the reconcile execution's state."""
 
     round: int
-    created: int = 0
-    repaired: int = 0
-    removed: int = 0
-    failed_count: int = 0
     failed: list[ReconcileFailure] = Field(default_factory=list)
 
 

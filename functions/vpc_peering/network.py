@@ -16,9 +16,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from . import ownership, planning
-from .errors import InvalidInput, PeeringError, PeeringExists
-from .groups import Member, Pair, VpcKey, Wanted, membership, pair_of, wanted_pairs
+from . import ownership, planning, policy
+from .errors import AcceptDenied, CidrOverlap, InvalidInput, PeeringError, PeeringExists
+from .groups import (
+    Member,
+    Pair,
+    VpcKey,
+    Wanted,
+    membership,
+    options,
+    pair_of,
+    wanted_pairs,
+)
 from .models import (
     GONE_STATES,
     CleanupRequest,
@@ -26,6 +35,7 @@ from .models import (
     Location,
     PeeringDocument,
     ReconcileFailure,
+    ReconcileIgnored,
     ReconcileSkip,
     SideEntry,
     SideName,
@@ -33,10 +43,14 @@ from .models import (
     SideRequest,
 )
 from .observed import Peering, PeeringSide, RouteTable, SideView, Vpc
-from .peering import resolve_sides
+from .peering import incoming_view, resolve_sides
 from .settings import Settings
 
-Action = Literal["create", "repair", "remove"]
+Action = Literal[
+    "create", "repair", "remove", "accept", "repair-incoming", "remove-incoming", "reject"
+]
+#: What each action starts: the cleanup machine for these, the create machine for the others.
+CLEANUP_ACTIONS = frozenset({"remove", "remove-incoming", "reject"})
 #: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
 #: its output (one result per item) stays far below Step Functions' 256 KB.
 MAX_ROUND_ITEMS = 40
@@ -90,6 +104,7 @@ class NetworkPlan:
     unchanged: int = 0
     failed: list[ReconcileFailure] = field(default_factory=list)
     skipped: list[ReconcileSkip] = field(default_factory=list)
+    ignored: list[ReconcileIgnored] = field(default_factory=list)
 
 
 def side_key(info: PeeringSide) -> VpcKey:
@@ -127,6 +142,28 @@ class _Network:
         self.of_pair: dict[Pair, list[Peering]] = {}
         for peering in self.peerings:
             self.of_pair.setdefault(_peering_pair(peering), []).append(peering)
+        self.incoming = self._incoming(views, by_id)
+
+    def _incoming(self, views: list[LocationView], by_id: dict[str, Peering]) -> list[Peering]:
+        """Requests made elsewhere to a VPC in scope, as our (the accepter's) account sees
+        them: those this stack accepted (its tag on our view), and pending ones this stack
+        did not request."""
+        found: dict[str, Peering] = {}
+        for view in views:
+            where = (view.location.account_id, view.location.region)
+            for peering in view.peerings:
+                if (peering.accepter.owner_id, peering.accepter.region) != where:
+                    continue
+                accepter = peering.accepter.vpc_id
+                requested = by_id.get(peering.peering_id)
+                ours = requested is not None and ownership.owned_by_stack(
+                    requested.tags, self.settings
+                )
+                if ownership.accepted_here(peering.tags, self.settings, accepter) or (
+                    peering.status == "pending-acceptance" and not ours
+                ):
+                    found[peering.peering_id] = peering
+        return sorted(found.values(), key=lambda p: p.peering_id)
 
     def readable_side(self, key: VpcKey) -> bool:
         return (key.account_id, key.region) in self.readable
@@ -180,28 +217,52 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
             candidate = _plan_wanted(net, plan, want)
             if candidate is not None:
                 candidates.append(candidate)
+    candidates += _plan_incoming(net, plan, frozen, scope)
     _fit_together(net, plan, candidates)
     _plan_removals(net, plan, wanted, frozen, scope)
     return plan
 
 
+def side_request(entry: SideEntry) -> SideRequest:
+    """A request side from a plan's side entry: where the VPC is, and its tags' options."""
+    account, region, vpc_id, route_tables, dns = entry
+    return SideRequest.model_validate(
+        {
+            "VpcId": vpc_id,
+            "AccountId": account,
+            "Region": region,
+            "RouteTables": route_tables,
+            "DnsResolution": dns,
+        }
+    )
+
+
 def pair_request(requester: SideEntry, accepter: SideEntry, group: str) -> CreateRequest:
     """The create machine's input for a group pair (Discover plans with it; the round starts
     the create machine with it)."""
+    return CreateRequest(
+        requester=side_request(requester), accepter=side_request(accepter), group=group
+    )
 
-    def side(entry: SideEntry) -> SideRequest:
-        account, region, vpc_id, route_tables, dns = entry
-        return SideRequest.model_validate(
-            {
-                "VpcId": vpc_id,
-                "AccountId": account,
-                "Region": region,
-                "RouteTables": route_tables,
-                "DnsResolution": dns,
-            }
-        )
 
-    return CreateRequest(requester=side(requester), accepter=side(accepter), group=group)
+def incoming_request(requester: SideEntry, accepter: SideEntry, peering_id: str) -> CreateRequest:
+    """The create machine's input for a request made elsewhere (accepter-only mode): the
+    requester as EC2 reports it, our side with its VPC's options."""
+    account, region, vpc_id, _, _ = requester
+    external = SideRequest(vpc_id=vpc_id, account_id=account, region=region)
+    return CreateRequest(
+        requester=external, accepter=side_request(accepter), accept_incoming=peering_id
+    )
+
+
+def incoming_removal_request(
+    accepter: SideEntry, peering_id: str, reject: bool = False
+) -> CleanupRequest:
+    """The cleanup machine's input for a request made elsewhere: looked up in our account and
+    region only (the requester's is never read); ``reject``: one the policy refuses."""
+    account, region, vpc_id, _, _ = accepter
+    side = SideRefInput(vpc_id=vpc_id, account_id=account, region=region)
+    return CleanupRequest(vpc_peering_connection_id=peering_id, accepter=side, reject=reject)
 
 
 def removal_request(requester: SideEntry, accepter: SideEntry, peering_id: str) -> CleanupRequest:
@@ -314,8 +375,12 @@ class _Fit:
 
     def __init__(self, net: _Network, settings: Settings) -> None:
         self.settings = settings
+        live = [p for p in net.peerings if p.live]
+        live += [
+            p for p in net.incoming if p.live and p.peering_id not in {q.peering_id for q in live}
+        ]
         self.peerings = Counter(
-            k for p in net.peerings if p.live for k in (side_key(p.requester), side_key(p.accepter))
+            k for p in live for k in (side_key(p.requester), side_key(p.accepter))
         )
         self.routes = {t.route_table_id: len(t.routes) for ts in net.tables.values() for t in ts}
         self.claims: dict[VpcKey, list[tuple[Any, VpcKey]]] = {}
@@ -336,7 +401,7 @@ class _Fit:
                         f"{key} would route {destination} to {peer} and {claimed} to {claimer}: "
                         "two peers of one VPC with overlapping CIDRs (the first pair is kept)"
                     )
-        if candidate.item.action == "create":
+        if candidate.item.action in ("create", "accept"):
             quota = self.settings.max_peerings_per_vpc
             for key in candidate.pair:
                 if self.peerings[key] + 1 > quota:
@@ -364,7 +429,7 @@ class _Fit:
     def add(self, candidate: _Candidate) -> None:
         for key, peer, destination in self._destinations(candidate.doc):
             self.claims.setdefault(key, []).append((ipaddress.ip_network(destination), peer))
-        if candidate.item.action == "create":
+        if candidate.item.action in ("create", "accept"):
             self.peerings.update(candidate.pair)
         for table_id, count in self._new_routes(candidate).items():
             self.routes[table_id] = self.routes.get(table_id, 0) + count
@@ -374,7 +439,7 @@ def _fit_together(net: _Network, plan: NetworkPlan, candidates: list[_Candidate]
     """Pairs already complete first, then repairs, then creates, each in a fixed order: a pair
     that does not fit with those before it is a failure now, not a surprise in its create."""
     fit = _Fit(net, net.settings)
-    order = {"repair": 1, "create": 2}
+    order = {"repair": 1, "repair-incoming": 1, "create": 2, "accept": 2}
     ranked = sorted(
         candidates,
         key=lambda c: (0 if c.unchanged else order[c.item.action], c.item.group, c.item.label),
@@ -399,6 +464,100 @@ def _fit_together(net: _Network, plan: NetworkPlan, candidates: list[_Candidate]
             continue
         fit.add(candidate)
         plan.work.append(candidate.item)
+
+
+def _plan_incoming(
+    net: _Network, plan: NetworkPlan, frozen: set[VpcKey], scope: Scope
+) -> list[_Candidate]:
+    """Accepter-only mode: each request made elsewhere to a VPC in scope is accepted (or kept,
+    or repaired) when the double opt-in allows it and the create machine's planner would route
+    our side; one this stack accepted that is no longer wanted, or that its requester deleted,
+    is removed; any other stays as it is, listed as Ignored with the reason (or is rejected,
+    with RejectUnwanted)."""
+    candidates = []
+    for peering in net.incoming:
+        req, acc = side_key(peering.requester), side_key(peering.accepter)
+        if scope.group is not None or (scope.vpc is not None and scope.vpc != acc):
+            continue
+        if acc in frozen:
+            continue  # its tags are invalid: reported, and left as it is
+        vpc = net.vpcs.get(acc)
+        tags = vpc.tags if vpc else {}
+        ours = ownership.accepted_here(peering.tags, net.settings, acc.vpc_id)
+        pcx = peering.peering_id
+        if not peering.live:
+            if ours and net.routes_to(pcx, [acc]):
+                plan.work.append(WorkItem("remove-incoming", req, acc, "", pcx))
+            continue
+        try:
+            policy.check_incoming(peering, tags, net.settings)
+            policy.check_opt_in(acc.vpc_id, tags, pcx, net.settings)
+        except AcceptDenied as refused:
+            _refused(plan, peering, ours, str(refused), net.settings)
+            continue
+        plan.desired += 1
+        candidate = _plan_accept(net, plan, peering, vpc, ours)
+        if candidate is not None:
+            candidates.append(candidate)
+    return candidates
+
+
+def _refused(
+    plan: NetworkPlan, peering: Peering, ours: bool, reason: str, settings: Settings
+) -> None:
+    """A request the policy does not (or no longer) allows: removed if this stack accepted it,
+    rejected with RejectUnwanted, else left pending and listed."""
+    req, acc = side_key(peering.requester), side_key(peering.accepter)
+    if ours:
+        plan.work.append(WorkItem("remove-incoming", req, acc, "", peering.peering_id))
+    elif settings.reject_unwanted:
+        plan.work.append(WorkItem("reject", req, acc, "", peering.peering_id))
+    else:
+        plan.ignored.append(_ignored(peering, reason))
+
+
+def _ignored(peering: Peering, reason: str) -> ReconcileIgnored:
+    return ReconcileIgnored(
+        vpc_peering_connection_id=peering.peering_id,
+        requester=str(side_key(peering.requester)),
+        accepter=str(side_key(peering.accepter)),
+        status=peering.status,
+        reason=reason,
+    )
+
+
+def _plan_accept(
+    net: _Network, plan: NetworkPlan, peering: Peering, vpc: Vpc | None, ours: bool
+) -> _Candidate | None:
+    """A wanted request, judged by the create machine's planner in accepter-only mode: our
+    side's routes, conflicts and quotas; a requester whose CIDRs overlap ours is Ignored."""
+    req, acc = side_key(peering.requester), side_key(peering.accepter)
+    pcx = peering.peering_id
+    label = f"{req} ~ {acc}"
+    try:
+        route_tables, dns = options(vpc.tags if vpc else {})
+        entry = (acc.account_id, acc.region, acc.vpc_id, route_tables, dns)
+        request = incoming_request(side_entry(None, req), entry, pcx)
+        sides = resolve_sides(request, net.settings)
+        ours_view = net.view_of(acc, set())
+        views: dict[SideName, SideView] = {
+            "Requester": incoming_view(pcx, sides, ours_view),
+            "Accepter": ours_view,
+        }
+        doc = planning.plan_pair(request, sides, views, net.settings, ("reconcile", ""))
+    except CidrOverlap as exc:
+        plan.ignored.append(_ignored(peering, str(exc)))
+        return None
+    except PeeringError as exc:
+        plan.failed.append(
+            ReconcileFailure(pair=label, action="accept", error=exc.name, cause=str(exc))
+        )
+        return None
+    if ours and peering.status == "active":
+        unchanged = not planning.drift(doc, peering)
+        item = WorkItem("repair-incoming", req, acc, "", pcx)
+        return _Candidate((req, acc), item, doc, unchanged)
+    return _Candidate((req, acc), WorkItem("accept", req, acc, "", pcx), doc)
 
 
 def _plan_removals(

@@ -51,6 +51,9 @@ class PeeringSide:
     owner_id: str
     region: str
     allow_dns: bool
+    #: The side's CIDRs as the peering reports them (every associated block).
+    cidr_blocks: list[str] = field(default_factory=list)
+    ipv6_cidr_blocks: list[str] = field(default_factory=list)
 
 
 @dataclass

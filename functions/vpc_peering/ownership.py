@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .models import (
+    TAG_ACCEPTED_FOR,
     TAG_ADOPTED_BY,
     TAG_EXECUTION,
     TAG_EXECUTION_ID,
@@ -57,10 +58,20 @@ def group_of(tags: Mapping[str, str], settings: Settings) -> str | None:
     return group if group and owned_by_stack(tags, settings) else None
 
 
-def adoption_tags(settings: Settings, execution_id: str) -> dict[str, str]:
+def adoption_tags(
+    settings: Settings, execution_id: str, accepted_for: str | None = None
+) -> dict[str, str]:
     """What makes a peering made elsewhere this stack's: its managed-by tag, and which execution
-    adopted it (never the execution-id tag: compensation would take it for one it created)."""
-    return {TAG_MANAGED_BY: settings.stack_name, TAG_ADOPTED_BY: execution_id}
+    adopted it (never the execution-id tag: compensation would take it for one it created);
+    for a request accepted in accepter-only mode, the accepter VPC it was accepted for."""
+    tags = {TAG_MANAGED_BY: settings.stack_name, TAG_ADOPTED_BY: execution_id}
+    return tags | ({TAG_ACCEPTED_FOR: accepted_for} if accepted_for else {})
+
+
+def accepted_here(tags: Mapping[str, str], settings: Settings, accepter_vpc_id: str) -> bool:
+    """A request made elsewhere that this stack accepted for this VPC: its tags as our (the
+    accepter's) account sees them; the requester's account is never read."""
+    return owned_by_stack(tags, settings) and tags.get(TAG_ACCEPTED_FOR) == accepter_vpc_id
 
 
 def adopted_by_execution(tags: Mapping[str, str], settings: Settings, execution_id: str) -> bool:

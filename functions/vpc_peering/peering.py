@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from . import ec2, locks, ownership
+from . import ec2, locks, ownership, policy
 from .aws import Access, Location, location_for
 from .errors import (
     AssociationConflict,
@@ -38,6 +38,7 @@ from .models import (
     parse,
 )
 from .observability import logger
+from .observed import SideView, Vpc
 from .planning import check_pair, choose_existing, plan_pair
 from .settings import Settings
 
@@ -75,10 +76,32 @@ def resolve_side(
     )
 
 
+def external_side(request: SideRequest, settings: Settings) -> Side:
+    """The requester of a request made elsewhere (accepter-only mode): named as EC2 reports it,
+    never reached (no location, no route, no option set there)."""
+    if request.account_id is None:
+        raise InvalidInput(
+            "Requester.AccountId: required with AcceptIncoming (the requester's account, as "
+            "the request names it)"
+        )
+    return Side(
+        vpc_id=request.vpc_id,
+        account_id=request.account_id,
+        region=request.region or settings.hub_region,
+        external=True,
+        route_tables="none",
+    )
+
+
 def resolve_sides(request: CreateRequest, settings: Settings) -> dict[SideName, Side]:
     """Both sides of a request, resolved (the boundary checked before anything else)."""
+    requester = (
+        external_side(request.requester, settings)
+        if request.accept_incoming
+        else resolve_side(request.requester, "Requester", settings, request.dns_resolution)
+    )
     return {
-        "Requester": resolve_side(request.requester, "Requester", settings, request.dns_resolution),
+        "Requester": requester,
         "Accepter": resolve_side(request.accepter, "Accepter", settings, request.dns_resolution),
     }
 
@@ -117,9 +140,11 @@ def _observe_and_plan(
 ) -> PeeringDocument:
     views = ec2.observe_sides(
         access,
-        {name: (side.location, side.vpc_id) for name, side in sides.items()},
+        {name: (side.location, side.vpc_id) for name, side in sides.items() if not side.external},
         subnets_for={n for n, s in sides.items() if s.subnet_ids or s.dedicated_route_table},
     )
+    if request.accept_incoming:
+        views["Requester"] = incoming_view(request.accept_incoming, sides, views["Accepter"])
     execution = (execution_name, uuid.uuid4().hex)
     doc = plan_pair(request, sides, views, settings, execution)
     _check_size(doc)
@@ -131,6 +156,24 @@ def _observe_and_plan(
         routes_present=sum(r.state == "present" for r in doc.routes),
     )
     return doc
+
+
+def incoming_view(peering_id: str, sides: dict[SideName, Side], ours: SideView) -> SideView:
+    """What is known of an external requester's side: only what EC2 shows of the request in our
+    (the accepter's) account and region: its VPC and CIDRs, and the request itself."""
+    found = [p for p in ours.peerings if p.peering_id == peering_id]
+    acc = sides["Accepter"]
+    if not found:
+        raise PeeringFailed(
+            f"AcceptIncoming: {peering_id} is not a live request involving {acc.vpc_id} in "
+            f"{acc.location}"
+        )
+    peering = found[0]
+    policy.check_side("requester", sides["Requester"], peering.requester, peering_id)
+    policy.check_side("accepter", acc, peering.accepter, peering_id)
+    info = peering.requester
+    vpc = Vpc(info.vpc_id, info.owner_id, info.cidr_blocks, info.ipv6_cidr_blocks, {})
+    return SideView(vpc, [], {}, [peering])
 
 
 def _check_size(doc: PeeringDocument) -> None:
@@ -157,7 +200,7 @@ def ownership_tags(doc: PeeringDocument, settings: Settings) -> dict[str, str]:
 def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
     """Create the peering (tagged as this stack's), or reuse the live one of the pair."""
     req, acc = doc.requester, doc.accepter
-    loc = req.location
+    loc = doc.peering_location
     live = ec2.describe_pair_peerings(access, loc, req.vpc_id, acc.vpc_id)
     mine = [p for p in live if ownership.made_by_execution(p.tags, settings, doc.execution_id)]
     existing = mine[0] if mine else choose_existing(live, req, acc)
@@ -173,8 +216,13 @@ def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> 
         logger.info(
             "reusing peering", vpc_peering_connection_id=existing.peering_id, status=existing.status
         )
-        _converge_tags(doc, existing, access, doc.requester.location, settings)
+        _converge_tags(doc, existing, access, doc.peering_location, settings)
         return doc
+    if doc.incoming:
+        raise PeeringFailed(
+            f"the request {doc.vpc_peering_connection_id} from {req.vpc_id} is no longer live in "
+            f"{loc}: nothing to accept (this stack never requests on an external account's behalf)"
+        )
     peering = ec2.create_peering(
         access,
         loc,
@@ -201,11 +249,13 @@ def _converge_tags(
 ) -> None:
     """A reused peering gets what the request asks of its tags: adopted when asked (Plan
     decided), then each tag the request names set to its value (a rerun converges; tags it
-    does not name, and the ownership tags, are left alone). Tags are written where EC2 keeps
-    them, in the requester's account."""
+    does not name, and the ownership tags, are left alone). Tags are written where the stack
+    reads them: in the requester's account, or ours for a request accepted in accepter-only
+    mode."""
     tags = dict(existing.tags)
     if doc.adopt and not ownership.owned_by_stack(tags, settings):
-        adoption = ownership.adoption_tags(settings, doc.execution_id)
+        accepted_for = doc.accepter.vpc_id if doc.incoming else None
+        adoption = ownership.adoption_tags(settings, doc.execution_id, accepted_for)
         ec2.create_tags(access, loc, existing.peering_id, adoption)
         tags |= adoption
         logger.info("peering adopted", vpc_peering_connection_id=existing.peering_id)
@@ -284,7 +334,7 @@ def _require_active(doc: PeeringDocument, access: Access, settings: Settings) ->
     peering. EC2's record is the only proof.
     """
     peering_id = _require_peering(doc)
-    peering = ec2.describe_peering(access, doc.requester.location, peering_id)
+    peering = ec2.describe_peering(access, doc.peering_location, peering_id)
     status = peering.status if peering else "not found"
     doc.status = status
     if peering is None or status != "active":
@@ -380,21 +430,18 @@ def _require_peering(doc: PeeringDocument) -> str:
 # ------------------------------------------------------------------------------------- dns
 def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
     """Set DNS resolution from the remote VPC on each side to exactly what was asked (on, or
-    off), each side in its own account and region; a side already as asked is not touched."""
-    wanted: dict[SideName, bool] = {
-        "Requester": doc.requester.dns_resolution,
-        "Accepter": doc.accepter.dns_resolution,
-    }
+    off), each side in its own account and region; a side already as asked is not touched, nor
+    an external requester's (accepter-only mode: only our side is ours to set)."""
+    wanted: dict[SideName, bool] = {name: side.dns_resolution for name, side in doc.reachable()}
     doc.dns = DnsReport(
         requested=any(wanted.values()),
-        requester=SideDns(allow_dns_resolution_from_remote_vpc=wanted["Requester"]),
-        accepter=SideDns(allow_dns_resolution_from_remote_vpc=wanted["Accepter"]),
+        requester=SideDns(allow_dns_resolution_from_remote_vpc=doc.requester.dns_resolution),
+        accepter=SideDns(allow_dns_resolution_from_remote_vpc=doc.accepter.dns_resolution),
     )
     peering_id = _require_peering(doc)
     if not any(wanted.values()) and doc.created_by_execution:
         return doc  # a new peering starts with both options off: nothing to read or change
-    req_loc, acc_loc = doc.requester.location, doc.accepter.location
-    peering = ec2.describe_peering(access, req_loc, peering_id)
+    peering = ec2.describe_peering(access, doc.peering_location, peering_id)
     if peering is None or peering.status != "active":
         raise PeeringFailed(f"{peering_id} is not active; DNS options need an active peering")
     now: dict[SideName, bool] = {
@@ -402,15 +449,13 @@ def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> P
         "Accepter": peering.accepter.allow_dns,
     }
     change = {name: value for name, value in wanted.items() if value != now[name]}
-    if req_loc == acc_loc and change:
-        ec2.set_dns_options(
-            access, req_loc, peering_id, change.get("Requester"), change.get("Accepter")
-        )
+    if len(change) == 2 and doc.requester.location == doc.accepter.location:
+        loc = doc.requester.location
+        ec2.set_dns_options(access, loc, peering_id, change["Requester"], change["Accepter"])
     else:
-        if "Requester" in change:
-            ec2.set_dns_options(access, req_loc, peering_id, change["Requester"], None)
-        if "Accepter" in change:
-            ec2.set_dns_options(access, acc_loc, peering_id, None, change["Accepter"])
+        for name, value in change.items():
+            options = (value, None) if name == "Requester" else (None, value)
+            ec2.set_dns_options(access, doc.side(name).location, peering_id, *options)
     doc.dns.changed = bool(change)
     return doc
 
@@ -419,13 +464,9 @@ def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> P
 def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
     """Read everything back from EC2: peering active, every route there, DNS as asked."""
     peering_id = _require_peering(doc)
-    peering = ec2.describe_peering(access, doc.requester.location, peering_id)
+    peering = ec2.describe_peering(access, doc.peering_location, peering_id)
     tables = ec2.route_tables_at(
-        access,
-        [
-            (doc.requester.location, doc.requester.vpc_id),
-            (doc.accepter.location, doc.accepter.vpc_id),
-        ],
+        access, [(side.location, side.vpc_id) for _, side in doc.reachable()]
     )
     doc.verification = check_pair(doc, peering, tables)
     doc.status = peering.status if peering else "not found"

@@ -16,6 +16,7 @@ from .errors import (
     CidrOverlap,
     InvalidInput,
     PeeringExists,
+    PeeringFailed,
     QuotaExceeded,
     RouteConflict,
     VpcNotFound,
@@ -397,13 +398,18 @@ def plan_pair(
         doc.requester, doc.accepter = acc, req
         views = {"Requester": views["Accepter"], "Accepter": views["Requester"]}
         vpcs = {"Requester": vpcs["Accepter"], "Accepter": vpcs["Requester"]}
-    if existing is not None:
+    if request.accept_incoming:
+        doc.incoming = True
+        doc.adopt = check_incoming_request(
+            request.accept_incoming, existing, vpcs["Accepter"], settings
+        )
+    elif existing is not None:
         tags = requester_tags(existing, views["Requester"])
         if request.group:
             check_group_peering(existing, tags, settings)
         else:
             doc.adopt = needs_adoption(existing, tags, request.adopt, settings)
-    if existing is None or existing.status in NEEDS_ACCEPT:
+    if not doc.incoming and (existing is None or existing.status in NEEDS_ACCEPT):
         check_accept_policy(doc, existing, vpcs["Accepter"], views["Requester"], settings)
     conflicts = Conflicts()
     for name in SIDES:
@@ -471,6 +477,24 @@ def needs_adoption(
         'tool); run the create again with "Adopt": true to manage it with this stack (its '
         "cleanup then removes the routes and the peering), or delete it first"
     )
+
+
+def check_incoming_request(
+    peering_id: str, existing: Peering | None, accepter_vpc: Vpc, settings: Settings
+) -> bool:
+    """Accepter-only mode: the named request is the pair's live peering, and the accept policy
+    for requests made elsewhere allows it (a pending one; an active one this stack accepted
+    earlier is kept). Returns whether our view of it must still be tagged as this stack's."""
+    if existing is None or existing.peering_id != peering_id:
+        seen = existing.peering_id if existing else "none"
+        raise PeeringFailed(
+            f"AcceptIncoming: {peering_id} is not the live peering of the pair (EC2 shows {seen})"
+        )
+    ours = ownership.accepted_here(existing.tags, settings, accepter_vpc.vpc_id)
+    if existing.status in NEEDS_ACCEPT or not ours:
+        policy.check_incoming(existing, accepter_vpc.tags, settings)
+        policy.check_opt_in(accepter_vpc.vpc_id, accepter_vpc.tags, peering_id, settings)
+    return not ours
 
 
 def check_group_peering(existing: Peering, tags: dict[str, str], settings: Settings) -> None:
@@ -546,7 +570,7 @@ def drift(doc: PeeringDocument, peering: Peering) -> list[str]:
         if t.state == "planned"
     ]
     for name, info in zip(SIDES, (peering.requester, peering.accepter), strict=True):
-        if info.allow_dns != doc.side(name).dns_resolution:
+        if not doc.side(name).external and info.allow_dns != doc.side(name).dns_resolution:
             found.append(f"{name} DNS resolution is {info.allow_dns}, asked {not info.allow_dns}")
     return found
 
@@ -576,6 +600,8 @@ def check_pair(
         checks.append(_check_associations(dedicated, tables.get(dedicated.route_table_id or "")))
     if peering is not None:
         for name, info in zip(SIDES, (peering.requester, peering.accepter), strict=True):
+            if doc.side(name).external:
+                continue  # never set there, nor checked
             wanted = doc.side(name).dns_resolution
             checks.append(
                 Check(

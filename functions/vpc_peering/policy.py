@@ -6,10 +6,13 @@ the accept function applies them again to EC2's record of the peering. Written o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from . import ownership
 from .errors import AcceptDenied
+from .groups import TAG_ACCEPT_FROM, accept_from
 from .models import TAG_MANAGED_BY, SideRef
-from .observed import PeeringSide
+from .observed import Peering, PeeringSide
 from .settings import Settings
 
 
@@ -57,4 +60,30 @@ def check_requested_by_stack(
         raise AcceptDenied(
             f"{peering_id} was not requested by stack {settings.stack_name} (no "
             f"{TAG_MANAGED_BY}={settings.stack_name} tag); this stack only accepts its own requests"
+        )
+
+
+def check_incoming(peering: Peering, accepter_tags: Mapping[str, str], settings: Settings) -> None:
+    """Accepter-only mode: a request made elsewhere is accepted only when the requester's
+    account is named both by the accepter VPC (its vpc-peering:accept-from tag: the VPC's owner
+    opts in) and by the stack (ExternalRequesterAccountIds, or AllowedAccountIds): a double
+    opt-in. Expired or answered requests are not pending, and never accepted."""
+    subject = f"{peering.peering_id} from account {peering.requester.owner_id}"
+    listed = accept_from(accepter_tags)
+    if not listed:
+        raise AcceptDenied(
+            f"{subject}: accepter VPC {peering.accepter.vpc_id} has no {TAG_ACCEPT_FROM} tag"
+        )
+    requester = peering.requester.owner_id
+    if requester not in listed:
+        raise AcceptDenied(
+            f"{subject}: the account is not in accepter VPC {peering.accepter.vpc_id}'s "
+            f"{TAG_ACCEPT_FROM} ({' '.join(sorted(listed))})"
+        )
+    allowed = settings.external_requester_account_ids | settings.allowed_account_ids
+    if requester not in allowed:
+        external = ", ".join(sorted(settings.external_requester_account_ids)) or "none"
+        raise AcceptDenied(
+            f"{subject}: the account is not in ExternalRequesterAccountIds ({external}) nor in "
+            "AllowedAccountIds"
         )

@@ -28,7 +28,7 @@ from .errors import (
     ReconcileInProgress,
     TransientAwsError,
 )
-from .groups import GROUP_TAGS, VpcKey
+from .groups import MANAGED_TAGS, VpcKey
 from .models import (
     NetworkPlanDocument,
     PairRun,
@@ -52,7 +52,26 @@ from .observability import logger
 from .settings import Settings
 from .teardown import summarize_error
 
-ACTIONS = ("create", "repair", "remove")
+#: Work item actions, by their code in a plan's compact items (network.Action).
+ACTIONS = (
+    "create",
+    "repair",
+    "remove",
+    "accept",
+    "repair-incoming",
+    "remove-incoming",
+    "reject",
+)
+#: Which report count a child execution that ended well adds to.
+COUNTED = {
+    "create": "created",
+    "repair": "repaired",
+    "repair-incoming": "repaired",
+    "remove": "removed",
+    "remove-incoming": "removed",
+    "accept": "accepted",
+    "reject": "rejected",
+}
 #: Failures and skips listed in a report (all are counted); the rest are in the history.
 MAX_LISTED = 100
 #: Failures a round passes on in full (the rest counted): every round's outcome must fit the
@@ -106,7 +125,7 @@ def _read(access: Access, loc: Location) -> LocationView:
     """One account and region: its tagged VPCs, their route tables, every peering (three
     reads and their pages). A refusal is that location's failure, not the reconcile's."""
     try:
-        vpcs = ec2.describe_tagged_vpcs(access, loc, GROUP_TAGS)
+        vpcs = ec2.describe_tagged_vpcs(access, loc, MANAGED_TAGS)
         tables = ec2.describe_route_tables(access, loc, [v.vpc_id for v in vpcs]) if vpcs else []
         return LocationView(loc, vpcs, tables, ec2.describe_peerings(access, loc))
     except TransientAwsError:
@@ -198,6 +217,7 @@ def plan_document(
         failed=plan.failed[:MAX_LISTED],
         failed_count=len(plan.failed),
         skipped=plan.skipped[:MAX_LISTED],
+        ignored=plan.ignored[:MAX_LISTED],
     )
     doc = NetworkPlanDocument(
         execution_name=execution_name,
@@ -241,15 +261,23 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
     for index, item in enumerate(doc.round.items):
         requester, accepter = doc.sides[int(item[0])], doc.sides[int(item[1])]
         action = ACTIONS[int(item[2])]
-        group = doc.groups[int(item[3])]
+        group = doc.groups[int(item[3])] or None
+        peering_id = str(item[4]) if len(item) > 4 else ""
         label = f"{network.key_of(requester)} ~ {network.key_of(accepter)}"
-        name = child_name(doc.reconcile, doc.round.round, index)
+        child: Any
         if action == "remove":
-            child: Any = network.removal_request(requester, accepter, str(item[4]))
-            machine = settings.cleanup_state_machine_arn
+            child = network.removal_request(requester, accepter, peering_id)
+        elif action in ("remove-incoming", "reject"):
+            child = network.incoming_removal_request(accepter, peering_id, action == "reject")
+        elif action in ("accept", "repair-incoming"):
+            child = network.incoming_request(requester, accepter, peering_id)
         else:
-            child = network.pair_request(requester, accepter, group)
-            machine = settings.create_state_machine_arn
+            child = network.pair_request(requester, accepter, group or "")
+        machine = (
+            settings.cleanup_state_machine_arn
+            if action in network.CLEANUP_ACTIONS
+            else settings.create_state_machine_arn
+        )
         if machine is None:
             raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
         pairs.append(
@@ -258,7 +286,7 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
                 label=label,
                 group=group,
                 state_machine_arn=machine,
-                name=name,
+                name=child_name(doc.reconcile, doc.round.round, index),
                 input=child,
             )
         )
@@ -297,9 +325,8 @@ def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundO
     outcome = RoundOutcome(round=doc.round)
     for pair in doc.pairs:
         if pair.error is None:
-            outcome.created += pair.action == "create"
-            outcome.repaired += pair.action == "repair"
-            outcome.removed += pair.action == "remove"
+            count = COUNTED[pair.action]
+            setattr(outcome, count, getattr(outcome, count) + 1)
             continue
         name, cause = child_failure(pair.error.error, pair.error.cause)
         outcome.failed_count += 1
@@ -366,10 +393,7 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
 
 
 def _add_round(outcome: ReconcileOutcome, result: RoundOutcome) -> None:
-    outcome.created += result.created
-    outcome.repaired += result.repaired
-    outcome.removed += result.removed
-    outcome.failed_count += result.failed_count
+    outcome.add(result)
     outcome.failed += result.failed
 
 

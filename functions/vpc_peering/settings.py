@@ -45,6 +45,11 @@ class Settings(BaseModel):
     #: The trust boundary: every side of every request must be in one of these accounts.
     allowed_account_ids: frozenset[str]
     trusted_requester_account_ids: frozenset[str]
+    #: Accounts outside the boundary whose peering requests a VPC may accept (its
+    #: vpc-peering:accept-from tag): the stack never acts in them.
+    external_requester_account_ids: frozenset[str] = frozenset()
+    #: Reject the pending requests to a managed VPC that the accept policy does not allow.
+    reject_unwanted: bool = False
     accepter_opt_in_tag_key: str | None = None
     max_peerings_per_vpc: int = Field(default=50, ge=1)
     max_routes_per_table: int = Field(default=50, ge=1)
@@ -61,11 +66,15 @@ class Settings(BaseModel):
     tag_event_window_seconds: int = Field(default=20, ge=1, le=3600)
 
     _split = field_validator(
-        "allowed_account_ids", "trusted_requester_account_ids", "managed_regions", mode="before"
+        "allowed_account_ids",
+        "trusted_requester_account_ids",
+        "external_requester_account_ids",
+        "managed_regions",
+        mode="before",
     )(_comma_set)
-    _valid = field_validator("allowed_account_ids", "trusted_requester_account_ids")(
-        _check_accounts
-    )
+    _valid = field_validator(
+        "allowed_account_ids", "trusted_requester_account_ids", "external_requester_account_ids"
+    )(_check_accounts)
     _valid_regions = field_validator("managed_regions")(_check_regions)
 
     @model_validator(mode="after")
@@ -98,6 +107,8 @@ class Settings(BaseModel):
             member_role_external_id=env.get("MEMBER_ROLE_EXTERNAL_ID") or None,
             allowed_account_ids=env.get("ALLOWED_ACCOUNT_IDS") or hub,
             trusted_requester_account_ids=env.get("TRUSTED_REQUESTER_ACCOUNT_IDS") or hub,
+            external_requester_account_ids=env.get("EXTERNAL_REQUESTER_ACCOUNT_IDS", ""),
+            reject_unwanted=env.get("REJECT_UNWANTED", "false").lower() == "true",
             accepter_opt_in_tag_key=env.get("ACCEPTER_OPT_IN_TAG_KEY") or None,
             max_peerings_per_vpc=int(env.get("MAX_PEERINGS_PER_VPC", "50")),
             max_routes_per_table=int(env.get("MAX_ROUTES_PER_TABLE", "50")),

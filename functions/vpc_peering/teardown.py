@@ -14,9 +14,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ec2, locks, ownership
+from . import ec2, locks, ownership, policy
 from .aws import Access, Location, location_for
-from .errors import ERROR_NAMES, NotManaged, PeeringError, TransientAwsError
+from .errors import (
+    ERROR_NAMES,
+    AcceptDenied,
+    InvalidInput,
+    NotManaged,
+    PeeringError,
+    TransientAwsError,
+)
 from .models import (
     GONE_STATES,
     TAG_MANAGED_BY,
@@ -28,6 +35,7 @@ from .models import (
     FailureReport,
     PeeringDocument,
     RouteEntry,
+    SideName,
     SideRef,
     parse,
 )
@@ -174,17 +182,17 @@ def _find_own_peering(
 
 
 def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings: Settings) -> None:
-    sides = {"Requester": doc.requester, "Accepter": doc.accepter}
+    sides = dict(doc.reachable())
     locs = {name: s.location for name, s in sides.items()}
     created: ec2.Peering | None = None
-    if not (doc.created_by_execution and doc.vpc_peering_connection_id):
+    if not ((doc.created_by_execution and doc.vpc_peering_connection_id) or doc.incoming):
         created = _find_own_peering(doc, access, locs["Requester"], settings)
     peering_id = created.peering_id if created else doc.vpc_peering_connection_id
     ours = bool(created) or doc.created_by_execution
     undo.peering_id, undo.peering_left = peering_id, ours
     if peering_id:
         # Routes the plan found absent and this execution may have added (present ones stay).
-        by_side: dict[str, list[RouteEntry]] = {}
+        by_side: dict[SideName, list[RouteEntry]] = {}
         for route in doc.routes:
             if route.state in ("planned", "created") and route.route_table_id:
                 by_side.setdefault(route.side, []).append(route)
@@ -209,7 +217,7 @@ def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings:
                 undo.removed.route_tables_deleted.append(table.route_table_id)
                 undo.tables_left.remove(table.route_table_id)
     if peering_id and doc.adopt and not ours:
-        _give_back(doc, peering_id, access, locs["Requester"], settings)
+        _give_back(doc, peering_id, access, doc.peering_location, settings)
     if peering_id and ours:
         peering = created or ec2.describe_peering(access, locs["Requester"], peering_id)
         if (
@@ -230,7 +238,8 @@ def _give_back(
     if peering is not None and ownership.adopted_by_execution(
         peering.tags, settings, doc.execution_id
     ):
-        ec2.delete_tags(access, loc, peering_id, list(ownership.adoption_tags(settings, "")))
+        keys = list(ownership.adoption_tags(settings, "", accepted_for="-"))
+        ec2.delete_tags(access, loc, peering_id, keys)
         logger.info("adoption undone", vpc_peering_connection_id=peering_id)
 
 
@@ -289,7 +298,7 @@ def _named_locations(request: CleanupRequest, settings: Settings) -> list[Locati
             )
         )
     for name, side in sides:
-        if side is not None:
+        if side is not None and not side.external:  # an external requester is never called
             loc = location_for(side.account_id, side.region, side.role_arn, settings, f"{name}.")
             if loc not in named:
                 named.append(loc)
@@ -320,6 +329,8 @@ def cleanup_plan(
     given: list[SideRef] = [s for s in (request.requester, request.accepter) if s is not None]
     named = _named_locations(request, settings)
     doc = CleanupDocument(execution_name=execution_name, vpc_peering_connection_id=peering_id)
+    if request.reject:
+        return _plan_reject(doc, request, named, access, settings)
     found = _look_up(access, named, peering_id)
     if found is None and len(given) == 2:
         # The create output says it existed: NotFound may be EC2's eventual consistency right
@@ -356,6 +367,58 @@ def cleanup_plan(
     return doc
 
 
+def _plan_reject(
+    doc: CleanupDocument,
+    request: CleanupRequest,
+    named: list[Location],
+    access: Access,
+    settings: Settings,
+) -> CleanupDocument:
+    """RejectUnwanted: a pending request made elsewhere, to a VPC in scope, that the accept
+    policy refuses (decided again here, from EC2's record in the accepter's account and that
+    VPC's tags) is rejected; never one this stack requested, never one the policy allows."""
+    peering_id = doc.vpc_peering_connection_id
+    if not settings.reject_unwanted:
+        raise InvalidInput("Reject: true, but this stack's RejectUnwanted is false")
+    if request.accepter is None:
+        raise InvalidInput("Accepter: required with Reject (the VPC the request was made to)")
+    acc_loc = location_for(
+        request.accepter.account_id, request.accepter.region, None, settings, "Accepter."
+    )
+    peering = ec2.describe_peering(access, acc_loc, peering_id)
+    if peering is None or peering.status != "pending-acceptance":
+        doc.status_before = doc.status = peering.status if peering else "not found"
+        return doc  # answered, expired or gone since: nothing to reject
+    vpc_id = peering.accepter.vpc_id
+    if vpc_id != request.accepter.vpc_id:
+        raise InvalidInput(
+            f"Accepter.VpcId: {peering_id} is a request to {vpc_id}, not to "
+            f"{request.accepter.vpc_id}"
+        )
+    requester = peering.requester
+    if settings.account_allowed(requester.owner_id):
+        req_loc = location_for(requester.owner_id, requester.region, None, settings)
+        seen = ec2.describe_peering(access, req_loc, peering_id)
+        if seen is not None and ownership.owned_by_stack(seen.tags, settings):
+            raise NotManaged(f"{peering_id} was requested by this stack: it is not rejected")
+    vpc = ec2.describe_vpcs(access, acc_loc, [vpc_id]).get(vpc_id)
+    try:
+        policy.check_incoming(peering, vpc.tags if vpc else {}, settings)
+    except AcceptDenied as refused:
+        doc.status_before = doc.status = peering.status
+        doc.requester = SideRef(
+            vpc_id=requester.vpc_id,
+            account_id=requester.owner_id,
+            region=requester.region,
+            external=True,
+        )
+        doc.accepter = request.accepter.model_copy(update={"role_arn": acc_loc.role_arn})
+        doc.incoming = doc.reject = True
+        logger.info("rejecting", vpc_peering_connection_id=peering_id, reason=str(refused))
+        return doc
+    raise InvalidInput(f"Reject: the accept policy allows {peering_id}; it is not rejected")
+
+
 def _prove_ownership(
     doc: CleanupDocument,
     peering: ec2.Peering,
@@ -369,8 +432,19 @@ def _prove_ownership(
     made it. False: gone and not ours, nothing to do; NotManaged: there and not ours."""
     peering_id = peering.peering_id
     doc.status_before = doc.status = peering.status
-    doc.requester = _side_as_ec2_has_it("Requester", peering.requester, given, settings)
     doc.accepter = _side_as_ec2_has_it("Accepter", peering.accepter, given, settings)
+    acc_loc = doc.accepter.location
+    here = (seen_at.account_id, seen_at.region) == (acc_loc.account_id, acc_loc.region)
+    if here and ownership.accepted_here(peering.tags, settings, peering.accepter.vpc_id):
+        # A request made elsewhere that this stack accepted (accepter-only mode): its tags on
+        # our view prove it; the requester's account is never read.
+        info = peering.requester
+        doc.requester = SideRef(
+            vpc_id=info.vpc_id, account_id=info.owner_id, region=info.region, external=True
+        )
+        doc.managed = doc.incoming = True
+        return True
+    doc.requester = _side_as_ec2_has_it("Requester", peering.requester, given, settings)
     req_loc = doc.requester.location
     same = (seen_at.account_id, seen_at.region) == (req_loc.account_id, req_loc.region)
     record = peering if same else ec2.describe_peering(access, req_loc, peering_id)
@@ -418,7 +492,7 @@ def _find_leftovers(
     """
     assert doc.requester is not None
     assert doc.accepter is not None
-    sides = {"Requester": doc.requester, "Accepter": doc.accepter}
+    sides = dict(doc.reachable())
     locs = {name: side.location for name, side in sides.items()}
     # One read per account and region: both VPCs at once when they share one.
     tables_at = {
@@ -521,6 +595,11 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
     if doc.requester is None or doc.accepter is None:
         doc.result = "NotFound"
         return doc
+    if doc.reject:
+        ec2.reject_peering(access, doc.peering_location, peering_id)
+        doc.status, doc.result = "rejected", "Rejected"
+        logger.info("request rejected", vpc_peering_connection_id=peering_id)
+        return doc
     if doc.managed and doc.status not in GONE_STATES | {"not found"}:
         _delete_and_confirm(doc, access, settings)
     locks.release(access, settings, *cleanup_lock(doc))
@@ -533,15 +612,19 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
 
 
 def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings) -> None:
+    """Delete the peering where it is read (an accepter may delete an active one; a request
+    still pending, made elsewhere, it can only reject), then wait until EC2 says it is gone."""
     peering_id = doc.vpc_peering_connection_id
-    loc = _loc(doc, "Requester")
-    if ec2.delete_peering(access, loc, peering_id):
+    loc = doc.peering_location
+    pending_here = doc.incoming and doc.status == "pending-acceptance"
+    end = ec2.reject_peering if pending_here else ec2.delete_peering
+    if end(access, loc, peering_id):
         doc.removed.peering_deleted = True
     final = ec2.wait_for_status(
         access,
         loc,
         peering_id,
-        wanted=frozenset({"deleted"}),
+        wanted=frozenset({"deleted", "rejected"}),
         leave=frozenset({"deleting", "active", "pending-acceptance", "provisioning"}),
         timeout=DELETE_WAIT_SECONDS,
     )

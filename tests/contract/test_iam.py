@@ -141,7 +141,11 @@ def test_tag_scoped_creates_and_deletes(transformed: dict[str, Any]) -> None:
             assert "vpc-peering-connection/" in resources
             assert "route-table" not in resources
             if adopt is not None:
-                assert sorted(adopt) == ["vpc-peering:adopted-by", "vpc-peering:managed-by"]
+                assert sorted(adopt) == [
+                    "vpc-peering:accepted-for",
+                    "vpc-peering:adopted-by",
+                    "vpc-peering:managed-by",
+                ]
                 assert "aws:RequestTag/vpc-peering:managed-by" in condition, owner
             else:
                 assert retag == ["vpc-peering:*", "aws:*"], owner

@@ -18,7 +18,12 @@ HUB = "123456789012"
 MEMBER = "111111111111"
 R1, R2 = "us-east-1", "us-west-2"
 STACK = "vpc-peering"
-GROUP_TAGS = {"vpc-peering:mesh", "vpc-peering:hub", "vpc-peering:spoke"}
+MANAGED_TAGS = {
+    "vpc-peering:mesh",
+    "vpc-peering:hub",
+    "vpc-peering:spoke",
+    "vpc-peering:accept-from",
+}
 
 _ids = itertools.count(1)
 
@@ -37,6 +42,7 @@ class World:
     tables: dict[VpcKey, list[RouteTable]] = field(default_factory=dict)
     peerings: list[Peering] = field(default_factory=list)
     broken: dict[tuple[str, str], PeeringError] = field(default_factory=dict)
+    accepter_tags: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def vpc(
         self,
@@ -46,6 +52,18 @@ class World:
         tables: int = 1,
         secondary: tuple[str, ...] = (),
         **tags: str,
+    ) -> VpcKey:
+        """(A VPC in an account outside the managed ones is a vendor's: never read.)"""
+        return self._vpc(cidr, account, region, tables, secondary, tags)
+
+    def _vpc(
+        self,
+        cidr: str,
+        account: str,
+        region: str,
+        tables: int,
+        secondary: tuple[str, ...],
+        tags: dict[str, str],
     ) -> VpcKey:
         """A VPC with a main route table (and ``tables - 1`` more); keyword arguments are its
         tags, ``mesh="blue"`` meaning ``vpc-peering:mesh=blue`` (underscores as dashes)."""
@@ -78,24 +96,41 @@ class World:
         routed: bool = True,
         dns: tuple[bool, bool] = (False, False),
         managed: bool = True,
+        accepter_tags: dict[str, str] | None = None,
     ) -> str:
-        """A peering (a group peering of this stack by default), routed in every table."""
+        """A peering (a group peering of this stack by default), routed in every table of both
+        sides this world knows; ``accepter_tags``: the tags the accepter's account sees (a
+        request made elsewhere); else it sees none, as on AWS."""
         peering_id = new_id("pcx")
         tags = {TAG_MANAGED_BY: STACK} if managed else {}
         if group:
             tags[TAG_GROUP] = group
+        cidrs = {
+            k: (self.vpcs[k].cidr_blocks if k in self.vpcs else []) for k in (requester, accepter)
+        }
         self.peerings.append(
             Peering(
                 peering_id,
                 status,
                 "",
-                PeeringSide(requester.vpc_id, requester.account_id, requester.region, dns[0]),
-                PeeringSide(accepter.vpc_id, accepter.account_id, accepter.region, dns[1]),
+                PeeringSide(
+                    requester.vpc_id,
+                    requester.account_id,
+                    requester.region,
+                    dns[0],
+                    cidrs[requester],
+                ),
+                PeeringSide(
+                    accepter.vpc_id, accepter.account_id, accepter.region, dns[1], cidrs[accepter]
+                ),
                 tags,
             )
         )
+        self.accepter_tags[peering_id] = accepter_tags or {}
         if routed:
             for side, peer in ((requester, accepter), (accepter, requester)):
+                if side not in self.tables:
+                    continue
                 for table in self.tables[side]:
                     for cidr in self.vpcs[peer].cidr_blocks:
                         self.route(table, cidr, peering_id)
@@ -114,7 +149,7 @@ class World:
                     views.append(LocationView(loc, error=self.broken[(account, region)]))
                     continue
                 here = [k for k in self.vpcs if (k.account_id, k.region) == (account, region)]
-                tagged = [self.vpcs[k] for k in here if GROUP_TAGS & set(self.vpcs[k].tags)]
+                tagged = [self.vpcs[k] for k in here if MANAGED_TAGS & set(self.vpcs[k].tags)]
                 seen = [
                     self._seen_from(p, account, region)
                     for p in self.peerings
@@ -134,9 +169,9 @@ class World:
             (p.accepter.owner_id, p.accepter.region),
         )
 
-    @staticmethod
-    def _seen_from(p: Peering, account: str, region: str) -> Peering:
-        here = (account, region) == (p.requester.owner_id, p.requester.region)
-        return Peering(
-            p.peering_id, p.status, p.message, p.requester, p.accepter, p.tags if here else {}
-        )
+    def _seen_from(self, p: Peering, account: str, region: str) -> Peering:
+        if (account, region) == (p.requester.owner_id, p.requester.region):
+            tags = p.tags
+        else:
+            tags = self.accepter_tags.get(p.peering_id, {})
+        return Peering(p.peering_id, p.status, p.message, p.requester, p.accepter, tags)

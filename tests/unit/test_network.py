@@ -335,3 +335,115 @@ def test_any_graph_is_scheduled_once_per_item_with_no_shared_vpc(
         for a, b in {tuple(sorted(e)) for e in edges if e[0] != e[1]}
     ]
     _check_rounds(work, schedule(work, max_items=limit))
+
+
+# -------------------------------------------------------------------- accepter-only mode
+VENDOR = "444444444444"
+STRANGER = "555555555555"
+
+
+@pytest.fixture
+def vendor_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"external_requester_account_ids": frozenset({VENDOR})})
+
+
+def accepted(world: World, vendor: VpcKey, ours: VpcKey, status: str = "active") -> str:
+    """A request of the vendor's that this stack accepted for ``ours``, routed on our side."""
+    tags = {"vpc-peering:managed-by": "vpc-peering", "vpc-peering:accepted-for": ours.vpc_id}
+    return world.peer(vendor, ours, status=status, group=None, managed=False, accepter_tags=tags)
+
+
+def test_a_vendors_request_to_an_opted_in_vpc_is_accepted_and_routed_on_our_side(
+    world: World, vendor_settings: Settings
+) -> None:
+    # Given a VPC that accepts requests from the vendor, and the vendor's pending request
+    ours = world.vpc("10.0.0.0/16", accept_from=f"{VENDOR} {STRANGER}")
+    vendor = world.vpc("192.168.0.0/16", account=VENDOR)
+    pcx = world.peer(vendor, ours, status="pending-acceptance", group=None, managed=False,
+                     routed=False)  # fmt: skip
+    # When planned
+    plan = plan_network(world.views(), Scope(), vendor_settings)
+    # Then it is accepted: the create machine runs in accepter-only mode for that request
+    assert [(w.action, w.peering_id, w.requester) for w in plan.work] == [("accept", pcx, vendor)]
+    assert (plan.desired, plan.ignored, plan.failed) == (1, [], [])
+
+
+@pytest.mark.parametrize(
+    ("requester_account", "accept_from", "reason"),
+    [
+        (STRANGER, f"{VENDOR} {STRANGER}", "not in ExternalRequesterAccountIds"),
+        (VENDOR, STRANGER, "not in accepter VPC"),
+        (VENDOR, None, "has no vpc-peering:accept-from tag"),
+    ],
+)
+def test_a_request_the_double_opt_in_refuses_stays_pending_and_is_listed(
+    world: World,
+    vendor_settings: Settings,
+    requester_account: str,
+    accept_from: str | None,
+    reason: str,
+) -> None:
+    tags = {"accept_from": accept_from} if accept_from else {"mesh": "blue"}
+    ours = world.vpc("10.0.0.0/16", **tags)
+    other = world.vpc("192.168.0.0/16", account=requester_account)
+    pcx = world.peer(other, ours, status="pending-acceptance", group=None, managed=False,
+                     routed=False)  # fmt: skip
+    plan = plan_network(world.views(), Scope(), vendor_settings)
+    assert plan.work == []
+    [ignored] = plan.ignored
+    assert (ignored.vpc_peering_connection_id, ignored.status) == (pcx, "pending-acceptance")
+    assert reason in ignored.reason
+
+
+def test_with_reject_unwanted_a_refused_request_is_rejected(
+    world: World, vendor_settings: Settings
+) -> None:
+    ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+    stranger = world.vpc("192.168.0.0/16", account=STRANGER)
+    pcx = world.peer(stranger, ours, status="pending-acceptance", group=None, managed=False,
+                     routed=False)  # fmt: skip
+    rejecting = vendor_settings.model_copy(update={"reject_unwanted": True})
+    plan = plan_network(world.views(), Scope(), rejecting)
+    assert [(w.action, w.peering_id) for w in plan.work] == [("reject", pcx)]
+
+
+def test_a_vendor_whose_cidr_overlaps_ours_is_ignored_with_the_reason(
+    world: World, vendor_settings: Settings
+) -> None:
+    ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+    vendor = world.vpc("10.0.128.0/17", account=VENDOR)
+    world.peer(vendor, ours, status="pending-acceptance", group=None, managed=False, routed=False)
+    plan = plan_network(world.views(), Scope(), vendor_settings)
+    assert plan.work == []
+    assert "overlaps" in plan.ignored[0].reason
+
+
+def test_an_accepted_request_is_kept_while_wanted_and_removed_once_the_tag_goes(
+    world: World, vendor_settings: Settings
+) -> None:
+    # Given a vendor request this stack accepted, routed on our side
+    ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+    vendor = world.vpc("192.168.0.0/16", account=VENDOR)
+    pcx = accepted(world, vendor, ours)
+    # Then it needs nothing while the tag says so
+    kept = plan_network(world.views(), Scope(), vendor_settings)
+    assert (kept.unchanged, kept.work) == (1, [])
+    # When a route is deleted by hand / Then it is repaired
+    world.tables[ours][0].routes.pop()
+    assert [w.action for w in plan_network(world.views(), Scope(), vendor_settings).work] == [
+        "repair-incoming"
+    ]
+    # When the tag is removed / Then our routes and the peering are removed
+    world.tag(ours)
+    gone = plan_network(world.views(), Scope(), vendor_settings)
+    assert [(w.action, w.peering_id) for w in gone.work] == [("remove-incoming", pcx)]
+
+
+def test_a_peering_the_vendor_deleted_gets_our_routes_removed(
+    world: World, vendor_settings: Settings
+) -> None:
+    ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+    vendor = world.vpc("192.168.0.0/16", account=VENDOR)
+    pcx = accepted(world, vendor, ours, status="deleted")
+    plan = plan_network(world.views(), Scope(), vendor_settings)
+    assert [(w.action, w.peering_id) for w in plan.work] == [("remove-incoming", pcx)]

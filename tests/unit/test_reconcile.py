@@ -29,6 +29,7 @@ from .helpers import HUB_ACCOUNT, MEMBER_ACCOUNT, REGION, STACK_NAME, create_cha
 from .test_locks import lease
 
 MakeVpc = Callable[..., str]
+VENDOR = "444444444444"
 
 
 def mesh(make_vpc: MakeVpc, group: str, *cidrs: str) -> list[str]:
@@ -503,3 +504,39 @@ def test_dns_follows_each_vpcs_own_tag(
     # Then the pair was repaired to exactly what the tags say
     assert result.repaired == 1
     assert dns() == {a: False, b: True}
+
+
+def test_a_vendor_request_is_accepted_and_routed_on_our_side_only(
+    make_vpc: MakeVpc,
+    ec2_in: Callable[[str], Any],
+    ec2: Any,
+    access: Access,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the vendor in ExternalRequesterAccountIds, and our VPC accepting its requests
+    monkeypatch.setenv("EXTERNAL_REQUESTER_ACCOUNT_IDS", VENDOR)
+    settings = Settings.from_env()
+    ours = make_vpc("10.0.0.0/16", tags={"vpc-peering:accept-from": VENDOR})
+    # And the vendor's request, made with its own credentials
+    vendor_ec2 = ec2_in(VENDOR)
+    theirs = vendor_ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
+    pcx = vendor_ec2.create_vpc_peering_connection(
+        VpcId=theirs, PeerVpcId=ours, PeerOwnerId=HUB_ACCOUNT
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    # When reconciled
+    result = run_reconcile({}, "r-1", Access(settings), settings)
+    # Then it was accepted and our main table routes the vendor's CIDR to it
+    assert (result.status, result.accepted, result.failed) == ("SUCCEEDED", 1, [])
+    [table] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [ours]}])[
+        "RouteTables"
+    ]
+    routed = {
+        r.get("DestinationCidrBlock"): r.get("VpcPeeringConnectionId") for r in table["Routes"]
+    }
+    assert routed["192.168.0.0/16"] == pcx
+    # And nothing was routed in the vendor's VPC
+    [theirs_table] = vendor_ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [theirs]}]
+    )["RouteTables"]
+    assert [r.get("VpcPeeringConnectionId") for r in theirs_table["Routes"]] == [None]

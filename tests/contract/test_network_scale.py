@@ -1,0 +1,140 @@
+"""The largest network a reconcile must handle fits Step Functions' limits: a 125-VPC mesh
+(7,750 pairs, the per-VPC peering quota's maximum) is planned into a state of at most 160 KB
+(the limit is 256 KB), in rounds of at most 40 pairs; and, from the generated ASL, neither the
+reconcile execution's history nor a round's comes near 25,000 events, whatever the number of
+pairs (the rounds are child executions of a distributed Map, with histories of their own).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vpc_peering import network, reconcile
+from vpc_peering.groups import VpcKey
+from vpc_peering.models import ReconcileRequest, ReconcileScope
+from vpc_peering.network import LocationView, Scope
+from vpc_peering.observed import Route, RouteTable, Vpc
+from vpc_peering.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+HISTORY_LIMIT = 25_000
+ACCOUNTS = ("123456789012", "111111111111")
+REGIONS = ("us-east-1", "us-west-2")
+
+
+def settings() -> Settings:
+    """The largest quotas AWS grants: 125 peerings per VPC, 1,000 routes per table."""
+    return Settings(
+        stack_name="vpc-peering",
+        hub_account_id=ACCOUNTS[0],
+        hub_region=REGIONS[0],
+        member_role_name="VpcPeeringMemberRole",
+        allowed_account_ids=frozenset(ACCOUNTS),
+        trusted_requester_account_ids=frozenset(ACCOUNTS),
+        managed_regions=frozenset(REGIONS),
+        max_peerings_per_vpc=125,
+        max_routes_per_table=1000,
+        create_state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:x-create",
+        cleanup_state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:x-cleanup",
+    )
+
+
+def mesh_of(count: int, config: Settings) -> list[LocationView]:
+    """``count`` VPCs tagged into one mesh, spread over two accounts and two regions."""
+    views = {
+        (a, r): LocationView(reconcile.location_for(a, r, None, config))
+        for a in ACCOUNTS
+        for r in REGIONS
+    }
+    for index in range(count):
+        where = (ACCOUNTS[index % 2], REGIONS[(index // 2) % 2])
+        vpc_id = f"vpc-{index:017x}"
+        cidr = f"10.{index}.0.0/16"
+        views[where].vpcs.append(Vpc(vpc_id, where[0], [cidr], [], {"vpc-peering:mesh": "big"}))
+        local = Route(cidr, "local", "active", "CreateRouteTable", None)
+        views[where].route_tables.append(
+            RouteTable(f"rtb-{index:017x}", vpc_id, True, [], {}, [local], {})
+        )
+    return list(views.values())
+
+
+@pytest.fixture(scope="module")
+def largest_plan() -> tuple[network.NetworkPlan, Any]:
+    config = settings()
+    plan = network.plan_network(mesh_of(125, config), Scope(), config)
+    scope = ReconcileScope(accounts=list(ACCOUNTS), regions=list(REGIONS))
+    doc = reconcile.plan_document(plan, ReconcileRequest(), scope, "a" * 80, config)
+    return plan, doc
+
+
+def test_a_125_vpc_mesh_is_planned_whole_into_a_state_step_functions_can_carry(
+    largest_plan: tuple[network.NetworkPlan, Any],
+) -> None:
+    plan, doc = largest_plan
+    # Then every one of the 7,750 pairs is a create, none deferred, none failed
+    assert (plan.desired, len(plan.work), plan.failed) == (7750, 7750, [])
+    assert sum(len(r.items) for r in doc.rounds) == 7750
+    # And the plan the reconcile carries is within Discover's own cap, far below 256 KB
+    size = len(json.dumps(doc.dump()))
+    assert size <= reconcile.MAX_PLAN_BYTES < 256 * 1024, size
+    # And the rounds: at most 40 pairs, no VPC twice in a round, close to the fewest possible
+    for plan_round in doc.rounds:
+        vpcs = [index for item in plan_round.items for index in item[:2]]
+        assert len(plan_round.items) <= network.MAX_ROUND_ITEMS
+        assert len(vpcs) == len(set(vpcs))
+    assert len(doc.rounds) <= 1.3 * math.ceil(7750 / network.MAX_ROUND_ITEMS)
+
+
+def _definition() -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((ROOT / "statemachine" / "reconcile.asl.json").read_text())
+    return result
+
+
+def _task_events(state: dict[str, Any]) -> int:
+    """History events of one Task state at most: entered, scheduled, started, submitted,
+    succeeded or failed, exited; each retry adds scheduled, started and failed."""
+    retries = sum(int(r.get("MaxAttempts", 3)) for r in state.get("Retry", []))
+    return 6 + 3 * retries
+
+
+def _state_events(state: dict[str, Any]) -> int:
+    if state["Type"] == "Task":
+        return _task_events(state)
+    if state["Type"] == "Map":
+        return 4  # entered, started (or MapRunStarted), succeeded, exited
+    return 2  # entered, exited (a Succeed or Fail: fewer)
+
+
+def _events_of(states: dict[str, Any]) -> int:
+    """Every state entered once, each with its most events, plus start and end."""
+    return 2 + sum(_state_events(s) for s in states.values())
+
+
+def test_the_reconcile_history_does_not_grow_with_the_pairs() -> None:
+    # Given the generated reconcile machine
+    definition = _definition()
+    rounds = definition["States"]["RunRounds"]
+    # Then its rounds are child executions (their events are not in its history)
+    assert rounds["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    # And its own history is bounded by its states alone, however many rounds run
+    assert _events_of(definition["States"]) < 1_000 < HISTORY_LIMIT
+
+
+def test_a_round_of_the_most_pairs_stays_far_below_the_history_limit() -> None:
+    # Given a round's child: its steps, and the inline Map that starts each pair's execution
+    processor = _definition()["States"]["RunRounds"]["ItemProcessor"]["States"]
+    pairs = processor["RunPairs"]
+    assert pairs["ItemProcessor"]["ProcessorConfig"]["Mode"] == "INLINE"
+    per_pair = 2 + _events_of(pairs["ItemProcessor"]["States"])  # iteration started, ended
+    # When a round has the most pairs a round may have
+    events = _events_of(processor) + network.MAX_ROUND_ITEMS * per_pair
+    # Then its history stays far below Step Functions' limit
+    assert events < HISTORY_LIMIT // 10, events
