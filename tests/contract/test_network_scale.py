@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from vpc_peering import network, reconcile
-from vpc_peering.groups import VpcKey
 from vpc_peering.models import ReconcileRequest, ReconcileScope
 from vpc_peering.network import LocationView, Scope
 from vpc_peering.observed import Route, RouteTable, Vpc
