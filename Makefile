@@ -31,6 +31,7 @@ CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(abspath $(CHECKOV_VENV))/bin/che
   --framework cloudformation --skip-download --compact --quiet --config-file .checkov.yaml
 
 .PHONY: help install test unit integration e2e lint checkov validate build local demo bench clean lock schemas asl
+.PHONY: demo-mesh bench-network
 
 help:
 	@echo "make demo       run the tutorial's scenario through the create and cleanup machines on the local emulator"
@@ -39,12 +40,15 @@ help:
 	@echo "make lint       ruff, mypy, cfn-lint (with the serverless rules) and checkov"
 	@echo "make checkov    checkov on the templates and on template.yaml as transformed by SAM"
 	@echo "make build      sam build"
+	@echo "make demo-mesh  tag four VPCs (two accounts, two regions) into a mesh and watch it form and go"
 	@echo "make bench      API calls, state transitions, init time and package size against budgets"
+	@echo "make bench-network  only the bench's tag-triggered 50-VPC mesh (ARGS=\"--network-vpcs 12\" for fewer)"
 	@echo "make deploy     sam build && sam deploy --guided"
 	@echo "make asl        write statemachine/*.asl.json from their description in scripts/write_asl.py"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@if [ -z "$(PYTHON_313)" ]; then echo "Python 3.13 not found: install it with pyenv (pyenv install 3.13) or put python3.13 on PATH" >&2; exit 1; fi
+	@echo "Installing the tools into $(VENV) (the first time only: about a minute)..."
 	$(PYTHON_313) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -117,6 +121,13 @@ asl: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench
+
+demo-mesh: $(STAMP)
+	$(BIN)/python -m tools.demo_mesh
+
+# Issue 8's 50-VPC mesh takes long on the emulator: make bench-network ARGS="--network-vpcs 12"
+bench-network: $(STAMP)
+	$(BIN)/python -m tools.bench --network-only $(ARGS)
 
 deploy: build
 	$(BIN)/sam deploy --guided

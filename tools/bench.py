@@ -3,8 +3,10 @@
 Prints one table: EC2/STS/DynamoDB calls (total, mutating, by operation), states entered and wall
 time per scenario; cold-init time of each handler module as a ratio to the floor
 ``import boto3; boto3.client("ec2")`` measured in the same run; and the built, zipped package
-of each function. Exits non-zero when a figure misses its budget. A benchmark, not a test:
-wall times are printed, never asserted.
+of each function; and what a tag-declared mesh of ``--network-vpcs`` VPCs (50) costs over two
+accounts and two regions, swept again unchanged, and how a burst of tag changes coalesces
+(``tools.bench_network``; ``--network-only`` runs only that). Exits non-zero when a figure
+misses its budget. A benchmark, not a test: wall times are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from emulator.template import Template
 from emulator.testing import EmulatorHandle, is_mutating, running_emulator
 
 from . import CLEANUP_MACHINE, CREATE_MACHINE
+from .bench_network import network_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB, MEMBER = "123456789012", "111111111111"
@@ -58,6 +61,12 @@ class Report:
         self, scenario: str, figure: str, value: float, limit: float, detail: str = ""
     ) -> None:
         self.add(scenario, figure, value, f"<= {limit:g}", value <= limit, detail)
+
+    def exact(
+        self, scenario: str, figure: str, value: float, expected: float, detail: str = ""
+    ) -> None:
+        """A figure whose budget is one value (a physical floor: fewer would be wrong too)."""
+        self.add(scenario, figure, value, f"= {expected:g}", value == expected, detail)
 
     @property
     def failed(self) -> list[Row]:
@@ -328,19 +337,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7, help="cold starts per module (median)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--network-only", action="store_true", help="only the tag-triggered network scenarios"
+    )
+    parser.add_argument(
+        "--network-vpcs", type=int, default=50, help="VPCs of the network mesh (2..250)"
+    )
+    parser.add_argument(
+        "--network-timeout",
+        type=float,
+        default=4 * 3600,
+        help="seconds to wait for each network scenario's reconciles",
+    )
     args = parser.parse_args(argv)
-    subprocess.run(["sam", "build"], cwd=ROOT, check=True, capture_output=True)
+    if not 2 <= args.network_vpcs <= 250:
+        parser.error("--network-vpcs: from 2 to 250 (a /16 each, 10.1.0.0 to 10.250.0.0)")
     report = Report()
     started = time.monotonic()
-    with running_emulator(
-        parameter_overrides={
-            "AllowedAccountIds": f"{HUB},{MEMBER}",
-            "TrustedRequesterAccountIds": f"{HUB},{MEMBER}",
-        }
-    ) as emu:
-        Bench(emu, report).scenarios()
-    cold_init(report, args.runs)
-    packages(report)
+    if not args.network_only:
+        subprocess.run(["sam", "build"], cwd=ROOT, check=True, capture_output=True)
+        with running_emulator(
+            parameter_overrides={
+                "AllowedAccountIds": f"{HUB},{MEMBER}",
+                "TrustedRequesterAccountIds": f"{HUB},{MEMBER}",
+            }
+        ) as emu:
+            Bench(emu, report).scenarios()
+    network_scenarios(report, args.network_vpcs, args.network_timeout)
+    if not args.network_only:
+        cold_init(report, args.runs)
+        packages(report)
     report.print()
     elapsed = time.monotonic() - started
     print(f"\nbench wall time {elapsed:.1f}s; {len(report.failed)} budget(s) missed")
