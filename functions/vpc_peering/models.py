@@ -127,7 +127,9 @@ GONE_STATES = frozenset({"deleted", "deleting", "failed", "rejected", "expired"}
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_pascal, populate_by_name=True, extra="ignore", defer_build=True
+    )
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -136,7 +138,9 @@ class _Model(BaseModel):
 class _Strict(_Model):
     """Request models: unknown fields are errors, so a typo is caught instead of ignored."""
 
-    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_pascal, populate_by_name=True, extra="forbid", defer_build=True
+    )
 
 
 def _unique(values: list[str], what: str) -> list[str]:
@@ -659,7 +663,7 @@ class ReconcileOutcome(ReconcileReport):
 
 
 class TagChangeDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     changed_tag_keys: list[str] = Field(alias="changed-tag-keys")
     service: str
@@ -670,7 +674,7 @@ class TagChangeEvent(BaseModel):
     """An EventBridge "Tag Change on Resource" event (source aws.tag), as delivered: on the
     default bus of its account and region, or forwarded from there to the stack's bus."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: str
     account: AccountId
