@@ -392,9 +392,12 @@ TRANSIENT_AWS_ERROR = retrier(["TransientAwsError"], interval=2, attempts=4, max
 PEERING_IN_PROGRESS = retrier(
     ["PeeringInProgress"], interval=3, attempts=10, backoff=1.5, max_delay=20
 )
-# Another reconcile changes the network: wait for it (a long reconcile holds the lease for a while).
+# Another reconcile changes the network: wait for it. A first build of a large mesh holds the lease
+# for hours on AWS (CreateRoute refills at 5/s per account and region: 15,500 routes of a 125-VPC
+# mesh in one place take 52 min at least), so wait up to about 12 hours: 1,440 attempts of at most
+# 60 s, 30 s on average with full jitter (about 4,300 history events, far under 25,000).
 RECONCILE_IN_PROGRESS = retrier(
-    ["ReconcileInProgress"], interval=5, attempts=60, backoff=1.5, max_delay=60
+    ["ReconcileInProgress"], interval=5, attempts=1440, backoff=1.5, max_delay=60
 )
 # Step Functions refusing or throttling a child's start (the same name and input restart
 # nothing: StartExecution is idempotent while the child runs).

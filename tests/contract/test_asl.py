@@ -34,7 +34,7 @@ TRANSIENT = {
     "StepFunctions.AWSStepFunctionsException",
 } | {cls.__name__ for cls in PeeringError.__subclasses__() if cls.retryable}
 #: Waits for a lease another execution holds may take many attempts (each a few events).
-LEASE_WAITS = {"PeeringInProgress": 10, "ReconcileInProgress": 60}
+LEASE_WAITS = {"PeeringInProgress": 10, "ReconcileInProgress": 1440}
 SYNC_CHILD = "arn:${Partition}:states:::states:startExecution.sync:2"
 
 

@@ -124,7 +124,8 @@ def test_the_reconcile_history_does_not_grow_with_the_pairs() -> None:
         "ExecutionType": "STANDARD",
     }
     # And its own history is bounded by its states alone, however many rounds run
-    assert _events_of(definition["States"]) < 1_000 < HISTORY_LIMIT
+    # (its longest part: waiting up to 1,440 attempts for another reconcile's lease)
+    assert _events_of(definition["States"]) < HISTORY_LIMIT // 5
 
 
 def test_a_round_of_the_most_pairs_stays_far_below_the_history_limit() -> None:
