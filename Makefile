@@ -120,7 +120,7 @@ asl: $(STAMP)
 	$(BIN)/python scripts/write_asl.py
 
 bench: $(STAMP)
-	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench $(ARGS)
 
 demo-mesh: $(STAMP)
 	$(BIN)/python -m tools.demo_mesh
