@@ -316,8 +316,23 @@ def reconcile() -> Json:
         ),
         choice(
             "Converged",
-            [{"Variable": "$.Status", "StringEquals": "SUCCEEDED", "Next": "PublishReconciled"}],
+            [
+                {"Variable": "$.DryRun", "BooleanEquals": True, "Next": "Planned"},
+                {"Variable": "$.Status", "StringEquals": "SUCCEEDED", "Next": "PublishReconciled"},
+                {"Variable": "$.Error", "StringEquals": "RemovalsHeld", "Next": "PublishHeld"},
+            ],
             default="PublishIncomplete",
+        ),
+        succeed(
+            "Planned",
+            comment="A dry run: the output's Plan is what a real run would do; nothing changed,"
+            " nothing is published.",
+        ),
+        publish(
+            "PublishHeld",
+            detail_type="VPC Peering Removals Held",
+            detail=["RemovalsHeldCount", "RemovalsHeld", "Scope", "ExecutionName", "Cause"],
+            next="PublishIncomplete",
         ),
         publish(
             "PublishReconciled",

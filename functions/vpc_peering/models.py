@@ -568,6 +568,10 @@ class ReconcileRequest(_Strict):
     #: Set by the tag-event starter: begin no earlier than this (the end of its time window),
     #: so one execution covers every tag change of the window.
     not_before: AwareDatetime | None = None
+    #: Decide everything, change nothing: the output's Plan lists what a real run would do.
+    dry_run: bool = False
+    #: Let the removals go even when there are more than MaxRemovalsPerReconcile.
+    confirm_removals: bool = False
 
     @model_validator(mode="after")
     def _one_scope(self) -> ReconcileRequest:
@@ -620,6 +624,27 @@ class ReconcileIgnored(_Model):
     reason: str
 
 
+class PairSideRef(_Model):
+    vpc_id: str
+    account_id: str
+    region: str
+
+
+class ReconcilePair(_Model):
+    """A pair a reconcile acted on (or would, or held back): its two VPCs, and its group."""
+
+    requester: PairSideRef
+    accepter: PairSideRef
+    group: str | None = None
+
+
+class PlannedPair(ReconcilePair):
+    """A dry run's line: what a real run would do for the pair, and why."""
+
+    action: str
+    reason: str
+
+
 class ReconcileCounts(_Model):
     """What child executions did, counted (a round's, and the whole reconcile's)."""
 
@@ -645,6 +670,18 @@ class ReconcileReport(ReconcileCounts):
     failed: list[ReconcileFailure] = Field(default_factory=list)
     skipped: list[ReconcileSkip] = Field(default_factory=list)
     ignored: list[ReconcileIgnored] = Field(default_factory=list)
+    dry_run: bool = False
+    #: A dry run: what a real run would do (listed within a byte budget; every one counted).
+    plan: list[PlannedPair] = Field(default_factory=list)
+    plan_counts: dict[str, int] = Field(default_factory=dict)
+    #: Removals the guard held back (MaxRemovalsPerReconcile), and how many.
+    removals_held: list[ReconcilePair] = Field(default_factory=list)
+    removals_held_count: int = 0
+    #: The pairs the child executions made, removed and repaired (listed within a byte budget;
+    #: the counts above count them all).
+    created_pairs: list[ReconcilePair] = Field(default_factory=list)
+    removed_pairs: list[ReconcilePair] = Field(default_factory=list)
+    repaired_pairs: list[ReconcilePair] = Field(default_factory=list)
 
 
 class ReconcileOutcome(ReconcileReport):
@@ -731,6 +768,7 @@ class RoundInput(_Model):
 class PairRun(_Model):
     """One child execution of a round: which machine, its name and input."""
 
+    item: WorkEntry
     action: str
     label: str
     group: str | None = None
@@ -758,6 +796,7 @@ class ChildError(_Model):
 class PairResult(_Model):
     """A child execution as the round's Map ends it: its run, and the error if it failed."""
 
+    item: WorkEntry = Field(default_factory=list)
     action: str
     label: str
     group: str | None = None
@@ -777,6 +816,8 @@ class RoundOutcome(ReconcileCounts):
 
     round: int
     failed: list[ReconcileFailure] = Field(default_factory=list)
+    #: The work items (as the plan writes them) whose child execution ended well.
+    done: list[WorkEntry] = Field(default_factory=list)
 
 
 #: Bounds on an InvalidInput message, whatever the input's size.

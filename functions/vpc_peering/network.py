@@ -49,8 +49,31 @@ from .settings import Settings
 Action = Literal[
     "create", "repair", "remove", "accept", "repair-incoming", "remove-incoming", "reject"
 ]
-#: What each action starts: the cleanup machine for these, the create machine for the others.
-CLEANUP_ACTIONS = frozenset({"remove", "remove-incoming", "reject"})
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What an action is: the machine it starts, the report count and list it adds to when
+    it ends well, what a dry run calls it, and whether it frees routes and quota (those run
+    in the first rounds)."""
+
+    machine: Literal["create", "cleanup"]
+    counter: Literal["created", "repaired", "removed", "accepted", "rejected"]
+    shown: str
+    frees: bool = False
+
+
+#: Every action, once; its position is its code in a plan's compact work entries.
+ACTIONS: dict[Action, ActionSpec] = {
+    "create": ActionSpec("create", "created", "create"),
+    "repair": ActionSpec("create", "repaired", "repair"),
+    "remove": ActionSpec("cleanup", "removed", "remove", frees=True),
+    "accept": ActionSpec("create", "accepted", "accept"),
+    "repair-incoming": ActionSpec("create", "repaired", "repair"),
+    "remove-incoming": ActionSpec("cleanup", "removed", "remove", frees=True),
+    "reject": ActionSpec("cleanup", "rejected", "reject"),
+}
+ACTION_CODES: tuple[Action, ...] = tuple(ACTIONS)
 #: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
 #: its output (one result per item) stays far below Step Functions' 256 KB.
 MAX_ROUND_ITEMS = 40
@@ -90,6 +113,10 @@ class WorkItem:
     accepter: VpcKey
     group: str
     peering_id: str | None = None
+    #: Why: what is missing, which tag asks for it, or why a peering goes.
+    reason: str = field(default="", compare=False)
+    #: A removal of a peering that is already gone (deleted by hand): only its routes are left.
+    gone: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -105,6 +132,21 @@ class NetworkPlan:
     failed: list[ReconcileFailure] = field(default_factory=list)
     skipped: list[ReconcileSkip] = field(default_factory=list)
     ignored: list[ReconcileIgnored] = field(default_factory=list)
+    #: Removals of live group peerings held back by the removal guard (hold_removals).
+    removals_held: list[WorkItem] = field(default_factory=list)
+
+
+def hold_removals(plan: NetworkPlan, limit: int, confirmed: bool) -> None:
+    """The guard on mass removals: when the plan would remove more live group peerings than
+    ``limit`` (MaxRemovalsPerReconcile), none of them is removed (unless ``confirmed``): they
+    move to ``removals_held``. A peering already gone whose routes are left is not counted (its
+    cleanup removes nothing that carries traffic)."""
+    removals = [w for w in plan.work if w.action == "remove" and not w.gone]
+    if confirmed or len(removals) <= limit:
+        return
+    held = set(map(id, removals))
+    plan.work = [w for w in plan.work if id(w) not in held]
+    plan.removals_held = removals
 
 
 def side_key(info: PeeringSide) -> VpcKey:
@@ -353,13 +395,52 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
         existing = next(
             (p for p in peerings if p.peering_id == doc.vpc_peering_connection_id), None
         )
-        item = WorkItem("repair", req.key, acc.key, want.group)
-        unchanged = existing is not None and not planning.drift(doc, existing)
+        differences = planning.drift(doc, existing) if existing is not None else []
+        reason = "; ".join(differences) or "the peering is not as its plan asks"
+        item = WorkItem("repair", req.key, acc.key, want.group, reason=reason)
+        unchanged = existing is not None and not differences
         return _Candidate(want.pair, item, doc, unchanged)
     for gone in dead:
         requester, accepter = side_key(gone.requester), side_key(gone.accepter)
-        plan.work.append(WorkItem("remove", requester, accepter, want.group, gone.peering_id))
-    return _Candidate(want.pair, WorkItem("create", req.key, acc.key, want.group), doc)
+        plan.work.append(
+            WorkItem(
+                "remove",
+                requester,
+                accepter,
+                want.group,
+                gone.peering_id,
+                reason=f"{gone.peering_id} is {gone.status}: its routes are left, removed before "
+                "the pair is peered again",
+                gone=True,
+            )
+        )
+    reason = f"no peering yet; {asked_by(plan.members, want.pair, want.group)}"
+    return _Candidate(
+        want.pair, WorkItem("create", req.key, acc.key, want.group, reason=reason), doc
+    )
+
+
+def _roles(member: Member | None, group: str) -> list[str]:
+    if member is None:
+        return []
+    tags = (("mesh", member.mesh), ("hub", member.hub), ("spoke", member.spoke))
+    return [f"vpc-peering:{name}={group}" for name, value in tags if value == group]
+
+
+def asked_by(members: dict[VpcKey, Member], pair: Pair, group: str) -> str:
+    """Which tags ask for this pair in ``group``, said for a person."""
+    a, b = (", ".join(_roles(members.get(k), group)) for k in pair)
+    if a == b:
+        return f"{a} on both VPCs"
+    return f"{a} on {pair[0].vpc_id}, {b} on {pair[1].vpc_id}"
+
+
+def unwanted_because(members: dict[VpcKey, Member], pair: Pair, group: str) -> str:
+    """Why no group wants a group peering any more, said for a person."""
+    gone = [k.vpc_id for k in pair if not _roles(members.get(k), group)]
+    if gone:
+        return f"{' and '.join(gone)} no longer tagged into group {group}"
+    return f"group {group} no longer pairs these VPCs ({asked_by(members, pair, group)})"
 
 
 def _doc_key(doc: PeeringDocument, name: SideName) -> VpcKey:
@@ -487,7 +568,17 @@ def _plan_incoming(
         pcx = peering.peering_id
         if not peering.live:
             if ours and net.routes_to(pcx, [acc]):
-                plan.work.append(WorkItem("remove-incoming", req, acc, "", pcx))
+                plan.work.append(
+                    WorkItem(
+                        "remove-incoming",
+                        req,
+                        acc,
+                        "",
+                        pcx,
+                        reason=f"{pcx} is {peering.status}: its routes on our side are left",
+                        gone=True,
+                    )
+                )
             continue
         try:
             policy.check_incoming(peering, tags, net.settings)
@@ -509,9 +600,9 @@ def _refused(
     rejected with RejectUnwanted, else left pending and listed."""
     req, acc = side_key(peering.requester), side_key(peering.accepter)
     if ours:
-        plan.work.append(WorkItem("remove-incoming", req, acc, "", peering.peering_id))
+        plan.work.append(WorkItem("remove-incoming", req, acc, "", peering.peering_id, reason))
     elif settings.reject_unwanted:
-        plan.work.append(WorkItem("reject", req, acc, "", peering.peering_id))
+        plan.work.append(WorkItem("reject", req, acc, "", peering.peering_id, reason))
     else:
         plan.ignored.append(_ignored(peering, reason))
 
@@ -554,10 +645,14 @@ def _plan_accept(
         )
         return None
     if ours and peering.status == "active":
-        unchanged = not planning.drift(doc, peering)
-        item = WorkItem("repair-incoming", req, acc, "", pcx)
-        return _Candidate((req, acc), item, doc, unchanged)
-    return _Candidate((req, acc), WorkItem("accept", req, acc, "", pcx), doc)
+        differences = planning.drift(doc, peering)
+        item = WorkItem("repair-incoming", req, acc, "", pcx, reason="; ".join(differences))
+        return _Candidate((req, acc), item, doc, not differences)
+    reason = (
+        f"requested from {req.account_id}, which the accept policy and the VPC's "
+        "vpc-peering:accept-from tag allow"
+    )
+    return _Candidate((req, acc), WorkItem("accept", req, acc, "", pcx, reason), doc)
 
 
 def _plan_removals(
@@ -588,7 +683,21 @@ def _plan_removals(
                 )
             )
             continue
-        plan.work.append(WorkItem("remove", keys[0], keys[1], group, peering.peering_id))
+        if peering.live:
+            reason = unwanted_because(plan.members, pair, group)
+        else:
+            reason = f"{peering.peering_id} is {peering.status}: its routes are left"
+        plan.work.append(
+            WorkItem(
+                "remove",
+                keys[0],
+                keys[1],
+                group,
+                peering.peering_id,
+                reason=reason,
+                gone=not peering.live,
+            )
+        )
 
 
 # ------------------------------------------------------------------------------ rounds
@@ -598,8 +707,8 @@ def schedule(work: list[WorkItem], max_items: int = MAX_ROUND_ITEMS) -> list[lis
     creates and repairs. Items are taken in the order of the round-robin tournament over the
     VPCs involved, which makes a full mesh of N VPCs take N-1 rounds (N even) or N (N odd),
     the fewest possible; a sparser graph takes fewer."""
-    removals = [w for w in work if w.action == "remove"]
-    others = [w for w in work if w.action != "remove"]
+    removals = [w for w in work if ACTIONS[w.action].frees]
+    others = [w for w in work if not ACTIONS[w.action].frees]
     return _rounds(removals, max_items) + _rounds(others, max_items)
 
 

@@ -32,8 +32,11 @@ from .groups import MANAGED_TAGS, VpcKey
 from .models import (
     NetworkPlanDocument,
     PairRun,
+    PairSideRef,
+    PlannedPair,
     ReconcileFailure,
     ReconcileOutcome,
+    ReconcilePair,
     ReconcileReport,
     ReconcileRequest,
     ReconcileScope,
@@ -45,6 +48,7 @@ from .models import (
     SideEntry,
     TagChangeEvent,
     TagChangeOutcome,
+    WorkEntry,
     parse,
 )
 from .network import LocationView, Scope, WorkItem
@@ -52,26 +56,6 @@ from .observability import logger
 from .settings import Settings
 from .teardown import summarize_error
 
-#: Work item actions, by their code in a plan's compact items (network.Action).
-ACTIONS = (
-    "create",
-    "repair",
-    "remove",
-    "accept",
-    "repair-incoming",
-    "remove-incoming",
-    "reject",
-)
-#: Which report count a child execution that ended well adds to.
-COUNTED = {
-    "create": "created",
-    "repair": "repaired",
-    "repair-incoming": "repaired",
-    "remove": "removed",
-    "remove-incoming": "removed",
-    "accept": "accepted",
-    "reject": "rejected",
-}
 #: Failures and skips listed in a report (all are counted); the rest are in the history.
 MAX_LISTED = 100
 #: Failures a round passes on in full (the rest counted): every round's outcome must fit the
@@ -80,6 +64,11 @@ ROUND_LISTED = 3
 MAX_CAUSE = 400
 #: Discover's output must leave room in the 256 KB state for the rounds' outcomes.
 MAX_PLAN_BYTES = 160 * 1024
+#: Bytes of JSON each pair list of a report may take (a dry run's Plan; RemovalsHeld; the
+#: pairs created, removed and repaired, together): every pair is counted, the first listed.
+PLAN_LIST_BYTES = 48 * 1024
+HELD_LIST_BYTES = 16 * 1024
+DONE_LIST_BYTES = 48 * 1024
 #: A reconcile started by tag events begins this long after its window ends: time for EC2 to
 #: show the last tag change of the window (eventual consistency), and for clocks to differ.
 SETTLE_SECONDS = 5
@@ -150,6 +139,11 @@ def discover(
     scope, described = resolve_scope(request, settings)
     if not (settings.create_state_machine_arn and settings.cleanup_state_machine_arn):
         raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
+    if request.dry_run:
+        # Nothing changes, so nothing needs the network to itself: no lease.
+        plan = network.plan_network(observe_network(access, settings), scope, settings)
+        network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
+        return dry_run_document(plan, request, described, execution_name, settings)
     key, owner = locks.reconcile_lease(execution_name)
     locks.acquire(
         access,
@@ -162,6 +156,7 @@ def discover(
     )
     try:
         plan = network.plan_network(observe_network(access, settings), scope, settings)
+        network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         doc = plan_document(plan, request, described, execution_name, settings)
     except BaseException:
         locks.release(access, settings, key, owner)
@@ -175,6 +170,77 @@ def discover(
         failed=doc.report.failed_count,
     )
     return doc
+
+
+def pair_ref(requester: VpcKey, accepter: VpcKey, group: str | None) -> ReconcilePair:
+    """A pair as the report lists it."""
+
+    def side(key: VpcKey) -> PairSideRef:
+        return PairSideRef(vpc_id=key.vpc_id, account_id=key.account_id, region=key.region)
+
+    return ReconcilePair(requester=side(requester), accepter=side(accepter), group=group or None)
+
+
+def within_bytes[T: ReconcilePair](items: list[T], budget: int) -> list[T]:
+    """The first of ``items`` whose JSON together takes at most ``budget`` bytes."""
+    kept: list[T] = []
+    size = 0
+    for item in items:
+        size += len(json.dumps(item.dump())) + 1
+        if size > budget:
+            break
+        kept.append(item)
+    return kept
+
+
+def _report(
+    plan: network.NetworkPlan, request: ReconcileRequest, scope: ReconcileScope
+) -> ReconcileReport:
+    held = [pair_ref(w.requester, w.accepter, w.group) for w in plan.removals_held]
+    return ReconcileReport(
+        scope=scope,
+        desired=plan.desired,
+        unchanged=plan.unchanged,
+        failed=plan.failed[:MAX_LISTED],
+        failed_count=len(plan.failed),
+        skipped=plan.skipped[:MAX_LISTED],
+        ignored=plan.ignored[:MAX_LISTED],
+        dry_run=request.dry_run,
+        removals_held=within_bytes(held, HELD_LIST_BYTES),
+        removals_held_count=len(held),
+    )
+
+
+def dry_run_document(
+    plan: network.NetworkPlan,
+    request: ReconcileRequest,
+    scope: ReconcileScope,
+    execution_name: str,
+    settings: Settings,
+) -> NetworkPlanDocument:
+    """A dry run's result: the report, with every pair a real run would act on (in the order
+    it would), and why; no rounds."""
+    report = _report(plan, request, scope)
+    ordered = [item for round_ in network.schedule(plan.work) for item in round_]
+    planned = [
+        PlannedPair(
+            **pair_ref(item.requester, item.accepter, item.group).model_dump(),
+            action=network.ACTIONS[item.action].shown,
+            reason=item.reason,
+        )
+        for item in ordered
+    ]
+    report.plan = within_bytes(planned, PLAN_LIST_BYTES)
+    counts: dict[str, int] = {}
+    for line in planned:
+        counts[line.action] = counts.get(line.action, 0) + 1
+    report.plan_counts = counts
+    return NetworkPlanDocument(
+        execution_name=execution_name,
+        request=request,
+        max_parallel_pairs=settings.max_parallel_pairs,
+        report=report,
+    )
 
 
 def plan_document(
@@ -201,7 +267,7 @@ def plan_document(
         row: list[int | str] = [
             index(item.requester),
             index(item.accepter),
-            ACTIONS.index(item.action),
+            network.ACTION_CODES.index(item.action),
             group,
         ]
         return row + ([item.peering_id] if item.peering_id else [])
@@ -210,15 +276,7 @@ def plan_document(
         RoundPlan(round=number, items=[entry(item) for item in items])
         for number, items in enumerate(network.schedule(plan.work))
     ]
-    report = ReconcileReport(
-        scope=scope,
-        desired=plan.desired,
-        unchanged=plan.unchanged,
-        failed=plan.failed[:MAX_LISTED],
-        failed_count=len(plan.failed),
-        skipped=plan.skipped[:MAX_LISTED],
-        ignored=plan.ignored[:MAX_LISTED],
-    )
+    report = _report(plan, request, scope)
     doc = NetworkPlanDocument(
         execution_name=execution_name,
         request=request,
@@ -260,7 +318,7 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
     pairs = []
     for index, item in enumerate(doc.round.items):
         requester, accepter = doc.sides[int(item[0])], doc.sides[int(item[1])]
-        action = ACTIONS[int(item[2])]
+        action = network.ACTION_CODES[int(item[2])]
         group = doc.groups[int(item[3])] or None
         peering_id = str(item[4]) if len(item) > 4 else ""
         label = f"{network.key_of(requester)} ~ {network.key_of(accepter)}"
@@ -275,13 +333,14 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
             child = network.pair_request(requester, accepter, group or "")
         machine = (
             settings.cleanup_state_machine_arn
-            if action in network.CLEANUP_ACTIONS
+            if network.ACTIONS[action].machine == "cleanup"
             else settings.create_state_machine_arn
         )
         if machine is None:
             raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
         pairs.append(
             PairRun(
+                item=item,
                 action=action,
                 label=label,
                 group=group,
@@ -325,8 +384,10 @@ def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundO
     outcome = RoundOutcome(round=doc.round)
     for pair in doc.pairs:
         if pair.error is None:
-            count = COUNTED[pair.action]
+            count = network.ACTIONS[pair.action].counter  # type: ignore[index]
             setattr(outcome, count, getattr(outcome, count) + 1)
+            if pair.item:
+                outcome.done.append(pair.item)
             continue
         name, cause = child_failure(pair.error.error, pair.error.cause)
         outcome.failed_count += 1
@@ -368,15 +429,24 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
             cause=cause,
         )
     outcome = ReconcileOutcome.model_validate({**state["Report"], "ExecutionName": execution_name})
+    done: list[WorkEntry] = []
     for item in state.get("Rounds") or []:
         if isinstance(item, dict) and "Items" not in item:
-            _add_round(outcome, RoundOutcome.model_validate(item))
+            result = RoundOutcome.model_validate(item)
+            _add_round(outcome, result)
+            done += result.done
+    _list_done(outcome, done, state.get("Sides") or [], state.get("Groups") or [])
     if error is not None:
         name, cause = _error_of(error)
         outcome.failed_count += 1
         outcome.failed.append(ReconcileFailure(error=name, cause=_clip(cause)))
     outcome.failed = outcome.failed[:MAX_LISTED]
-    if outcome.failed_count:
+    if outcome.dry_run:
+        pass  # a plan, not a run: its failures are what a real run would meet
+    elif outcome.removals_held_count:
+        outcome.status, outcome.error = "FAILED", "RemovalsHeld"
+        outcome.cause = held_cause(outcome, settings)
+    elif outcome.failed_count:
         outcome.status, outcome.error = "INCOMPLETE", "ReconcileIncomplete"
         outcome.cause = incomplete_cause(outcome)
     logger.info(
@@ -390,6 +460,49 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
         pairs_failed=outcome.failed_count,
     )
     return outcome
+
+
+def _list_done(
+    outcome: ReconcileOutcome, done: list[WorkEntry], sides: list[Any], groups: list[Any]
+) -> None:
+    """The pairs the rounds made, removed and repaired, from their work entries (indexes into
+    the plan's sides and groups), within the report's byte budget."""
+    lists = {
+        "created": outcome.created_pairs,
+        "removed": outcome.removed_pairs,
+        "repaired": outcome.repaired_pairs,
+    }
+    size = 0
+    for entry in done:
+        try:
+            requester, accepter = sides[int(entry[0])], sides[int(entry[1])]
+            counter = network.ACTIONS[network.ACTION_CODES[int(entry[2])]].counter
+            group = str(groups[int(entry[3])])
+        except (IndexError, ValueError, TypeError):
+            logger.warning("work entry not understood", entry=str(entry)[:200])
+            continue
+        if counter not in lists:
+            continue
+        pair = pair_ref(network.key_of(requester), network.key_of(accepter), group)
+        size += len(json.dumps(pair.dump())) + 1
+        if size > DONE_LIST_BYTES:
+            break
+        lists[counter].append(pair)
+
+
+def held_cause(outcome: ReconcileOutcome, settings: Settings) -> str:
+    """Why a reconcile with held removals ends as it does, and what to do."""
+    count = outcome.removals_held_count
+    cause = (
+        f"{count} group peering removals held: more than MaxRemovalsPerReconcile "
+        f"({settings.max_removals_per_reconcile}) in one reconcile, so none was removed (the "
+        "creates and repairs went on). If the tag changes are meant, run the reconcile again "
+        'with {"ConfirmRemovals": true} (vpc-peering reconcile --confirm-removals); '
+        "otherwise put the tags back. The pairs are listed under RemovalsHeld"
+    )
+    if outcome.failed_count:
+        cause += f"; and {incomplete_cause(outcome, limit=20_000)}"
+    return cause
 
 
 def _add_round(outcome: ReconcileOutcome, result: RoundOutcome) -> None:

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from vpc_peering.errors import AccessDenied, InvalidInput
 from vpc_peering.groups import Member, VpcKey, membership, wanted_pairs
 from vpc_peering.network import (
+    ACTIONS,
     MAX_ROUND_ITEMS,
     Scope,
     WorkItem,
+    hold_removals,
     plan_network,
     schedule,
 )
@@ -162,6 +164,77 @@ def test_a_vpc_leaving_the_group_has_its_group_peerings_removed(
     removed = {w.peering_id for w in plan.work if w.action == "remove"}
     assert removed == {pcx[frozenset((a, c))], pcx[frozenset((b, c))]}
     assert (plan.desired, plan.unchanged, len(plan.work)) == (1, 1, 2)
+
+
+def test_each_work_item_says_why(world: World, settings: Settings) -> None:
+    # Given a mesh of three: a-b made and missing a route, a-c to make, b-d to remove
+    a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
+    d = world.vpc("10.9.0.0/16")
+    world.peer(a, b)
+    world.tables[a][0].routes = [
+        r for r in world.tables[a][0].routes if r.destination != "10.1.0.0/16"
+    ]
+    world.peer(b, d)
+    world.peer(b, c)
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then each item says what is missing or which tag asks for it
+    why = {(w.action, pair(w.requester, w.accepter)): w.reason for w in plan.work}
+    assert why[("create", pair(a, c))] == "no peering yet; vpc-peering:mesh=blue on both VPCs"
+    assert "10.1.0.0/16 missing" in why[("repair", pair(a, b))]
+    assert why[("remove", pair(b, d))] == f"{d.vpc_id} no longer tagged into group blue"
+
+
+def test_more_removals_than_the_limit_are_all_held(world: World, settings: Settings) -> None:
+    # Given a converged mesh of four whose tags were all stripped, and a new pair to make
+    keys = [world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(4)]
+    for x, y in itertools.combinations(keys, 2):
+        world.peer(x, y)
+    for key in keys:
+        world.tag(key)
+    world.vpc("10.8.0.0/16", mesh="red"), world.vpc("10.9.0.0/16", mesh="red")
+    plan = plan_network(world.views(), Scope(), settings)
+    # When the guard allows 5 removals (six are planned)
+    hold_removals(plan, limit=5, confirmed=False)
+    # Then none of the six is removed; the create stays
+    assert len(plan.removals_held) == 6
+    assert [w.action for w in plan.work] == ["create"]
+
+
+@pytest.mark.parametrize(("limit", "confirmed"), [(6, False), (0, True)])
+def test_removals_within_the_limit_or_confirmed_go_on(
+    world: World, settings: Settings, limit: int, confirmed: bool
+) -> None:
+    keys = [world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(4)]
+    for x, y in itertools.combinations(keys, 2):
+        world.peer(x, y)
+    for key in keys:
+        world.tag(key)
+    plan = plan_network(world.views(), Scope(), settings)
+    hold_removals(plan, limit=limit, confirmed=confirmed)
+    assert (len(plan.work), plan.removals_held) == (6, [])
+
+
+def test_cleaning_up_after_a_peering_already_gone_is_not_a_removal_the_guard_counts(
+    world: World, settings: Settings
+) -> None:
+    # Given a group peering deleted by hand (blackhole routes left), and a guard of 0
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    world.peer(a, b, status="deleted")
+    plan = plan_network(world.views(), Scope(), settings)
+    hold_removals(plan, limit=0, confirmed=False)
+    # Then its cleanup and the new peering go on
+    assert [w.action for w in plan.work] == ["remove", "create"]
+    assert plan.removals_held == []
+
+
+def test_every_action_has_one_row_saying_what_it_runs_and_counts() -> None:
+    assert {a for a, spec in ACTIONS.items() if spec.machine == "cleanup"} == {
+        "remove",
+        "remove-incoming",
+        "reject",
+    }
+    assert {a for a, spec in ACTIONS.items() if spec.frees} == {"remove", "remove-incoming"}
 
 
 def test_a_hand_made_peering_survives_its_vpcs_leaving_the_group(

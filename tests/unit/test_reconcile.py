@@ -540,3 +540,36 @@ def test_a_vendor_request_is_accepted_and_routed_on_our_side_only(
         Filters=[{"Name": "vpc-id", "Values": [theirs]}]
     )["RouteTables"]
     assert [r.get("VpcPeeringConnectionId") for r in theirs_table["Routes"]] == [None]
+
+
+# ------------------------------------------------------------------------- byte budgets
+def _big_plan(pairs: int, group: str) -> Any:
+    from vpc_peering.groups import VpcKey
+    from vpc_peering.network import NetworkPlan, WorkItem
+
+    def key(i: int) -> VpcKey:
+        return VpcKey(HUB_ACCOUNT, REGION, f"vpc-{i:017x}")
+
+    plan = NetworkPlan()
+    for i in range(pairs):
+        plan.work.append(WorkItem("create", key(2 * i), key(2 * i + 1), group, reason="x" * 200))
+        plan.removals_held.append(WorkItem("remove", key(2 * i), key(2 * i + 1), group, "pcx-1"))
+    return plan
+
+
+def test_a_dry_run_of_thousands_of_pairs_lists_within_its_budget_and_counts_them_all(
+    settings: Settings,
+) -> None:
+    # Given a plan of 3,000 creates with long reasons and group names, and 3,000 held removals
+    plan = _big_plan(3000, "g" * 64)
+    request = parse(reconcile.ReconcileRequest, {"DryRun": True})
+    scope = reconcile.ReconcileScope(accounts=[HUB_ACCOUNT], regions=[REGION])
+    # When the dry run's document is written
+    doc = reconcile.dry_run_document(plan, request, scope, "exec", settings)
+    # Then it stays well inside Step Functions' 256 KB, lists a first part and counts them all
+    size = len(json.dumps(doc.dump()))
+    assert size < reconcile.PLAN_LIST_BYTES + reconcile.HELD_LIST_BYTES + 4096
+    assert 0 < len(doc.report.plan) < 3000
+    assert doc.report.plan_counts == {"create": 3000}
+    assert 0 < len(doc.report.removals_held) < 3000
+    assert doc.report.removals_held_count == 3000
