@@ -572,6 +572,9 @@ class ReconcileRequest(_Strict):
     dry_run: bool = False
     #: Let the removals go even when there are more than MaxRemovalsPerReconcile.
     confirm_removals: bool = False
+    #: Set by the tag-event starter: the scope is the groups of the VPCs whose tags changed
+    #: since the last tag-started reconcile took them (the queue in the lock table).
+    tag_changes: bool = False
 
     @model_validator(mode="after")
     def _one_scope(self) -> ReconcileRequest:
@@ -585,6 +588,8 @@ class ReconcileScope(_Model):
     regions: list[str]
     group: str | None = None
     vpc: str | None = None
+    #: Started by tag changes: the VPCs whose tags changed (the scope is their groups).
+    changed_vpcs: list[str] | None = None
 
 
 class ReconcileFailure(_Model):

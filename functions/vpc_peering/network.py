@@ -95,15 +95,28 @@ class LocationView:
 
 @dataclass(frozen=True)
 class Scope:
-    """What one reconcile acts on: everything, one group's pairs, or one VPC's pairs."""
+    """What one reconcile acts on: everything, one group's pairs, one VPC's pairs, or (started
+    by tag changes) the groups of the VPCs whose tags changed."""
 
     group: str | None = None
     vpc: VpcKey | None = None
+    #: The VPCs whose tags changed: the scope is their groups (``groups``, resolved from what
+    #: EC2 shows: the groups their tags name now, and those of their group peerings).
+    changed: frozenset[VpcKey] | None = None
+    groups: frozenset[str] | None = None
 
     def wants(self, pair: Pair, groups: Iterable[str]) -> bool:
         if self.vpc is not None and self.vpc not in pair:
             return False
+        if self.groups is not None and not self.groups & set(groups):
+            return False
         return self.group is None or self.group in set(groups)
+
+    def wants_incoming(self, accepter: VpcKey) -> bool:
+        """Whether a request made elsewhere to ``accepter`` is in scope."""
+        if self.group is not None or (self.vpc is not None and self.vpc != accepter):
+            return False
+        return self.changed is None or accepter in self.changed
 
 
 @dataclass(frozen=True)
@@ -252,6 +265,8 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
         if member is not None:
             plan.members[key] = member
     wanted = wanted_pairs(plan.members.values())
+    if scope.changed is not None:
+        scope = replace(scope, groups=_groups_of(net, plan.members, scope.changed))
     candidates: list[_Candidate] = []
     for pair, want in sorted(wanted.items()):
         if scope.wants(pair, want.groups):
@@ -263,6 +278,19 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
     _fit_together(net, plan, candidates)
     _plan_removals(net, plan, wanted, frozen, scope)
     return plan
+
+
+def _groups_of(
+    net: _Network, members: dict[VpcKey, Member], vpcs: frozenset[VpcKey]
+) -> frozenset[str]:
+    """The groups these VPCs are in now, and those of their group peerings (the groups they
+    may have left)."""
+    found = {g for k in vpcs if k in members for g in members[k].groups}
+    for peering in net.peerings:
+        group = ownership.group_of(peering.tags, net.settings)
+        if group and {side_key(peering.requester), side_key(peering.accepter)} & vpcs:
+            found.add(group)
+    return frozenset(found)
 
 
 def side_request(entry: SideEntry) -> SideRequest:
@@ -558,7 +586,7 @@ def _plan_incoming(
     candidates = []
     for peering in net.incoming:
         req, acc = side_key(peering.requester), side_key(peering.accepter)
-        if scope.group is not None or (scope.vpc is not None and scope.vpc != acc):
+        if not scope.wants_incoming(acc):
             continue
         if acc in frozen:
             continue  # its tags are invalid: reported, and left as it is

@@ -144,21 +144,18 @@ def discover(
         plan = network.plan_network(observe_network(access, settings), scope, settings)
         network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         return dry_run_document(plan, request, described, execution_name, settings)
-    key, owner = locks.reconcile_lease(execution_name)
-    locks.acquire(
-        access,
-        settings,
-        key,
-        owner,
-        busy=ReconcileInProgress,
-        seconds=locks.RECONCILE_LEASE_SECONDS,
-        what="the network",
-    )
+    key, owner = take_turn(request, execution_name, access, settings)
+    changed: list[tuple[str, str, str]] = []
     try:
+        if request.tag_changes and settings.lock_table_name:
+            changed = locks.take_tag_changes(access, settings)
+            scope = Scope(changed=frozenset(VpcKey(*c) for c in changed))
+            described.changed_vpcs = [str(VpcKey(*c)) for c in changed]
         plan = network.plan_network(observe_network(access, settings), scope, settings)
         network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         doc = plan_document(plan, request, described, execution_name, settings)
     except BaseException:
+        locks.give_back_tag_changes(access, settings, changed)
         locks.release(access, settings, key, owner)
         raise
     logger.info(
@@ -170,6 +167,36 @@ def discover(
         failed=doc.report.failed_count,
     )
     return doc
+
+
+def take_turn(
+    request: ReconcileRequest, execution_name: str, access: Access, settings: Settings
+) -> tuple[str, str]:
+    """Take the reconcile lease (ReconcileInProgress while another reconcile holds it). An
+    operator's reconcile (anything not started by tag changes) that has to wait marks itself
+    next, and the queued tag-started reconcile lets it go first."""
+    key, owner = locks.reconcile_lease(execution_name)
+    if request.tag_changes and settings.lock_table_name:
+        ahead = locks.operator_waiting(access, settings, owner)
+        if ahead is not None:
+            raise ReconcileInProgress(f"an operator's reconcile ({ahead}) goes first")
+    try:
+        locks.acquire(
+            access,
+            settings,
+            key,
+            owner,
+            busy=ReconcileInProgress,
+            seconds=locks.RECONCILE_LEASE_SECONDS,
+            what="the network",
+        )
+    except ReconcileInProgress:
+        if not request.tag_changes and settings.lock_table_name:
+            locks.wait_first(access, settings, owner)
+        raise
+    if not request.tag_changes:
+        locks.release(access, settings, locks.NEXT_KEY, owner)
+    return key, owner
 
 
 def pair_ref(requester: VpcKey, accepter: VpcKey, group: str | None) -> ReconcilePair:
@@ -554,23 +581,28 @@ def vpc_of_event(event: TagChangeEvent) -> VpcKey:
 
 
 def on_tag_change(event: TagChangeEvent, access: Access, settings: Settings) -> TagChangeOutcome:
-    """Start (or join) the reconcile of this tag change's time window: every change of one
-    window is covered by one execution, which begins after the window ends. A change to a VPC
-    outside the managed accounts and regions starts nothing."""
+    """Queue this VPC's tag change for the next tag-started reconcile, and start that reconcile
+    unless one is queued already (it begins after its time window ends, then takes every change
+    queued by then): at most one tag-started reconcile waits at a time, however many tags
+    change. A change to a VPC outside the managed accounts and regions starts nothing."""
     vpc = vpc_of_event(event)
     if not settings.account_allowed(vpc.account_id):
         return TagChangeOutcome(started=False, reason=f"{vpc}: not in AllowedAccountIds")
     if not settings.region_managed(vpc.region):
         return TagChangeOutcome(started=False, reason=f"{vpc}: not in ManagedRegions")
     window = settings.tag_event_window_seconds
-    now = time.time()
-    number = int(now // window)
-    name = f"tags-{window}s-{number}"
+    number = int(time.time() // window)
+    # Named for the event (a redelivered event starts nothing new: StartExecution is
+    # idempotent by name and input), begun after the window ends.
+    name = f"tags-{window}s-{number}-{_NAME_UNSAFE.sub('-', event.id)[:36]}"
     not_before = (number + 1) * window + SETTLE_SECONDS
+    where = (vpc.account_id, vpc.region, vpc.vpc_id)
+    if settings.lock_table_name and not locks.queue_tag_change(access, settings, where, name):
+        logger.info("tag change queued", vpc=str(vpc))
+        return TagChangeOutcome(
+            started=False, reason=f"{vpc}: queued for the reconcile waiting to begin"
+        )
     arn = _start_reconcile(access, settings, name, not_before)
-    if arn is None:
-        # That window's execution has already ended: this change gets one of its own.
-        arn = _start_reconcile(access, settings, f"{name}-{event.id[:13]}", now + SETTLE_SECONDS)
     logger.info("reconcile started", vpc=str(vpc), execution_arn=arn)
     return TagChangeOutcome(started=arn is not None, execution_arn=arn, reason=str(vpc))
 
@@ -589,7 +621,7 @@ def _start_reconcile(
             started = access.client("stepfunctions", hub).start_execution(
                 stateMachineArn=settings.reconcile_state_machine_arn,
                 name=name,
-                input=json.dumps({"NotBefore": moment}),
+                input=json.dumps({"NotBefore": moment, "TagChanges": True}),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":

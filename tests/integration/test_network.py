@@ -312,3 +312,28 @@ def test_a_bad_tag_is_reported_for_its_vpc_and_nothing_is_done_for_it(network: N
     assert network.peerings(group) == {}
     assert good.vpc_id not in (result.cause or "")
     network.leave(good, bad)
+
+
+def test_a_tag_change_answers_for_its_own_groups_only(network: Network) -> None:
+    # Given a group whose pair cannot converge (overlapping CIDRs): a standing failure
+    red = group_name()
+    before = network.arns()
+    a = network.vpc(mesh=red)
+    half = a.cidr.replace(".0.0/16", ".128.0/17")
+    b = Tagged(network.ec2().create_vpc(CidrBlock=half)["Vpc"]["VpcId"], HUB, "us-east-1", half)
+    network.tag(b, mesh=red)
+    network.settled(before)
+    # When two VPCs are tagged into another group
+    green = group_name()
+    before = network.arns()
+    c, d = network.vpc(mesh=green), network.vpc(mesh=green)
+    results = network.settled(before)
+    # Then the reconcile their tags started made their pair and SUCCEEDED: red's failure is
+    # not its own; its output names the VPCs whose tag changes started it
+    mine = [r for r in results if r.output and c.vpc_id in str(r.output["Scope"]["ChangedVpcs"])]
+    assert mine, results
+    assert all(r.succeeded for r in mine), [(r.error, r.cause) for r in mine]
+    assert any(d.vpc_id in str(r.output["Scope"]["ChangedVpcs"]) for r in mine)
+    assert set(network.peerings(green)) == {pair(c, d)}
+    assert all(r.output["Created"] <= 1 for r in mine)
+    network.leave(a, b, c, d)

@@ -320,41 +320,113 @@ def reconcile_machine(aws: None, settings: Settings) -> str:
     return str(arn)
 
 
-def test_a_tag_change_starts_its_windows_reconcile_after_the_window(
+def test_a_tag_change_starts_a_reconcile_after_its_window_and_queues_the_vpc(
     access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the clock 3 s into a 20 s window
     monkeypatch.setattr(reconcile.time, "time", lambda: 20 * 1000 + 3.0)
     # When a VPC's group tag changes
     outcome = reconcile.on_tag_change(tag_event(), access, settings)
-    # Then the window's reconcile starts, beginning 5 s after the window ends
+    # Then a reconcile starts, named for the window and the event, beginning 5 s after the
+    # window ends, for the tag changes queued by then
     assert outcome.started
     sfn = boto3.client("stepfunctions", region_name=REGION)
     [execution] = sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]
-    assert execution["name"] == "tags-20s-1000"
+    assert execution["name"] == "tags-20s-1000-5d4e6f7a-8b9c-4d0e-9f1a-3b4c5d6e7f80"
     described = sfn.describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(described["input"]) == {"NotBefore": "1970-01-01T05:33:45Z"}  # 20025 s
-    # When another VPC's tags change in the same window
-    again = reconcile.on_tag_change(tag_event(), access, settings)
-    # Then it joins that execution (StartExecution is idempotent by name and input)
-    assert again.execution_arn == outcome.execution_arn
-    assert len(sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]) == 1
+    assert json.loads(described["input"]) == {
+        "NotBefore": "1970-01-01T05:33:45Z",  # 20025 s
+        "TagChanges": True,
+    }
+    assert locks.take_tag_changes(access, settings) == [
+        (HUB_ACCOUNT, REGION, "vpc-0a1b2c3d4e5f60718")
+    ]
 
 
-def test_a_window_whose_reconcile_ended_gets_one_of_its_own(
+def test_tag_changes_while_a_reconcile_is_queued_join_it_however_many(
     access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the window's reconcile started and has already ended (stopped)
-    monkeypatch.setattr(reconcile.time, "time", lambda: 20 * 1000 + 3.0)
+    # Given a queued reconcile (started, not yet begun)
+    first = reconcile.on_tag_change(tag_event(), access, settings)
+    # When fifty more tag changes arrive, in later windows too, for other VPCs
+    for number in range(50):
+        monkeypatch.setattr(reconcile.time, "time", lambda n=number: 20.0 * (1000 + n))
+        event = tag_event().model_copy(
+            update={
+                "id": f"event-{number}",
+                "resources": [f"arn:aws:ec2:{REGION}:{HUB_ACCOUNT}:vpc/vpc-{number:017x}"],
+            }
+        )
+        outcome = reconcile.on_tag_change(event, access, settings)
+        assert not outcome.started
+        assert "queued" in outcome.reason
+    # Then no other execution waits: the queued one will take every VPC
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    assert [
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]
+    ] == [first.execution_arn]
+    assert len(locks.take_tag_changes(access, settings)) == 51
+
+
+def test_a_change_after_the_queue_was_taken_starts_the_next_reconcile(
+    access: Access, settings: Settings, reconcile_machine: str
+) -> None:
+    # Given a reconcile that took the queue (it runs, past Discover)
+    reconcile.on_tag_change(tag_event(), access, settings)
+    locks.take_tag_changes(access, settings)
+    # When another change arrives
+    event = tag_event().model_copy(update={"id": "another-event"})
+    outcome = reconcile.on_tag_change(event, access, settings)
+    # Then it starts a reconcile of its own, which will take it
+    assert outcome.started
+    assert outcome.execution_arn is not None
+    assert outcome.execution_arn.endswith("-another-event")
+
+
+def test_a_queued_reconcile_that_ended_before_taking_the_queue_is_replaced(
+    access: Access, settings: Settings, reconcile_machine: str
+) -> None:
+    # Given the queued reconcile stopped before it began
     first = reconcile.on_tag_change(tag_event(), access, settings).execution_arn
     sfn = boto3.client("stepfunctions", region_name=REGION)
     sfn.stop_execution(executionArn=first)
-    # When another change of that window arrives
-    outcome = reconcile.on_tag_change(tag_event(), access, settings)
-    # Then it starts a reconcile of its own, named after the window and the event
+    # When another change arrives
+    event = tag_event().model_copy(update={"id": "later-event"})
+    outcome = reconcile.on_tag_change(event, access, settings)
+    # Then a new reconcile takes its place, and both changes are queued for it
     assert outcome.started
-    assert outcome.execution_arn is not None
-    assert outcome.execution_arn.endswith(":tags-20s-1000-5d4e6f7a-8b9c")
+    assert (outcome.execution_arn or "").endswith("-later-event")
+    assert len(locks.take_tag_changes(access, settings)) == 1  # the same VPC, once
+
+
+def test_an_operators_reconcile_goes_before_a_queued_tag_reconcile(
+    access: Access, settings: Settings, reconcile_machine: str
+) -> None:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    names = {}
+    for who in ("holder", "operator", "tags"):
+        names[who] = sfn.start_execution(stateMachineArn=reconcile_machine, name=who)[
+            "executionArn"
+        ].rsplit(":", 1)[1]
+    # Given one reconcile holding the lease, and an operator's reconcile that had to wait
+    reconcile.take_turn(parse(reconcile.ReconcileRequest, {}), "holder", access, settings)
+    with pytest.raises(reconcile.ReconcileInProgress):
+        reconcile.take_turn(
+            parse(reconcile.ReconcileRequest, {"Group": "g"}), "operator", access, settings
+        )
+    # When the holder gives the lease back, and a tag-started reconcile tries first
+    locks.release(access, settings, *locks.reconcile_lease("holder"))
+    tags = parse(reconcile.ReconcileRequest, {"TagChanges": True})
+    # Then it waits: the operator's goes first
+    with pytest.raises(reconcile.ReconcileInProgress, match="goes first"):
+        reconcile.take_turn(tags, "tags", access, settings)
+    reconcile.take_turn(
+        parse(reconcile.ReconcileRequest, {"Group": "g"}), "operator", access, settings
+    )
+    locks.release(access, settings, *locks.reconcile_lease("operator"))
+    # And once the operator's has had its turn, the tag-started one takes the lease
+    assert reconcile.take_turn(tags, "tags", access, settings)[1] == "reconcile:tags"
 
 
 @pytest.mark.parametrize(
