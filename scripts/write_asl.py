@@ -256,6 +256,7 @@ def reconcile() -> Json:
                 "Groups.$": "$.Groups",
                 "Reconcile.$": "$$.Execution.Name",
                 "MaxParallelPairs.$": "$.MaxParallelPairs",
+                "OutcomeBytes.$": "$.OutcomeBytes",
             },
             max_concurrency=1,
             result_path="$.Rounds",
@@ -359,7 +360,16 @@ def reconcile() -> Json:
 
 
 #: What the "VPC Peering Network Reconciled" event carries (the output has the lists too).
-REPORT_FIELDS = ["Status", "Desired", "Created", "Removed", "Repaired", "Unchanged", "FailedCount"]
+REPORT_FIELDS = [
+    "Status",
+    "Desired",
+    "Created",
+    "Removed",
+    "Repaired",
+    "Unchanged",
+    "FailedCount",
+    "Deferred",
+]
 #: A child execution may run this long: beyond the create machine's own worst case (its ASL's
 #: timeouts and retries, computed in tests/contract/test_asl.py).
 CHILD_TIMEOUT_SECONDS = 4 * 3600

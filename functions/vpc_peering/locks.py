@@ -324,9 +324,7 @@ def wait_first(access: Access, settings: Settings, me: str) -> None:
         if holder and _still_running(access, settings, holder):
             return
         try:
-            _put_lease(
-                table, settings, NEXT_KEY, me, expires, "#o = :old", {":old": {"S": holder}}
-            )
+            _put_lease(table, settings, NEXT_KEY, me, expires, "#o = :old", {":old": {"S": holder}})
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

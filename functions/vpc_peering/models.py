@@ -674,7 +674,12 @@ class ReconcileReport(ReconcileCounts):
     unchanged: int = 0
     failed: list[ReconcileFailure] = Field(default_factory=list)
     skipped: list[ReconcileSkip] = Field(default_factory=list)
+    skipped_count: int = 0
     ignored: list[ReconcileIgnored] = Field(default_factory=list)
+    ignored_count: int = 0
+    #: Pairs left for the next reconcile: the plan was more than one execution can carry.
+    deferred: int = 0
+    deferred_pairs: list[ReconcilePair] = Field(default_factory=list)
     dry_run: bool = False
     #: A dry run: what a real run would do (listed within a byte budget; every one counted).
     plan: list[PlannedPair] = Field(default_factory=list)
@@ -757,6 +762,8 @@ class NetworkPlanDocument(_Model):
     rounds: list[RoundPlan] = Field(default_factory=list)
     has_work: bool = False
     max_parallel_pairs: int = 10
+    #: Bytes each round's outcome may take (all of them must fit the reconcile's state).
+    outcome_bytes: int = 2048
     report: ReconcileReport
 
 
@@ -768,6 +775,7 @@ class RoundInput(_Model):
     groups: list[str]
     reconcile: str
     max_parallel_pairs: int
+    outcome_bytes: int = 2048
 
 
 class PairRun(_Model):
@@ -790,6 +798,7 @@ class RoundRun(_Model):
     round: int
     reconcile: str
     max_parallel_pairs: int
+    outcome_bytes: int = 2048
     pairs: list[PairRun]
 
 
@@ -812,6 +821,7 @@ class PairResult(_Model):
 class RoundResult(_Model):
     round: int
     reconcile: str
+    outcome_bytes: int = 2048
     pairs: list[PairResult]
 
 

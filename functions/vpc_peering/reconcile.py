@@ -35,11 +35,13 @@ from .models import (
     PairSideRef,
     PlannedPair,
     ReconcileFailure,
+    ReconcileIgnored,
     ReconcileOutcome,
     ReconcilePair,
     ReconcileReport,
     ReconcileRequest,
     ReconcileScope,
+    ReconcileSkip,
     RoundInput,
     RoundOutcome,
     RoundPlan,
@@ -61,14 +63,22 @@ MAX_LISTED = 100
 #: Failures a round passes on in full (the rest counted): every round's outcome must fit the
 #: reconcile execution's 256 KB state, however many rounds and failures there are.
 ROUND_LISTED = 3
+#: Every round's outcome together (the distributed Map's result, in the reconcile's state):
+#: each round gets its share, at least MIN_OUTCOME_BYTES (its counts always fit).
+ROUND_OUTCOMES_BYTES = 64 * 1024
+MIN_OUTCOME_BYTES = 400
 MAX_CAUSE = 400
 #: Discover's output must leave room in the 256 KB state for the rounds' outcomes.
 MAX_PLAN_BYTES = 160 * 1024
-#: Bytes of JSON each pair list of a report may take (a dry run's Plan; RemovalsHeld; the
-#: pairs created, removed and repaired, together): every pair is counted, the first listed.
+#: Bytes of JSON the lists of a report may take: Discover's (Failed, Skipped, Ignored,
+#: RemovalsHeld, shared), a dry run's Plan, the pairs created, removed and repaired (together),
+#: the pairs deferred. Every item is counted; the first are listed, their causes clipped.
+REPORT_LIST_BYTES = 56 * 1024
+MIN_REPORT_LIST_BYTES = 8 * 1024
+FAILED_LIST_BYTES = 32 * 1024
 PLAN_LIST_BYTES = 48 * 1024
-HELD_LIST_BYTES = 16 * 1024
-DONE_LIST_BYTES = 48 * 1024
+DONE_LIST_BYTES = 40 * 1024
+DEFERRED_LIST_BYTES = 8 * 1024
 #: A reconcile started by tag events begins this long after its window ends: time for EC2 to
 #: show the last tag change of the window (eventual consistency), and for clocks to differ.
 SETTLE_SECONDS = 5
@@ -208,32 +218,53 @@ def pair_ref(requester: VpcKey, accepter: VpcKey, group: str | None) -> Reconcil
     return ReconcilePair(requester=side(requester), accepter=side(accepter), group=group or None)
 
 
-def within_bytes[T: ReconcilePair](items: list[T], budget: int) -> list[T]:
+def within_bytes[
+    T: (
+        ReconcilePair,
+        PlannedPair,
+        ReconcileFailure,
+        ReconcileSkip,
+        ReconcileIgnored,
+    )
+](items: list[T], budget: int) -> list[T]:
     """The first of ``items`` whose JSON together takes at most ``budget`` bytes."""
     kept: list[T] = []
     size = 0
     for item in items:
-        size += len(json.dumps(item.dump())) + 1
+        size += len(json.dumps(item.dump())) + 2
         if size > budget:
             break
         kept.append(item)
     return kept
 
 
+def clipped(item: ReconcileFailure) -> ReconcileFailure:
+    return item.model_copy(update={"cause": _clip(item.cause)})
+
+
 def _report(
-    plan: network.NetworkPlan, request: ReconcileRequest, scope: ReconcileScope
+    plan: network.NetworkPlan,
+    request: ReconcileRequest,
+    scope: ReconcileScope,
+    budget: int = REPORT_LIST_BYTES,
 ) -> ReconcileReport:
+    """Discover's findings, each list clipped and within its share of ``budget`` bytes (every
+    item counted)."""
     held = [pair_ref(w.requester, w.accepter, w.group) for w in plan.removals_held]
+    skipped = [s.model_copy(update={"reason": _clip(s.reason)}) for s in plan.skipped]
+    ignored = [i.model_copy(update={"reason": _clip(i.reason)}) for i in plan.ignored]
     return ReconcileReport(
         scope=scope,
         desired=plan.desired,
         unchanged=plan.unchanged,
-        failed=plan.failed[:MAX_LISTED],
+        failed=within_bytes([clipped(f) for f in plan.failed[:MAX_LISTED]], budget // 2),
         failed_count=len(plan.failed),
-        skipped=plan.skipped[:MAX_LISTED],
-        ignored=plan.ignored[:MAX_LISTED],
+        skipped=within_bytes(skipped[:MAX_LISTED], budget // 8),
+        skipped_count=len(plan.skipped),
+        ignored=within_bytes(ignored[:MAX_LISTED], budget // 8),
+        ignored_count=len(plan.ignored),
         dry_run=request.dry_run,
-        removals_held=within_bytes(held, HELD_LIST_BYTES),
+        removals_held=within_bytes(held, budget // 4),
         removals_held_count=len(held),
     )
 
@@ -299,11 +330,11 @@ def plan_document(
         ]
         return row + ([item.peering_id] if item.peering_id else [])
 
+    scheduled = network.schedule(plan.work)
     rounds = [
         RoundPlan(round=number, items=[entry(item) for item in items])
-        for number, items in enumerate(network.schedule(plan.work))
+        for number, items in enumerate(scheduled)
     ]
-    report = _report(plan, request, scope)
     doc = NetworkPlanDocument(
         execution_name=execution_name,
         request=request,
@@ -312,22 +343,37 @@ def plan_document(
         rounds=rounds,
         has_work=bool(rounds),
         max_parallel_pairs=settings.max_parallel_pairs,
-        report=report,
+        report=_report(plan, request, scope, budget=0),
     )
-    deferred = 0
-    while doc.rounds and len(json.dumps(doc.dump())) > MAX_PLAN_BYTES:
-        deferred += len(doc.rounds.pop().items)
+    # The work first: the report's lists get what room is left (at most their own budget);
+    # only when even the smallest report does not fit is work deferred, and then named.
+    deferred: list[WorkItem] = []
+    while doc.rounds and _size(doc) + MIN_REPORT_LIST_BYTES > MAX_PLAN_BYTES:
+        doc.rounds.pop()
+        deferred = scheduled[len(doc.rounds)] + deferred
+    room = min(REPORT_LIST_BYTES, MAX_PLAN_BYTES - _size(doc))
+    doc.report = _report(plan, request, scope, budget=room)
+    doc.has_work = bool(doc.rounds)
+    doc.outcome_bytes = max(MIN_OUTCOME_BYTES, ROUND_OUTCOMES_BYTES // max(1, len(doc.rounds)))
     if deferred:
-        doc.has_work = bool(doc.rounds)
+        doc.report.deferred = len(deferred)
+        doc.report.deferred_pairs = within_bytes(
+            [pair_ref(w.requester, w.accepter, w.group) for w in deferred], DEFERRED_LIST_BYTES
+        )
         doc.report.failed_count += 1
         doc.report.failed.append(
             ReconcileFailure(
                 error="ReconcileIncomplete",
-                cause=f"{deferred} pair(s) deferred: the plan is more than one execution can "
-                "carry; the next reconcile goes on with them",
+                cause=f"{len(deferred)} pair(s) deferred: the plan is more than one execution "
+                "can carry (they are listed under DeferredPairs); the next reconcile goes on "
+                "with them",
             )
         )
     return doc
+
+
+def _size(doc: NetworkPlanDocument) -> int:
+    return len(json.dumps(doc.dump()))
 
 
 # ---------------------------------------------------------------------------------- rounds
@@ -380,6 +426,7 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
         round=doc.round.round,
         reconcile=doc.reconcile,
         max_parallel_pairs=doc.max_parallel_pairs,
+        outcome_bytes=doc.outcome_bytes,
         pairs=pairs,
     )
 
@@ -407,14 +454,16 @@ def _clip(text: str, limit: int = MAX_CAUSE) -> str:
 
 
 def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundOutcome:
-    """How the round's child executions ended, in brief."""
+    """How the round's child executions ended, in brief: counted, and within the round's share
+    of bytes, its first failures and the work entries it did."""
     outcome = RoundOutcome(round=doc.round)
+    done: list[WorkEntry] = []
     for pair in doc.pairs:
         if pair.error is None:
             count = network.ACTIONS[pair.action].counter  # type: ignore[index]
             setattr(outcome, count, getattr(outcome, count) + 1)
             if pair.item:
-                outcome.done.append(pair.item)
+                done.append(pair.item)
             continue
         name, cause = child_failure(pair.error.error, pair.error.cause)
         outcome.failed_count += 1
@@ -431,6 +480,14 @@ def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundO
                     cause=_clip(f"{cause} (execution {pair.name})"),
                 )
             )
+    while outcome.failed and len(json.dumps(outcome.dump())) > doc.outcome_bytes:
+        outcome.failed.pop()
+    room = doc.outcome_bytes - len(json.dumps(outcome.dump()))
+    for entry in done:
+        room -= len(json.dumps(entry)) + 2  # and its ", "
+        if room < 0:
+            break
+        outcome.done.append(entry)
     return outcome
 
 
@@ -467,7 +524,7 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
         name, cause = _error_of(error)
         outcome.failed_count += 1
         outcome.failed.append(ReconcileFailure(error=name, cause=_clip(cause)))
-    outcome.failed = outcome.failed[:MAX_LISTED]
+    outcome.failed = within_bytes(outcome.failed[:MAX_LISTED], FAILED_LIST_BYTES)
     if outcome.dry_run:
         pass  # a plan, not a run: its failures are what a real run would meet
     elif outcome.removals_held_count:
@@ -511,7 +568,7 @@ def _list_done(
         if counter not in lists:
             continue
         pair = pair_ref(network.key_of(requester), network.key_of(accepter), group)
-        size += len(json.dumps(pair.dump())) + 1
+        size += len(json.dumps(pair.dump())) + 2
         if size > DONE_LIST_BYTES:
             break
         lists[counter].append(pair)

@@ -640,7 +640,7 @@ def test_a_dry_run_of_thousands_of_pairs_lists_within_its_budget_and_counts_them
     doc = reconcile.dry_run_document(plan, request, scope, "exec", settings)
     # Then it stays well inside Step Functions' 256 KB, lists a first part and counts them all
     size = len(json.dumps(doc.dump()))
-    assert size < reconcile.PLAN_LIST_BYTES + reconcile.HELD_LIST_BYTES + 4096
+    assert size < reconcile.PLAN_LIST_BYTES + reconcile.REPORT_LIST_BYTES + 4096
     assert 0 < len(doc.report.plan) < 3000
     assert doc.report.plan_counts == {"create": 3000}
     assert 0 < len(doc.report.removals_held) < 3000
