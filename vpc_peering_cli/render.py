@@ -102,6 +102,7 @@ class StateLines:
         self.running: StateRun | None = None
         self.frame = 0
         self.drawn = False
+        self.noted = ""
 
     def update(self, runs: list[StateRun], now: datetime) -> None:
         self._clear()
@@ -117,6 +118,15 @@ class StateLines:
         self.frame += 1
         self._draw(now)
 
+    def note(self, text: str) -> None:
+        """Shown on the live line; without one (a pipe), printed when it changes."""
+        if text == self.noted:
+            return
+        self.noted = text
+        if not self.style.live:
+            self.stream.write(f"    {text}\n")
+            self.stream.flush()
+
     def finish(self, runs: list[StateRun], now: datetime) -> None:
         self._clear()
         for index, run in enumerate(runs):
@@ -131,7 +141,10 @@ class StateLines:
             run = self.running
             spinner = self.style.spinner(self.frame)
             seconds = self.style.paint(format_seconds(run.seconds(now)), _DIM)
-            self.stream.write(f"{_ERASE_LINE}  {spinner} {run.name.ljust(NAME_WIDTH)} {seconds}")
+            noted = f"  {self.noted}" if self.noted and run.name == "RunRounds" else ""
+            self.stream.write(
+                f"{_ERASE_LINE}  {spinner} {run.name.ljust(NAME_WIDTH)} {seconds}{noted}"
+            )
             self.drawn = True
         self.stream.flush()
 
@@ -151,6 +164,9 @@ class Silent:
         pass
 
     def finish(self, runs: list[StateRun], now: datetime) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
 
