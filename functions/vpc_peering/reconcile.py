@@ -428,7 +428,7 @@ def incomplete_cause(outcome: ReconcileOutcome, limit: int = 30_000) -> str:
 def vpc_of_event(event: TagChangeEvent) -> VpcKey:
     """The VPC whose tags changed; the event's account must be the VPC's (a forwarded event
     keeps the account it happened in)."""
-    match = _VPC_ARN.match(event.resources[0])
+    match = _VPC_ARN.fullmatch(event.resources[0])
     if match is None:
         raise InvalidInput(f"resources[0]: {event.resources[0]!r} is not a VPC ARN")
     region, account, vpc_id = match.groups()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given
@@ -63,6 +64,15 @@ def test_a_bad_group_or_option_names_the_tag_and_its_value(
     tags: dict[str, str], named: str
 ) -> None:
     with pytest.raises(InvalidInput, match=named.replace("(", r"\(")):
+        membership(VpcKey(HUB, R1, "vpc-00000000000000001"), tags)
+
+
+@pytest.mark.parametrize("tag", ["mesh", "hub", "spoke"])
+def test_a_group_name_is_matched_whole_a_final_newline_included(tag: str) -> None:
+    # Given a group tag whose value ends with a newline (Python's $ matches before it)
+    tags = {f"vpc-peering:{tag}": "x\n"}
+    # When its membership is read / Then it is refused, naming the tag and the value as repr
+    with pytest.raises(InvalidInput, match=re.escape(f"vpc-peering:{tag}: 'x\\n' is not a group")):
         membership(VpcKey(HUB, R1, "vpc-00000000000000001"), tags)
 
 
@@ -211,6 +221,23 @@ def test_a_vpc_with_a_bad_tag_is_reported_and_its_peerings_left_as_they_are(
     assert [(f.vpc, f.error) for f in plan.failed] == [(str(b), "InvalidInput")]
     assert "vpc-peering:mesh: 'not ok!'" in plan.failed[0].cause
     assert plan.work == []
+
+
+def test_two_vpcs_in_a_group_named_with_a_final_newline_fail_alone(
+    world: World, settings: Settings
+) -> None:
+    # Given two VPCs tagged vpc-peering:mesh = "x\n", and an unrelated group of two
+    bad = [world.vpc(f"10.{i}.0.0/16", mesh="x\n") for i in range(2)]
+    a, b = world.vpc("10.8.0.0/16", mesh="blue"), world.vpc("10.9.0.0/16", mesh="blue")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then each bad VPC is its own failure, naming the tag and its value (the newline shown)
+    assert sorted((f.vpc, f.error) for f in plan.failed) == sorted(
+        (str(k), "InvalidInput") for k in bad
+    )
+    assert all("vpc-peering:mesh: 'x\\n'" in f.cause for f in plan.failed)
+    # And the other pair is made
+    assert actions(plan.work) == [("create", pair(a, b))]
 
 
 def test_a_group_peering_to_a_vpc_outside_the_managed_regions_is_not_removed(

@@ -383,6 +383,15 @@ def test_a_forged_event_for_a_vpc_of_another_account_is_refused(
         reconcile.on_tag_change(event, access, settings)
 
 
+def test_a_vpc_arn_is_matched_whole_a_final_newline_included() -> None:
+    # Given a tag event whose VPC ARN ends with a newline
+    event = tag_event()
+    event = event.model_copy(update={"resources": [event.resources[0] + "\n"]})
+    # When its VPC is read / Then it is refused, the value shown as repr
+    with pytest.raises(InvalidInput, match=r"vpc-0a1b2c3d4e5f60718\\n' is not a VPC ARN"):
+        reconcile.vpc_of_event(event)
+
+
 def test_the_lease_key_is_one_for_every_reconcile() -> None:
     assert locks.reconcile_lease("a")[0] == locks.reconcile_lease("b")[0]
 
