@@ -80,15 +80,21 @@ class LocationView:
     vpcs: list[Vpc] = field(default_factory=list)  # VPCs carrying a group tag
     route_tables: list[RouteTable] = field(default_factory=list)  # of those VPCs
     peerings: list[Peering] = field(default_factory=list)  # every peering EC2 shows here
-    error: PeeringError | None = None  # the account and region could not be read
+    #: Why the account and region could not be read (a domain error; anything else is an
+    #: InternalError)
+    error: Exception | None = None
 
     def key(self, vpc_id: str) -> VpcKey:
         return VpcKey(self.location.account_id, self.location.region, vpc_id)
 
     def failure(self) -> tuple[str, str]:
         """Why this location could not be read: the error's name, and a cause naming it."""
-        assert self.error is not None
-        return self.error.name, clip(f"{self.location} could not be read ({self.error})")
+        error = self.error
+        assert error is not None
+        if isinstance(error, PeeringError):
+            return error.name, clip(f"{self.location} could not be read ({error})")
+        text = f"{type(error).__name__}: {error}"
+        return "InternalError", clip(f"{self.location} could not be read ({text})")
 
 
 @dataclass(frozen=True)
