@@ -511,6 +511,10 @@ class CleanupDocument(_Model):
     routes: list[RouteEntry] = Field(default_factory=list)
     dedicated_route_tables: list[DedicatedTable] = Field(default_factory=list)
     removed: Removed = Field(default_factory=Removed)
+    #: Sides whose account and region could not be read, with the error: the peering was
+    #: removed from the requester's side, and routes to it on these are left (blackholes,
+    #: which a later reconcile removes once it can read them).
+    unreadable: list[str] = Field(default_factory=list)
     #: How it ended: Removed (this cleanup deleted the peering), AlreadyDeleted (it was gone
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).
