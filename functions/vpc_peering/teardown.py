@@ -499,7 +499,7 @@ def _find_leftovers(
     locs = {name: side.location for name, side in sides.items()}
     # One read per account and region: both VPCs at once when they share one.
     tables_at: dict[Location, list[ec2.RouteTable]] = {}
-    for loc in set(locs.values()):
+    for loc in dict.fromkeys(locs.values()):  # the requester's first
         vpc_ids = sorted({s.vpc_id for n, s in sides.items() if locs[n] == loc})
         try:
             tables_at[loc] = _read_tables(access, loc, vpc_ids)
