@@ -354,6 +354,10 @@ def cleanup_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
         lines += columns(rows)
     else:
         lines.append("Nothing was removed.")
+    unreadable = [str(u) for u in output.get("Unreadable") or []]
+    if unreadable:
+        lines.append("Not read (routes to the peering there are left; a reconcile removes them)")
+        lines += [f"  {u}" for u in unreadable]
     return lines
 
 

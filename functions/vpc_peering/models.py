@@ -35,6 +35,8 @@ from pydantic.alias_generators import to_pascal
 
 from .errors import AccountNotAllowed, InvalidInput
 
+#: pydantic matches these with Rust's regex, where ``$`` is the end of the text. Python's ``$``
+#: also matches before a final newline: Python code checks a whole value with ``fullmatch``.
 VPC_ID = r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$"
 SUBNET_ID = r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$"
 ROUTE_TABLE_ID = r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$"
@@ -74,7 +76,7 @@ def _region_patterns() -> tuple[re.Pattern[str], ...]:
 
 
 def _known_region(value: str) -> str:
-    if not any(p.match(value) for p in _region_patterns()):
+    if not any(p.fullmatch(value) for p in _region_patterns()):
         raise ValueError(f"{value!r} is not an AWS region name (e.g. us-east-1)")
     return value
 
@@ -509,6 +511,10 @@ class CleanupDocument(_Model):
     routes: list[RouteEntry] = Field(default_factory=list)
     dedicated_route_tables: list[DedicatedTable] = Field(default_factory=list)
     removed: Removed = Field(default_factory=Removed)
+    #: Sides whose account and region could not be read, with the error: the peering was
+    #: removed from the requester's side, and routes to it on these are left (blackholes,
+    #: which a later reconcile removes once it can read them).
+    unreadable: list[str] = Field(default_factory=list)
     #: How it ended: Removed (this cleanup deleted the peering), AlreadyDeleted (it was gone
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).

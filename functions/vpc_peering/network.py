@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from . import ownership, planning, policy
-from .errors import AcceptDenied, CidrOverlap, InvalidInput, PeeringError, PeeringExists
+from .errors import AcceptDenied, CidrOverlap, PeeringError, PeeringExists
 from .groups import (
     Member,
     Pair,
@@ -77,6 +77,22 @@ ACTION_CODES: tuple[Action, ...] = tuple(ACTIONS)
 #: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
 #: its output (one result per item) stays far below Step Functions' 256 KB.
 MAX_ROUND_ITEMS = 40
+#: A failure's cause at most (an unexpected exception's text can be anything, of any length).
+MAX_CAUSE = 400
+
+
+def clip(text: str, limit: int = MAX_CAUSE) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failure(exc: Exception, **subject: str | None) -> ReconcileFailure:
+    """One VPC's, pair's or location's failure: a domain error by its name; anything else (a
+    bug, or an input no rule foresaw) as InternalError, its type and text clipped."""
+    if isinstance(exc, PeeringError):
+        return ReconcileFailure(error=exc.name, cause=clip(str(exc)), **subject)
+    return ReconcileFailure(
+        error="InternalError", cause=clip(f"{type(exc).__name__}: {exc}"), **subject
+    )
 
 
 @dataclass
@@ -87,10 +103,21 @@ class LocationView:
     vpcs: list[Vpc] = field(default_factory=list)  # VPCs carrying a group tag
     route_tables: list[RouteTable] = field(default_factory=list)  # of those VPCs
     peerings: list[Peering] = field(default_factory=list)  # every peering EC2 shows here
-    error: PeeringError | None = None  # the account and region could not be read
+    #: Why the account and region could not be read (a domain error; anything else is an
+    #: InternalError)
+    error: Exception | None = None
 
     def key(self, vpc_id: str) -> VpcKey:
         return VpcKey(self.location.account_id, self.location.region, vpc_id)
+
+    def failure(self) -> tuple[str, str]:
+        """Why this location could not be read: the error's name, and a cause naming it."""
+        error = self.error
+        assert error is not None
+        if isinstance(error, PeeringError):
+            return error.name, clip(f"{self.location} could not be read ({error})")
+        text = f"{type(error).__name__}: {error}"
+        return "InternalError", clip(f"{self.location} could not be read ({text})")
 
 
 @dataclass(frozen=True)
@@ -170,6 +197,10 @@ def _peering_pair(peering: Peering) -> Pair:
     return pair_of(side_key(peering.requester), side_key(peering.accepter))
 
 
+def _where(key: VpcKey) -> tuple[str, str]:
+    return (key.account_id, key.region)
+
+
 class _Network:
     """The observations, indexed: members, tables by VPC, peerings as their requester sees them."""
 
@@ -178,6 +209,12 @@ class _Network:
         self.readable = {
             (v.location.account_id, v.location.region) for v in views if v.error is None
         }
+        self.unreadable = {
+            (v.location.account_id, v.location.region): v for v in views if v.error is not None
+        }
+        #: Requests to a VPC in scope whose requester's location could not be read: whether
+        #: this stack made them is not known, so nothing is decided for them.
+        self.undecided: list[Peering] = []
         self.vpcs: dict[VpcKey, Vpc] = {}
         self.tables: dict[VpcKey, list[RouteTable]] = {}
         self.seen_at: dict[tuple[str, str], list[Peering]] = {}
@@ -210,6 +247,12 @@ class _Network:
                 if (peering.accepter.owner_id, peering.accepter.region) != where:
                     continue
                 accepter = peering.accepter.vpc_id
+                if _where(side_key(peering.requester)) in self.unreadable:
+                    if ownership.accepted_here(peering.tags, self.settings, accepter) or (
+                        peering.status == "pending-acceptance"
+                    ):
+                        self.undecided.append(peering)
+                    continue
                 requested = by_id.get(peering.peering_id)
                 ours = requested is not None and ownership.owned_by_stack(
                     requested.tags, self.settings
@@ -250,17 +293,18 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
     frozen: set[VpcKey] = set()
     for view in views:
         if view.error is not None:
+            name, cause = view.failure()
             plan.failed.append(
-                ReconcileFailure(
-                    location=str(view.location), error=view.error.name, cause=str(view.error)
-                )
+                ReconcileFailure(location=str(view.location), error=name, cause=cause)
             )
+    # Each VPC, each pair and each peering is planned on its own: whatever one of them raises
+    # is its own failure, and the plan of every other goes on.
     for key, vpc in sorted(net.vpcs.items()):
         try:
             member = membership(key, vpc.tags)
-        except InvalidInput as exc:
+        except Exception as exc:  # isolated: that VPC's failure
             frozen.add(key)  # a VPC whose tags are wrong is left exactly as it is
-            plan.failed.append(ReconcileFailure(vpc=str(key), error=exc.name, cause=str(exc)))
+            plan.failed.append(failure(exc, vpc=str(key)))
             continue
         if member is not None:
             plan.members[key] = member
@@ -271,7 +315,12 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
     for pair, want in sorted(wanted.items()):
         if scope.wants(pair, want.groups):
             plan.desired += 1
-            candidate = _plan_wanted(net, plan, want)
+            try:
+                candidate = _plan_wanted(net, plan, want)
+            except Exception as exc:  # isolated: that pair's failure
+                label = f"{pair[0]} ~ {pair[1]}"
+                plan.failed.append(failure(exc, pair=label, group=want.group, action="create"))
+                continue
             if candidate is not None:
                 candidates.append(candidate)
     candidates += _plan_incoming(net, plan, frozen, scope)
@@ -554,13 +603,17 @@ def _fit_together(net: _Network, plan: NetworkPlan, candidates: list[_Candidate]
         key=lambda c: (0 if c.unchanged else order[c.item.action], c.item.group, c.item.label),
     )
     for candidate in ranked:
-        if candidate.unchanged:
-            plan.unchanged += 1
-            fit.add(candidate)
+        item = candidate.item
+        try:
+            if candidate.unchanged:
+                fit.add(candidate)
+                plan.unchanged += 1
+                continue
+            problem = fit.problem(candidate)
+        except Exception as exc:  # isolated: that pair's failure
+            plan.failed.append(failure(exc, pair=item.label, group=item.group, action=item.action))
             continue
-        problem = fit.problem(candidate)
         if problem:
-            item = candidate.item
             plan.failed.append(
                 ReconcileFailure(
                     pair=item.label,
@@ -584,41 +637,66 @@ def _plan_incoming(
     is removed; any other stays as it is, listed as Ignored with the reason (or is rejected,
     with RejectUnwanted)."""
     candidates = []
-    for peering in net.incoming:
+    for peering in net.incoming + net.undecided:
         req, acc = side_key(peering.requester), side_key(peering.accepter)
         if not scope.wants_incoming(acc):
             continue
         if acc in frozen:
             continue  # its tags are invalid: reported, and left as it is
-        vpc = net.vpcs.get(acc)
-        tags = vpc.tags if vpc else {}
-        ours = ownership.accepted_here(peering.tags, net.settings, acc.vpc_id)
-        pcx = peering.peering_id
-        if not peering.live:
-            if ours and net.routes_to(pcx, [acc]):
-                plan.work.append(
-                    WorkItem(
-                        "remove-incoming",
-                        req,
-                        acc,
-                        "",
-                        pcx,
-                        reason=f"{pcx} is {peering.status}: its routes on our side are left",
-                        gone=True,
+        if peering in net.undecided:
+            if peering.live:
+                name, cause = net.unreadable[_where(req)].failure()
+                plan.failed.append(
+                    ReconcileFailure(
+                        pair=f"{req} ~ {acc}",
+                        action="accept",
+                        error=name,
+                        cause=clip(
+                            f"{cause}: whether this stack requested "
+                            f"{peering.peering_id} is not known; left as it is"
+                        ),
                     )
                 )
             continue
         try:
-            policy.check_incoming(peering, tags, net.settings)
-            policy.check_opt_in(acc.vpc_id, tags, pcx, net.settings)
-        except AcceptDenied as refused:
-            _refused(plan, peering, ours, str(refused), net.settings)
+            candidate = _plan_one_incoming(net, plan, peering)
+        except Exception as exc:  # isolated: that request's failure
+            label = f"{req} ~ {acc}"
+            plan.failed.append(failure(exc, pair=label, action="accept"))
             continue
-        plan.desired += 1
-        candidate = _plan_accept(net, plan, peering, vpc, ours)
         if candidate is not None:
             candidates.append(candidate)
     return candidates
+
+
+def _plan_one_incoming(net: _Network, plan: NetworkPlan, peering: Peering) -> _Candidate | None:
+    req, acc = side_key(peering.requester), side_key(peering.accepter)
+    vpc = net.vpcs.get(acc)
+    tags = vpc.tags if vpc else {}
+    ours = ownership.accepted_here(peering.tags, net.settings, acc.vpc_id)
+    pcx = peering.peering_id
+    if not peering.live:
+        if ours and net.routes_to(pcx, [acc]):
+            plan.work.append(
+                WorkItem(
+                    "remove-incoming",
+                    req,
+                    acc,
+                    "",
+                    pcx,
+                    reason=f"{pcx} is {peering.status}: its routes on our side are left",
+                    gone=True,
+                )
+            )
+        return None
+    try:
+        policy.check_incoming(peering, tags, net.settings)
+        policy.check_opt_in(acc.vpc_id, tags, pcx, net.settings)
+    except AcceptDenied as refused:
+        _refused(plan, peering, ours, str(refused), net.settings)
+        return None
+    plan.desired += 1
+    return _plan_accept(net, plan, peering, vpc, ours)
 
 
 def _refused(
@@ -686,46 +764,83 @@ def _plan_accept(
 def _plan_removals(
     net: _Network, plan: NetworkPlan, wanted: dict[Pair, Wanted], frozen: set[VpcKey], scope: Scope
 ) -> None:
-    """Group peerings no group wants: removed when both sides are in scope and readable and
-    neither VPC's tags are invalid; a peering without this stack's group tag is never a
-    candidate (made by hand, or by an explicit create)."""
+    """Group peerings no group wants: removed when both sides are in scope and neither VPC's
+    tags are invalid; a peering without this stack's group tag is never a candidate (made by
+    hand, or by an explicit create). Each peering is decided on its own."""
     for peering in net.peerings:
-        group = ownership.group_of(peering.tags, net.settings)
-        pair = _peering_pair(peering)
-        if group is None or pair in wanted or not scope.wants(pair, [group]):
-            continue
-        keys = (side_key(peering.requester), side_key(peering.accepter))
-        if not peering.live and not net.routes_to(peering.peering_id, keys):
-            continue  # gone, and nothing left that points to it
-        if any(k in frozen for k in keys):
-            continue  # its tags are invalid: reported above, and left as it is
-        label = f"{keys[0]} ~ {keys[1]}"
-        if not all(net.readable_side(k) for k in keys):
-            plan.skipped.append(
-                ReconcileSkip(
-                    pair=label,
-                    group=group,
-                    vpc_peering_connection_id=peering.peering_id,
-                    reason="a side is outside AllowedAccountIds x ManagedRegions, or its account "
-                    "and region could not be read: left until both can be",
-                )
-            )
-            continue
-        if peering.live:
-            reason = unwanted_because(plan.members, pair, group)
-        else:
-            reason = f"{peering.peering_id} is {peering.status}: its routes are left"
-        plan.work.append(
-            WorkItem(
-                "remove",
-                keys[0],
-                keys[1],
-                group,
-                peering.peering_id,
-                reason=reason,
-                gone=not peering.live,
+        try:
+            _plan_removal(net, plan, peering, wanted, frozen, scope)
+        except Exception as exc:  # isolated: that peering's failure
+            label = f"{side_key(peering.requester)} ~ {side_key(peering.accepter)}"
+            plan.failed.append(failure(exc, pair=label, action="remove"))
+
+
+def _plan_removal(
+    net: _Network,
+    plan: NetworkPlan,
+    peering: Peering,
+    wanted: dict[Pair, Wanted],
+    frozen: set[VpcKey],
+    scope: Scope,
+) -> None:
+    """One group peering. Its requester's location was read (its tags are read there); when
+    its accepter's could not be, the peering is removed only if the requester's VPC is in no
+    group at all (no tag the accepter may carry could want the pair): from the requester's
+    side, its routes there and the peering; the accepter's routes are left as blackholes that
+    a later reconcile removes once it can read them. Otherwise it is that location's failure:
+    never removed because a location could not be read."""
+    group = ownership.group_of(peering.tags, net.settings)
+    pair = _peering_pair(peering)
+    if group is None or pair in wanted or not scope.wants(pair, [group]):
+        return
+    keys = (side_key(peering.requester), side_key(peering.accepter))
+    if not peering.live and not net.routes_to(peering.peering_id, keys):
+        return  # gone, and nothing left that points to it
+    if any(k in frozen for k in keys):
+        return  # its tags are invalid: reported above, and left as it is
+    label = f"{keys[0]} ~ {keys[1]}"
+    unread = [net.unreadable[w] for w in map(_where, keys) if w in net.unreadable]
+    if unread and keys[0] in plan.members:
+        name, cause = unread[0].failure()
+        plan.failed.append(
+            ReconcileFailure(
+                pair=label,
+                group=group,
+                action="remove",
+                error=name,
+                cause=clip(
+                    f"{cause}: whether a group still wants the pair is not known; left "
+                    "as it is until it can be read"
+                ),
             )
         )
+        return
+    if not unread and not all(net.readable_side(k) for k in keys):
+        plan.skipped.append(
+            ReconcileSkip(
+                pair=label,
+                group=group,
+                vpc_peering_connection_id=peering.peering_id,
+                reason="a side is outside AllowedAccountIds x ManagedRegions: left until both "
+                "can be read",
+            )
+        )
+        return
+    if peering.live:
+        reason = unwanted_because(plan.members, pair, group)
+    else:
+        reason = f"{peering.peering_id} is {peering.status}: its routes are left"
+    plan.work.append(
+        WorkItem(
+            "remove",
+            keys[0],
+            keys[1],
+            group,
+            peering.peering_id,
+            reason=reason,
+            gone=not peering.live,
+        )
+    )
 
 
 # ------------------------------------------------------------------------------ rounds

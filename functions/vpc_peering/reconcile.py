@@ -24,7 +24,6 @@ from .aws import Access, Location, aws_call, check_allowed, location_for
 from .errors import (
     ConfigurationError,
     InvalidInput,
-    PeeringError,
     ReconcileInProgress,
     TransientAwsError,
 )
@@ -83,6 +82,10 @@ DEFERRED_LIST_BYTES = 8 * 1024
 #: show the last tag change of the window (eventual consistency), and for clocks to differ.
 SETTLE_SECONDS = 5
 READ_THREADS = 8
+#: Reads of one location Discover tries (each after the client's own retries) before it
+#: reports the location as not read; the pause grows by this much after each.
+READ_ATTEMPTS = 3
+READ_RETRY_SECONDS = 2.0
 _VPC_ARN = re.compile(r"^arn:aws[a-z-]*:ec2:([a-z0-9-]+):([0-9]{12}):vpc/(vpc-[0-9a-f]+)$")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -122,16 +125,26 @@ def resolve_scope(request: ReconcileRequest, settings: Settings) -> tuple[Scope,
 
 def _read(access: Access, loc: Location) -> LocationView:
     """One account and region: its tagged VPCs, their route tables, every peering (three
-    reads and their pages). A refusal is that location's failure, not the reconcile's."""
-    try:
-        vpcs = ec2.describe_tagged_vpcs(access, loc, MANAGED_TAGS)
-        tables = ec2.describe_route_tables(access, loc, [v.vpc_id for v in vpcs]) if vpcs else []
-        return LocationView(loc, vpcs, tables, ec2.describe_peerings(access, loc))
-    except TransientAwsError:
-        raise  # the step retries
-    except PeeringError as exc:
-        logger.warning("location not read", location=str(loc), error=exc.name)
-        return LocationView(loc, error=exc)
+    reads and their pages). A location that cannot be read, after the client's retries and
+    ``READ_ATTEMPTS`` of its own (refused, throttled, an answer that cannot be parsed), is
+    that location's failure, not the reconcile's: the other locations' pairs go on."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            vpcs = ec2.describe_tagged_vpcs(access, loc, MANAGED_TAGS)
+            tables = (
+                ec2.describe_route_tables(access, loc, [v.vpc_id for v in vpcs]) if vpcs else []
+            )
+            return LocationView(loc, vpcs, tables, ec2.describe_peerings(access, loc))
+        except TransientAwsError as exc:
+            if attempt < READ_ATTEMPTS:
+                time.sleep(READ_RETRY_SECONDS * attempt)
+                continue
+            error: Exception = exc
+        except Exception as exc:  # isolated: that location's failure (PeeringError or a bug)
+            error = exc
+        logger.warning("location not read", location=str(loc), error=type(error).__name__)
+        return LocationView(loc, error=error)
+    raise AssertionError("unreachable")
 
 
 def observe_network(access: Access, settings: Settings) -> list[LocationView]:
@@ -625,7 +638,7 @@ def incomplete_cause(outcome: ReconcileOutcome, limit: int = 30_000) -> str:
 def vpc_of_event(event: TagChangeEvent) -> VpcKey:
     """The VPC whose tags changed; the event's account must be the VPC's (a forwarded event
     keeps the account it happened in)."""
-    match = _VPC_ARN.match(event.resources[0])
+    match = _VPC_ARN.fullmatch(event.resources[0])
     if match is None:
         raise InvalidInput(f"resources[0]: {event.resources[0]!r} is not a VPC ARN")
     region, account, vpc_id = match.groups()

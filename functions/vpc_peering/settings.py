@@ -19,7 +19,7 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
 
 
 def _check_regions(value: frozenset[str]) -> frozenset[str]:
-    bad = sorted(r for r in value if not _REGION.match(r))
+    bad = sorted(r for r in value if not _REGION.fullmatch(r))
     if bad:
         raise ValueError(f"not region names: {', '.join(bad)}")
     return value

@@ -49,6 +49,9 @@ NOT_FOUND_WAIT_SECONDS = 8.0
 #: Compensation's search for the peering this execution created (EC2 eventual consistency).
 TAG_SEARCH_ATTEMPTS = 3
 TAG_SEARCH_INTERVAL_SECONDS = 1.5
+#: Reads of the other side's route tables a cleanup tries before it leaves that side.
+READ_ATTEMPTS = 3
+READ_RETRY_SECONDS = 2.0
 
 
 # ------------------------------------------------------------------------- error summaries
@@ -495,12 +498,20 @@ def _find_leftovers(
     sides = dict(doc.reachable())
     locs = {name: side.location for name, side in sides.items()}
     # One read per account and region: both VPCs at once when they share one.
-    tables_at = {
-        loc: ec2.describe_route_tables(
-            access, loc, sorted({s.vpc_id for n, s in sides.items() if locs[n] == loc})
-        )
-        for loc in set(locs.values())
-    }
+    tables_at: dict[Location, list[ec2.RouteTable]] = {}
+    for loc in dict.fromkeys(locs.values()):  # the requester's first
+        vpc_ids = sorted({s.vpc_id for n, s in sides.items() if locs[n] == loc})
+        try:
+            tables_at[loc] = _read_tables(access, loc, vpc_ids)
+        except PeeringError as exc:
+            if not doc.managed or loc == doc.peering_location:
+                raise
+            # The peering's own record, read where its tags are, proved it ours: it is
+            # removed from that side; the routes here are left, and named.
+            names = " and ".join(n for n in sides if locs[n] == loc)
+            doc.unreadable.append(f"{names}: {loc} could not be read ({exc.name}: {exc})")
+            logger.warning("side not read; its routes are left", location=str(loc), error=exc.name)
+            sides = {n: s for n, s in sides.items() if locs[n] != loc}
     for side_name, side in sides.items():
         for table in tables_at[locs[side_name]]:
             if table.vpc_id != side.vpc_id:
@@ -533,6 +544,18 @@ def _find_leftovers(
                         state="present",
                     )
                 )
+
+
+def _read_tables(access: Access, loc: Location, vpc_ids: list[str]) -> list[ec2.RouteTable]:
+    """The VPCs' route tables; throttling is tried again (twice) before it is given up."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return ec2.describe_route_tables(access, loc, vpc_ids)
+        except TransientAwsError:
+            if attempt == READ_ATTEMPTS:
+                raise
+            time.sleep(READ_RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable")
 
 
 def _loc(doc: CleanupDocument, side_name: str) -> Location:

@@ -289,6 +289,18 @@ def test_cleanup_summary_lists_what_was_removed() -> None:
     ]
 
 
+def test_cleanup_summary_names_a_side_it_could_not_read() -> None:
+    # Given a cleanup that could not read the accepter's account and region
+    unread = "Accepter: account 1 in us-west-2 could not be read (AccessDenied: refused)"
+    output = {**CLEANUP_OUTPUT, "Unreadable": [unread]}
+    # When summarized / Then that side is named after what was removed
+    lines = render.cleanup_summary(output)
+    assert lines[-2:] == [
+        "Not read (routes to the peering there are left; a reconcile removes them)",
+        f"  {unread}",
+    ]
+
+
 @pytest.mark.parametrize(
     ("output", "not_found"),
     [

@@ -12,7 +12,13 @@ import pytest
 
 from vpc_peering import locks, reconcile, teardown
 from vpc_peering.aws import Access
-from vpc_peering.errors import AccountNotAllowed, InvalidInput, PeeringError
+from vpc_peering.errors import (
+    AccountNotAllowed,
+    AwsCallFailed,
+    InvalidInput,
+    PeeringError,
+    TransientAwsError,
+)
 from vpc_peering.models import (
     CleanupRequest,
     CreateRequest,
@@ -81,6 +87,72 @@ def test_discover_reads_each_account_and_region_three_times_at_most(
         "DescribeRouteTables",
         "DescribeVpcPeeringConnections",
     }
+
+
+def failing_reads(
+    monkeypatch: pytest.MonkeyPatch, account: str, error: Exception, times: int = 99
+) -> list[str]:
+    """DescribeVpcs in ``account`` raises ``error`` its first ``times`` calls; the calls made
+    there are listed."""
+    real = reconcile.ec2.describe_tagged_vpcs
+    calls: list[str] = []
+
+    def describe(access: Access, loc: Any, keys: Any) -> Any:
+        if loc.account_id == account:
+            calls.append(loc.region)
+            if len(calls) <= times:
+                raise error
+        return real(access, loc, keys)
+
+    monkeypatch.setattr(reconcile.ec2, "describe_tagged_vpcs", describe)
+    monkeypatch.setattr(reconcile, "READ_RETRY_SECONDS", 0.0)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("error", "name", "cause"),
+    [
+        (TransientAwsError("ec2:DescribeVpcs: RequestLimitExceeded"), "TransientAwsError",
+         "RequestLimitExceeded"),
+        (AwsCallFailed("ec2:DescribeVpcs: the answer could not be parsed"), "AwsCallFailed",
+         "could not be parsed"),
+        (ValueError("unexpected answer"), "InternalError", "ValueError: unexpected answer"),
+    ],
+)  # fmt: skip
+def test_a_location_that_cannot_be_read_fails_alone_and_the_rest_is_planned(
+    make_vpc: MakeVpc,
+    access: Access,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    name: str,
+    cause: str,
+) -> None:
+    # Given a tagged pair in the hub, and a member account whose reads keep failing
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16")
+    calls = failing_reads(monkeypatch, MEMBER_ACCOUNT, error)
+    # When discovered
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    # Then the member's location is a failure naming it and the error (a throttled one tried
+    # again first), and the hub's pair is planned
+    [failure] = doc.report.failed
+    assert (failure.location, failure.error) == (f"account {MEMBER_ACCOUNT} in {REGION}", name)
+    assert cause in failure.cause
+    attempts = reconcile.READ_ATTEMPTS if name == "TransientAwsError" else 1
+    assert len(calls) == attempts
+    assert (doc.report.desired, len(doc.rounds)) == (1, 1)
+
+
+def test_a_location_throttled_once_is_read_again(
+    make_vpc: MakeVpc, access: Access, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a member VPC tagged with a hub VPC, and one throttled read in the member account
+    make_vpc("10.0.0.0/16", tags={"vpc-peering:mesh": "blue"})
+    make_vpc("10.1.0.0/16", account=MEMBER_ACCOUNT, tags={"vpc-peering:mesh": "blue"})
+    failing_reads(monkeypatch, MEMBER_ACCOUNT, TransientAwsError("throttled"), times=1)
+    # When discovered / Then it is read again, and the pair is planned
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    assert (doc.report.failed, doc.report.desired) == ([], 1)
 
 
 def test_a_vpc_outside_the_boundary_is_refused_before_anything_is_read(
@@ -453,6 +525,15 @@ def test_a_forged_event_for_a_vpc_of_another_account_is_refused(
     event = tag_event().model_copy(update={"account": MEMBER_ACCOUNT})
     with pytest.raises(InvalidInput, match="not in the event's account and region"):
         reconcile.on_tag_change(event, access, settings)
+
+
+def test_a_vpc_arn_is_matched_whole_a_final_newline_included() -> None:
+    # Given a tag event whose VPC ARN ends with a newline
+    event = tag_event()
+    event = event.model_copy(update={"resources": [event.resources[0] + "\n"]})
+    # When its VPC is read / Then it is refused, the value shown as repr
+    with pytest.raises(InvalidInput, match=r"vpc-0a1b2c3d4e5f60718\\n' is not a VPC ARN"):
+        reconcile.vpc_of_event(event)
 
 
 def test_the_lease_key_is_one_for_every_reconcile() -> None:
