@@ -370,7 +370,7 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
     outcome = ReconcileOutcome.model_validate({**state["Report"], "ExecutionName": execution_name})
     for item in state.get("Rounds") or []:
         if isinstance(item, dict) and "Items" not in item:
-            _add_round(outcome, RoundOutcome.model_validate(item))
+            _add_round(outcome, round_outcome(item))
     if error is not None:
         name, cause = _error_of(error)
         outcome.failed_count += 1
@@ -390,6 +390,28 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
         pairs_failed=outcome.failed_count,
     )
     return outcome
+
+
+def round_outcome(item: dict[str, Any]) -> RoundOutcome:
+    """A round's entry in RunRounds' results: the outcome RecordRound made, or, when the round's
+    child execution failed, that execution's result (Status FAILED, Error, Cause, Input: Step
+    Functions returns a failed child's result unchanged, "ResultWriter (Map)"). Every pair of a
+    failed round counts as not converged: which of them did is not known here."""
+    if item.get("Status") != "FAILED":
+        return RoundOutcome.model_validate(item)
+    number, pairs = -1, 1
+    try:
+        planned = RoundInput.model_validate(json.loads(str(item.get("Input")))).round
+        number, pairs = planned.round, max(len(planned.items), 1)
+    except ValueError:  # pydantic's ValidationError is a ValueError, as JSON's is
+        pass
+    error = str(item.get("Error") or "InternalError")
+    cause = f"round {number} ({pairs} pairs) failed: {item.get('Cause') or 'no cause'}"
+    execution = item.get("ExecutionArn")
+    failure = ReconcileFailure(
+        error=error, cause=_clip(f"{cause} (execution {execution})" if execution else cause)
+    )
+    return RoundOutcome(round=number, failed_count=pairs, failed=[failure])
 
 
 def _add_round(outcome: ReconcileOutcome, result: RoundOutcome) -> None:
