@@ -25,6 +25,7 @@ from emulator import (
     lambda_runtime,
     moto_fixes,
     sfn_integration,
+    sfn_strict,
     stacks,
     tag_events,
 )
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_moto()
     moto_fixes.install()
     sfn_integration.install()
+    sfn_strict.install()
     ec2_fixes.install()
     lambda_runtime.install()
     event_delivery.install()

@@ -57,6 +57,12 @@ logger = logging.getLogger("emulator.events")
 LAMBDA_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 1.0
 MAX_PUT_EVENTS_ENTRIES = 10  # PutEvents' documented limit
+#: Only AWS services put events whose source begins ``aws.``: an account's PutEvents entry with
+#: one fails with ``NotAuthorizedForSourceException`` ("PutEventsResultEntry", ErrorCode:
+#: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html),
+#: so a forged ``aws.tag`` event cannot reach a bus. The emulator's own service events
+#: (``tag_events.py``, ``schedules.py``) go through ``emit_to_default_bus``/``fire_rule``.
+RESERVED_SOURCE_PREFIX = "aws."
 REFUSED_KEPT = 1000  # the most recent refusals listed by refused()
 
 _original_send_to_targets: Callable[..., None] | None = None
@@ -285,6 +291,12 @@ def _entry_error(entry: dict[str, Any]) -> dict[str, str] | None:
         json.loads(entry["Detail"])
     except ValueError:
         return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    if str(entry["Source"]).startswith(RESERVED_SOURCE_PREFIX):
+        return {
+            "ErrorCode": "NotAuthorizedForSourceException",
+            "ErrorMessage": "You do not have permissions to publish events with this source "
+            "onto this event bus.",
+        }
     return None
 
 

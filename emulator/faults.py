@@ -49,6 +49,9 @@ class FaultRule:
     account: str | None = None
     region: str | None = None
     delay_seconds: float = 0.0
+    #: EventBridge ``PutEvents`` only: answer 200 with the entry failed (``FailedEntryCount``
+    #: 1, the entry's ``ErrorCode`` = ``error_code``), as EventBridge reports a refused entry.
+    failed_entry: bool = False
     seen: int = 0
     fired: int = 0
 
@@ -104,6 +107,8 @@ class FaultInjector:
                 last = rule.nth + rule.times - 1 if rule.times else None
                 if rule.seen >= rule.nth and (last is None or rule.seen <= last):
                     rule.fired += 1
+                    if rule.failed_entry:
+                        return failed_entry_response(rule.error_code, rule.message)
                     if rule.error_code:
                         return error_response(call, rule.error_code, rule.message)
                     delay = max(delay, rule.delay_seconds)
@@ -130,7 +135,12 @@ class FaultInjector:
                     account=data.get("account"),
                     region=data.get("region"),
                     delay_seconds=float(data.get("delay_seconds", 0.0)),
+                    failed_entry=bool(data.get("failed_entry", False)),
                 )
+                if rule.failed_entry and (rule.service, rule.operation) != ("events", "PutEvents"):
+                    raise ValueError("failed_entry applies to events:PutEvents only")
+                if rule.failed_entry and not rule.error_code:
+                    raise ValueError("a failed_entry rule needs the entry's error_code")
                 if not rule.error_code and not 0 < rule.delay_seconds <= 60:
                     raise ValueError("a rule without error_code needs 0 < delay_seconds <= 60")
                 self.add(rule)
@@ -179,6 +189,13 @@ def error_response(call: ApiCall, code: str, message: str) -> HookResponse:
         "application/json",
         headers=(("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)),
     )
+
+
+def failed_entry_response(code: str, message: str) -> HookResponse:
+    """A PutEvents answer whose (single) entry EventBridge refused: HTTP 200, FailedEntryCount
+    1. Our tasks put one entry per call; a call of several gets one failed entry too."""
+    payload = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": code, "ErrorMessage": message}]}
+    return HookResponse(200, json.dumps(payload).encode(), "application/x-amz-json-1.1")
 
 
 # ----------------------------------------------------------------------- peering statuses

@@ -109,12 +109,16 @@ class EmulatorHandle:
         nth: int = 1,
         times: int = 1,
         delay_seconds: float = 0.0,
+        failed_entry: bool = False,
         **match: str,
     ) -> None:
         """Fail calls ``nth`` .. ``nth + times - 1`` of an operation (times 0: every one after);
-        with ``error_code`` empty, hold each of them ``delay_seconds``, then let it through."""
+        with ``error_code`` empty, hold each of them ``delay_seconds``, then let it through;
+        ``failed_entry`` (PutEvents): answer 200 with the entry failed with ``error_code``."""
         rule = {"service": service, "operation": operation, "error_code": error_code}
         body = {**rule, "nth": nth, "times": times, "delay_seconds": delay_seconds, **match}
+        if failed_entry:
+            body["failed_entry"] = True
         self._control("POST", "faults", body)
 
     def faults(self) -> list[dict[str, Any]]:

@@ -425,9 +425,12 @@ RECONCILE_IN_PROGRESS = retrier(
     ["ReconcileInProgress"], interval=5, attempts=1440, backoff=1.5, max_delay=60
 )
 # Step Functions refusing or throttling a child's start (the same name and input restart
-# nothing: StartExecution is idempotent while the child runs).
+# nothing: StartExecution is idempotent while the child runs). The execution limit has two
+# spellings: AWS's nested-workflows page says StepFunctions.ExecutionLimitExceeded, the API's
+# exception (and moto) ...Exception; both are retried.
 STEP_FUNCTIONS_ERRORS = retrier(
     [
+        "StepFunctions.ExecutionLimitExceeded",
         "StepFunctions.ExecutionLimitExceededException",
         "StepFunctions.ThrottlingException",
         "StepFunctions.SdkClientException",
@@ -437,8 +440,12 @@ STEP_FUNCTIONS_ERRORS = retrier(
     attempts=5,
     max_delay=30,
 )
+# EventBridge.FailedEntry: PutEvents answered, but refused the entry (FailedEntryCount > 0:
+# "Add EventBridge events with Step Functions"); an entry fails mostly for InternalFailure or
+# ThrottlingException, so it is retried like them.
 EVENTBRIDGE_ERRORS = [
     "EventBridge.EventBridgeException",
+    "EventBridge.FailedEntry",
     "EventBridge.InternalException",
     "EventBridge.ThrottlingException",
 ]
@@ -547,7 +554,10 @@ def distributed_map(
     next: str,
     states: Sequence[State],
 ) -> State:
-    """A Map whose iterations are child executions with histories of their own."""
+    """A Map whose iterations are child executions with histories of their own. A failed child
+    never fails the Map Run (ToleratedFailurePercentage 100: on AWS none is tolerated by
+    default, States.ExceedToleratedFailureThreshold); its entry in the results is its execution
+    result (Status FAILED, Error, Cause), for the next state to read."""
     return name, {
         "Type": "Map",
         "Comment": comment,
@@ -555,6 +565,7 @@ def distributed_map(
         "ItemSelector": item_selector,
         "ItemProcessor": _processor(states, "DISTRIBUTED"),
         "MaxConcurrency": max_concurrency,
+        "ToleratedFailurePercentage": 100,
         "Label": name,
         "ResultPath": result_path,
         "Catch": [catch],

@@ -710,9 +710,15 @@ class ReconcileOutcome(ReconcileReport):
     cause: str | None = None
 
     @model_serializer(mode="wrap")
-    def _without_empty_error(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _error_unless_succeeded(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None or k not in ("Error", "Cause")}
+        if self.status == "SUCCEEDED":
+            return {k: v for k, v in data.items() if v is not None or k not in ("Error", "Cause")}
+        # The reconcile machine's PublishIncomplete and Incomplete states read $.Error and
+        # $.Cause whenever Status is not SUCCEEDED: a missing one would be States.Runtime.
+        data["Error"] = data.get("Error") or "InternalError"
+        data["Cause"] = data.get("Cause") or f"the reconcile ended {self.status} without a cause"
+        return data
 
 
 class TagChangeDetail(BaseModel):

@@ -529,7 +529,7 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
     done: list[WorkEntry] = []
     for item in state.get("Rounds") or []:
         if isinstance(item, dict) and "Items" not in item:
-            result = RoundOutcome.model_validate(item)
+            result = round_outcome(item)
             _add_round(outcome, result)
             done += result.done
     _list_done(outcome, done, state.get("Sides") or [], state.get("Groups") or [])
@@ -600,6 +600,28 @@ def held_cause(outcome: ReconcileOutcome, settings: Settings) -> str:
     if outcome.failed_count:
         cause += f"; and {incomplete_cause(outcome, limit=20_000)}"
     return cause
+
+
+def round_outcome(item: dict[str, Any]) -> RoundOutcome:
+    """A round's entry in RunRounds' results: the outcome RecordRound made, or, when the round's
+    child execution failed, that execution's result (Status FAILED, Error, Cause, Input: Step
+    Functions returns a failed child's result unchanged, "ResultWriter (Map)"). Every pair of a
+    failed round counts as not converged: which of them did is not known here."""
+    if item.get("Status") != "FAILED":
+        return RoundOutcome.model_validate(item)
+    number, pairs = -1, 1
+    try:
+        planned = RoundInput.model_validate(json.loads(str(item.get("Input")))).round
+        number, pairs = planned.round, max(len(planned.items), 1)
+    except ValueError:  # pydantic's ValidationError is a ValueError, as JSON's is
+        pass
+    error = str(item.get("Error") or "InternalError")
+    cause = f"round {number} ({pairs} pairs) failed: {item.get('Cause') or 'no cause'}"
+    execution = item.get("ExecutionArn")
+    failure = ReconcileFailure(
+        error=error, cause=_clip(f"{cause} (execution {execution})" if execution else cause)
+    )
+    return RoundOutcome(round=number, failed_count=pairs, failed=[failure])
 
 
 def _add_round(outcome: ReconcileOutcome, result: RoundOutcome) -> None:

@@ -28,6 +28,8 @@ TRANSIENT = {
     "EventBridge.ThrottlingException",
     "EventBridge.InternalException",
     "EventBridge.EventBridgeException",
+    "EventBridge.FailedEntry",
+    "StepFunctions.ExecutionLimitExceeded",
     "StepFunctions.ExecutionLimitExceededException",
     "StepFunctions.ThrottlingException",
     "StepFunctions.SdkClientException",

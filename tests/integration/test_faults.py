@@ -103,11 +103,7 @@ RECOVERS_FROM_TERMINAL = {
     ("cleanup", "events", "PutEvents"): "PublishRemoved is best effort (Catch -> Removed)",
 }
 #: Emulator gaps: the case may either succeed (as on AWS) or fail safely (as on the emulator).
-EMULATOR_GAPS = {
-    ("create", "events", "PutEvents", TRANSIENT): "moto's interpreter names every PutEvents "
-    "ClientError States.Runtime, so RequestAcceptance's Retry on EventBridge.ThrottlingException "
-    "never matches and the create fails (compensated) instead of retrying",
-}
+EMULATOR_GAPS: dict[tuple[str, str, str, str], str] = {}
 
 
 def documented_errors() -> frozenset[str]:
@@ -599,6 +595,25 @@ def test_a_new_peering_not_visible_yet_is_waited_for(
 
     # Then it waited for the peering and ended peered and routed
     assert fired == {"ec2:DescribeVpcPeeringConnections": 2}
+    assert env.peered_problems(result, pair) == []
+
+
+def test_an_acceptance_request_eventbridge_refused_is_put_again(
+    env: Env, clean_rules: None
+) -> None:
+    # Given EventBridge refusing the entry of the create's first PutEvents (RequestAcceptance):
+    # HTTP 200 with FailedEntryCount 1, which Step Functions reports as EventBridge.FailedEntry
+    pair = env.pair()
+    env.cases.append("create events:PutEvents #1 failed entry")
+    env.emu.add_fault("events", "PutEvents", "InternalFailure", failed_entry=True)
+
+    # When the create runs
+    result = env.create(pair)
+    fired = env.fired()
+    env.emu.clear_faults()
+
+    # Then RequestAcceptance retried the put, and the create ended peered and routed
+    assert fired == {"events:PutEvents": 1}
     assert env.peered_problems(result, pair) == []
 
 

@@ -203,6 +203,40 @@ def test_overlapping_members_fail_their_pairs_and_the_others_are_made(network: N
     network.leave(a, b, c)
 
 
+def test_a_failed_round_is_reported_and_the_other_rounds_still_run(
+    network: Network, net: EmulatorHandle
+) -> None:
+    # Given three VPCs (a mesh of three: three rounds, one pair each), and the reconcile's
+    # second Lambda invocation (PrepareRound of its first round, after Discover) refused, so
+    # that round's child execution fails (RoundFailed)
+    group = group_name()
+    vpcs = [network.vpc() for _ in range(3)]
+    net.clear_faults()
+    net.add_fault("lambda", "Invoke", "ResourceNotFoundException", nth=2)
+    # When they are tagged into the group and the reconcile their tags start has run
+    before = network.arns()
+    try:
+        for vpc in vpcs:
+            network.tag(vpc, mesh=group)
+        results = network.settled(before)
+        fired = [r["fired"] for r in net.faults()]
+    finally:
+        net.clear_faults()
+    # Then the failed round did not fail RunRounds: the reconcile ended ReconcileIncomplete,
+    # its one pair counted and the round's error named, the two other rounds made
+    assert fired == [1]
+    incomplete = [r for r in results if r.error == "ReconcileIncomplete"]
+    assert incomplete, [(r.status, r.error, r.cause) for r in results]
+    cause = incomplete[0].cause or ""
+    assert "1 of the reconcile's pairs did not converge" in cause, cause
+    assert "created 2" in cause, cause
+    assert "reconcile: InternalError" in cause, cause
+    # And the next reconcile makes the missing pair: the mesh is complete
+    result = network.reconcile({"Group": group})
+    assert result.succeeded, (result.error, result.cause)
+    assert_meshed(network, group, *vpcs)
+
+
 def test_a_second_reconcile_of_a_converged_group_changes_nothing(network: Network) -> None:
     group = group_name()
     before = network.arns()

@@ -349,6 +349,41 @@ def test_report_of_failed_pairs_is_incomplete_naming_each_pair_and_error(
     assert "x ~ y [blue]: AcceptDenied" in result.cause
 
 
+def test_report_counts_every_pair_of_a_failed_round_and_names_its_error(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a discovered mesh whose first round's child execution failed: Step Functions puts
+    # that execution's result in RunRounds' results (ToleratedFailurePercentage 100)
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    first, *others = doc.rounds
+    child_input = {
+        "Round": first.dump(),
+        "Sides": doc.dump()["Sides"],
+        "Groups": doc.groups,
+        "Reconcile": "exec-1",
+        "MaxParallelPairs": 10,
+    }
+    failed_round = {
+        "ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:r/RunRounds:c1",
+        "Input": json.dumps(child_input),
+        "Status": "FAILED",
+        "Error": "InternalError",
+        "Cause": "A round's own steps failed",
+    }
+    outcomes = [failed_round, *({"Round": r.round, "Created": len(r.items)} for r in others)]
+    # When reported
+    result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
+    # Then the other rounds count, the failed round's pairs are failed, its error is named
+    assert result.created == sum(len(r.items) for r in others)
+    assert result.failed_count == len(first.items)
+    assert (result.status, result.error) == ("INCOMPLETE", "ReconcileIncomplete")
+    (failure,) = result.failed
+    assert failure.error == "InternalError"
+    assert f"round {first.round} ({len(first.items)} pairs) failed" in failure.cause
+    assert "execution:r/RunRounds:c1" in failure.cause
+
+
 def test_report_of_a_reconcile_that_could_not_start_names_its_error(
     access: Access, settings: Settings
 ) -> None:
