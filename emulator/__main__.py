@@ -26,6 +26,7 @@ from emulator import (
     moto_fixes,
     sfn_integration,
     stacks,
+    stale_security_groups,
     tag_events,
 )
 from emulator.deploy import DeployedStack
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     moto_fixes.install()
     sfn_integration.install()
     ec2_fixes.install()
+    stale_security_groups.install()
     lambda_runtime.install()
     event_delivery.install()
     tag_events.install()
