@@ -290,7 +290,7 @@ def traffic_warnings(
                     kind="NoFlowLogs",
                     side=name,
                     subject=side.vpc_id,
-                    detail=f"{side.vpc_id} has no flow log: traffic across the peering (accepted "
+                    detail=f"{side.vpc_id} has no flow logs: traffic across the peering (accepted "
                     "or rejected) is not recorded",
                     advice=f"aws ec2 create-flow-logs --resource-type VPC --resource-ids "
                     f"{side.vpc_id} --traffic-type ALL --log-destination-type cloud-watch-logs "
