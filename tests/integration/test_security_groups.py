@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.executions import ExecutionResult
+from emulator.testing import EmulatorHandle
 
 from .conftest import Account, Vpc, side
 
@@ -271,3 +272,65 @@ def test_warnings_name_a_denying_network_acl_and_vpcs_without_flow_logs(
     no_rule = {w["Side"] for w in warnings if w["Kind"] == "NoSecurityGroupRule"}
     assert no_rule == {"Requester", "Accepter"}
     assert result.output["Verification"]["Ok"] is True
+
+
+def test_an_identical_rule_made_by_hand_is_reused_and_left_alone_at_cleanup(
+    make_vpc: MakeVpc, create: Run, cleanup: Run, accounts: Accounts
+) -> None:
+    # Given a group that already admits the peer's CIDR on 5432, by hand
+    app = make_vpc("10.46.0.0/16")
+    db = make_vpc("172.46.0.0/16")
+    db_sg = new_group(accounts, db, "db")
+    accounts[db.account].ec2(db.region).authorize_security_group_ingress(
+        GroupId=db_sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5432,
+                "ToPort": 5432,
+                "IpRanges": [{"CidrIp": app.cidr}],
+            }
+        ],
+    )
+    (by_hand,) = ingress(accounts, db, db_sg)
+    # When a create asks for that very rule
+    made = create(
+        {
+            "Requester": side(app),
+            "Accepter": side(db),
+            "SecurityGroupRules": [rule("Accepter", db_sg, 5432)],
+        }
+    )
+    # Then the hand-made rule is reused (not tagged, not duplicated), and verified
+    assert made.succeeded, (made.error, made.cause)
+    (entry,) = made.output["SecurityGroupRules"]
+    assert (entry["State"], entry["RuleId"]) == ("reused", by_hand["SecurityGroupRuleId"])
+    assert ingress(accounts, db, db_sg) == [by_hand]
+    # And cleanup leaves it
+    removed = cleanup(made.output)
+    assert removed.succeeded, (removed.error, removed.cause)
+    assert ingress(accounts, db, db_sg) == [by_hand]
+
+
+def test_compensation_revokes_the_rules_its_execution_added(
+    make_vpc: MakeVpc, create: Run, accounts: Accounts, faults: EmulatorHandle
+) -> None:
+    # Given a create with a rule whose Verify will be refused (after the rule is added)
+    app = make_vpc("10.47.0.0/16")
+    db = make_vpc("172.47.0.0/16")
+    db_sg = new_group(accounts, db, "db")
+    faults.add_fault("ec2", "DescribeFlowLogs", "UnauthorizedOperation", times=0)
+    # When it runs
+    result = create(
+        {
+            "Requester": side(app),
+            "Accepter": side(db),
+            "SecurityGroupRules": [rule("Accepter", db_sg, 5432)],
+        }
+    )
+    # Then it fails, and compensation revoked the rule it had added, with the peering
+    assert result.status == "FAILED"
+    assert result.error == "AccessDenied", result.cause
+    assert "ConfigureSecurityGroups" in result.states_entered
+    assert "Compensate" in result.states_entered
+    assert ingress(accounts, db, db_sg) == []
