@@ -263,6 +263,7 @@ def reconcile() -> Json:
                 "Groups.$": "$.Groups",
                 "Reconcile.$": "$$.Execution.Name",
                 "MaxParallelPairs.$": "$.MaxParallelPairs",
+                "OutcomeBytes.$": "$.OutcomeBytes",
             },
             max_concurrency=1,
             result_path="$.Rounds",
@@ -323,8 +324,23 @@ def reconcile() -> Json:
         ),
         choice(
             "Converged",
-            [{"Variable": "$.Status", "StringEquals": "SUCCEEDED", "Next": "PublishReconciled"}],
+            [
+                {"Variable": "$.DryRun", "BooleanEquals": True, "Next": "Planned"},
+                {"Variable": "$.Status", "StringEquals": "SUCCEEDED", "Next": "PublishReconciled"},
+                {"Variable": "$.Error", "StringEquals": "RemovalsHeld", "Next": "PublishHeld"},
+            ],
             default="PublishIncomplete",
+        ),
+        succeed(
+            "Planned",
+            comment="A dry run: the output's Plan is what a real run would do; nothing changed,"
+            " nothing is published.",
+        ),
+        publish(
+            "PublishHeld",
+            detail_type="VPC Peering Removals Held",
+            detail=["RemovalsHeldCount", "RemovalsHeld", "Scope", "ExecutionName", "Cause"],
+            next="PublishIncomplete",
         ),
         publish(
             "PublishReconciled",
@@ -351,7 +367,16 @@ def reconcile() -> Json:
 
 
 #: What the "VPC Peering Network Reconciled" event carries (the output has the lists too).
-REPORT_FIELDS = ["Status", "Desired", "Created", "Removed", "Repaired", "Unchanged", "FailedCount"]
+REPORT_FIELDS = [
+    "Status",
+    "Desired",
+    "Created",
+    "Removed",
+    "Repaired",
+    "Unchanged",
+    "FailedCount",
+    "Deferred",
+]
 #: A child execution may run this long: beyond the create machine's own worst case (its ASL's
 #: timeouts and retries, computed in tests/contract/test_asl.py).
 CHILD_TIMEOUT_SECONDS = 4 * 3600

@@ -162,6 +162,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     reconcile.add_argument("--vpc", metavar="ID", help="only this VPC's pairs")
     reconcile.add_argument("--account", dest="vpc_account", metavar="A", help="the --vpc's account")
     reconcile.add_argument("--region", dest="vpc_region", metavar="R", help="the --vpc's region")
+    reconcile.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="decide everything, change nothing: list each pair it would create, repair or "
+        "remove, and why",
+    )
+    reconcile.add_argument(
+        "--confirm-removals",
+        action="store_true",
+        help="remove the group peerings even when more than MaxRemovalsPerReconcile would go",
+    )
     parsers = {
         "create": create,
         "cleanup": cleanup,
@@ -196,7 +207,8 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
             if args.vpc or args.vpc_account or args.vpc_region
             else None
         )
-        return run_machine(ctx, "reconcile", reconcile_input(args.group, vpc))
+        request = reconcile_input(args.group, vpc, args.dry_run, args.confirm_removals)
+        return run_machine(ctx, "reconcile", request)
     if args.command == "watch":
         return watch(ctx, args.execution_arn, ignore_missing=args.ignore_missing)
     return list_peerings(ctx, include_ended=args.all)

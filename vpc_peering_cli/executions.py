@@ -8,6 +8,7 @@ Retry took there) is read from the history; :func:`state_runs` is pure, for test
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -118,6 +119,9 @@ class Progress(Protocol):
 
     def finish(self, runs: list[StateRun], now: datetime) -> None: ...
 
+    def note(self, text: str) -> None:
+        """How the running state is getting on (a reconcile's rounds and pairs)."""
+
 
 def start_execution(sfn: Any, state_machine_arn: str, execution_input: Any, found_by: str) -> str:
     """Start the machine; its execution ARN."""
@@ -179,6 +183,73 @@ def failure_document(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
     return None
 
 
+#: The reconcile machine's distributed Map: its rounds are child executions.
+ROUNDS_STATE = "RunRounds"
+_CHILD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+
+
+def rounds_planned(sfn: Any, execution_arn: str) -> int:
+    """How many rounds the reconcile planned: the Rounds its distributed Map was given (read
+    once, from the history with its data); 0 when it cannot be told."""
+    try:
+        events = history(sfn, execution_arn, with_data=True)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+        return 0
+    for event in events:
+        details = event.get("stateEnteredEventDetails", {})
+        if event["type"] == "MapStateEntered" and details.get("name") == ROUNDS_STATE:
+            try:
+                return len(json.loads(details.get("input") or "{}").get("Rounds") or [])
+            except (ValueError, AttributeError):
+                return 0
+    return 0
+
+
+def rounds_progress(sfn: Any, execution_arn: str, total: int | None = None) -> str | None:
+    """A reconcile's rounds done (its Map Run's counts) and pairs done (the create and cleanup
+    executions named for it, ``<reconcile>-<round>-<pair>``); None when nothing can be told."""
+    try:
+        runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+        if not runs:
+            return None
+        counts = sfn.describe_map_run(mapRunArn=runs[-1]["mapRunArn"]).get("itemCounts", {})
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+        return None
+    done = int(counts.get("succeeded", 0)) + int(counts.get("failed", 0))
+    total = max(total or 0, int(counts.get("total", 0)))
+    text = f"round {min(done + 1, total)} of {total}"
+    pairs = _pairs_done(sfn, execution_arn)
+    if pairs is not None:
+        text += f", {pairs[0]} pairs done" + (f" ({pairs[1]} failed)" if pairs[1] else "")
+    return text
+
+
+def _pairs_done(sfn: Any, execution_arn: str) -> tuple[int, int] | None:
+    """Pairs (child executions of the create and cleanup machines) done, and failed."""
+    head, _, name = execution_arn.rpartition(":")
+    prefix, _, machine = head.rpartition(":")
+    if not _CHILD_NAME.match(name) or not machine.endswith("-reconcile"):
+        return None
+    stack = machine.removesuffix("-reconcile")
+    machines = prefix.replace(":execution", ":stateMachine")
+    done = failed = 0
+    try:
+        for child in ("create", "cleanup"):
+            pages = sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=f"{machines}:{stack}-{child}"
+            )
+            for page in pages:
+                for execution in page["executions"]:
+                    if not execution["name"].startswith(f"{name}-"):
+                        continue
+                    if execution["status"] != RUNNING:
+                        done += 1
+                        failed += execution["status"] != "SUCCEEDED"
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+        return None
+    return done, failed
+
+
 @dataclass
 class Polling:
     """How often to ask: quickly after a change, then less often while nothing happens (a
@@ -202,6 +273,7 @@ def follow(
     not the execution."""
     polling = polling or Polling()
     interval = polling.first
+    total_rounds: int | None = None
     seen = -1
     while True:
         described = describe(sfn, execution_arn)
@@ -211,6 +283,12 @@ def follow(
         progress.update(runs, polling.now())
         if described["status"] != RUNNING:
             break
+        if any(r.name == ROUNDS_STATE and r.exited is None for r in runs):
+            if total_rounds is None:
+                total_rounds = rounds_planned(sfn, execution_arn)
+            text = rounds_progress(sfn, execution_arn, total_rounds)
+            if text:
+                progress.note(text)
         interval = (
             polling.first if len(events) != seen else min(interval * polling.growth, polling.most)
         )

@@ -128,14 +128,25 @@ def cleanup_input(peering_id: str | None, base: dict[str, Any] | None) -> dict[s
     return request
 
 
-def reconcile_input(group: str | None, vpc: SideOptions | None) -> dict[str, Any]:
-    """The reconcile machine's input: ``{}`` (everything), one group, or one VPC."""
+def reconcile_input(
+    group: str | None,
+    vpc: SideOptions | None,
+    dry_run: bool = False,
+    confirm_removals: bool = False,
+) -> dict[str, Any]:
+    """The reconcile machine's input: ``{}`` (everything), one group, or one VPC; with
+    ``DryRun`` and ``ConfirmRemovals`` when asked."""
+    flags: dict[str, Any] = {}
+    if dry_run:
+        flags["DryRun"] = True
+    if confirm_removals:
+        flags["ConfirmRemovals"] = True
     if group is not None and vpc is not None:
         raise UsageError("give --group or --vpc, not both")
     if group is not None:
-        return {"Group": group}
+        return {"Group": group, **flags}
     if vpc is None:
-        return {}
+        return flags
     if vpc.vpc_id is None:
         raise UsageError("--account and --region name where the --vpc is: give --vpc too")
     side: dict[str, Any] = {"VpcId": vpc.vpc_id}
@@ -143,4 +154,4 @@ def reconcile_input(group: str | None, vpc: SideOptions | None) -> dict[str, Any
         side["AccountId"] = vpc.account_id
     if vpc.region is not None:
         side["Region"] = vpc.region
-    return {"Vpc": side}
+    return {"Vpc": side, **flags}

@@ -102,6 +102,7 @@ class StateLines:
         self.running: StateRun | None = None
         self.frame = 0
         self.drawn = False
+        self.noted = ""
 
     def update(self, runs: list[StateRun], now: datetime) -> None:
         self._clear()
@@ -117,6 +118,15 @@ class StateLines:
         self.frame += 1
         self._draw(now)
 
+    def note(self, text: str) -> None:
+        """Shown on the live line; without one (a pipe), printed when it changes."""
+        if text == self.noted:
+            return
+        self.noted = text
+        if not self.style.live:
+            self.stream.write(f"    {text}\n")
+            self.stream.flush()
+
     def finish(self, runs: list[StateRun], now: datetime) -> None:
         self._clear()
         for index, run in enumerate(runs):
@@ -131,7 +141,10 @@ class StateLines:
             run = self.running
             spinner = self.style.spinner(self.frame)
             seconds = self.style.paint(format_seconds(run.seconds(now)), _DIM)
-            self.stream.write(f"{_ERASE_LINE}  {spinner} {run.name.ljust(NAME_WIDTH)} {seconds}")
+            noted = f"  {self.noted}" if self.noted and run.name == "RunRounds" else ""
+            self.stream.write(
+                f"{_ERASE_LINE}  {spinner} {run.name.ljust(NAME_WIDTH)} {seconds}{noted}"
+            )
             self.drawn = True
         self.stream.flush()
 
@@ -151,6 +164,9 @@ class Silent:
         pass
 
     def finish(self, runs: list[StateRun], now: datetime) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
 
@@ -395,12 +411,16 @@ def cleanup_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
             ]
             for s in stale
         )
+    unreadable = [str(u) for u in output.get("Unreadable") or []]
+    if unreadable:
+        lines.append("Not read (routes to the peering there are left; a reconcile removes them)")
+        lines += [f"  {u}" for u in unreadable]
     return lines
 
 
-def _scope_line(scope: Any) -> str:
+def _scope_line(scope: Any, verb: str = "Reconciled") -> str:
     if not isinstance(scope, dict):
-        return "Reconciled"
+        return verb
     where = (
         f"accounts {', '.join(scope.get('Accounts', []))} in {', '.join(scope.get('Regions', []))}"
     )
@@ -409,11 +429,70 @@ def _scope_line(scope: Any) -> str:
         for key, label in (("Group", "group"), ("Vpc", "VPC"))
         if scope.get(key)
     )
-    return f"Reconciled {where}{narrowed}"
+    return f"{verb} {where}{narrowed}"
+
+
+def _pair_label(pair: Any) -> str:
+    """A reconcile output's pair: both VPCs with where they are, and the group."""
+    if not isinstance(pair, dict):
+        return "?"
+
+    def side(value: Any) -> str:
+        if not isinstance(value, dict):
+            return "?"
+        return f"{value.get('VpcId')} ({value.get('AccountId')} {value.get('Region')})"
+
+    group = f"  [{pair['Group']}]" if pair.get("Group") else ""
+    return f"{side(pair.get('Requester'))} ~ {side(pair.get('Accepter'))}{group}"
+
+
+def _pair_lists(output: dict[str, Any], style: Style) -> list[str]:
+    """The pairs a reconcile made, repaired and removed; those it held back; a dry run's plan."""
+    lines: list[str] = []
+    for key, title, count in (
+        ("CreatedPairs", "Created", "Created"),
+        ("RepairedPairs", "Repaired", "Repaired"),
+        ("RemovedPairs", "Removed", "Removed"),
+    ):
+        pairs = output.get(key) or []
+        if pairs:
+            lines.append(title + _more(len(pairs), output.get(count)))
+            lines += [f"  {style.ok} {_pair_label(p)}" for p in pairs]
+    plan = output.get("Plan") or []
+    if output.get("DryRun"):
+        counts = output.get("PlanCounts") or {}
+        total = sum(v for v in counts.values() if isinstance(v, int))
+        if plan:
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            lines.append(f"Would do ({shown})" + _more(len(plan), total))
+            for line in plan:
+                lines += [
+                    f"  {line.get('Action', '?'):<7} {_pair_label(line)}",
+                    f"          {line.get('Reason', '')}",
+                ]
+        else:
+            lines.append("Nothing to do.")
+    held = output.get("RemovalsHeld") or []
+    if held:
+        lines.append(
+            "Removals held"
+            + _more(len(held), output.get("RemovalsHeldCount"))
+            + ": more than MaxRemovalsPerReconcile; run again with --confirm-removals to let "
+            "them go"
+        )
+        lines += [f"  {style.bad} {_pair_label(p)}" for p in held]
+    return lines
+
+
+def _more(listed: int, total: Any) -> str:
+    if isinstance(total, int) and total > listed:
+        return f" (first {listed} of {total})"
+    return ""
 
 
 def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
-    """The reconcile machine's output: the counts, then each failed and skipped pair."""
+    """The reconcile machine's output: the counts, the pairs done (or planned, or held), then
+    each failed and skipped pair."""
     counts = ", ".join(
         f"{label} {output.get(key, 0)}"
         for key, label in (
@@ -422,10 +501,14 @@ def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]
             ("Removed", "removed"),
             ("Repaired", "repaired"),
             ("Unchanged", "unchanged"),
+            ("Accepted", "accepted"),
+            ("Rejected", "rejected"),
             ("FailedCount", "failed"),
         )
     )
-    lines = [_scope_line(output.get("Scope")), f"  {counts}"]
+    verb = "Plan (dry run, nothing changed) for" if output.get("DryRun") else "Reconciled"
+    lines = [_scope_line(output.get("Scope"), verb), f"  {counts}"]
+    lines += _pair_lists(output, style)
     failed = output.get("Failed") or []
     if failed:
         lines.append("Failed")

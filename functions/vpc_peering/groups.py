@@ -67,7 +67,7 @@ def _group(tags: Mapping[str, str], key: str) -> str | None:
     if key not in tags:
         return None
     value = tags[key]
-    if not GROUP_NAME.match(value):
+    if not GROUP_NAME.fullmatch(value):  # whole: a pattern's $ also matches before a final \n
         raise InvalidInput(
             f"{key}: {value!r} is not a group name (1 to 64 letters, digits, '.', '_' or '-')"
         )

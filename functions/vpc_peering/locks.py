@@ -185,3 +185,146 @@ def release(access: Access, settings: Settings, key: str, owner: str) -> None:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+
+# ------------------------------------------------------------------------ reconcile queue
+#: The tag changes no reconcile has taken yet, and the one reconcile queued to take them: at
+#: most one tag-started reconcile waits for the reconcile lease at a time, however many tags
+#: change; later changes join it (their VPCs are added to the item).
+QUEUE_KEY = "reconcile-queue"
+#: An operator's reconcile (anything not started by tag changes) waiting for the lease: queued
+#: tag reconciles let it go first.
+NEXT_KEY = "reconcile-next"
+
+
+def _vpc_word(account: str, region: str, vpc_id: str) -> str:
+    return f"{account}/{region}/{vpc_id}"
+
+
+def queue_tag_change(
+    access: Access, settings: Settings, vpc: tuple[str, str, str], candidate: str
+) -> bool:
+    """Record that ``vpc`` (account, region, id) changed its tags. True when the reconcile
+    ``candidate`` (an execution name) is now the one queued to take the changes, and must be
+    started; False when a queued reconcile that has not yet begun will find them."""
+    table, hub = _table(access, settings)
+    me = f"reconcile:{candidate}"
+    expires = int(time.time()) + RECONCILE_LEASE_SECONDS
+    with aws_call(f"dynamodb:UpdateItem {settings.lock_table_name}", hub):
+        item = table.update_item(
+            TableName=settings.lock_table_name,
+            Key={"LockId": {"S": QUEUE_KEY}},
+            UpdateExpression="ADD Vpcs :v SET #o = if_not_exists(#o, :me), ExpiresAt = :e",
+            ExpressionAttributeNames={"#o": "Owner"},
+            ExpressionAttributeValues={
+                ":v": {"SS": [_vpc_word(*vpc)]},
+                ":me": {"S": me},
+                ":e": {"N": str(expires)},
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        owner = item.get("Owner", {}).get("S", "")
+        if owner == me:
+            return True
+        if _still_running(access, settings, owner):
+            return False
+        # The queued reconcile ended before it took the changes: this one takes its place.
+        try:
+            table.update_item(
+                TableName=settings.lock_table_name,
+                Key={"LockId": {"S": QUEUE_KEY}},
+                UpdateExpression="SET #o = :me",
+                ConditionExpression="#o = :old",
+                ExpressionAttributeNames={"#o": "Owner"},
+                ExpressionAttributeValues={":me": {"S": me}, ":old": {"S": owner}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False  # another tag change replaced it first
+    return True
+
+
+def take_tag_changes(access: Access, settings: Settings) -> list[tuple[str, str, str]]:
+    """Every VPC whose tags changed since the last reconcile took them (and empty the queue,
+    so the next change queues a new reconcile): called with the reconcile lease held."""
+    table, hub = _table(access, settings)
+    with aws_call(f"dynamodb:DeleteItem {settings.lock_table_name}", hub):
+        old = table.delete_item(
+            TableName=settings.lock_table_name,
+            Key={"LockId": {"S": QUEUE_KEY}},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes", {})
+    found = []
+    for word in sorted(old.get("Vpcs", {}).get("SS", [])):
+        account, _, rest = word.partition("/")
+        region, _, vpc_id = rest.partition("/")
+        if account and region and vpc_id:
+            found.append((account, region, vpc_id))
+    return found
+
+
+def give_back_tag_changes(
+    access: Access, settings: Settings, vpcs: list[tuple[str, str, str]]
+) -> None:
+    """Put taken changes back (the reconcile that took them failed before planning them)."""
+    if not vpcs:
+        return
+    table, hub = _table(access, settings)
+    with aws_call(f"dynamodb:UpdateItem {settings.lock_table_name}", hub):
+        table.update_item(
+            TableName=settings.lock_table_name,
+            Key={"LockId": {"S": QUEUE_KEY}},
+            UpdateExpression="ADD Vpcs :v",
+            ExpressionAttributeValues={":v": {"SS": [_vpc_word(*v) for v in vpcs]}},
+        )
+
+
+def operator_waiting(access: Access, settings: Settings, me: str) -> str | None:
+    """The operator's reconcile waiting for the lease (and still running), if another one."""
+    table, hub = _table(access, settings)
+    with aws_call(f"dynamodb:GetItem {settings.lock_table_name}", hub):
+        holder = (
+            table.get_item(TableName=settings.lock_table_name, Key={"LockId": {"S": NEXT_KEY}})
+            .get("Item", {})
+            .get("Owner", {})
+            .get("S", "")
+        )
+    if not holder or holder == me or not _still_running(access, settings, holder):
+        return None
+    return holder
+
+
+def wait_first(access: Access, settings: Settings, me: str) -> None:
+    """Mark an operator's reconcile as next for the lease, unless another operator's reconcile
+    that still runs is marked already (an ended one's mark is taken over)."""
+    table, hub = _table(access, settings)
+    expires = int(time.time()) + RECONCILE_LEASE_SECONDS
+    with aws_call(f"dynamodb:PutItem {settings.lock_table_name}", hub):
+        try:
+            _put_lease(
+                table,
+                settings,
+                NEXT_KEY,
+                me,
+                expires,
+                "attribute_not_exists(LockId) OR #o = :me",
+                {":me": {"S": me}},
+            )
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        holder = (
+            table.get_item(TableName=settings.lock_table_name, Key={"LockId": {"S": NEXT_KEY}})
+            .get("Item", {})
+            .get("Owner", {})
+            .get("S", "")
+        )
+        if holder and _still_running(access, settings, holder):
+            return
+        try:
+            _put_lease(table, settings, NEXT_KEY, me, expires, "#o = :old", {":old": {"S": holder}})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise

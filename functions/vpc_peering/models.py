@@ -36,6 +36,8 @@ from pydantic.alias_generators import to_pascal
 
 from .errors import AccountNotAllowed, InvalidInput
 
+#: pydantic matches these with Rust's regex, where ``$`` is the end of the text. Python's ``$``
+#: also matches before a final newline: Python code checks a whole value with ``fullmatch``.
 VPC_ID = r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$"
 SUBNET_ID = r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$"
 ROUTE_TABLE_ID = r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$"
@@ -82,7 +84,7 @@ def _region_patterns() -> tuple[re.Pattern[str], ...]:
 
 
 def _known_region(value: str) -> str:
-    if not any(p.match(value) for p in _region_patterns()):
+    if not any(p.fullmatch(value) for p in _region_patterns()):
         raise ValueError(f"{value!r} is not an AWS region name (e.g. us-east-1)")
     return value
 
@@ -673,10 +675,19 @@ class CleanupDocument(_Model):
     #: Rules in either VPC that reference a group of the peer and went stale with the peering,
     #: made by someone else: reported here, left alone (this stack's own are revoked).
     stale_references: list[StaleReference] = Field(default_factory=list)
+    #: Sides whose account and region could not be read, with the error: the peering was
+    #: removed from the requester's side, and routes to it on these are left (blackholes,
+    #: which a later reconcile removes once it can read them).
+    unreadable: list[str] = Field(default_factory=list)
     #: How it ended: Removed (this cleanup deleted the peering), AlreadyDeleted (it was gone
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).
     result: Literal["Removed", "AlreadyDeleted", "NotFound", "Rejected", ""] = ""
+
+    @property
+    def unread_sides(self) -> set[str]:
+        """The side names ``unreadable`` names (``Accepter: ...``, ``Requester and ...``)."""
+        return {n for text in self.unreadable for n in text.split(":", 1)[0].split(" and ")}
 
     def reachable(self) -> list[tuple[SideName, SideRef]]:
         """The sides this stack acts on (an external requester's is not one)."""
@@ -732,6 +743,13 @@ class ReconcileRequest(_Strict):
     #: Set by the tag-event starter: begin no earlier than this (the end of its time window),
     #: so one execution covers every tag change of the window.
     not_before: AwareDatetime | None = None
+    #: Decide everything, change nothing: the output's Plan lists what a real run would do.
+    dry_run: bool = False
+    #: Let the removals go even when there are more than MaxRemovalsPerReconcile.
+    confirm_removals: bool = False
+    #: Set by the tag-event starter: the scope is the groups of the VPCs whose tags changed
+    #: since the last tag-started reconcile took them (the queue in the lock table).
+    tag_changes: bool = False
 
     @model_validator(mode="after")
     def _one_scope(self) -> ReconcileRequest:
@@ -745,6 +763,8 @@ class ReconcileScope(_Model):
     regions: list[str]
     group: str | None = None
     vpc: str | None = None
+    #: Started by tag changes: the VPCs whose tags changed (the scope is their groups).
+    changed_vpcs: list[str] | None = None
 
 
 class ReconcileFailure(_Model):
@@ -784,6 +804,27 @@ class ReconcileIgnored(_Model):
     reason: str
 
 
+class PairSideRef(_Model):
+    vpc_id: str
+    account_id: str
+    region: str
+
+
+class ReconcilePair(_Model):
+    """A pair a reconcile acted on (or would, or held back): its two VPCs, and its group."""
+
+    requester: PairSideRef
+    accepter: PairSideRef
+    group: str | None = None
+
+
+class PlannedPair(ReconcilePair):
+    """A dry run's line: what a real run would do for the pair, and why."""
+
+    action: str
+    reason: str
+
+
 class ReconcileCounts(_Model):
     """What child executions did, counted (a round's, and the whole reconcile's)."""
 
@@ -808,7 +849,24 @@ class ReconcileReport(ReconcileCounts):
     unchanged: int = 0
     failed: list[ReconcileFailure] = Field(default_factory=list)
     skipped: list[ReconcileSkip] = Field(default_factory=list)
+    skipped_count: int = 0
     ignored: list[ReconcileIgnored] = Field(default_factory=list)
+    ignored_count: int = 0
+    #: Pairs left for the next reconcile: the plan was more than one execution can carry.
+    deferred: int = 0
+    deferred_pairs: list[ReconcilePair] = Field(default_factory=list)
+    dry_run: bool = False
+    #: A dry run: what a real run would do (listed within a byte budget; every one counted).
+    plan: list[PlannedPair] = Field(default_factory=list)
+    plan_counts: dict[str, int] = Field(default_factory=dict)
+    #: Removals the guard held back (MaxRemovalsPerReconcile), and how many.
+    removals_held: list[ReconcilePair] = Field(default_factory=list)
+    removals_held_count: int = 0
+    #: The pairs the child executions made, removed and repaired (listed within a byte budget;
+    #: the counts above count them all).
+    created_pairs: list[ReconcilePair] = Field(default_factory=list)
+    removed_pairs: list[ReconcilePair] = Field(default_factory=list)
+    repaired_pairs: list[ReconcilePair] = Field(default_factory=list)
 
 
 class ReconcileOutcome(ReconcileReport):
@@ -879,6 +937,8 @@ class NetworkPlanDocument(_Model):
     rounds: list[RoundPlan] = Field(default_factory=list)
     has_work: bool = False
     max_parallel_pairs: int = 10
+    #: Bytes each round's outcome may take (all of them must fit the reconcile's state).
+    outcome_bytes: int = 2048
     report: ReconcileReport
 
 
@@ -890,11 +950,13 @@ class RoundInput(_Model):
     groups: list[str]
     reconcile: str
     max_parallel_pairs: int
+    outcome_bytes: int = 2048
 
 
 class PairRun(_Model):
     """One child execution of a round: which machine, its name and input."""
 
+    item: WorkEntry
     action: str
     label: str
     group: str | None = None
@@ -911,6 +973,7 @@ class RoundRun(_Model):
     round: int
     reconcile: str
     max_parallel_pairs: int
+    outcome_bytes: int = 2048
     pairs: list[PairRun]
 
 
@@ -922,6 +985,7 @@ class ChildError(_Model):
 class PairResult(_Model):
     """A child execution as the round's Map ends it: its run, and the error if it failed."""
 
+    item: WorkEntry = Field(default_factory=list)
     action: str
     label: str
     group: str | None = None
@@ -932,6 +996,7 @@ class PairResult(_Model):
 class RoundResult(_Model):
     round: int
     reconcile: str
+    outcome_bytes: int = 2048
     pairs: list[PairResult]
 
 
@@ -941,6 +1006,8 @@ class RoundOutcome(ReconcileCounts):
 
     round: int
     failed: list[ReconcileFailure] = Field(default_factory=list)
+    #: The work items (as the plan writes them) whose child execution ended well.
+    done: list[WorkEntry] = Field(default_factory=list)
 
 
 #: Bounds on an InvalidInput message, whatever the input's size.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from . import ownership, planning, policy
-from .errors import AcceptDenied, CidrOverlap, InvalidInput, PeeringError, PeeringExists
+from .errors import AcceptDenied, CidrOverlap, PeeringError, PeeringExists
 from .groups import (
     Member,
     Pair,
@@ -49,11 +49,50 @@ from .settings import Settings
 Action = Literal[
     "create", "repair", "remove", "accept", "repair-incoming", "remove-incoming", "reject"
 ]
-#: What each action starts: the cleanup machine for these, the create machine for the others.
-CLEANUP_ACTIONS = frozenset({"remove", "remove-incoming", "reject"})
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What an action is: the machine it starts, the report count and list it adds to when
+    it ends well, what a dry run calls it, and whether it frees routes and quota (those run
+    in the first rounds)."""
+
+    machine: Literal["create", "cleanup"]
+    counter: Literal["created", "repaired", "removed", "accepted", "rejected"]
+    shown: str
+    frees: bool = False
+
+
+#: Every action, once; its position is its code in a plan's compact work entries.
+ACTIONS: dict[Action, ActionSpec] = {
+    "create": ActionSpec("create", "created", "create"),
+    "repair": ActionSpec("create", "repaired", "repair"),
+    "remove": ActionSpec("cleanup", "removed", "remove", frees=True),
+    "accept": ActionSpec("create", "accepted", "accept"),
+    "repair-incoming": ActionSpec("create", "repaired", "repair"),
+    "remove-incoming": ActionSpec("cleanup", "removed", "remove", frees=True),
+    "reject": ActionSpec("cleanup", "rejected", "reject"),
+}
+ACTION_CODES: tuple[Action, ...] = tuple(ACTIONS)
 #: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
 #: its output (one result per item) stays far below Step Functions' 256 KB.
 MAX_ROUND_ITEMS = 40
+#: A failure's cause at most (an unexpected exception's text can be anything, of any length).
+MAX_CAUSE = 400
+
+
+def clip(text: str, limit: int = MAX_CAUSE) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failure(exc: Exception, **subject: str | None) -> ReconcileFailure:
+    """One VPC's, pair's or location's failure: a domain error by its name; anything else (a
+    bug, or an input no rule foresaw) as InternalError, its type and text clipped."""
+    if isinstance(exc, PeeringError):
+        return ReconcileFailure(error=exc.name, cause=clip(str(exc)), **subject)
+    return ReconcileFailure(
+        error="InternalError", cause=clip(f"{type(exc).__name__}: {exc}"), **subject
+    )
 
 
 @dataclass
@@ -64,23 +103,47 @@ class LocationView:
     vpcs: list[Vpc] = field(default_factory=list)  # VPCs carrying a group tag
     route_tables: list[RouteTable] = field(default_factory=list)  # of those VPCs
     peerings: list[Peering] = field(default_factory=list)  # every peering EC2 shows here
-    error: PeeringError | None = None  # the account and region could not be read
+    #: Why the account and region could not be read (a domain error; anything else is an
+    #: InternalError)
+    error: Exception | None = None
 
     def key(self, vpc_id: str) -> VpcKey:
         return VpcKey(self.location.account_id, self.location.region, vpc_id)
 
+    def failure(self) -> tuple[str, str]:
+        """Why this location could not be read: the error's name, and a cause naming it."""
+        error = self.error
+        assert error is not None
+        if isinstance(error, PeeringError):
+            return error.name, clip(f"{self.location} could not be read ({error})")
+        text = f"{type(error).__name__}: {error}"
+        return "InternalError", clip(f"{self.location} could not be read ({text})")
+
 
 @dataclass(frozen=True)
 class Scope:
-    """What one reconcile acts on: everything, one group's pairs, or one VPC's pairs."""
+    """What one reconcile acts on: everything, one group's pairs, one VPC's pairs, or (started
+    by tag changes) the groups of the VPCs whose tags changed."""
 
     group: str | None = None
     vpc: VpcKey | None = None
+    #: The VPCs whose tags changed: the scope is their groups (``groups``, resolved from what
+    #: EC2 shows: the groups their tags name now, and those of their group peerings).
+    changed: frozenset[VpcKey] | None = None
+    groups: frozenset[str] | None = None
 
     def wants(self, pair: Pair, groups: Iterable[str]) -> bool:
         if self.vpc is not None and self.vpc not in pair:
             return False
+        if self.groups is not None and not self.groups & set(groups):
+            return False
         return self.group is None or self.group in set(groups)
+
+    def wants_incoming(self, accepter: VpcKey) -> bool:
+        """Whether a request made elsewhere to ``accepter`` is in scope."""
+        if self.group is not None or (self.vpc is not None and self.vpc != accepter):
+            return False
+        return self.changed is None or accepter in self.changed
 
 
 @dataclass(frozen=True)
@@ -90,6 +153,10 @@ class WorkItem:
     accepter: VpcKey
     group: str
     peering_id: str | None = None
+    #: Why: what is missing, which tag asks for it, or why a peering goes.
+    reason: str = field(default="", compare=False)
+    #: A removal of a peering that is already gone (deleted by hand): only its routes are left.
+    gone: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -105,6 +172,21 @@ class NetworkPlan:
     failed: list[ReconcileFailure] = field(default_factory=list)
     skipped: list[ReconcileSkip] = field(default_factory=list)
     ignored: list[ReconcileIgnored] = field(default_factory=list)
+    #: Removals of live group peerings held back by the removal guard (hold_removals).
+    removals_held: list[WorkItem] = field(default_factory=list)
+
+
+def hold_removals(plan: NetworkPlan, limit: int, confirmed: bool) -> None:
+    """The guard on mass removals: when the plan would remove more live group peerings than
+    ``limit`` (MaxRemovalsPerReconcile), none of them is removed (unless ``confirmed``): they
+    move to ``removals_held``. A peering already gone whose routes are left is not counted (its
+    cleanup removes nothing that carries traffic)."""
+    removals = [w for w in plan.work if w.action == "remove" and not w.gone]
+    if confirmed or len(removals) <= limit:
+        return
+    held = set(map(id, removals))
+    plan.work = [w for w in plan.work if id(w) not in held]
+    plan.removals_held = removals
 
 
 def side_key(info: PeeringSide) -> VpcKey:
@@ -115,6 +197,10 @@ def _peering_pair(peering: Peering) -> Pair:
     return pair_of(side_key(peering.requester), side_key(peering.accepter))
 
 
+def _where(key: VpcKey) -> tuple[str, str]:
+    return (key.account_id, key.region)
+
+
 class _Network:
     """The observations, indexed: members, tables by VPC, peerings as their requester sees them."""
 
@@ -123,6 +209,12 @@ class _Network:
         self.readable = {
             (v.location.account_id, v.location.region) for v in views if v.error is None
         }
+        self.unreadable = {
+            (v.location.account_id, v.location.region): v for v in views if v.error is not None
+        }
+        #: Requests to a VPC in scope whose requester's location could not be read: whether
+        #: this stack made them is not known, so nothing is decided for them.
+        self.undecided: list[Peering] = []
         self.vpcs: dict[VpcKey, Vpc] = {}
         self.tables: dict[VpcKey, list[RouteTable]] = {}
         self.seen_at: dict[tuple[str, str], list[Peering]] = {}
@@ -155,6 +247,12 @@ class _Network:
                 if (peering.accepter.owner_id, peering.accepter.region) != where:
                     continue
                 accepter = peering.accepter.vpc_id
+                if _where(side_key(peering.requester)) in self.unreadable:
+                    if ownership.accepted_here(peering.tags, self.settings, accepter) or (
+                        peering.status == "pending-acceptance"
+                    ):
+                        self.undecided.append(peering)
+                    continue
                 requested = by_id.get(peering.peering_id)
                 ours = requested is not None and ownership.owned_by_stack(
                     requested.tags, self.settings
@@ -195,32 +293,53 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
     frozen: set[VpcKey] = set()
     for view in views:
         if view.error is not None:
+            name, cause = view.failure()
             plan.failed.append(
-                ReconcileFailure(
-                    location=str(view.location), error=view.error.name, cause=str(view.error)
-                )
+                ReconcileFailure(location=str(view.location), error=name, cause=cause)
             )
+    # Each VPC, each pair and each peering is planned on its own: whatever one of them raises
+    # is its own failure, and the plan of every other goes on.
     for key, vpc in sorted(net.vpcs.items()):
         try:
             member = membership(key, vpc.tags)
-        except InvalidInput as exc:
+        except Exception as exc:  # isolated: that VPC's failure
             frozen.add(key)  # a VPC whose tags are wrong is left exactly as it is
-            plan.failed.append(ReconcileFailure(vpc=str(key), error=exc.name, cause=str(exc)))
+            plan.failed.append(failure(exc, vpc=str(key)))
             continue
         if member is not None:
             plan.members[key] = member
     wanted = wanted_pairs(plan.members.values())
+    if scope.changed is not None:
+        scope = replace(scope, groups=_groups_of(net, plan.members, scope.changed))
     candidates: list[_Candidate] = []
     for pair, want in sorted(wanted.items()):
         if scope.wants(pair, want.groups):
             plan.desired += 1
-            candidate = _plan_wanted(net, plan, want)
+            try:
+                candidate = _plan_wanted(net, plan, want)
+            except Exception as exc:  # isolated: that pair's failure
+                label = f"{pair[0]} ~ {pair[1]}"
+                plan.failed.append(failure(exc, pair=label, group=want.group, action="create"))
+                continue
             if candidate is not None:
                 candidates.append(candidate)
     candidates += _plan_incoming(net, plan, frozen, scope)
     _fit_together(net, plan, candidates)
     _plan_removals(net, plan, wanted, frozen, scope)
     return plan
+
+
+def _groups_of(
+    net: _Network, members: dict[VpcKey, Member], vpcs: frozenset[VpcKey]
+) -> frozenset[str]:
+    """The groups these VPCs are in now, and those of their group peerings (the groups they
+    may have left)."""
+    found = {g for k in vpcs if k in members for g in members[k].groups}
+    for peering in net.peerings:
+        group = ownership.group_of(peering.tags, net.settings)
+        if group and {side_key(peering.requester), side_key(peering.accepter)} & vpcs:
+            found.add(group)
+    return frozenset(found)
 
 
 def side_request(entry: SideEntry) -> SideRequest:
@@ -353,13 +472,52 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
         existing = next(
             (p for p in peerings if p.peering_id == doc.vpc_peering_connection_id), None
         )
-        item = WorkItem("repair", req.key, acc.key, want.group)
-        unchanged = existing is not None and not planning.drift(doc, existing)
+        differences = planning.drift(doc, existing) if existing is not None else []
+        reason = "; ".join(differences) or "the peering is not as its plan asks"
+        item = WorkItem("repair", req.key, acc.key, want.group, reason=reason)
+        unchanged = existing is not None and not differences
         return _Candidate(want.pair, item, doc, unchanged)
     for gone in dead:
         requester, accepter = side_key(gone.requester), side_key(gone.accepter)
-        plan.work.append(WorkItem("remove", requester, accepter, want.group, gone.peering_id))
-    return _Candidate(want.pair, WorkItem("create", req.key, acc.key, want.group), doc)
+        plan.work.append(
+            WorkItem(
+                "remove",
+                requester,
+                accepter,
+                want.group,
+                gone.peering_id,
+                reason=f"{gone.peering_id} is {gone.status}: its routes are left, removed before "
+                "the pair is peered again",
+                gone=True,
+            )
+        )
+    reason = f"no peering yet; {asked_by(plan.members, want.pair, want.group)}"
+    return _Candidate(
+        want.pair, WorkItem("create", req.key, acc.key, want.group, reason=reason), doc
+    )
+
+
+def _roles(member: Member | None, group: str) -> list[str]:
+    if member is None:
+        return []
+    tags = (("mesh", member.mesh), ("hub", member.hub), ("spoke", member.spoke))
+    return [f"vpc-peering:{name}={group}" for name, value in tags if value == group]
+
+
+def asked_by(members: dict[VpcKey, Member], pair: Pair, group: str) -> str:
+    """Which tags ask for this pair in ``group``, said for a person."""
+    a, b = (", ".join(_roles(members.get(k), group)) for k in pair)
+    if a == b:
+        return f"{a} on both VPCs"
+    return f"{a} on {pair[0].vpc_id}, {b} on {pair[1].vpc_id}"
+
+
+def unwanted_because(members: dict[VpcKey, Member], pair: Pair, group: str) -> str:
+    """Why no group wants a group peering any more, said for a person."""
+    gone = [k.vpc_id for k in pair if not _roles(members.get(k), group)]
+    if gone:
+        return f"{' and '.join(gone)} no longer tagged into group {group}"
+    return f"group {group} no longer pairs these VPCs ({asked_by(members, pair, group)})"
 
 
 def _doc_key(doc: PeeringDocument, name: SideName) -> VpcKey:
@@ -445,13 +603,17 @@ def _fit_together(net: _Network, plan: NetworkPlan, candidates: list[_Candidate]
         key=lambda c: (0 if c.unchanged else order[c.item.action], c.item.group, c.item.label),
     )
     for candidate in ranked:
-        if candidate.unchanged:
-            plan.unchanged += 1
-            fit.add(candidate)
+        item = candidate.item
+        try:
+            if candidate.unchanged:
+                fit.add(candidate)
+                plan.unchanged += 1
+                continue
+            problem = fit.problem(candidate)
+        except Exception as exc:  # isolated: that pair's failure
+            plan.failed.append(failure(exc, pair=item.label, group=item.group, action=item.action))
             continue
-        problem = fit.problem(candidate)
         if problem:
-            item = candidate.item
             plan.failed.append(
                 ReconcileFailure(
                     pair=item.label,
@@ -475,31 +637,66 @@ def _plan_incoming(
     is removed; any other stays as it is, listed as Ignored with the reason (or is rejected,
     with RejectUnwanted)."""
     candidates = []
-    for peering in net.incoming:
+    for peering in net.incoming + net.undecided:
         req, acc = side_key(peering.requester), side_key(peering.accepter)
-        if scope.group is not None or (scope.vpc is not None and scope.vpc != acc):
+        if not scope.wants_incoming(acc):
             continue
         if acc in frozen:
             continue  # its tags are invalid: reported, and left as it is
-        vpc = net.vpcs.get(acc)
-        tags = vpc.tags if vpc else {}
-        ours = ownership.accepted_here(peering.tags, net.settings, acc.vpc_id)
-        pcx = peering.peering_id
-        if not peering.live:
-            if ours and net.routes_to(pcx, [acc]):
-                plan.work.append(WorkItem("remove-incoming", req, acc, "", pcx))
+        if peering in net.undecided:
+            if peering.live:
+                name, cause = net.unreadable[_where(req)].failure()
+                plan.failed.append(
+                    ReconcileFailure(
+                        pair=f"{req} ~ {acc}",
+                        action="accept",
+                        error=name,
+                        cause=clip(
+                            f"{cause}: whether this stack requested "
+                            f"{peering.peering_id} is not known; left as it is"
+                        ),
+                    )
+                )
             continue
         try:
-            policy.check_incoming(peering, tags, net.settings)
-            policy.check_opt_in(acc.vpc_id, tags, pcx, net.settings)
-        except AcceptDenied as refused:
-            _refused(plan, peering, ours, str(refused), net.settings)
+            candidate = _plan_one_incoming(net, plan, peering)
+        except Exception as exc:  # isolated: that request's failure
+            label = f"{req} ~ {acc}"
+            plan.failed.append(failure(exc, pair=label, action="accept"))
             continue
-        plan.desired += 1
-        candidate = _plan_accept(net, plan, peering, vpc, ours)
         if candidate is not None:
             candidates.append(candidate)
     return candidates
+
+
+def _plan_one_incoming(net: _Network, plan: NetworkPlan, peering: Peering) -> _Candidate | None:
+    req, acc = side_key(peering.requester), side_key(peering.accepter)
+    vpc = net.vpcs.get(acc)
+    tags = vpc.tags if vpc else {}
+    ours = ownership.accepted_here(peering.tags, net.settings, acc.vpc_id)
+    pcx = peering.peering_id
+    if not peering.live:
+        if ours and net.routes_to(pcx, [acc]):
+            plan.work.append(
+                WorkItem(
+                    "remove-incoming",
+                    req,
+                    acc,
+                    "",
+                    pcx,
+                    reason=f"{pcx} is {peering.status}: its routes on our side are left",
+                    gone=True,
+                )
+            )
+        return None
+    try:
+        policy.check_incoming(peering, tags, net.settings)
+        policy.check_opt_in(acc.vpc_id, tags, pcx, net.settings)
+    except AcceptDenied as refused:
+        _refused(plan, peering, ours, str(refused), net.settings)
+        return None
+    plan.desired += 1
+    return _plan_accept(net, plan, peering, vpc, ours)
 
 
 def _refused(
@@ -509,9 +706,9 @@ def _refused(
     rejected with RejectUnwanted, else left pending and listed."""
     req, acc = side_key(peering.requester), side_key(peering.accepter)
     if ours:
-        plan.work.append(WorkItem("remove-incoming", req, acc, "", peering.peering_id))
+        plan.work.append(WorkItem("remove-incoming", req, acc, "", peering.peering_id, reason))
     elif settings.reject_unwanted:
-        plan.work.append(WorkItem("reject", req, acc, "", peering.peering_id))
+        plan.work.append(WorkItem("reject", req, acc, "", peering.peering_id, reason))
     else:
         plan.ignored.append(_ignored(peering, reason))
 
@@ -554,41 +751,96 @@ def _plan_accept(
         )
         return None
     if ours and peering.status == "active":
-        unchanged = not planning.drift(doc, peering)
-        item = WorkItem("repair-incoming", req, acc, "", pcx)
-        return _Candidate((req, acc), item, doc, unchanged)
-    return _Candidate((req, acc), WorkItem("accept", req, acc, "", pcx), doc)
+        differences = planning.drift(doc, peering)
+        item = WorkItem("repair-incoming", req, acc, "", pcx, reason="; ".join(differences))
+        return _Candidate((req, acc), item, doc, not differences)
+    reason = (
+        f"requested from {req.account_id}, which the accept policy and the VPC's "
+        "vpc-peering:accept-from tag allow"
+    )
+    return _Candidate((req, acc), WorkItem("accept", req, acc, "", pcx, reason), doc)
 
 
 def _plan_removals(
     net: _Network, plan: NetworkPlan, wanted: dict[Pair, Wanted], frozen: set[VpcKey], scope: Scope
 ) -> None:
-    """Group peerings no group wants: removed when both sides are in scope and readable and
-    neither VPC's tags are invalid; a peering without this stack's group tag is never a
-    candidate (made by hand, or by an explicit create)."""
+    """Group peerings no group wants: removed when both sides are in scope and neither VPC's
+    tags are invalid; a peering without this stack's group tag is never a candidate (made by
+    hand, or by an explicit create). Each peering is decided on its own."""
     for peering in net.peerings:
-        group = ownership.group_of(peering.tags, net.settings)
-        pair = _peering_pair(peering)
-        if group is None or pair in wanted or not scope.wants(pair, [group]):
-            continue
-        keys = (side_key(peering.requester), side_key(peering.accepter))
-        if not peering.live and not net.routes_to(peering.peering_id, keys):
-            continue  # gone, and nothing left that points to it
-        if any(k in frozen for k in keys):
-            continue  # its tags are invalid: reported above, and left as it is
-        label = f"{keys[0]} ~ {keys[1]}"
-        if not all(net.readable_side(k) for k in keys):
-            plan.skipped.append(
-                ReconcileSkip(
-                    pair=label,
-                    group=group,
-                    vpc_peering_connection_id=peering.peering_id,
-                    reason="a side is outside AllowedAccountIds x ManagedRegions, or its account "
-                    "and region could not be read: left until both can be",
-                )
+        try:
+            _plan_removal(net, plan, peering, wanted, frozen, scope)
+        except Exception as exc:  # isolated: that peering's failure
+            label = f"{side_key(peering.requester)} ~ {side_key(peering.accepter)}"
+            plan.failed.append(failure(exc, pair=label, action="remove"))
+
+
+def _plan_removal(
+    net: _Network,
+    plan: NetworkPlan,
+    peering: Peering,
+    wanted: dict[Pair, Wanted],
+    frozen: set[VpcKey],
+    scope: Scope,
+) -> None:
+    """One group peering. Its requester's location was read (its tags are read there); when
+    its accepter's could not be, the peering is removed only if the requester's VPC is in no
+    group at all (no tag the accepter may carry could want the pair): from the requester's
+    side, its routes there and the peering; the accepter's routes are left as blackholes that
+    a later reconcile removes once it can read them. Otherwise it is that location's failure:
+    never removed because a location could not be read."""
+    group = ownership.group_of(peering.tags, net.settings)
+    pair = _peering_pair(peering)
+    if group is None or pair in wanted or not scope.wants(pair, [group]):
+        return
+    keys = (side_key(peering.requester), side_key(peering.accepter))
+    if not peering.live and not net.routes_to(peering.peering_id, keys):
+        return  # gone, and nothing left that points to it
+    if any(k in frozen for k in keys):
+        return  # its tags are invalid: reported above, and left as it is
+    label = f"{keys[0]} ~ {keys[1]}"
+    unread = [net.unreadable[w] for w in map(_where, keys) if w in net.unreadable]
+    if unread and keys[0] in plan.members:
+        name, cause = unread[0].failure()
+        plan.failed.append(
+            ReconcileFailure(
+                pair=label,
+                group=group,
+                action="remove",
+                error=name,
+                cause=clip(
+                    f"{cause}: whether a group still wants the pair is not known; left "
+                    "as it is until it can be read"
+                ),
             )
-            continue
-        plan.work.append(WorkItem("remove", keys[0], keys[1], group, peering.peering_id))
+        )
+        return
+    if not unread and not all(net.readable_side(k) for k in keys):
+        plan.skipped.append(
+            ReconcileSkip(
+                pair=label,
+                group=group,
+                vpc_peering_connection_id=peering.peering_id,
+                reason="a side is outside AllowedAccountIds x ManagedRegions: left until both "
+                "can be read",
+            )
+        )
+        return
+    if peering.live:
+        reason = unwanted_because(plan.members, pair, group)
+    else:
+        reason = f"{peering.peering_id} is {peering.status}: its routes are left"
+    plan.work.append(
+        WorkItem(
+            "remove",
+            keys[0],
+            keys[1],
+            group,
+            peering.peering_id,
+            reason=reason,
+            gone=not peering.live,
+        )
+    )
 
 
 # ------------------------------------------------------------------------------ rounds
@@ -598,8 +850,8 @@ def schedule(work: list[WorkItem], max_items: int = MAX_ROUND_ITEMS) -> list[lis
     creates and repairs. Items are taken in the order of the round-robin tournament over the
     VPCs involved, which makes a full mesh of N VPCs take N-1 rounds (N even) or N (N odd),
     the fewest possible; a sparser graph takes fewer."""
-    removals = [w for w in work if w.action == "remove"]
-    others = [w for w in work if w.action != "remove"]
+    removals = [w for w in work if ACTIONS[w.action].frees]
+    others = [w for w in work if not ACTIONS[w.action].frees]
     return _rounds(removals, max_items) + _rounds(others, max_items)
 
 

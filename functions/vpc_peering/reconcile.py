@@ -24,7 +24,6 @@ from .aws import Access, Location, aws_call, check_allowed, location_for
 from .errors import (
     ConfigurationError,
     InvalidInput,
-    PeeringError,
     ReconcileInProgress,
     TransientAwsError,
 )
@@ -32,11 +31,16 @@ from .groups import MANAGED_TAGS, VpcKey
 from .models import (
     NetworkPlanDocument,
     PairRun,
+    PairSideRef,
+    PlannedPair,
     ReconcileFailure,
+    ReconcileIgnored,
     ReconcileOutcome,
+    ReconcilePair,
     ReconcileReport,
     ReconcileRequest,
     ReconcileScope,
+    ReconcileSkip,
     RoundInput,
     RoundOutcome,
     RoundPlan,
@@ -45,6 +49,7 @@ from .models import (
     SideEntry,
     TagChangeEvent,
     TagChangeOutcome,
+    WorkEntry,
     parse,
 )
 from .network import LocationView, Scope, WorkItem
@@ -52,38 +57,35 @@ from .observability import logger
 from .settings import Settings
 from .teardown import summarize_error
 
-#: Work item actions, by their code in a plan's compact items (network.Action).
-ACTIONS = (
-    "create",
-    "repair",
-    "remove",
-    "accept",
-    "repair-incoming",
-    "remove-incoming",
-    "reject",
-)
-#: Which report count a child execution that ended well adds to.
-COUNTED = {
-    "create": "created",
-    "repair": "repaired",
-    "repair-incoming": "repaired",
-    "remove": "removed",
-    "remove-incoming": "removed",
-    "accept": "accepted",
-    "reject": "rejected",
-}
 #: Failures and skips listed in a report (all are counted); the rest are in the history.
 MAX_LISTED = 100
 #: Failures a round passes on in full (the rest counted): every round's outcome must fit the
 #: reconcile execution's 256 KB state, however many rounds and failures there are.
 ROUND_LISTED = 3
+#: Every round's outcome together (the distributed Map's result, in the reconcile's state):
+#: each round gets its share, at least MIN_OUTCOME_BYTES (its counts always fit).
+ROUND_OUTCOMES_BYTES = 64 * 1024
+MIN_OUTCOME_BYTES = 400
 MAX_CAUSE = 400
 #: Discover's output must leave room in the 256 KB state for the rounds' outcomes.
 MAX_PLAN_BYTES = 160 * 1024
+#: Bytes of JSON the lists of a report may take: Discover's (Failed, Skipped, Ignored,
+#: RemovalsHeld, shared), a dry run's Plan, the pairs created, removed and repaired (together),
+#: the pairs deferred. Every item is counted; the first are listed, their causes clipped.
+REPORT_LIST_BYTES = 56 * 1024
+MIN_REPORT_LIST_BYTES = 8 * 1024
+FAILED_LIST_BYTES = 32 * 1024
+PLAN_LIST_BYTES = 48 * 1024
+DONE_LIST_BYTES = 40 * 1024
+DEFERRED_LIST_BYTES = 8 * 1024
 #: A reconcile started by tag events begins this long after its window ends: time for EC2 to
 #: show the last tag change of the window (eventual consistency), and for clocks to differ.
 SETTLE_SECONDS = 5
 READ_THREADS = 8
+#: Reads of one location Discover tries (each after the client's own retries) before it
+#: reports the location as not read; the pause grows by this much after each.
+READ_ATTEMPTS = 3
+READ_RETRY_SECONDS = 2.0
 _VPC_ARN = re.compile(r"^arn:aws[a-z-]*:ec2:([a-z0-9-]+):([0-9]{12}):vpc/(vpc-[0-9a-f]+)$")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -123,16 +125,26 @@ def resolve_scope(request: ReconcileRequest, settings: Settings) -> tuple[Scope,
 
 def _read(access: Access, loc: Location) -> LocationView:
     """One account and region: its tagged VPCs, their route tables, every peering (three
-    reads and their pages). A refusal is that location's failure, not the reconcile's."""
-    try:
-        vpcs = ec2.describe_tagged_vpcs(access, loc, MANAGED_TAGS)
-        tables = ec2.describe_route_tables(access, loc, [v.vpc_id for v in vpcs]) if vpcs else []
-        return LocationView(loc, vpcs, tables, ec2.describe_peerings(access, loc))
-    except TransientAwsError:
-        raise  # the step retries
-    except PeeringError as exc:
-        logger.warning("location not read", location=str(loc), error=exc.name)
-        return LocationView(loc, error=exc)
+    reads and their pages). A location that cannot be read, after the client's retries and
+    ``READ_ATTEMPTS`` of its own (refused, throttled, an answer that cannot be parsed), is
+    that location's failure, not the reconcile's: the other locations' pairs go on."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            vpcs = ec2.describe_tagged_vpcs(access, loc, MANAGED_TAGS)
+            tables = (
+                ec2.describe_route_tables(access, loc, [v.vpc_id for v in vpcs]) if vpcs else []
+            )
+            return LocationView(loc, vpcs, tables, ec2.describe_peerings(access, loc))
+        except TransientAwsError as exc:
+            if attempt < READ_ATTEMPTS:
+                time.sleep(READ_RETRY_SECONDS * attempt)
+                continue
+            error: Exception = exc
+        except Exception as exc:  # isolated: that location's failure (PeeringError or a bug)
+            error = exc
+        logger.warning("location not read", location=str(loc), error=type(error).__name__)
+        return LocationView(loc, error=error)
+    raise AssertionError("unreachable")
 
 
 def observe_network(access: Access, settings: Settings) -> list[LocationView]:
@@ -150,20 +162,23 @@ def discover(
     scope, described = resolve_scope(request, settings)
     if not (settings.create_state_machine_arn and settings.cleanup_state_machine_arn):
         raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
-    key, owner = locks.reconcile_lease(execution_name)
-    locks.acquire(
-        access,
-        settings,
-        key,
-        owner,
-        busy=ReconcileInProgress,
-        seconds=locks.RECONCILE_LEASE_SECONDS,
-        what="the network",
-    )
-    try:
+    if request.dry_run:
+        # Nothing changes, so nothing needs the network to itself: no lease.
         plan = network.plan_network(observe_network(access, settings), scope, settings)
+        network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
+        return dry_run_document(plan, request, described, execution_name, settings)
+    key, owner = take_turn(request, execution_name, access, settings)
+    changed: list[tuple[str, str, str]] = []
+    try:
+        if request.tag_changes and settings.lock_table_name:
+            changed = locks.take_tag_changes(access, settings)
+            scope = Scope(changed=frozenset(VpcKey(*c) for c in changed))
+            described.changed_vpcs = [str(VpcKey(*c)) for c in changed]
+        plan = network.plan_network(observe_network(access, settings), scope, settings)
+        network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         doc = plan_document(plan, request, described, execution_name, settings)
     except BaseException:
+        locks.give_back_tag_changes(access, settings, changed)
         locks.release(access, settings, key, owner)
         raise
     logger.info(
@@ -175,6 +190,128 @@ def discover(
         failed=doc.report.failed_count,
     )
     return doc
+
+
+def take_turn(
+    request: ReconcileRequest, execution_name: str, access: Access, settings: Settings
+) -> tuple[str, str]:
+    """Take the reconcile lease (ReconcileInProgress while another reconcile holds it). An
+    operator's reconcile (anything not started by tag changes) that has to wait marks itself
+    next, and the queued tag-started reconcile lets it go first."""
+    key, owner = locks.reconcile_lease(execution_name)
+    if request.tag_changes and settings.lock_table_name:
+        ahead = locks.operator_waiting(access, settings, owner)
+        if ahead is not None:
+            raise ReconcileInProgress(f"an operator's reconcile ({ahead}) goes first")
+    try:
+        locks.acquire(
+            access,
+            settings,
+            key,
+            owner,
+            busy=ReconcileInProgress,
+            seconds=locks.RECONCILE_LEASE_SECONDS,
+            what="the network",
+        )
+    except ReconcileInProgress:
+        if not request.tag_changes and settings.lock_table_name:
+            locks.wait_first(access, settings, owner)
+        raise
+    if not request.tag_changes:
+        locks.release(access, settings, locks.NEXT_KEY, owner)
+    return key, owner
+
+
+def pair_ref(requester: VpcKey, accepter: VpcKey, group: str | None) -> ReconcilePair:
+    """A pair as the report lists it."""
+
+    def side(key: VpcKey) -> PairSideRef:
+        return PairSideRef(vpc_id=key.vpc_id, account_id=key.account_id, region=key.region)
+
+    return ReconcilePair(requester=side(requester), accepter=side(accepter), group=group or None)
+
+
+def within_bytes[
+    T: (
+        ReconcilePair,
+        PlannedPair,
+        ReconcileFailure,
+        ReconcileSkip,
+        ReconcileIgnored,
+    )
+](items: list[T], budget: int) -> list[T]:
+    """The first of ``items`` whose JSON together takes at most ``budget`` bytes."""
+    kept: list[T] = []
+    size = 0
+    for item in items:
+        size += len(json.dumps(item.dump())) + 2
+        if size > budget:
+            break
+        kept.append(item)
+    return kept
+
+
+def clipped(item: ReconcileFailure) -> ReconcileFailure:
+    return item.model_copy(update={"cause": _clip(item.cause)})
+
+
+def _report(
+    plan: network.NetworkPlan,
+    request: ReconcileRequest,
+    scope: ReconcileScope,
+    budget: int = REPORT_LIST_BYTES,
+) -> ReconcileReport:
+    """Discover's findings, each list clipped and within its share of ``budget`` bytes (every
+    item counted)."""
+    held = [pair_ref(w.requester, w.accepter, w.group) for w in plan.removals_held]
+    skipped = [s.model_copy(update={"reason": _clip(s.reason)}) for s in plan.skipped]
+    ignored = [i.model_copy(update={"reason": _clip(i.reason)}) for i in plan.ignored]
+    return ReconcileReport(
+        scope=scope,
+        desired=plan.desired,
+        unchanged=plan.unchanged,
+        failed=within_bytes([clipped(f) for f in plan.failed[:MAX_LISTED]], budget // 2),
+        failed_count=len(plan.failed),
+        skipped=within_bytes(skipped[:MAX_LISTED], budget // 8),
+        skipped_count=len(plan.skipped),
+        ignored=within_bytes(ignored[:MAX_LISTED], budget // 8),
+        ignored_count=len(plan.ignored),
+        dry_run=request.dry_run,
+        removals_held=within_bytes(held, budget // 4),
+        removals_held_count=len(held),
+    )
+
+
+def dry_run_document(
+    plan: network.NetworkPlan,
+    request: ReconcileRequest,
+    scope: ReconcileScope,
+    execution_name: str,
+    settings: Settings,
+) -> NetworkPlanDocument:
+    """A dry run's result: the report, with every pair a real run would act on (in the order
+    it would), and why; no rounds."""
+    report = _report(plan, request, scope)
+    ordered = [item for round_ in network.schedule(plan.work) for item in round_]
+    planned = [
+        PlannedPair(
+            **pair_ref(item.requester, item.accepter, item.group).model_dump(),
+            action=network.ACTIONS[item.action].shown,
+            reason=item.reason,
+        )
+        for item in ordered
+    ]
+    report.plan = within_bytes(planned, PLAN_LIST_BYTES)
+    counts: dict[str, int] = {}
+    for line in planned:
+        counts[line.action] = counts.get(line.action, 0) + 1
+    report.plan_counts = counts
+    return NetworkPlanDocument(
+        execution_name=execution_name,
+        request=request,
+        max_parallel_pairs=settings.max_parallel_pairs,
+        report=report,
+    )
 
 
 def plan_document(
@@ -201,24 +338,16 @@ def plan_document(
         row: list[int | str] = [
             index(item.requester),
             index(item.accepter),
-            ACTIONS.index(item.action),
+            network.ACTION_CODES.index(item.action),
             group,
         ]
         return row + ([item.peering_id] if item.peering_id else [])
 
+    scheduled = network.schedule(plan.work)
     rounds = [
         RoundPlan(round=number, items=[entry(item) for item in items])
-        for number, items in enumerate(network.schedule(plan.work))
+        for number, items in enumerate(scheduled)
     ]
-    report = ReconcileReport(
-        scope=scope,
-        desired=plan.desired,
-        unchanged=plan.unchanged,
-        failed=plan.failed[:MAX_LISTED],
-        failed_count=len(plan.failed),
-        skipped=plan.skipped[:MAX_LISTED],
-        ignored=plan.ignored[:MAX_LISTED],
-    )
     doc = NetworkPlanDocument(
         execution_name=execution_name,
         request=request,
@@ -227,22 +356,37 @@ def plan_document(
         rounds=rounds,
         has_work=bool(rounds),
         max_parallel_pairs=settings.max_parallel_pairs,
-        report=report,
+        report=_report(plan, request, scope, budget=0),
     )
-    deferred = 0
-    while doc.rounds and len(json.dumps(doc.dump())) > MAX_PLAN_BYTES:
-        deferred += len(doc.rounds.pop().items)
+    # The work first: the report's lists get what room is left (at most their own budget);
+    # only when even the smallest report does not fit is work deferred, and then named.
+    deferred: list[WorkItem] = []
+    while doc.rounds and _size(doc) + MIN_REPORT_LIST_BYTES > MAX_PLAN_BYTES:
+        doc.rounds.pop()
+        deferred = scheduled[len(doc.rounds)] + deferred
+    room = min(REPORT_LIST_BYTES, MAX_PLAN_BYTES - _size(doc))
+    doc.report = _report(plan, request, scope, budget=room)
+    doc.has_work = bool(doc.rounds)
+    doc.outcome_bytes = max(MIN_OUTCOME_BYTES, ROUND_OUTCOMES_BYTES // max(1, len(doc.rounds)))
     if deferred:
-        doc.has_work = bool(doc.rounds)
+        doc.report.deferred = len(deferred)
+        doc.report.deferred_pairs = within_bytes(
+            [pair_ref(w.requester, w.accepter, w.group) for w in deferred], DEFERRED_LIST_BYTES
+        )
         doc.report.failed_count += 1
         doc.report.failed.append(
             ReconcileFailure(
                 error="ReconcileIncomplete",
-                cause=f"{deferred} pair(s) deferred: the plan is more than one execution can "
-                "carry; the next reconcile goes on with them",
+                cause=f"{len(deferred)} pair(s) deferred: the plan is more than one execution "
+                "can carry (they are listed under DeferredPairs); the next reconcile goes on "
+                "with them",
             )
         )
     return doc
+
+
+def _size(doc: NetworkPlanDocument) -> int:
+    return len(json.dumps(doc.dump()))
 
 
 # ---------------------------------------------------------------------------------- rounds
@@ -260,7 +404,7 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
     pairs = []
     for index, item in enumerate(doc.round.items):
         requester, accepter = doc.sides[int(item[0])], doc.sides[int(item[1])]
-        action = ACTIONS[int(item[2])]
+        action = network.ACTION_CODES[int(item[2])]
         group = doc.groups[int(item[3])] or None
         peering_id = str(item[4]) if len(item) > 4 else ""
         label = f"{network.key_of(requester)} ~ {network.key_of(accepter)}"
@@ -275,13 +419,14 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
             child = network.pair_request(requester, accepter, group or "")
         machine = (
             settings.cleanup_state_machine_arn
-            if action in network.CLEANUP_ACTIONS
+            if network.ACTIONS[action].machine == "cleanup"
             else settings.create_state_machine_arn
         )
         if machine is None:
             raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
         pairs.append(
             PairRun(
+                item=item,
                 action=action,
                 label=label,
                 group=group,
@@ -294,6 +439,7 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
         round=doc.round.round,
         reconcile=doc.reconcile,
         max_parallel_pairs=doc.max_parallel_pairs,
+        outcome_bytes=doc.outcome_bytes,
         pairs=pairs,
     )
 
@@ -321,12 +467,16 @@ def _clip(text: str, limit: int = MAX_CAUSE) -> str:
 
 
 def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundOutcome:
-    """How the round's child executions ended, in brief."""
+    """How the round's child executions ended, in brief: counted, and within the round's share
+    of bytes, its first failures and the work entries it did."""
     outcome = RoundOutcome(round=doc.round)
+    done: list[WorkEntry] = []
     for pair in doc.pairs:
         if pair.error is None:
-            count = COUNTED[pair.action]
+            count = network.ACTIONS[pair.action].counter  # type: ignore[index]
             setattr(outcome, count, getattr(outcome, count) + 1)
+            if pair.item:
+                done.append(pair.item)
             continue
         name, cause = child_failure(pair.error.error, pair.error.cause)
         outcome.failed_count += 1
@@ -343,6 +493,14 @@ def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundO
                     cause=_clip(f"{cause} (execution {pair.name})"),
                 )
             )
+    while outcome.failed and len(json.dumps(outcome.dump())) > doc.outcome_bytes:
+        outcome.failed.pop()
+    room = doc.outcome_bytes - len(json.dumps(outcome.dump()))
+    for entry in done:
+        room -= len(json.dumps(entry)) + 2  # and its ", "
+        if room < 0:
+            break
+        outcome.done.append(entry)
     return outcome
 
 
@@ -368,15 +526,24 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
             cause=cause,
         )
     outcome = ReconcileOutcome.model_validate({**state["Report"], "ExecutionName": execution_name})
+    done: list[WorkEntry] = []
     for item in state.get("Rounds") or []:
         if isinstance(item, dict) and "Items" not in item:
-            _add_round(outcome, RoundOutcome.model_validate(item))
+            result = RoundOutcome.model_validate(item)
+            _add_round(outcome, result)
+            done += result.done
+    _list_done(outcome, done, state.get("Sides") or [], state.get("Groups") or [])
     if error is not None:
         name, cause = _error_of(error)
         outcome.failed_count += 1
         outcome.failed.append(ReconcileFailure(error=name, cause=_clip(cause)))
-    outcome.failed = outcome.failed[:MAX_LISTED]
-    if outcome.failed_count:
+    outcome.failed = within_bytes(outcome.failed[:MAX_LISTED], FAILED_LIST_BYTES)
+    if outcome.dry_run:
+        pass  # a plan, not a run: its failures are what a real run would meet
+    elif outcome.removals_held_count:
+        outcome.status, outcome.error = "FAILED", "RemovalsHeld"
+        outcome.cause = held_cause(outcome, settings)
+    elif outcome.failed_count:
         outcome.status, outcome.error = "INCOMPLETE", "ReconcileIncomplete"
         outcome.cause = incomplete_cause(outcome)
     logger.info(
@@ -390,6 +557,49 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
         pairs_failed=outcome.failed_count,
     )
     return outcome
+
+
+def _list_done(
+    outcome: ReconcileOutcome, done: list[WorkEntry], sides: list[Any], groups: list[Any]
+) -> None:
+    """The pairs the rounds made, removed and repaired, from their work entries (indexes into
+    the plan's sides and groups), within the report's byte budget."""
+    lists = {
+        "created": outcome.created_pairs,
+        "removed": outcome.removed_pairs,
+        "repaired": outcome.repaired_pairs,
+    }
+    size = 0
+    for entry in done:
+        try:
+            requester, accepter = sides[int(entry[0])], sides[int(entry[1])]
+            counter = network.ACTIONS[network.ACTION_CODES[int(entry[2])]].counter
+            group = str(groups[int(entry[3])])
+        except (IndexError, ValueError, TypeError):
+            logger.warning("work entry not understood", entry=str(entry)[:200])
+            continue
+        if counter not in lists:
+            continue
+        pair = pair_ref(network.key_of(requester), network.key_of(accepter), group)
+        size += len(json.dumps(pair.dump())) + 2
+        if size > DONE_LIST_BYTES:
+            break
+        lists[counter].append(pair)
+
+
+def held_cause(outcome: ReconcileOutcome, settings: Settings) -> str:
+    """Why a reconcile with held removals ends as it does, and what to do."""
+    count = outcome.removals_held_count
+    cause = (
+        f"{count} group peering removals held: more than MaxRemovalsPerReconcile "
+        f"({settings.max_removals_per_reconcile}) in one reconcile, so none was removed (the "
+        "creates and repairs went on). If the tag changes are meant, run the reconcile again "
+        'with {"ConfirmRemovals": true} (vpc-peering reconcile --confirm-removals); '
+        "otherwise put the tags back. The pairs are listed under RemovalsHeld"
+    )
+    if outcome.failed_count:
+        cause += f"; and {incomplete_cause(outcome, limit=20_000)}"
+    return cause
 
 
 def _add_round(outcome: ReconcileOutcome, result: RoundOutcome) -> None:
@@ -428,7 +638,7 @@ def incomplete_cause(outcome: ReconcileOutcome, limit: int = 30_000) -> str:
 def vpc_of_event(event: TagChangeEvent) -> VpcKey:
     """The VPC whose tags changed; the event's account must be the VPC's (a forwarded event
     keeps the account it happened in)."""
-    match = _VPC_ARN.match(event.resources[0])
+    match = _VPC_ARN.fullmatch(event.resources[0])
     if match is None:
         raise InvalidInput(f"resources[0]: {event.resources[0]!r} is not a VPC ARN")
     region, account, vpc_id = match.groups()
@@ -441,23 +651,28 @@ def vpc_of_event(event: TagChangeEvent) -> VpcKey:
 
 
 def on_tag_change(event: TagChangeEvent, access: Access, settings: Settings) -> TagChangeOutcome:
-    """Start (or join) the reconcile of this tag change's time window: every change of one
-    window is covered by one execution, which begins after the window ends. A change to a VPC
-    outside the managed accounts and regions starts nothing."""
+    """Queue this VPC's tag change for the next tag-started reconcile, and start that reconcile
+    unless one is queued already (it begins after its time window ends, then takes every change
+    queued by then): at most one tag-started reconcile waits at a time, however many tags
+    change. A change to a VPC outside the managed accounts and regions starts nothing."""
     vpc = vpc_of_event(event)
     if not settings.account_allowed(vpc.account_id):
         return TagChangeOutcome(started=False, reason=f"{vpc}: not in AllowedAccountIds")
     if not settings.region_managed(vpc.region):
         return TagChangeOutcome(started=False, reason=f"{vpc}: not in ManagedRegions")
     window = settings.tag_event_window_seconds
-    now = time.time()
-    number = int(now // window)
-    name = f"tags-{window}s-{number}"
+    number = int(time.time() // window)
+    # Named for the event (a redelivered event starts nothing new: StartExecution is
+    # idempotent by name and input), begun after the window ends.
+    name = f"tags-{window}s-{number}-{_NAME_UNSAFE.sub('-', event.id)[:36]}"
     not_before = (number + 1) * window + SETTLE_SECONDS
+    where = (vpc.account_id, vpc.region, vpc.vpc_id)
+    if settings.lock_table_name and not locks.queue_tag_change(access, settings, where, name):
+        logger.info("tag change queued", vpc=str(vpc))
+        return TagChangeOutcome(
+            started=False, reason=f"{vpc}: queued for the reconcile waiting to begin"
+        )
     arn = _start_reconcile(access, settings, name, not_before)
-    if arn is None:
-        # That window's execution has already ended: this change gets one of its own.
-        arn = _start_reconcile(access, settings, f"{name}-{event.id[:13]}", now + SETTLE_SECONDS)
     logger.info("reconcile started", vpc=str(vpc), execution_arn=arn)
     return TagChangeOutcome(started=arn is not None, execution_arn=arn, reason=str(vpc))
 
@@ -476,7 +691,7 @@ def _start_reconcile(
             started = access.client("stepfunctions", hub).start_execution(
                 stateMachineArn=settings.reconcile_state_machine_arn,
                 name=name,
-                input=json.dumps({"NotBefore": moment}),
+                input=json.dumps({"NotBefore": moment, "TagChanges": True}),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":

@@ -19,7 +19,7 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
 
 
 def _check_regions(value: frozenset[str]) -> frozenset[str]:
-    bad = sorted(r for r in value if not _REGION.match(r))
+    bad = sorted(r for r in value if not _REGION.fullmatch(r))
     if bad:
         raise ValueError(f"not region names: {', '.join(bad)}")
     return value
@@ -64,6 +64,9 @@ class Settings(BaseModel):
     reconcile_state_machine_arn: str | None = None
     #: Tag changes within one window of this many seconds start one reconcile.
     tag_event_window_seconds: int = Field(default=20, ge=1, le=3600)
+    #: A reconcile that would remove more group peerings than this removes none of them (it
+    #: lists them as RemovalsHeld) unless its input says ConfirmRemovals.
+    max_removals_per_reconcile: int = Field(default=10, ge=0)
 
     _split = field_validator(
         "allowed_account_ids",
@@ -119,4 +122,5 @@ class Settings(BaseModel):
             cleanup_state_machine_arn=env.get("CLEANUP_STATE_MACHINE_ARN") or None,
             reconcile_state_machine_arn=env.get("RECONCILE_STATE_MACHINE_ARN") or None,
             tag_event_window_seconds=int(env.get("TAG_EVENT_WINDOW_SECONDS", "20")),
+            max_removals_per_reconcile=int(env.get("MAX_REMOVALS_PER_RECONCILE", "10")),
         )

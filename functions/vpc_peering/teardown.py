@@ -54,6 +54,9 @@ NOT_FOUND_WAIT_SECONDS = 8.0
 #: Compensation's search for the peering this execution created (EC2 eventual consistency).
 TAG_SEARCH_ATTEMPTS = 3
 TAG_SEARCH_INTERVAL_SECONDS = 1.5
+#: Reads of the other side's route tables a cleanup tries before it leaves that side.
+READ_ATTEMPTS = 3
+READ_RETRY_SECONDS = 2.0
 
 
 # ------------------------------------------------------------------------- error summaries
@@ -540,19 +543,29 @@ def _find_leftovers(
     assert doc.accepter is not None
     sides = dict(doc.reachable())
     locs = {name: side.location for name, side in sides.items()}
-    # This stack's rules for this peering: the tags prove it, whatever EC2 knows of the peering.
+    # One read per account and region: both VPCs at once when they share one.
+    tables_at: dict[Location, list[ec2.RouteTable]] = {}
+    for loc in dict.fromkeys(locs.values()):  # the requester's first
+        vpc_ids = sorted({s.vpc_id for n, s in sides.items() if locs[n] == loc})
+        try:
+            tables_at[loc] = _read_tables(access, loc, vpc_ids)
+        except PeeringError as exc:
+            if not doc.managed or loc == doc.peering_location:
+                raise
+            # The peering's own record, read where its tags are, proved it ours: it is
+            # removed from that side; the routes here are left, and named.
+            names = " and ".join(n for n in sides if locs[n] == loc)
+            doc.unreadable.append(f"{names}: {loc} could not be read ({exc.name}: {exc})")
+            logger.warning("side not read; its routes are left", location=str(loc), error=exc.name)
+            sides = {n: s for n, s in sides.items() if locs[n] != loc}
+    # This stack's rules for this peering, on the sides read: the tags prove them ours,
+    # whatever EC2 knows of the peering.
+    readable = {name: locs[name] for name in sides}
     doc.security_group_rules = [
         traffic.revoked_entry(name, rule).model_copy(update={"state": "present"})
-        for name, rule in tagged_rules(access, locs, TAG_PEERING_ID, peering_id)
+        for name, rule in tagged_rules(access, readable, TAG_PEERING_ID, peering_id)
         if ownership.made_for_peering(rule.tags, settings, peering_id)
     ]
-    # One read per account and region: both VPCs at once when they share one.
-    tables_at = {
-        loc: ec2.describe_route_tables(
-            access, loc, sorted({s.vpc_id for n, s in sides.items() if locs[n] == loc})
-        )
-        for loc in set(locs.values())
-    }
     for side_name, side in sides.items():
         for table in tables_at[locs[side_name]]:
             if table.vpc_id != side.vpc_id:
@@ -585,6 +598,18 @@ def _find_leftovers(
                         state="present",
                     )
                 )
+
+
+def _read_tables(access: Access, loc: Location, vpc_ids: list[str]) -> list[ec2.RouteTable]:
+    """The VPCs' route tables; throttling is tried again (twice) before it is given up."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return ec2.describe_route_tables(access, loc, vpc_ids)
+        except TransientAwsError:
+            if attempt == READ_ATTEMPTS:
+                raise
+            time.sleep(READ_RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable")
 
 
 def _loc(doc: CleanupDocument, side_name: str) -> Location:
@@ -677,7 +702,7 @@ def _stale_references(doc: CleanupDocument, access: Access, settings: Settings) 
     gone (DescribeStaleSecurityGroups): this stack's own for this peering are revoked, the
     others reported in ``StaleReferences`` (someone else's to remove)."""
     peering_id = doc.vpc_peering_connection_id
-    sides = dict(doc.reachable())
+    sides = {n: s for n, s in doc.reachable() if n not in doc.unread_sides}
     peers = {n: (doc.accepter if n == "Requester" else doc.requester) for n in sides}
     for name, side in sides.items():
         loc, peer = side.location, peers[name]

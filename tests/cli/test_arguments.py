@@ -180,6 +180,15 @@ def test_reconcile_input_for_everything_a_group_or_a_vpc() -> None:
     assert reconcile_input(None, None) == {}
     assert reconcile_input("blue", None) == {"Group": "blue"}
     assert reconcile_input(None, SideOptions("vpc-1")) == {"Vpc": {"VpcId": "vpc-1"}}
+
+
+def test_reconcile_dry_run_and_confirm_removals_flags() -> None:
+    # Given the flags on the command line
+    args = parse("reconcile", "--group", "blue", "--dry-run", "--confirm-removals")
+    # When built / Then they are the reconcile input's DryRun and ConfirmRemovals
+    request = reconcile_input(args.group, None, args.dry_run, args.confirm_removals)
+    assert request == {"Group": "blue", "DryRun": True, "ConfirmRemovals": True}
+    assert reconcile_input(None, None, dry_run=True) == {"DryRun": True}
     assert reconcile_input(None, SideOptions("vpc-1", "123456789012", "eu-west-1")) == {
         "Vpc": {"VpcId": "vpc-1", "AccountId": "123456789012", "Region": "eu-west-1"}
     }

@@ -302,3 +302,46 @@ def test_tool_errors_are_one_line_and_usage_errors_exit_2(cli: Cli) -> None:
     assert "--requester-vpc is required" in no_vpc.err
     assert bad_choice.code == 2
     assert "usage: vpc-peering" in bad_choice.err
+
+
+def _tagged_mesh(emu: EmulatorHandle, group: str, count: int, first: int) -> list[str]:
+    ec2 = emu.client("ec2")
+    vpcs = [
+        str(ec2.create_vpc(CidrBlock=f"10.{first + i}.0.0/16")["Vpc"]["VpcId"])
+        for i in range(count)
+    ]
+    ec2.create_tags(Resources=vpcs, Tags=[{"Key": "vpc-peering:mesh", "Value": group}])
+    return vpcs
+
+
+def test_reconcile_dry_run_prints_the_plan_and_changes_nothing(
+    cli: Cli, emu: EmulatorHandle
+) -> None:
+    # Given three VPCs tagged into a mesh
+    vpcs = _tagged_mesh(emu, "cli-plan", 3, 201)
+    # When a dry run is asked for
+    ran = cli("reconcile", "--group", "cli-plan", "--dry-run")
+    # Then it prints the plan: each pair with its action and reason
+    assert ran.code == 0, ran.err
+    assert "Plan (dry run, nothing changed) for" in ran.out
+    assert "Would do (create 3)" in ran.out
+    assert ran.out.count("vpc-peering:mesh=cli-plan on both VPCs") == 3
+    assert all(vpc in ran.out for vpc in vpcs)
+    # And nothing was made
+    peerings = emu.client("ec2").describe_vpc_peering_connections(
+        Filters=[{"Name": "requester-vpc-info.vpc-id", "Values": vpcs}]
+    )["VpcPeeringConnections"]
+    assert peerings == []
+
+
+def test_reconcile_shows_rounds_and_pairs_while_it_runs(cli: Cli, emu: EmulatorHandle) -> None:
+    # Given four VPCs tagged into a mesh (three rounds of two pairs)
+    vpcs = _tagged_mesh(emu, "cli-rounds", 4, 211)
+    # When reconciled, its output in a pipe
+    ran = cli("reconcile", "--group", "cli-rounds")
+    # Then the rounds and the pairs done are shown as they go, then the pairs created
+    assert ran.code == 0, ran.err
+    assert "round 1 of 3" in ran.out, ran.out
+    assert "pairs done" in ran.out
+    assert "Created" in ran.out
+    assert all(vpc in ran.out for vpc in vpcs)

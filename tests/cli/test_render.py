@@ -289,6 +289,18 @@ def test_cleanup_summary_lists_what_was_removed() -> None:
     ]
 
 
+def test_cleanup_summary_names_a_side_it_could_not_read() -> None:
+    # Given a cleanup that could not read the accepter's account and region
+    unread = "Accepter: account 1 in us-west-2 could not be read (AccessDenied: refused)"
+    output = {**CLEANUP_OUTPUT, "Unreadable": [unread]}
+    # When summarized / Then that side is named after what was removed
+    lines = render.cleanup_summary(output)
+    assert lines[-2:] == [
+        "Not read (routes to the peering there are left; a reconcile removes them)",
+        f"  {unread}",
+    ]
+
+
 @pytest.mark.parametrize(
     ("output", "not_found"),
     [
@@ -329,7 +341,8 @@ def test_reconcile_summary_gives_the_counts_then_failed_and_skipped_pairs() -> N
     # Then the scope, the counts, each failed pair with its error, each skipped pair
     assert lines == [
         "Reconciled accounts 123456789012 in us-east-1, group red",
-        "  desired 3, created 1, removed 0, repaired 0, unchanged 1, failed 1",
+        "  desired 3, created 1, removed 0, repaired 0, unchanged 1, accepted 0, rejected 0, "
+        "failed 1",
         "Failed",
         "  ✗ vpc-a ~ vpc-b",
         "      CidrOverlap: 10.0.0.0/16 overlaps",
@@ -337,6 +350,51 @@ def test_reconcile_summary_gives_the_counts_then_failed_and_skipped_pairs() -> N
         "  vpc-a ~ vpc-c  pcx-9  not ours",
     ]
     assert render.failure_summary("reconcile", RECONCILE_OUTPUT) == lines
+
+
+def _pair(a: str, b: str, group: str = "red") -> dict[str, object]:
+    return {
+        "Requester": {"VpcId": a, "AccountId": "123456789012", "Region": "us-east-1"},
+        "Accepter": {"VpcId": b, "AccountId": "123456789012", "Region": "us-east-1"},
+        "Group": group,
+    }
+
+
+def test_a_dry_run_summary_lists_each_planned_pair_with_its_reason() -> None:
+    # Given a dry run's output
+    output = {
+        **RECONCILE_OUTPUT,
+        "DryRun": True,
+        "Plan": [{**_pair("vpc-a", "vpc-b"), "Action": "create", "Reason": "no peering yet"}],
+        "PlanCounts": {"create": 1, "remove": 2},
+    }
+    # When summarized
+    lines = render.reconcile_summary(output)
+    # Then it says it is a plan, and lists the pair, its action and reason, and how many more
+    assert (
+        lines[0]
+        == "Plan (dry run, nothing changed) for accounts 123456789012 in us-east-1, group red"
+    )
+    assert "Would do (create 1, remove 2) (first 1 of 3)" in lines
+    assert (
+        "  create  vpc-a (123456789012 us-east-1) ~ vpc-b (123456789012 us-east-1)  [red]" in lines
+    )
+    assert "          no peering yet" in lines
+
+
+def test_a_summary_lists_the_pairs_done_and_the_removals_held() -> None:
+    output = {
+        **RECONCILE_OUTPUT,
+        "CreatedPairs": [_pair("vpc-a", "vpc-b")],
+        "RemovalsHeld": [_pair("vpc-c", "vpc-d"), _pair("vpc-c", "vpc-e")],
+        "RemovalsHeldCount": 12,
+    }
+    lines = render.reconcile_summary(output)
+    assert "Created" in lines
+    assert "  ✓ vpc-a (123456789012 us-east-1) ~ vpc-b (123456789012 us-east-1)  [red]" in lines
+    held = next(line for line in lines if line.startswith("Removals held"))
+    assert "(first 2 of 12)" in held
+    assert "--confirm-removals" in held
 
 
 def test_a_failed_create_summary_is_what_compensation_undid() -> None:

@@ -89,6 +89,62 @@ def test_a_125_vpc_mesh_is_planned_whole_into_a_state_step_functions_can_carry(
     assert len(doc.rounds) <= 1.3 * math.ceil(7750 / network.MAX_ROUND_ITEMS)
 
 
+def test_a_hostile_member_cannot_push_the_work_out_of_the_plan() -> None:
+    # Given a 100-VPC mesh under a 64-character group name, one of whose members has 200 route
+    # tables, each routing every other member's CIDR elsewhere: every pair with it conflicts,
+    # and each conflict names 200 tables
+    config = settings()
+    group = "g" * 64
+    views = mesh_of(100, config)
+    for view in views:
+        for vpc in view.vpcs:
+            vpc.tags["vpc-peering:mesh"] = group
+    hostile = views[0]
+    victim = hostile.vpcs[0]
+    others = [v.cidr_blocks[0] for view in views for v in view.vpcs if v is not victim]
+    for number in range(200):
+        routes = [Route(c, "igw-0123456789abcdef0", "active", "CreateRoute", None) for c in others]
+        hostile.route_tables.append(
+            RouteTable(f"rtb-{number:08x}{'f' * 9}", victim.vpc_id, False, [], {}, routes, {})
+        )
+    # When planned and written as Discover's output
+    plan = network.plan_network(views, Scope(), config)
+    scope = ReconcileScope(accounts=list(ACCOUNTS), regions=list(REGIONS))
+    doc = reconcile.plan_document(plan, ReconcileRequest(), scope, "a" * 80, config)
+    # Then every failure is counted, and every other pair is planned: none deferred
+    assert len(plan.failed) == 99
+    assert doc.report.failed_count == 99
+    assert doc.report.deferred == 0
+    assert sum(len(r.items) for r in doc.rounds) == 99 * 98 // 2
+    # And the document stays within Discover's budget, the causes clipped
+    assert len(json.dumps(doc.dump())) <= reconcile.MAX_PLAN_BYTES
+    assert all(len(f.cause) <= reconcile.MAX_CAUSE for f in doc.report.failed)
+    assert 0 < len(doc.report.failed) < 99
+
+
+def test_a_round_outcome_fits_its_share_whatever_fails() -> None:
+    # Given a round of 40 pairs of which 20 failed with long causes and 20 were made
+    from vpc_peering.models import ChildError, PairResult, RoundResult
+
+    pairs = [
+        PairResult(
+            item=[i, i + 1, 0, 0],
+            action="create",
+            label=f"vpc-{i:017x} (123456789012 us-east-1) ~ vpc-{i + 1:017x}",
+            group="g" * 64,
+            name="n" * 80,
+            error=ChildError(error="RouteConflict", cause="x" * 30_000) if i % 2 else None,
+        )
+        for i in range(40)
+    ]
+    result = RoundResult(round=3, reconcile="r", outcome_bytes=400, pairs=pairs)
+    # When recorded
+    outcome = reconcile.record_round(result, None, settings())  # type: ignore[arg-type]
+    # Then it counts them all within its share of bytes
+    assert (outcome.created, outcome.failed_count) == (20, 20)
+    assert len(json.dumps(outcome.dump())) <= 400
+
+
 def _definition() -> dict[str, Any]:
     result: dict[str, Any] = json.loads((ROOT / "statemachine" / "reconcile.asl.json").read_text())
     return result

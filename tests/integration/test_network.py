@@ -312,3 +312,116 @@ def test_a_bad_tag_is_reported_for_its_vpc_and_nothing_is_done_for_it(network: N
     assert network.peerings(group) == {}
     assert good.vpc_id not in (result.cause or "")
     network.leave(good, bad)
+
+
+def test_a_tag_change_answers_for_its_own_groups_only(network: Network) -> None:
+    # Given a group whose pair cannot converge (overlapping CIDRs): a standing failure
+    red = group_name()
+    before = network.arns()
+    a = network.vpc(mesh=red)
+    half = a.cidr.replace(".0.0/16", ".128.0/17")
+    b = Tagged(network.ec2().create_vpc(CidrBlock=half)["Vpc"]["VpcId"], HUB, "us-east-1", half)
+    network.tag(b, mesh=red)
+    network.settled(before)
+    # When two VPCs are tagged into another group
+    green = group_name()
+    before = network.arns()
+    c, d = network.vpc(mesh=green), network.vpc(mesh=green)
+    results = network.settled(before)
+    # Then the reconcile their tags started made their pair and SUCCEEDED: red's failure is
+    # not its own; its output names the VPCs whose tag changes started it
+    mine = [r for r in results if r.output and c.vpc_id in str(r.output["Scope"]["ChangedVpcs"])]
+    assert mine, results
+    assert all(r.succeeded for r in mine), [(r.error, r.cause) for r in mine]
+    assert any(d.vpc_id in str(r.output["Scope"]["ChangedVpcs"]) for r in mine)
+    assert set(network.peerings(green)) == {pair(c, d)}
+    assert all(r.output["Created"] <= 1 for r in mine)
+    network.leave(a, b, c, d)
+
+
+# ------------------------------------------------------------- failures stay where they happen
+def test_a_group_named_with_a_final_newline_fails_its_vpcs_and_the_others_are_made(
+    network: Network,
+) -> None:
+    # Given two VPCs tagged vpc-peering:mesh = "x\n" (Python's $ matches before a final
+    # newline), tagged at the same time as an unrelated pair
+    group = group_name()
+    before = network.arns()
+    bad = [network.vpc(mesh="x\n") for _ in range(2)]
+    a, b = network.vpc(mesh=group), network.vpc(mesh=group)
+    # When the reconciles their tag changes started have ended
+    results = network.settled(before)
+    # Then none failed as a whole (InternalError): each bad VPC is its own InvalidInput
+    assert all(r.error != "InternalError" for r in results), [(r.error, r.cause) for r in results]
+    last = next(r for r in results if bad[1].vpc_id in (r.cause or ""))
+    assert last.error == "ReconcileIncomplete", (last.error, last.cause)
+    for vpc in bad:
+        assert f"{vpc.vpc_id} ({HUB} us-east-1): InvalidInput" in (last.cause or "")
+    # And the other pair is peered
+    assert_meshed(network, group, a, b)
+    network.leave(*bad)
+
+
+def test_a_throttled_member_location_fails_alone_and_an_unrelated_pair_is_made(
+    network: Network, net: EmulatorHandle
+) -> None:
+    # Given a member account whose DescribeVpcs in us-west-2 is throttled, every call
+    where = f"account {MEMBER} in us-west-2"
+    net.add_fault(
+        "ec2", "DescribeVpcs", "RequestLimitExceeded", times=0, account=MEMBER, region="us-west-2"
+    )
+    try:
+        # When two hub VPCs are tagged into a new group
+        group = group_name()
+        before = network.arns()
+        a, b = network.vpc(mesh=group), network.vpc(mesh=group)
+        results = network.settled(before, timeout=300)
+    finally:
+        net.clear_faults()
+    # Then their pair is made, and the reconciles end incomplete naming that location
+    assert_meshed(network, group, a, b)
+    for result in results:
+        assert result.error == "ReconcileIncomplete", (result.error, result.cause)
+        assert f"{where}: TransientAwsError" in (result.cause or "")
+    assert any("created 1," in (r.cause or "") for r in results)
+
+
+def test_an_untagged_pair_is_removed_from_the_requesters_side_when_the_other_is_unreadable(
+    network: Network, net: EmulatorHandle
+) -> None:
+    # Given a converged pair across regions (a, in us-east-1, is its requester)
+    group = group_name()
+    before = network.arns()
+    a, b = network.vpc(mesh=group), network.vpc(region="us-west-2", mesh=group)
+    network.settled(before)
+    [peering] = network.peerings(group).values()
+    pcx = peering["VpcPeeringConnectionId"]
+    assert peering["RequesterVpcInfo"]["VpcId"] == a.vpc_id
+    # And b's account and region can no longer be read at all
+    for operation in ("DescribeVpcs", "DescribeRouteTables", "DescribeVpcPeeringConnections"):
+        net.add_fault(
+            "ec2", operation, "UnauthorizedOperation", times=0, account=HUB, region="us-west-2"
+        )
+    try:
+        # When a is untagged
+        before = network.arns()
+        network.untag(a, "mesh")
+        results = network.settled(before)
+        # Then the peering is removed from a's side: a's route to it, then the peering
+        ec2 = network.ec2()
+        status = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
+            "VpcPeeringConnections"
+        ][0]["Status"]["Code"]
+        assert status == "deleted"
+        assert not any(b.cidr in routes for routes in network.routes(a).values())
+        assert any("removed 1," in (r.cause or "") for r in results)
+        assert all(f"account {HUB} in us-west-2: AccessDenied" in (r.cause or "") for r in results)
+    finally:
+        net.clear_faults()
+    # And b's route to it is left (a blackhole), until a reconcile can read b again
+    assert any(routes.get(a.cidr) == pcx for routes in network.routes(b).values())
+    result = network.reconcile({"Group": group})
+    assert result.succeeded, (result.error, result.cause)
+    assert result.output["Removed"] == 1
+    assert not any(a.cidr in routes for routes in network.routes(b).values())
+    network.leave(b)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import re
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from vpc_peering import network
 from vpc_peering.errors import AccessDenied, InvalidInput
 from vpc_peering.groups import Member, VpcKey, membership, wanted_pairs
 from vpc_peering.network import (
+    ACTIONS,
     MAX_ROUND_ITEMS,
     Scope,
     WorkItem,
+    hold_removals,
     plan_network,
     schedule,
 )
@@ -63,6 +68,15 @@ def test_a_bad_group_or_option_names_the_tag_and_its_value(
     tags: dict[str, str], named: str
 ) -> None:
     with pytest.raises(InvalidInput, match=named.replace("(", r"\(")):
+        membership(VpcKey(HUB, R1, "vpc-00000000000000001"), tags)
+
+
+@pytest.mark.parametrize("tag", ["mesh", "hub", "spoke"])
+def test_a_group_name_is_matched_whole_a_final_newline_included(tag: str) -> None:
+    # Given a group tag whose value ends with a newline (Python's $ matches before it)
+    tags = {f"vpc-peering:{tag}": "x\n"}
+    # When its membership is read / Then it is refused, naming the tag and the value as repr
+    with pytest.raises(InvalidInput, match=re.escape(f"vpc-peering:{tag}: 'x\\n' is not a group")):
         membership(VpcKey(HUB, R1, "vpc-00000000000000001"), tags)
 
 
@@ -164,6 +178,77 @@ def test_a_vpc_leaving_the_group_has_its_group_peerings_removed(
     assert (plan.desired, plan.unchanged, len(plan.work)) == (1, 1, 2)
 
 
+def test_each_work_item_says_why(world: World, settings: Settings) -> None:
+    # Given a mesh of three: a-b made and missing a route, a-c to make, b-d to remove
+    a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
+    d = world.vpc("10.9.0.0/16")
+    world.peer(a, b)
+    world.tables[a][0].routes = [
+        r for r in world.tables[a][0].routes if r.destination != "10.1.0.0/16"
+    ]
+    world.peer(b, d)
+    world.peer(b, c)
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then each item says what is missing or which tag asks for it
+    why = {(w.action, pair(w.requester, w.accepter)): w.reason for w in plan.work}
+    assert why[("create", pair(a, c))] == "no peering yet; vpc-peering:mesh=blue on both VPCs"
+    assert "10.1.0.0/16 missing" in why[("repair", pair(a, b))]
+    assert why[("remove", pair(b, d))] == f"{d.vpc_id} no longer tagged into group blue"
+
+
+def test_more_removals_than_the_limit_are_all_held(world: World, settings: Settings) -> None:
+    # Given a converged mesh of four whose tags were all stripped, and a new pair to make
+    keys = [world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(4)]
+    for x, y in itertools.combinations(keys, 2):
+        world.peer(x, y)
+    for key in keys:
+        world.tag(key)
+    world.vpc("10.8.0.0/16", mesh="red"), world.vpc("10.9.0.0/16", mesh="red")
+    plan = plan_network(world.views(), Scope(), settings)
+    # When the guard allows 5 removals (six are planned)
+    hold_removals(plan, limit=5, confirmed=False)
+    # Then none of the six is removed; the create stays
+    assert len(plan.removals_held) == 6
+    assert [w.action for w in plan.work] == ["create"]
+
+
+@pytest.mark.parametrize(("limit", "confirmed"), [(6, False), (0, True)])
+def test_removals_within_the_limit_or_confirmed_go_on(
+    world: World, settings: Settings, limit: int, confirmed: bool
+) -> None:
+    keys = [world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(4)]
+    for x, y in itertools.combinations(keys, 2):
+        world.peer(x, y)
+    for key in keys:
+        world.tag(key)
+    plan = plan_network(world.views(), Scope(), settings)
+    hold_removals(plan, limit=limit, confirmed=confirmed)
+    assert (len(plan.work), plan.removals_held) == (6, [])
+
+
+def test_cleaning_up_after_a_peering_already_gone_is_not_a_removal_the_guard_counts(
+    world: World, settings: Settings
+) -> None:
+    # Given a group peering deleted by hand (blackhole routes left), and a guard of 0
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    world.peer(a, b, status="deleted")
+    plan = plan_network(world.views(), Scope(), settings)
+    hold_removals(plan, limit=0, confirmed=False)
+    # Then its cleanup and the new peering go on
+    assert [w.action for w in plan.work] == ["remove", "create"]
+    assert plan.removals_held == []
+
+
+def test_every_action_has_one_row_saying_what_it_runs_and_counts() -> None:
+    assert {a for a, spec in ACTIONS.items() if spec.machine == "cleanup"} == {
+        "remove",
+        "remove-incoming",
+        "reject",
+    }
+    assert {a for a, spec in ACTIONS.items() if spec.frees} == {"remove", "remove-incoming"}
+
+
 def test_a_hand_made_peering_survives_its_vpcs_leaving_the_group(
     world: World, settings: Settings
 ) -> None:
@@ -213,6 +298,23 @@ def test_a_vpc_with_a_bad_tag_is_reported_and_its_peerings_left_as_they_are(
     assert plan.work == []
 
 
+def test_two_vpcs_in_a_group_named_with_a_final_newline_fail_alone(
+    world: World, settings: Settings
+) -> None:
+    # Given two VPCs tagged vpc-peering:mesh = "x\n", and an unrelated group of two
+    bad = [world.vpc(f"10.{i}.0.0/16", mesh="x\n") for i in range(2)]
+    a, b = world.vpc("10.8.0.0/16", mesh="blue"), world.vpc("10.9.0.0/16", mesh="blue")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then each bad VPC is its own failure, naming the tag and its value (the newline shown)
+    assert sorted((f.vpc, f.error) for f in plan.failed) == sorted(
+        (str(k), "InvalidInput") for k in bad
+    )
+    assert all("vpc-peering:mesh: 'x\\n'" in f.cause for f in plan.failed)
+    # And the other pair is made
+    assert actions(plan.work) == [("create", pair(a, b))]
+
+
 def test_a_group_peering_to_a_vpc_outside_the_managed_regions_is_not_removed(
     world: World, settings: Settings
 ) -> None:
@@ -230,18 +332,72 @@ def test_a_group_peering_to_a_vpc_outside_the_managed_regions_is_not_removed(
 def test_an_unreadable_account_is_a_failure_and_its_peerings_are_kept(
     world: World, settings: Settings
 ) -> None:
-    # Given a group peering into a member account whose role cannot be assumed
-    a = world.vpc("10.0.0.0/16")
+    # Given a group peering from a member of the group into a member account whose role
+    # cannot be assumed (its VPC's tags cannot be read)
+    a = world.vpc("10.0.0.0/16", mesh="blue")
     m = world.vpc("10.1.0.0/16", account=MEMBER)
     world.peer(a, m)
     world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
     # When planned
     plan = plan_network(world.views(), Scope(), settings)
-    # Then the account is a failure, and the peering (unknown wanted or not) stays
+    # Then the account is a failure, and so is the pair, named with the location and the
+    # error; the peering (wanted or not, nobody knows) stays
+    where = f"account {MEMBER} in {R1}"
+    assert [(f.location, f.pair, f.error) for f in plan.failed] == [
+        (where, None, "AccessDenied"),
+        (None, f"{a} ~ {m}", "AccessDenied"),
+    ]
+    assert f"{where} could not be read (sts:AssumeRole was denied)" in plan.failed[1].cause
+    assert plan.work == []
+
+
+def test_a_peering_whose_readable_requester_left_every_group_is_removed_from_that_side(
+    world: World, settings: Settings
+) -> None:
+    # Given a group peering whose requester's VPC is in no group any more, and whose
+    # accepter's account cannot be read
+    a = world.vpc("10.0.0.0/16")
+    m = world.vpc("10.1.0.0/16", account=MEMBER, mesh="blue")
+    pcx = world.peer(a, m)
+    world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then no tag the accepter may carry can want the pair: it is removed (the cleanup
+    # machine acts from the requester's side), and the account is still a failure
+    assert [(w.action, w.requester, w.peering_id) for w in plan.work] == [("remove", a, pcx)]
     assert [(f.location, f.error) for f in plan.failed] == [
         (f"account {MEMBER} in {R1}", "AccessDenied")
     ]
+
+
+def test_a_peering_whose_requester_cannot_be_read_is_kept(world: World, settings: Settings) -> None:
+    # Given a group peering requested from an account that cannot be read (its tags are
+    # there), to a VPC in no group
+    m = world.vpc("10.1.0.0/16", account=MEMBER, mesh="blue")
+    a = world.vpc("10.0.0.0/16")
+    world.peer(m, a)
+    world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
+    # When planned / Then nothing proves it is this stack's: nothing is done
+    plan = plan_network(world.views(), Scope(), settings)
     assert plan.work == []
+    assert [f.location for f in plan.failed] == [f"account {MEMBER} in {R1}"]
+
+
+def test_a_pending_request_from_an_unreadable_account_is_not_rejected(
+    world: World, settings: Settings
+) -> None:
+    # Given a pending request from a managed account that cannot be read (whether this stack
+    # made it is not known), and RejectUnwanted
+    ours = world.vpc("10.0.0.0/16", accept_from=MEMBER)
+    m = world.vpc("10.1.0.0/16", account=MEMBER)
+    world.peer(m, ours, status="pending-acceptance", group=None, managed=False, routed=False)
+    world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
+    rejecting = settings.model_copy(update={"reject_unwanted": True})
+    # When planned
+    plan = plan_network(world.views(), Scope(), rejecting)
+    # Then it is neither rejected nor accepted: the pair is that location's failure
+    assert plan.work == []
+    assert [(f.pair, f.error) for f in plan.failed][1:] == [(f"{m} ~ {ours}", "AccessDenied")]
 
 
 def test_a_group_peering_deleted_by_hand_is_cleaned_then_made_again(
@@ -447,3 +603,102 @@ def test_a_peering_the_vendor_deleted_gets_our_routes_removed(
     pcx = accepted(world, vendor, ours, status="deleted")
     plan = plan_network(world.views(), Scope(), vendor_settings)
     assert [(w.action, w.peering_id) for w in plan.work] == [("remove-incoming", pcx)]
+
+
+# ------------------------------------------------------------------------ isolation
+def test_an_unexpected_error_planning_one_pair_is_that_pairs_failure(
+    world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a mesh of three, and a planner that breaks (a bug) on every pair of c
+    a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
+    real = network.planning.plan_pair
+
+    def plan_pair(request: Any, *args: Any) -> Any:
+        if c.vpc_id in (request.requester.vpc_id, request.accepter.vpc_id):
+            raise RuntimeError("boom " * 1000)
+        return real(request, *args)
+
+    monkeypatch.setattr(network.planning, "plan_pair", plan_pair)
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then c's two pairs are InternalError, their cause clipped; a and b are still peered
+    assert sorted((f.pair, f.error) for f in plan.failed) == sorted(
+        (f"{x} ~ {c}", "InternalError") for x in (a, b)
+    )
+    assert all(f.cause.startswith("RuntimeError: boom") for f in plan.failed)
+    assert all(len(f.cause) <= network.MAX_CAUSE for f in plan.failed)
+    assert actions(plan.work) == [("create", pair(a, b))]
+
+
+def test_an_unexpected_error_reading_one_vpcs_tags_is_that_vpcs_failure(
+    world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a converged pair a-b, and c whose tags break the tag reader
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    c = world.vpc("10.2.0.0/16", mesh="blue")
+    world.peer(a, c)
+    real = network.membership
+
+    def membership(key: VpcKey, tags: Any) -> Any:
+        if key == c:
+            raise KeyError("unexpected")
+        return real(key, tags)
+
+    monkeypatch.setattr(network, "membership", membership)
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then c is its own failure and left as it is (its peering with a is not removed)
+    assert [(f.vpc, f.error) for f in plan.failed] == [(str(c), "InternalError")]
+    assert actions(plan.work) == [("create", pair(a, b))]
+
+
+def test_an_unexpected_error_on_one_removal_is_that_peerings_failure(
+    world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two group peerings no group wants, one of them with tags that break the reader
+    a, b, c = (world.vpc(f"10.{i}.0.0/16") for i in range(3))
+    keep = world.peer(a, b)
+    gone = world.peer(a, c)
+    next(p for p in world.peerings if p.peering_id == keep).tags["boom"] = "1"
+    real = network.ownership.group_of
+
+    def group_of(tags: dict[str, str], settings: Settings) -> str | None:
+        if "boom" in tags:
+            raise ValueError("unexpected")
+        return real(tags, settings)
+
+    monkeypatch.setattr(network.ownership, "group_of", group_of)
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then that peering is a failure, the other is removed
+    assert [(f.pair, f.action, f.error) for f in plan.failed] == [
+        (f"{a} ~ {b}", "remove", "InternalError")
+    ]
+    assert [(w.action, w.peering_id) for w in plan.work] == [("remove", gone)]
+
+
+def test_an_unexpected_error_on_one_incoming_request_is_that_requests_failure(
+    world: World, vendor_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two vendor requests to two opted-in VPCs, one of which breaks the policy check
+    ours = [world.vpc(f"10.{i}.0.0/16", accept_from=VENDOR) for i in range(2)]
+    vendors = [world.vpc(f"192.168.{i}.0/24", account=VENDOR) for i in range(2)]
+    pcxs = [
+        world.peer(v, o, status="pending-acceptance", group=None, managed=False, routed=False)
+        for v, o in zip(vendors, ours, strict=True)
+    ]
+    real = network.policy.check_incoming
+
+    def check_incoming(peering: Any, tags: Any, settings: Settings) -> None:
+        if peering.peering_id == pcxs[0]:
+            raise ValueError("unexpected")
+        real(peering, tags, settings)
+
+    monkeypatch.setattr(network.policy, "check_incoming", check_incoming)
+    # When planned
+    plan = plan_network(world.views(), Scope(), vendor_settings)
+    # Then the one is a failure, the other is accepted
+    assert [(f.pair, f.error) for f in plan.failed] == [
+        (f"{vendors[0]} ~ {ours[0]}", "InternalError")
+    ]
+    assert [(w.action, w.peering_id) for w in plan.work] == [("accept", pcxs[1])]

@@ -12,7 +12,13 @@ import pytest
 
 from vpc_peering import locks, reconcile, teardown
 from vpc_peering.aws import Access
-from vpc_peering.errors import AccountNotAllowed, InvalidInput, PeeringError
+from vpc_peering.errors import (
+    AccountNotAllowed,
+    AwsCallFailed,
+    InvalidInput,
+    PeeringError,
+    TransientAwsError,
+)
 from vpc_peering.models import (
     CleanupRequest,
     CreateRequest,
@@ -81,6 +87,72 @@ def test_discover_reads_each_account_and_region_three_times_at_most(
         "DescribeRouteTables",
         "DescribeVpcPeeringConnections",
     }
+
+
+def failing_reads(
+    monkeypatch: pytest.MonkeyPatch, account: str, error: Exception, times: int = 99
+) -> list[str]:
+    """DescribeVpcs in ``account`` raises ``error`` its first ``times`` calls; the calls made
+    there are listed."""
+    real = reconcile.ec2.describe_tagged_vpcs
+    calls: list[str] = []
+
+    def describe(access: Access, loc: Any, keys: Any) -> Any:
+        if loc.account_id == account:
+            calls.append(loc.region)
+            if len(calls) <= times:
+                raise error
+        return real(access, loc, keys)
+
+    monkeypatch.setattr(reconcile.ec2, "describe_tagged_vpcs", describe)
+    monkeypatch.setattr(reconcile, "READ_RETRY_SECONDS", 0.0)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("error", "name", "cause"),
+    [
+        (TransientAwsError("ec2:DescribeVpcs: RequestLimitExceeded"), "TransientAwsError",
+         "RequestLimitExceeded"),
+        (AwsCallFailed("ec2:DescribeVpcs: the answer could not be parsed"), "AwsCallFailed",
+         "could not be parsed"),
+        (ValueError("unexpected answer"), "InternalError", "ValueError: unexpected answer"),
+    ],
+)  # fmt: skip
+def test_a_location_that_cannot_be_read_fails_alone_and_the_rest_is_planned(
+    make_vpc: MakeVpc,
+    access: Access,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    name: str,
+    cause: str,
+) -> None:
+    # Given a tagged pair in the hub, and a member account whose reads keep failing
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16")
+    calls = failing_reads(monkeypatch, MEMBER_ACCOUNT, error)
+    # When discovered
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    # Then the member's location is a failure naming it and the error (a throttled one tried
+    # again first), and the hub's pair is planned
+    [failure] = doc.report.failed
+    assert (failure.location, failure.error) == (f"account {MEMBER_ACCOUNT} in {REGION}", name)
+    assert cause in failure.cause
+    attempts = reconcile.READ_ATTEMPTS if name == "TransientAwsError" else 1
+    assert len(calls) == attempts
+    assert (doc.report.desired, len(doc.rounds)) == (1, 1)
+
+
+def test_a_location_throttled_once_is_read_again(
+    make_vpc: MakeVpc, access: Access, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a member VPC tagged with a hub VPC, and one throttled read in the member account
+    make_vpc("10.0.0.0/16", tags={"vpc-peering:mesh": "blue"})
+    make_vpc("10.1.0.0/16", account=MEMBER_ACCOUNT, tags={"vpc-peering:mesh": "blue"})
+    failing_reads(monkeypatch, MEMBER_ACCOUNT, TransientAwsError("throttled"), times=1)
+    # When discovered / Then it is read again, and the pair is planned
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    assert (doc.report.failed, doc.report.desired) == ([], 1)
 
 
 def test_a_vpc_outside_the_boundary_is_refused_before_anything_is_read(
@@ -320,41 +392,113 @@ def reconcile_machine(aws: None, settings: Settings) -> str:
     return str(arn)
 
 
-def test_a_tag_change_starts_its_windows_reconcile_after_the_window(
+def test_a_tag_change_starts_a_reconcile_after_its_window_and_queues_the_vpc(
     access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the clock 3 s into a 20 s window
     monkeypatch.setattr(reconcile.time, "time", lambda: 20 * 1000 + 3.0)
     # When a VPC's group tag changes
     outcome = reconcile.on_tag_change(tag_event(), access, settings)
-    # Then the window's reconcile starts, beginning 5 s after the window ends
+    # Then a reconcile starts, named for the window and the event, beginning 5 s after the
+    # window ends, for the tag changes queued by then
     assert outcome.started
     sfn = boto3.client("stepfunctions", region_name=REGION)
     [execution] = sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]
-    assert execution["name"] == "tags-20s-1000"
+    assert execution["name"] == "tags-20s-1000-5d4e6f7a-8b9c-4d0e-9f1a-3b4c5d6e7f80"
     described = sfn.describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(described["input"]) == {"NotBefore": "1970-01-01T05:33:45Z"}  # 20025 s
-    # When another VPC's tags change in the same window
-    again = reconcile.on_tag_change(tag_event(), access, settings)
-    # Then it joins that execution (StartExecution is idempotent by name and input)
-    assert again.execution_arn == outcome.execution_arn
-    assert len(sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]) == 1
+    assert json.loads(described["input"]) == {
+        "NotBefore": "1970-01-01T05:33:45Z",  # 20025 s
+        "TagChanges": True,
+    }
+    assert locks.take_tag_changes(access, settings) == [
+        (HUB_ACCOUNT, REGION, "vpc-0a1b2c3d4e5f60718")
+    ]
 
 
-def test_a_window_whose_reconcile_ended_gets_one_of_its_own(
+def test_tag_changes_while_a_reconcile_is_queued_join_it_however_many(
     access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the window's reconcile started and has already ended (stopped)
-    monkeypatch.setattr(reconcile.time, "time", lambda: 20 * 1000 + 3.0)
+    # Given a queued reconcile (started, not yet begun)
+    first = reconcile.on_tag_change(tag_event(), access, settings)
+    # When fifty more tag changes arrive, in later windows too, for other VPCs
+    for number in range(50):
+        monkeypatch.setattr(reconcile.time, "time", lambda n=number: 20.0 * (1000 + n))
+        event = tag_event().model_copy(
+            update={
+                "id": f"event-{number}",
+                "resources": [f"arn:aws:ec2:{REGION}:{HUB_ACCOUNT}:vpc/vpc-{number:017x}"],
+            }
+        )
+        outcome = reconcile.on_tag_change(event, access, settings)
+        assert not outcome.started
+        assert "queued" in outcome.reason
+    # Then no other execution waits: the queued one will take every VPC
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    assert [
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=reconcile_machine)["executions"]
+    ] == [first.execution_arn]
+    assert len(locks.take_tag_changes(access, settings)) == 51
+
+
+def test_a_change_after_the_queue_was_taken_starts_the_next_reconcile(
+    access: Access, settings: Settings, reconcile_machine: str
+) -> None:
+    # Given a reconcile that took the queue (it runs, past Discover)
+    reconcile.on_tag_change(tag_event(), access, settings)
+    locks.take_tag_changes(access, settings)
+    # When another change arrives
+    event = tag_event().model_copy(update={"id": "another-event"})
+    outcome = reconcile.on_tag_change(event, access, settings)
+    # Then it starts a reconcile of its own, which will take it
+    assert outcome.started
+    assert outcome.execution_arn is not None
+    assert outcome.execution_arn.endswith("-another-event")
+
+
+def test_a_queued_reconcile_that_ended_before_taking_the_queue_is_replaced(
+    access: Access, settings: Settings, reconcile_machine: str
+) -> None:
+    # Given the queued reconcile stopped before it began
     first = reconcile.on_tag_change(tag_event(), access, settings).execution_arn
     sfn = boto3.client("stepfunctions", region_name=REGION)
     sfn.stop_execution(executionArn=first)
-    # When another change of that window arrives
-    outcome = reconcile.on_tag_change(tag_event(), access, settings)
-    # Then it starts a reconcile of its own, named after the window and the event
+    # When another change arrives
+    event = tag_event().model_copy(update={"id": "later-event"})
+    outcome = reconcile.on_tag_change(event, access, settings)
+    # Then a new reconcile takes its place, and both changes are queued for it
     assert outcome.started
-    assert outcome.execution_arn is not None
-    assert outcome.execution_arn.endswith(":tags-20s-1000-5d4e6f7a-8b9c")
+    assert (outcome.execution_arn or "").endswith("-later-event")
+    assert len(locks.take_tag_changes(access, settings)) == 1  # the same VPC, once
+
+
+def test_an_operators_reconcile_goes_before_a_queued_tag_reconcile(
+    access: Access, settings: Settings, reconcile_machine: str
+) -> None:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    names = {}
+    for who in ("holder", "operator", "tags"):
+        names[who] = sfn.start_execution(stateMachineArn=reconcile_machine, name=who)[
+            "executionArn"
+        ].rsplit(":", 1)[1]
+    # Given one reconcile holding the lease, and an operator's reconcile that had to wait
+    reconcile.take_turn(parse(reconcile.ReconcileRequest, {}), "holder", access, settings)
+    with pytest.raises(reconcile.ReconcileInProgress):
+        reconcile.take_turn(
+            parse(reconcile.ReconcileRequest, {"Group": "g"}), "operator", access, settings
+        )
+    # When the holder gives the lease back, and a tag-started reconcile tries first
+    locks.release(access, settings, *locks.reconcile_lease("holder"))
+    tags = parse(reconcile.ReconcileRequest, {"TagChanges": True})
+    # Then it waits: the operator's goes first
+    with pytest.raises(reconcile.ReconcileInProgress, match="goes first"):
+        reconcile.take_turn(tags, "tags", access, settings)
+    reconcile.take_turn(
+        parse(reconcile.ReconcileRequest, {"Group": "g"}), "operator", access, settings
+    )
+    locks.release(access, settings, *locks.reconcile_lease("operator"))
+    # And once the operator's has had its turn, the tag-started one takes the lease
+    assert reconcile.take_turn(tags, "tags", access, settings)[1] == "reconcile:tags"
 
 
 @pytest.mark.parametrize(
@@ -381,6 +525,15 @@ def test_a_forged_event_for_a_vpc_of_another_account_is_refused(
     event = tag_event().model_copy(update={"account": MEMBER_ACCOUNT})
     with pytest.raises(InvalidInput, match="not in the event's account and region"):
         reconcile.on_tag_change(event, access, settings)
+
+
+def test_a_vpc_arn_is_matched_whole_a_final_newline_included() -> None:
+    # Given a tag event whose VPC ARN ends with a newline
+    event = tag_event()
+    event = event.model_copy(update={"resources": [event.resources[0] + "\n"]})
+    # When its VPC is read / Then it is refused, the value shown as repr
+    with pytest.raises(InvalidInput, match=r"vpc-0a1b2c3d4e5f60718\\n' is not a VPC ARN"):
+        reconcile.vpc_of_event(event)
 
 
 def test_the_lease_key_is_one_for_every_reconcile() -> None:
@@ -540,3 +693,36 @@ def test_a_vendor_request_is_accepted_and_routed_on_our_side_only(
         Filters=[{"Name": "vpc-id", "Values": [theirs]}]
     )["RouteTables"]
     assert [r.get("VpcPeeringConnectionId") for r in theirs_table["Routes"]] == [None]
+
+
+# ------------------------------------------------------------------------- byte budgets
+def _big_plan(pairs: int, group: str) -> Any:
+    from vpc_peering.groups import VpcKey
+    from vpc_peering.network import NetworkPlan, WorkItem
+
+    def key(i: int) -> VpcKey:
+        return VpcKey(HUB_ACCOUNT, REGION, f"vpc-{i:017x}")
+
+    plan = NetworkPlan()
+    for i in range(pairs):
+        plan.work.append(WorkItem("create", key(2 * i), key(2 * i + 1), group, reason="x" * 200))
+        plan.removals_held.append(WorkItem("remove", key(2 * i), key(2 * i + 1), group, "pcx-1"))
+    return plan
+
+
+def test_a_dry_run_of_thousands_of_pairs_lists_within_its_budget_and_counts_them_all(
+    settings: Settings,
+) -> None:
+    # Given a plan of 3,000 creates with long reasons and group names, and 3,000 held removals
+    plan = _big_plan(3000, "g" * 64)
+    request = parse(reconcile.ReconcileRequest, {"DryRun": True})
+    scope = reconcile.ReconcileScope(accounts=[HUB_ACCOUNT], regions=[REGION])
+    # When the dry run's document is written
+    doc = reconcile.dry_run_document(plan, request, scope, "exec", settings)
+    # Then it stays well inside Step Functions' 256 KB, lists a first part and counts them all
+    size = len(json.dumps(doc.dump()))
+    assert size < reconcile.PLAN_LIST_BYTES + reconcile.REPORT_LIST_BYTES + 4096
+    assert 0 < len(doc.report.plan) < 3000
+    assert doc.report.plan_counts == {"create": 3000}
+    assert 0 < len(doc.report.removals_held) < 3000
+    assert doc.report.removals_held_count == 3000

@@ -10,12 +10,13 @@ import pytest
 
 from vpc_peering import peering, teardown
 from vpc_peering.aws import Access
-from vpc_peering.errors import NotManaged, RouteConflict
+from vpc_peering.errors import AccessDenied, NotManaged, RouteConflict
 from vpc_peering.models import TAG_MANAGED_BY, TAG_PEERING_ID, CleanupDocument
 from vpc_peering.settings import Settings
 
 from .helpers import (
     MEMBER_ACCOUNT,
+    REGION,
     STACK_NAME,
     TutorialVpcs,
     accept_into,
@@ -544,3 +545,46 @@ def test_cleanup_cross_account_by_id_removes_the_member_side_route(
     assert "10.0.0.0/16" not in routes_of(ec2_in(MEMBER_ACCOUNT), member_main)
     assert "172.16.0.0/16" not in routes_of(ec2_in("123456789012"), main_table(vpc1))
     assert doc["Removed"]["PeeringDeleted"] is True
+
+
+def test_cleanup_with_the_accepters_account_unreadable_removes_from_the_requesters_side(
+    make_vpc: Callable[..., str],
+    ec2_in: Callable[[str], Any],
+    main_table: Callable[..., str],
+    access: Access,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a group-like peering from the hub to a member account, routed both ways
+    vpc1 = make_vpc("10.0.0.0/16")
+    vpc2 = make_vpc("172.16.0.0/16", account=MEMBER_ACCOUNT)
+    request = {
+        "Requester": {"VpcId": vpc1},
+        "Accepter": {"VpcId": vpc2, "AccountId": MEMBER_ACCOUNT},
+    }
+    pcx = create_chain(request, "exec-1", access, settings)["VpcPeeringConnectionId"]
+    member_main = main_table(vpc2, account=MEMBER_ACCOUNT)
+    # And the member account's route tables cannot be read any more
+    real = teardown.ec2.describe_route_tables
+
+    def describe(access: Access, loc: Any, vpc_ids: Any) -> Any:
+        if loc.account_id == MEMBER_ACCOUNT:
+            raise AccessDenied(f"ec2:DescribeRouteTables in {loc}: UnauthorizedOperation")
+        return real(access, loc, vpc_ids)
+
+    monkeypatch.setattr(teardown.ec2, "describe_route_tables", describe)
+    # When cleaned up as a reconcile asks (both sides named)
+    sides = {
+        "Requester": {"VpcId": vpc1, "AccountId": "123456789012", "Region": REGION},
+        "Accepter": {"VpcId": vpc2, "AccountId": MEMBER_ACCOUNT, "Region": REGION},
+    }
+    doc = cleanup({"VpcPeeringConnectionId": pcx, **sides}, "cleanup-1", access, settings)
+    # Then the peering's own record (read where its tags are) proves it ours: the requester's
+    # route is removed and the peering deleted
+    assert (doc["Result"], doc["Removed"]["PeeringDeleted"]) == ("Removed", True)
+    assert "172.16.0.0/16" not in routes_of(ec2_in("123456789012"), main_table(vpc1))
+    # And the accepter's route is left (a blackhole now), named in the output
+    assert routes_of(ec2_in(MEMBER_ACCOUNT), member_main)["10.0.0.0/16"] == pcx
+    [unread] = doc["Unreadable"]
+    assert unread.startswith(f"Accepter: account {MEMBER_ACCOUNT} in {REGION} could not be read")
+    assert "AccessDenied" in unread
