@@ -533,7 +533,6 @@ class StaleReference(_Model):
     to_port: int | None = None
     referenced_group_id: str
     referenced_vpc_id: str | None = None
-    state: Literal["reported", "revoked"] = "reported"
 
 
 class PeeringDocument(_Model):

@@ -147,6 +147,15 @@ class StalePermission:
     referenced_vpc: str | None
     peering_id: str | None
 
+    @property
+    def rule(self) -> SecurityGroupRule:
+        """The ingress rule it is (to compare with the group's rules by ``key``)."""
+        ports = (
+            -1 if self.from_port is None else self.from_port,
+            -1 if self.to_port is None else self.to_port,
+        )
+        return SecurityGroupRule(self.group_id, self.protocol, *ports, None, self.referenced_group)
+
 
 @dataclass
 class TrafficView:

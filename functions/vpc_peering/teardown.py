@@ -703,6 +703,7 @@ def _stale_references(doc: CleanupDocument, access: Access, settings: Settings) 
     others reported in ``StaleReferences`` (someone else's to remove)."""
     peering_id = doc.vpc_peering_connection_id
     sides = {n: s for n, s in doc.reachable() if n not in doc.unread_sides}
+    doc.stale_references = []  # found again on a retry
     peers = {n: (doc.accepter if n == "Requester" else doc.requester) for n in sides}
     for name, side in sides.items():
         loc, peer = side.location, peers[name]
@@ -722,29 +723,23 @@ def _stale_references(doc: CleanupDocument, access: Access, settings: Settings) 
         }
         revoke: list[tuple[SideName, ec2.SecurityGroupRule]] = []
         for item in stale:
-            key = (
-                item.group_id,
-                item.protocol,
-                -1 if item.from_port is None else item.from_port,
-                -1 if item.to_port is None else item.to_port,
-                item.referenced_group,
+            mine = ours.get(item.rule.key)
+            if mine is not None:
+                revoke.append((name, mine))
+                continue
+            doc.stale_references.append(
+                StaleReference(
+                    side=name,
+                    vpc_id=side.vpc_id,
+                    group_id=item.group_id,
+                    protocol=item.protocol,
+                    from_port=item.from_port,
+                    to_port=item.to_port,
+                    referenced_group_id=item.referenced_group,
+                    referenced_vpc_id=item.referenced_vpc,
+                )
             )
-            reference = StaleReference(
-                side=name,
-                vpc_id=side.vpc_id,
-                group_id=item.group_id,
-                protocol=item.protocol,
-                from_port=item.from_port,
-                to_port=item.to_port,
-                referenced_group_id=item.referenced_group,
-                referenced_vpc_id=item.referenced_vpc,
-            )
-            if key in ours:
-                revoke.append((name, ours[key]))
-                reference.state = "revoked"
-            doc.stale_references.append(reference)
         doc.removed.security_group_rules += revoke_rules(access, {name: loc}, revoke)
-    doc.stale_references = [r for r in doc.stale_references if r.state == "reported"]
     if doc.stale_references:
         logger.info("stale references left", count=len(doc.stale_references))
 
