@@ -106,7 +106,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         metavar="RULE",
         help="ingress across the peering, Side:sg-...:tcp:5432[-5440][:PeerVpc|:sg-...] "
         "(a security group of that side's VPC; from the peer VPC's CIDRs, or from a group of "
-        "the peer VPC, same region only); repeat for more",
+        "the peer VPC, same region only; udp likewise, icmp:TYPE[/CODE], -1 for every "
+        "protocol); repeat for more",
     )
     create.add_argument(
         "--input",

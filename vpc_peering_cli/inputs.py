@@ -74,7 +74,17 @@ def allow_rule(text: str) -> dict[str, Any]:
         raise UsageError(f"--allow {text!r}: the side must be Requester or Accepter, not {side!r}")
     rule: dict[str, Any] = {"Side": _SIDES[side.lower()], "GroupId": group, "Protocol": protocol}
     source = "PeerVpc"
-    if protocol == "-1":
+    if protocol == "icmp":
+        # icmp[:TYPE[/CODE]]: -1 is any (ports are EC2's ICMP type and code)
+        kind, _, code = (rest[0] if rest else "-1").partition("/")
+        try:
+            rule["FromPort"], rule["ToPort"] = int(kind), int(code or "-1")
+        except ValueError:
+            raise UsageError(
+                f"--allow {text!r}: {rest[0]!r} is not an ICMP type[/code] (e.g. 8, 3/4, -1)"
+            ) from None
+        source = rest[1] if len(rest) > 1 else source
+    elif protocol == "-1":
         if len(rest) > 1:
             raise UsageError(f"--allow {text!r}: protocol -1 takes no port ({ALLOW_FORMAT})")
         source = rest[0] if rest else source

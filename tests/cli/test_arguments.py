@@ -263,3 +263,15 @@ def test_a_malformed_allow_is_a_usage_error_naming_it(text: str, says: str) -> N
         create_input(SideOptions("vpc-0a1b2c3d"), SideOptions("vpc-4e5f6a7b"), allow=[text])
     assert says in str(raised.value)
     assert text in str(raised.value)
+
+
+def test_allow_icmp_takes_a_type_and_code() -> None:
+    request = create_input(
+        SideOptions("vpc-0a1b2c3d"),
+        SideOptions("vpc-4e5f6a7b"),
+        allow=["Accepter:sg-00000001:icmp:8", "Accepter:sg-00000001:icmp:3/4:sg-00000002"],
+    )
+    assert [(r["FromPort"], r["ToPort"], r["Source"]) for r in request["SecurityGroupRules"]] == [
+        (8, -1, "PeerVpc"),
+        (3, 4, "sg-00000002"),
+    ]
