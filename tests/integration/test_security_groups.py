@@ -11,7 +11,7 @@ from typing import Any
 from emulator.executions import ExecutionResult
 from emulator.testing import EmulatorHandle
 
-from .conftest import Account, Vpc, side
+from .conftest import MEMBER, Account, Vpc, side
 
 Run = Callable[..., ExecutionResult]
 MakeVpc = Callable[..., Vpc]
@@ -334,3 +334,35 @@ def test_compensation_revokes_the_rules_its_execution_added(
     assert "ConfigureSecurityGroups" in result.states_entered
     assert "Compensate" in result.states_entered
     assert ingress(accounts, db, db_sg) == []
+
+
+def test_rules_in_a_member_account_and_another_region_are_made_there_and_removed(
+    make_vpc: MakeVpc, create: Run, cleanup: Run, accounts: Accounts
+) -> None:
+    # Given a hub VPC and a member account's VPC in another region, a group in each
+    hub = make_vpc("10.48.0.0/16", subnets=("10.48.1.0/24",))
+    member = make_vpc("172.48.0.0/16", account=MEMBER, region="us-west-2")
+    hub_sg, member_sg = new_group(accounts, hub, "web"), new_group(accounts, member, "db")
+    # When created with a rule on each side, from the peer VPC
+    made = create(
+        {
+            "Requester": side(hub),
+            "Accepter": side(member),
+            "SecurityGroupRules": [
+                rule("Accepter", member_sg, 5432),
+                rule("Requester", hub_sg, 443),
+            ],
+        }
+    )
+    # Then each rule is made in its own account and region (the member's through its role)
+    assert made.succeeded, (made.error, made.cause)
+    assert [r["CidrIpv4"] for r in ingress(accounts, member, member_sg)] == [hub.cidr]
+    assert [r["CidrIpv4"] for r in ingress(accounts, hub, hub_sg)] == [member.cidr]
+    # And both sides have a rule admitting the peer: no such warning
+    assert not [w for w in made.output["Warnings"] if w["Kind"] == "NoSecurityGroupRule"]
+    # When cleaned up / Then both are revoked
+    removed = cleanup(made.output)
+    assert removed.succeeded, (removed.error, removed.cause)
+    assert ingress(accounts, member, member_sg) == []
+    assert ingress(accounts, hub, hub_sg) == []
+    assert removed.output["StaleReferences"] == []
