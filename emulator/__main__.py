@@ -27,6 +27,7 @@ from emulator import (
     sfn_integration,
     sfn_strict,
     stacks,
+    stale_security_groups,
     tag_events,
 )
 from emulator.deploy import DeployedStack
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     sfn_integration.install()
     sfn_strict.install()
     ec2_fixes.install()
+    stale_security_groups.install()
     lambda_runtime.install()
     event_delivery.install()
     tag_events.install()

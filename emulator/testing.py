@@ -38,6 +38,8 @@ MUTATING_PREFIXES = (
     "Modify",
     "Replace",
     "Reject",
+    "Authorize",  # AuthorizeSecurityGroupIngress
+    "Revoke",  # RevokeSecurityGroupIngress
 )
 
 

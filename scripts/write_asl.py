@@ -28,8 +28,8 @@ def create() -> Json:
     to_compensate = on_error("Compensate", result_path="$.Error")
     return machine(
         "Peer two VPCs: validate and plan, create, auto-accept through EventBridge, add routes,"
-        " DNS, verify. Any failure after Plan runs Compensate, which removes what this execution"
-        " made.",
+        " DNS, security-group rules, verify. Any failure after Plan runs Compensate, which removes"
+        " what this execution made.",
         received("Plan"),
         invoke(
             "Plan",
@@ -82,6 +82,13 @@ def create() -> Json:
             "ConfigureDns",
             function="ConfigureDnsFunctionArn",
             timeout=60,
+            catch=to_compensate,
+            next="ConfigureSecurityGroups",
+        ),
+        invoke(
+            "ConfigureSecurityGroups",
+            function="ConfigureSecurityGroupsFunctionArn",
+            timeout=120,
             catch=to_compensate,
             next="Verify",
         ),

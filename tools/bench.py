@@ -38,8 +38,16 @@ HUB, MEMBER = "123456789012", "111111111111"
 #: Same-account budgets, per flow: EC2 calls beyond one per route, and states entered. Create's
 #: 11: Plan reads the pair's peerings with two filtered calls (requester VPC, accepter VPC: EC2
 #: cannot OR two filters), not one read of every peering in the account (10 before), so its cost
-#: no longer grows with the account's peerings (a 125-VPC mesh has 7,750).
-FLOW_BUDGETS = {"create": (11, 15), "cleanup": (5, 10)}
+#: no longer grows with the account's peerings (a 125-VPC mesh has 7,750). Since security-group
+#: rules (issue 19), create's 14: Verify reads the VPCs' security groups, network ACLs and flow
+#: logs (3 per account and region) for its Warnings; cleanup's 8: CleanupPlan reads the rules
+#: tagged for the peering (1 per account and region), DeletePeering the stale references to the
+#: peer in both VPCs (DescribeStaleSecurityGroups, 1 per VPC).
+FLOW_BUDGETS = {"create": (14, 15), "cleanup": (8, 10)}
+#: What two SecurityGroupRules (one on each side's group) add to a same-account pair: Plan reads
+#: the named groups (1), ConfigureSecurityGroups the asked groups' rules (1) and adds each (2);
+#: cleanup revokes them, one call per group (2).
+RULES_ADD = {"create": 4, "cleanup": 2}
 INIT_RATIO_BUDGET = 1.3
 PACKAGE_BUDGET_BYTES = 5 * 1024 * 1024
 
@@ -103,6 +111,8 @@ class Bench:
         self.report = report
         self.sfn = emu.client("stepfunctions")
         self._member_creds: dict[str, str] = {}
+        #: EC2 calls of each scenario recorded so far.
+        self.ec2_calls: dict[str, int] = {}
 
     def ec2(self, account: str = HUB, region: str = "us-east-1") -> Any:
         if account == HUB:
@@ -143,6 +153,7 @@ class Bench:
         mutating_budget: float | None = None,
     ) -> None:
         ec2 = [c for c in calls if c["service"] == "ec2"]
+        self.ec2_calls[scenario] = len(ec2)
         ops = Counter(c["operation"] for c in ec2)
         mutating = sum(n for op, n in ops.items() if is_mutating(op))
         detail = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
@@ -213,9 +224,37 @@ class Bench:
             self.record(f"{label} create again", again, calls, None, None, mutating_budget=0)
         self.flow(label, "cleanup", created.output, budgets)
 
+    def group(self, vpc_id: str, name: str) -> str:
+        created = self.ec2().create_security_group(GroupName=name, Description=name, VpcId=vpc_id)
+        return str(created["GroupId"])
+
+    def pair_with_rules(self) -> None:
+        """A same-account pair with two SecurityGroupRules (the database's group admits the
+        peer VPC on 5432, the app's group admits the database's group on 443): the calls they
+        add to the same pair without rules, measured in this run."""
+        a, b = self.vpc("10.0.0.0/16"), self.vpc("172.16.0.0/16")
+        app, db = self.group(a, "app"), self.group(b, "db")
+        rules = [
+            {"Side": "Accepter", "GroupId": db, "Protocol": "tcp", "FromPort": 5432,
+             "ToPort": 5432, "Source": "PeerVpc"},
+            {"Side": "Requester", "GroupId": app, "Protocol": "tcp", "FromPort": 443,
+             "ToPort": 443, "Source": db},
+        ]  # fmt: skip
+        request = {"Requester": {"VpcId": a}, "Accepter": {"VpcId": b}, "SecurityGroupRules": rules}
+        label = "same-account 2 rules"
+        created, _ = self.flow(label, "create", request, budgets=False)
+        again, calls = self.run(self.emu.state_machine_arn(CREATE_MACHINE), request)
+        self.record(f"{label} create again", again, calls, None, None, mutating_budget=0)
+        self.flow(label, "cleanup", created.output, budgets=False)
+        for flow, added in RULES_ADD.items():
+            plain = self.ec2_calls[f"same-account {flow} (R=2)"]
+            measured = self.ec2_calls[f"{label} {flow} (R=2)"] - plain
+            self.report.exact(label, f"EC2 calls 2 rules add to a {flow}", measured, added)
+
     def scenarios(self) -> None:
         a, b = self.vpc("10.0.0.0/16"), self.vpc("172.16.0.0/16")
         self.pair("same-account", {"VpcId": a}, {"VpcId": b}, routes=2, budgets=True, repeat=True)
+        self.pair_with_rules()
         a, b = self.vpc("10.0.0.0/16", tables=3), self.vpc("172.16.0.0/16", tables=2)
         self.pair("same-account 5 tables", {"VpcId": a}, {"VpcId": b}, routes=5, budgets=True)
         a, b = self.vpc("10.0.0.0/16"), self.vpc("172.16.0.0/16", region="eu-west-1")

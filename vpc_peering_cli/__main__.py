@@ -101,6 +101,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="take over a live peering of the pair that this stack did not make",
     )
     create.add_argument(
+        "--allow",
+        action="append",
+        metavar="RULE",
+        help="ingress across the peering, Side:sg-...:tcp:5432[-5440][:PeerVpc|:sg-...] "
+        "(a security group of that side's VPC; from the peer VPC's CIDRs, or from a group of "
+        "the peer VPC, same region only; udp likewise, icmp:TYPE[/CODE], -1 for every "
+        "protocol); repeat for more",
+    )
+    create.add_argument(
         "--input",
         metavar="FILE",
         help="a create input JSON file (- for stdin); the flags override its fields",
@@ -185,6 +194,7 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
             dns=args.dns,
             dry_run=args.dry_run,
             adopt=args.adopt,
+            allow=args.allow,
             base=base,
         )
         return run_machine(ctx, "create", request)

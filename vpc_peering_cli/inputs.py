@@ -58,6 +58,51 @@ def _side(base: dict[str, Any], name: str, options: SideOptions) -> dict[str, An
     return side
 
 
+ALLOW_FORMAT = "Side:sg-...:PROTOCOL:PORT[-PORT][:PeerVpc|:sg-...]"
+_SIDES = {"requester": "Requester", "accepter": "Accepter"}
+
+
+def allow_rule(text: str) -> dict[str, Any]:
+    """One ``--allow`` as a SecurityGroupRules item: ``Accepter:sg-0abc:tcp:5432`` (source: the
+    peer VPC's routed CIDRs), ``...:tcp:8000-8080:sg-0def`` (a group of the peer VPC), ``...:-1``
+    (every protocol, no port). The machine checks the values and names a bad one."""
+    parts = text.split(":")
+    if not 3 <= len(parts) <= 5:
+        raise UsageError(f"--allow {text!r}: expected {ALLOW_FORMAT}")
+    side, group, protocol, *rest = parts
+    if side.lower() not in _SIDES:
+        raise UsageError(f"--allow {text!r}: the side must be Requester or Accepter, not {side!r}")
+    rule: dict[str, Any] = {"Side": _SIDES[side.lower()], "GroupId": group, "Protocol": protocol}
+    source = "PeerVpc"
+    if protocol == "icmp":
+        # icmp[:TYPE[/CODE]]: -1 is any (ports are EC2's ICMP type and code)
+        kind, _, code = (rest[0] if rest else "-1").partition("/")
+        try:
+            rule["FromPort"], rule["ToPort"] = int(kind), int(code or "-1")
+        except ValueError:
+            raise UsageError(
+                f"--allow {text!r}: {rest[0]!r} is not an ICMP type[/code] (e.g. 8, 3/4, -1)"
+            ) from None
+        source = rest[1] if len(rest) > 1 else source
+    elif protocol == "-1":
+        if len(rest) > 1:
+            raise UsageError(f"--allow {text!r}: protocol -1 takes no port ({ALLOW_FORMAT})")
+        source = rest[0] if rest else source
+    else:
+        if not rest:
+            raise UsageError(f"--allow {text!r}: give a port or range ({ALLOW_FORMAT})")
+        low, _, high = rest[0].partition("-")
+        try:
+            rule["FromPort"], rule["ToPort"] = int(low), int(high or low)
+        except ValueError:
+            raise UsageError(
+                f"--allow {text!r}: {rest[0]!r} is not a port or a range (e.g. 5432, 8000-8080)"
+            ) from None
+        source = rest[1] if len(rest) > 1 else source
+    rule["Source"] = "PeerVpc" if source.lower() == "peervpc" else source
+    return rule
+
+
 def create_input(
     requester: SideOptions,
     accepter: SideOptions,
@@ -65,15 +110,19 @@ def create_input(
     dns: bool | None = None,
     dry_run: bool | None = None,
     adopt: bool | None = None,
+    allow: list[str] | None = None,
     base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The create machine's input: the input file's fields (if any), the flags over them."""
+    """The create machine's input: the input file's fields (if any), the flags over them
+    (``--allow`` rules replace the file's SecurityGroupRules)."""
     request = dict(base or {})
     request["Requester"] = _side(request, "Requester", requester)
     request["Accepter"] = _side(request, "Accepter", accepter)
     for key, value in (("DnsResolution", dns), ("DryRun", dry_run), ("Adopt", adopt)):
         if value is not None:
             request[key] = value
+    if allow:
+        request["SecurityGroupRules"] = [allow_rule(text) for text in allow]
     return request
 
 

@@ -312,7 +312,47 @@ def create_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
     dns = _dns_line(output.get("Dns"))
     if dns:
         lines.append(dns)
+    lines += _rule_lines(output.get("SecurityGroupRules") or [])
     lines += _verification_lines(output.get("Verification"), style)
+    lines += warning_lines(output.get("Warnings") or [], style)
+    return lines
+
+
+def _rule_lines(rules: list[Any]) -> list[str]:
+    rows = [
+        [
+            str(r.get("GroupId")),
+            str(r.get("Side", "")),
+            _ports(r),
+            "from " + str(r.get("Cidr") or r.get("Source")),
+            str(r.get("State", "")),
+        ]
+        for r in rules
+        if isinstance(r, dict)
+    ]
+    return ["Security group rules", *columns(rows)] if rows else []
+
+
+def _ports(rule: dict[str, Any]) -> str:
+    protocol, low, high = rule.get("Protocol"), rule.get("FromPort"), rule.get("ToPort")
+    if protocol == "-1":
+        return "all traffic"
+    if protocol == "icmp":
+        return f"icmp {low}/{high}"
+    return f"{protocol} {low}" if low == high else f"{protocol} {low}-{high}"
+
+
+def warning_lines(warnings: list[Any], style: Style = PLAIN) -> list[str]:
+    """Verify's warnings (never failures): what may still stop traffic, and what to do."""
+    shown = [w for w in warnings if isinstance(w, dict)]
+    if not shown:
+        return []
+    mark = style.paint("!", _RED)
+    lines = [f"Warnings ({len(shown)})"]
+    for warning in shown:
+        lines.append(f"  {mark} {warning.get('Side', '')}: {warning.get('Detail', '')}")
+        if warning.get("Advice"):
+            lines.append(f"      {warning['Advice']}")
     return lines
 
 
@@ -343,6 +383,11 @@ def cleanup_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
     lines = [f"Peering {peering_id}: {status}{managed}"]
     removed = output.get("Removed") or {}
     rows = [
+        ["rule", str(r.get("GroupId")), str(r.get("Side", "")), _ports(r)]
+        for r in removed.get("SecurityGroupRules", [])
+        if isinstance(r, dict)
+    ]
+    rows += [
         ["route", str(r.get("RouteTableId")), str(r.get("Side", "")), str(r.get("Destination"))]
         for r in removed.get("Routes", [])
     ]
@@ -354,6 +399,18 @@ def cleanup_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
         lines += columns(rows)
     else:
         lines.append("Nothing was removed.")
+    stale = [s for s in output.get("StaleReferences") or [] if isinstance(s, dict)]
+    if stale:
+        lines.append(f"Stale references left ({len(stale)}: not made by this stack; remove them)")
+        lines += columns(
+            [
+                str(s.get("GroupId")),
+                str(s.get("Side", "")),
+                _ports(s),
+                "from " + str(s.get("ReferencedGroupId")),
+            ]
+            for s in stale
+        )
     unreadable = [str(u) for u in output.get("Unreadable") or []]
     if unreadable:
         lines.append("Not read (routes to the peering there are left; a reconcile removes them)")

@@ -15,9 +15,32 @@ from botocore.exceptions import ClientError
 from .aws import Access, Location, aws_call
 from .errors import TransientAwsError
 from .models import LIVE_STATES
-from .observed import Peering, PeeringSide, Route, RouteTable, SideView, Vpc
+from .observed import (
+    AclEntry,
+    NetworkAcl,
+    Peering,
+    PeeringSide,
+    Route,
+    RouteTable,
+    SecurityGroup,
+    SecurityGroupRule,
+    SideView,
+    StalePermission,
+    TrafficView,
+    Vpc,
+)
 
-__all__ = ["Peering", "PeeringSide", "Route", "RouteTable", "Vpc"]  # the observed types
+__all__ = [  # the observed types
+    "NetworkAcl",
+    "Peering",
+    "PeeringSide",
+    "Route",
+    "RouteTable",
+    "SecurityGroup",
+    "SecurityGroupRule",
+    "StalePermission",
+    "Vpc",
+]
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
@@ -499,3 +522,235 @@ def set_dns_options(
         kwargs["AccepterPeeringConnectionOptions"] = {"AllowDnsResolutionFromRemoteVpc": accepter}
     with aws_call(f"ec2:ModifyVpcPeeringConnectionOptions {peering_id}", loc):
         access.ec2(loc).modify_vpc_peering_connection_options(**kwargs)
+
+
+# -------------------------------------------------------------------------- security groups
+#: EC2 answers a protocol by name when it has one; a number otherwise.
+_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "all": "-1"}
+
+
+def _protocol(value: Any) -> str:
+    text = str(value).lower()
+    return _PROTOCOLS.get(text, text)
+
+
+def _port(value: Any) -> int:
+    return -1 if value is None else int(value)
+
+
+def _permission_rules(group_id: str, item: dict[str, Any]) -> list[SecurityGroupRule]:
+    """One IpPermission of DescribeSecurityGroups as one rule per CIDR or referenced group."""
+    protocol = _protocol(item.get("IpProtocol", "-1"))
+    ports = (_port(item.get("FromPort")), _port(item.get("ToPort")))
+    if protocol == "-1":
+        ports = (-1, -1)
+    sources: list[tuple[str | None, str | None]] = [
+        (r["CidrIp"], None) for r in item.get("IpRanges", []) or [] if r.get("CidrIp")
+    ]
+    sources += [
+        (r["CidrIpv6"], None) for r in item.get("Ipv6Ranges", []) or [] if r.get("CidrIpv6")
+    ]
+    sources += [
+        (None, p["GroupId"]) for p in item.get("UserIdGroupPairs", []) or [] if p.get("GroupId")
+    ]
+    return [SecurityGroupRule(group_id, protocol, *ports, cidr, ref) for cidr, ref in sources]
+
+
+def _security_group(item: dict[str, Any]) -> SecurityGroup:
+    ingress = [
+        rule
+        for permission in item.get("IpPermissions", []) or []
+        for rule in _permission_rules(item["GroupId"], permission)
+    ]
+    return SecurityGroup(item["GroupId"], item.get("VpcId", ""), item.get("OwnerId", ""), ingress)
+
+
+def describe_security_groups(
+    access: Access, loc: Location, group_ids: list[str]
+) -> dict[str, SecurityGroup]:
+    """These security groups by id (missing ones are simply absent)."""
+    ec2 = access.ec2(loc)
+    with aws_call("ec2:DescribeSecurityGroups", loc):
+        items = _by_ids(
+            lambda ids: _pages(ec2, "describe_security_groups", "SecurityGroups", GroupIds=ids),
+            group_ids,
+            "InvalidGroup.NotFound",
+        )
+    return {i["GroupId"]: _security_group(i) for i in items if i["GroupId"] in group_ids}
+
+
+def describe_vpc_security_groups(
+    access: Access, loc: Location, vpc_ids: list[str]
+) -> list[SecurityGroup]:
+    """Every security group of these VPCs, with its ingress rules."""
+    items = _describe(
+        access, loc, "security_groups", Filters=[{"Name": "vpc-id", "Values": vpc_ids}]
+    )
+    return [g for g in map(_security_group, items) if g.vpc_id in vpc_ids]
+
+
+def _rule(item: dict[str, Any]) -> SecurityGroupRule:
+    referenced = (item.get("ReferencedGroupInfo") or {}).get("GroupId")
+    protocol = _protocol(item.get("IpProtocol", "-1"))
+    ports = (_port(item.get("FromPort")), _port(item.get("ToPort")))
+    if protocol == "-1":
+        ports = (-1, -1)
+    return SecurityGroupRule(
+        group_id=item["GroupId"],
+        protocol=protocol,
+        from_port=ports[0],
+        to_port=ports[1],
+        cidr=item.get("CidrIpv4") or item.get("CidrIpv6"),
+        referenced_group=referenced,
+        rule_id=item["SecurityGroupRuleId"],
+        tags=_tags(item),
+    )
+
+
+def describe_tagged_rules(
+    access: Access, loc: Location, key: str, value: str
+) -> list[SecurityGroupRule]:
+    """The ingress rules at ``loc`` tagged ``key`` = ``value`` (one call, and its pages)."""
+    items = _describe(
+        access, loc, "security_group_rules", Filters=[{"Name": f"tag:{key}", "Values": [value]}]
+    )
+    return [_rule(i) for i in items if not i.get("IsEgress") and _tags(i).get(key) == value]
+
+
+def describe_group_rules(
+    access: Access, loc: Location, group_ids: list[str]
+) -> list[SecurityGroupRule]:
+    """The ingress rules of these groups, with their ids and tags."""
+    items = _describe(
+        access, loc, "security_group_rules", Filters=[{"Name": "group-id", "Values": group_ids}]
+    )
+    return [_rule(i) for i in items if not i.get("IsEgress") and i["GroupId"] in group_ids]
+
+
+def authorize_ingress(
+    access: Access,
+    loc: Location,
+    rule: SecurityGroupRule,
+    peer_account: str,
+    description: str,
+    tags: dict[str, str],
+) -> str | None:
+    """Add one ingress rule, tagged at creation; its id, or None if the same rule exists."""
+    permission: dict[str, Any] = {"IpProtocol": rule.protocol}
+    if rule.protocol != "-1":
+        permission |= {"FromPort": rule.from_port, "ToPort": rule.to_port}
+    if rule.referenced_group:
+        permission["UserIdGroupPairs"] = [
+            {"GroupId": rule.referenced_group, "UserId": peer_account, "Description": description}
+        ]
+    elif rule.cidr and ":" in rule.cidr:
+        permission["Ipv6Ranges"] = [{"CidrIpv6": rule.cidr, "Description": description}]
+    else:
+        permission["IpRanges"] = [{"CidrIp": rule.cidr, "Description": description}]
+    params = {
+        "GroupId": rule.group_id,
+        "IpPermissions": [permission],
+        "TagSpecifications": [
+            {
+                "ResourceType": "security-group-rule",
+                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+            }
+        ],
+    }
+    item = _call(
+        access, loc, "authorize_security_group_ingress", params, "InvalidPermission.Duplicate"
+    )
+    if item is None:
+        return None
+    made = item.get("SecurityGroupRules") or [{}]
+    return str(made[0].get("SecurityGroupRuleId", "")) or None
+
+
+def revoke_ingress(access: Access, loc: Location, group_id: str, rule_ids: list[str]) -> bool:
+    """Revoke these ingress rules of a group by id; False if they (or the group) are gone."""
+    params = {"GroupId": group_id, "SecurityGroupRuleIds": rule_ids}
+    gone = (
+        "InvalidPermission.NotFound",
+        "InvalidSecurityGroupRuleId.NotFound",
+        "InvalidGroup.NotFound",
+    )
+    return _done(access, loc, "revoke_security_group_ingress", params, *gone)
+
+
+def describe_stale_references(access: Access, loc: Location, vpc_id: str) -> list[StalePermission]:
+    """Ingress rules of this VPC's groups that reference a group EC2 no longer reaches (deleted,
+    or in a peer VPC whose peering is gone): DescribeStaleSecurityGroups."""
+    params = {"VpcId": vpc_id}
+    response = _call(access, loc, "describe_stale_security_groups", params, "InvalidVpcID.NotFound")
+    found: list[StalePermission] = []
+    for group in (response or {}).get("StaleSecurityGroupSet", []) or []:
+        for permission in group.get("StaleIpPermissions", []) or []:
+            for pair in permission.get("UserIdGroupPairs", []) or []:
+                protocol = _protocol(permission.get("IpProtocol", "-1"))
+                found.append(
+                    StalePermission(
+                        group_id=group["GroupId"],
+                        vpc_id=group.get("VpcId", vpc_id),
+                        protocol=protocol,
+                        from_port=permission.get("FromPort"),
+                        to_port=permission.get("ToPort"),
+                        referenced_group=pair.get("GroupId", ""),
+                        referenced_vpc=pair.get("VpcId"),
+                        peering_id=pair.get("VpcPeeringConnectionId"),
+                    )
+                )
+    return found
+
+
+# ------------------------------------------------------------------- network ACLs, flow logs
+def describe_network_acls(access: Access, loc: Location, vpc_ids: list[str]) -> list[NetworkAcl]:
+    items = _describe(access, loc, "network_acls", Filters=[{"Name": "vpc-id", "Values": vpc_ids}])
+    return [
+        NetworkAcl(
+            acl_id=i["NetworkAclId"],
+            vpc_id=i["VpcId"],
+            subnet_ids=[
+                a["SubnetId"] for a in i.get("Associations", []) or [] if a.get("SubnetId")
+            ],
+            entries=[
+                AclEntry(
+                    number=int(e["RuleNumber"]),
+                    egress=bool(e.get("Egress")),
+                    protocol=_protocol(e.get("Protocol", "-1")),
+                    allow=e.get("RuleAction") == "allow",
+                    cidr=e.get("CidrBlock") or e.get("Ipv6CidrBlock", ""),
+                )
+                for e in i.get("Entries", []) or []
+            ],
+        )
+        for i in items
+        if i["VpcId"] in vpc_ids
+    ]
+
+
+def vpcs_with_flow_logs(access: Access, loc: Location, vpc_ids: list[str]) -> set[str]:
+    """Those of these VPCs that have a flow log (of the VPC itself)."""
+    items = _describe(
+        access, loc, "flow_logs", Filters=[{"Name": "resource-id", "Values": vpc_ids}]
+    )
+    return {i["ResourceId"] for i in items if i.get("ResourceId") in vpc_ids}
+
+
+def observe_traffic[Name: str](
+    access: Access, where: dict[Name, tuple[Location, str]]
+) -> dict[Name, TrafficView]:
+    """Security groups, network ACLs and flow logs around each named VPC: one read of each kind
+    per account and region."""
+    views: dict[Name, TrafficView] = {}
+    for loc, vpc_ids in _by_location(where.values()).items():
+        groups = describe_vpc_security_groups(access, loc, vpc_ids)
+        acls = describe_network_acls(access, loc, vpc_ids)
+        logged = vpcs_with_flow_logs(access, loc, vpc_ids)
+        for name, (at, vpc_id) in where.items():
+            if at == loc:
+                views[name] = TrafficView(
+                    groups=[g for g in groups if g.vpc_id == vpc_id],
+                    acls=[a for a in acls if a.vpc_id == vpc_id],
+                    flow_logs=vpc_id in logged,
+                )
+    return views

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationError,
     field_serializer,
@@ -41,6 +42,9 @@ VPC_ID = r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$"
 SUBNET_ID = r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$"
 ROUTE_TABLE_ID = r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$"
 PEERING_ID = r"^pcx-[0-9a-f]{8}([0-9a-f]{9})?$"
+SECURITY_GROUP_ID = r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$"
+#: A security-group rule's source: the peer VPC's routed CIDRs, or a security group of the peer.
+RULE_SOURCE = r"^(PeerVpc|sg-[0-9a-f]{8}([0-9a-f]{9})?)$"
 # [0-9], not \d: pydantic's regex engine lets \d match any Unicode digit.
 ACCOUNT_ID = r"^[0-9]{12}$"
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
@@ -54,6 +58,8 @@ PATTERN_NAMES = {
     SUBNET_ID: "a subnet id (subnet- and 8 or 17 hex digits)",
     ROUTE_TABLE_ID: "a route table id (rtb- and 8 or 17 hex digits)",
     PEERING_ID: "a VPC peering connection id (pcx- and 8 or 17 hex digits)",
+    SECURITY_GROUP_ID: "a security group id (sg- and 8 or 17 hex digits)",
+    RULE_SOURCE: "PeerVpc or a security group id of the peer VPC (sg- and 8 or 17 hex digits)",
     ACCOUNT_ID: "an account id (12 digits)",
     ROLE_ARN: "an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
     REGION: "a region name (e.g. us-east-1)",
@@ -64,6 +70,8 @@ VpcId = Annotated[str, StringConstraints(pattern=VPC_ID)]
 SubnetId = Annotated[str, StringConstraints(pattern=SUBNET_ID)]
 RouteTableId = Annotated[str, StringConstraints(pattern=ROUTE_TABLE_ID)]
 PeeringId = Annotated[str, StringConstraints(pattern=PEERING_ID)]
+SecurityGroupId = Annotated[str, StringConstraints(pattern=SECURITY_GROUP_ID)]
+RuleSource = Annotated[str, StringConstraints(pattern=RULE_SOURCE)]
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID)]
 RoleArn = Annotated[str, StringConstraints(pattern=ROLE_ARN)]
 
@@ -288,6 +296,60 @@ class SideRequest(_Selection, _Strict):
         return self
 
 
+class SecurityGroupRuleRequest(_Strict):
+    """Ingress on a group of one side's VPC from the peer: its routed CIDRs (``PeerVpc``), or
+    one of its security groups (same region only: AWS references a peer's group no further)."""
+
+    side: SideName
+    group_id: SecurityGroupId
+    protocol: Literal["tcp", "udp", "icmp", "-1"]
+    #: tcp, udp: the port range; icmp: the type and code (-1: any); -1 (every protocol): none.
+    from_port: StrictInt | None = None
+    to_port: StrictInt | None = None
+    source: RuleSource
+
+    @model_validator(mode="after")
+    def _ports(self) -> SecurityGroupRuleRequest:
+        given = f"FromPort {self.from_port}, ToPort {self.to_port}"
+        if self.protocol == "-1":
+            if {self.from_port, self.to_port} - {None, -1}:
+                raise ValueError(f"Protocol -1 (every protocol) takes no ports (got {given})")
+            self.from_port = self.to_port = -1
+        elif self.protocol == "icmp":
+            self.from_port = -1 if self.from_port is None else self.from_port
+            self.to_port = -1 if self.to_port is None else self.to_port
+            if not (-1 <= self.from_port <= 255 and -1 <= self.to_port <= 255):
+                raise ValueError(
+                    f"icmp takes an ICMP type (FromPort) and code (ToPort), each -1 (any) to "
+                    f"255 (got {given})"
+                )
+        else:
+            if self.from_port is None or self.to_port is None:
+                raise ValueError(f"{self.protocol} needs FromPort and ToPort (got {given})")
+            if not (0 <= self.from_port <= self.to_port <= 65535):
+                raise ValueError(
+                    f"{self.protocol} ports must be 0 to 65535 with FromPort <= ToPort "
+                    f"(got {given})"
+                )
+        return self
+
+    @property
+    def label(self) -> str:
+        """``Accepter sg-0abc... tcp 5432 from PeerVpc``: the rule as a user wrote it."""
+        ports = port_label(self.protocol, self.from_port, self.to_port)
+        return f"{self.side} {self.group_id} {ports} from {self.source}"
+
+
+def port_label(protocol: str, from_port: int | None, to_port: int | None) -> str:
+    """``tcp 5432``, ``tcp 8000-8080``, ``icmp -1/-1``, ``all traffic``."""
+    if protocol == "-1":
+        return "all traffic"
+    if protocol == "icmp":
+        return f"icmp {from_port}/{to_port}"
+    ports = str(from_port) if from_port == to_port else f"{from_port}-{to_port}"
+    return f"{protocol} {ports}"
+
+
 class CreateRequest(_Strict):
     """Input of the create machine."""
 
@@ -305,6 +367,17 @@ class CreateRequest(_Strict):
     #: Accepter-only mode (set by the reconcile machine): accept this request, made from the
     #: Requester's account (which the stack never acts in), and route the Accepter's side only.
     accept_incoming: PeeringId | None = None
+    #: Ingress from the peer on security groups of either VPC, tagged as this peering's: a
+    #: rerun adds what is new and revokes this peering's rules no longer asked.
+    security_group_rules: list[SecurityGroupRuleRequest] = Field(
+        default_factory=list, max_length=50
+    )
+
+    @field_validator("security_group_rules")
+    @classmethod
+    def _unique_rules(cls, value: list[SecurityGroupRuleRequest]) -> list[SecurityGroupRuleRequest]:
+        _unique([rule.label for rule in value], "a rule")
+        return value
 
     @field_validator("tags")
     @classmethod
@@ -395,6 +468,73 @@ class Verification(_Model):
     checks: list[Check]
 
 
+class SecurityGroupRuleEntry(_Model):
+    """One EC2 ingress rule of a requested ``SecurityGroupRules`` item (a ``PeerVpc`` source is
+    one rule per routed CIDR of the peer), or a rule of this peering no longer asked.
+
+    State: ``planned``; ``created`` (by this execution); ``present`` (this stack's rule for this
+    peering, from an earlier run); ``reused`` (the same rule made by someone else: never
+    revoked by this stack); ``revoked`` (this peering's, no longer asked: revoked now)."""
+
+    side: SideName
+    group_id: str
+    protocol: str
+    from_port: int
+    to_port: int
+    #: ``PeerVpc`` or the peer's security group id.
+    source: str
+    #: For a ``PeerVpc`` source: the peer CIDR this rule admits.
+    cidr: str | None = None
+    rule_id: str | None = None
+    state: Literal["planned", "present", "created", "reused", "revoked"] = "planned"
+
+    @property
+    def referenced_group(self) -> str | None:
+        return None if self.source == "PeerVpc" else self.source
+
+    @property
+    def key(self) -> tuple[str, str, int, int, str]:
+        """What makes two rules the same in EC2: group, protocol, ports, CIDR or group."""
+        return (
+            self.group_id,
+            self.protocol,
+            self.from_port,
+            self.to_port,
+            self.cidr or self.source,
+        )
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.side} {self.group_id} {port_label(self.protocol, self.from_port, self.to_port)}"
+            f" from {self.cidr or self.source}"
+        )
+
+
+class TrafficWarning(_Model):
+    """Something that may stop traffic across the peering (never a failure), and what to do."""
+
+    kind: Literal["NetworkAcl", "NoSecurityGroupRule", "NoFlowLogs"]
+    side: SideName
+    subject: str
+    detail: str
+    advice: str
+
+
+class StaleReference(_Model):
+    """A security-group rule that references a group of the peer VPC, stale since the peering
+    went (EC2's DescribeStaleSecurityGroups); reported, not removed, unless this stack made it."""
+
+    side: SideName
+    vpc_id: str
+    group_id: str
+    protocol: str
+    from_port: int | None = None
+    to_port: int | None = None
+    referenced_group_id: str
+    referenced_vpc_id: str | None = None
+
+
 class PeeringDocument(_Model):
     """The state the create machine carries; its final form is the execution output."""
 
@@ -419,7 +559,10 @@ class PeeringDocument(_Model):
     dedicated_route_tables: list[DedicatedTable] = Field(default_factory=list)
     acceptance: AcceptOutcome | None = None
     dns: DnsReport | None = None
+    security_group_rules: list[SecurityGroupRuleEntry] = Field(default_factory=list)
     verification: Verification | None = None
+    #: What may stop traffic across the peering (Verify; never failures), each with what to do.
+    warnings: list[TrafficWarning] = Field(default_factory=list)
 
     def side(self, name: SideName) -> Side:
         return self.requester if name == "Requester" else self.accepter
@@ -469,12 +612,22 @@ class CleanupRequest(_Strict):
         return {k: v for k, v in data.items() if k in own or k not in output}
 
 
+def _without_empty(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """A report as it was before security-group rules existed, when it revoked none."""
+    return {k: v for k, v in data.items() if k != key or v}
+
+
 class CompensationReport(_Model):
     """What compensation removed."""
 
+    security_group_rules_revoked: list[SecurityGroupRuleEntry] = Field(default_factory=list)
     routes_removed: list[RouteEntry] = Field(default_factory=list)
     route_tables_deleted: list[str] = Field(default_factory=list)
     peering_deleted: bool = False
+
+    @model_serializer(mode="wrap")
+    def _rules_when_any(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_empty(handler(self), "SecurityGroupRulesRevoked")
 
 
 class FailureReport(_Model):
@@ -488,9 +641,14 @@ class FailureReport(_Model):
 
 
 class Removed(_Model):
+    security_group_rules: list[SecurityGroupRuleEntry] = Field(default_factory=list)
     routes: list[RouteEntry] = Field(default_factory=list)
     route_tables: list[str] = Field(default_factory=list)
     peering_deleted: bool = False
+
+    @model_serializer(mode="wrap")
+    def _rules_when_any(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_empty(handler(self), "SecurityGroupRules")
 
 
 class CleanupDocument(_Model):
@@ -510,7 +668,12 @@ class CleanupDocument(_Model):
     accepter: SideRef | None = None
     routes: list[RouteEntry] = Field(default_factory=list)
     dedicated_route_tables: list[DedicatedTable] = Field(default_factory=list)
+    #: This stack's rules for this peering (tagged so), revoked before the peering goes.
+    security_group_rules: list[SecurityGroupRuleEntry] = Field(default_factory=list)
     removed: Removed = Field(default_factory=Removed)
+    #: Rules in either VPC that reference a group of the peer and went stale with the peering,
+    #: made by someone else: reported here, left alone (this stack's own are revoked).
+    stale_references: list[StaleReference] = Field(default_factory=list)
     #: Sides whose account and region could not be read, with the error: the peering was
     #: removed from the requester's side, and routes to it on these are left (blackholes,
     #: which a later reconcile removes once it can read them).
@@ -519,6 +682,11 @@ class CleanupDocument(_Model):
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).
     result: Literal["Removed", "AlreadyDeleted", "NotFound", "Rejected", ""] = ""
+
+    @property
+    def unread_sides(self) -> set[str]:
+        """The side names ``unreadable`` names (``Accepter: ...``, ``Requester and ...``)."""
+        return {n for text in self.unreadable for n in text.split(":", 1)[0].split(" and ")}
 
     def reachable(self) -> list[tuple[SideName, SideRef]]:
         """The sides this stack acts on (an external requester's is not one)."""

@@ -81,3 +81,87 @@ class SideView:
     route_tables: list[RouteTable]  # this VPC's
     subnets: dict[str, str]  # subnet id -> VPC id, in this account and region (when needed)
     peerings: list[Peering]  # live, involving a VPC read here; tags as this account sees them
+
+
+@dataclass
+class SecurityGroupRule:
+    """One ingress rule: from DescribeSecurityGroupRules (with its id and tags), or one
+    permission of DescribeSecurityGroups flattened (no id, no tags)."""
+
+    group_id: str
+    protocol: str
+    from_port: int
+    to_port: int
+    cidr: str | None
+    referenced_group: str | None
+    rule_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, int, int, str]:
+        """What makes two rules the same in EC2: group, protocol, ports, CIDR or group."""
+        return (
+            self.group_id,
+            self.protocol,
+            self.from_port,
+            self.to_port,
+            self.cidr or self.referenced_group or "",
+        )
+
+
+@dataclass
+class SecurityGroup:
+    group_id: str
+    vpc_id: str
+    owner_id: str
+    ingress: list[SecurityGroupRule]
+
+
+@dataclass
+class AclEntry:
+    number: int
+    egress: bool
+    protocol: str
+    allow: bool
+    cidr: str
+
+
+@dataclass
+class NetworkAcl:
+    acl_id: str
+    vpc_id: str
+    subnet_ids: list[str]
+    entries: list[AclEntry]
+
+
+@dataclass
+class StalePermission:
+    """A rule of a group that references a group EC2 no longer reaches (DescribeStale...)."""
+
+    group_id: str
+    vpc_id: str
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    referenced_group: str
+    referenced_vpc: str | None
+    peering_id: str | None
+
+    @property
+    def rule(self) -> SecurityGroupRule:
+        """The ingress rule it is (to compare with the group's rules by ``key``)."""
+        ports = (
+            -1 if self.from_port is None else self.from_port,
+            -1 if self.to_port is None else self.to_port,
+        )
+        return SecurityGroupRule(self.group_id, self.protocol, *ports, None, self.referenced_group)
+
+
+@dataclass
+class TrafficView:
+    """What stands between a side's VPC and its peer beyond routes: its security groups,
+    network ACLs, subnets (id -> VPC) and whether it has a flow log."""
+
+    groups: list[SecurityGroup]
+    acls: list[NetworkAcl]
+    flow_logs: bool

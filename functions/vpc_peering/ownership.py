@@ -44,6 +44,14 @@ def own_table_of_peering(
     tags: Mapping[str, str], settings: Settings, peering_id: str, side: str | None = None
 ) -> bool:
     """A route table this stack made for this peering (on this side, when one is named)."""
+    return made_for_peering(tags, settings, peering_id, side)
+
+
+def made_for_peering(
+    tags: Mapping[str, str], settings: Settings, peering_id: str, side: str | None = None
+) -> bool:
+    """A route table or security-group rule this stack made for this peering (on this side,
+    when one is named)."""
     return (
         owned_by_stack(tags, settings)
         and tags.get(TAG_PEERING_ID) == peering_id
@@ -98,4 +106,15 @@ def creation_tags(
         TAG_EXECUTION: execution_name,
         TAG_EXECUTION_ID: execution_id,
         **({TAG_GROUP: group} if group else {}),
+    }
+
+
+def peering_resource_tags(
+    settings: Settings, execution_name: str, execution_id: str, peering_id: str, side: str
+) -> dict[str, str]:
+    """The tags of what this stack makes for one side of a peering (a security-group rule)."""
+    return {
+        **creation_tags(settings, execution_name, execution_id),
+        TAG_PEERING_ID: peering_id,
+        TAG_SIDE: side,
     }

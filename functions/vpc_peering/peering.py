@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from . import ec2, locks, ownership, policy
+from . import ec2, locks, ownership, policy, traffic
 from .aws import Access, Location, location_for
 from .errors import (
     AssociationConflict,
@@ -31,6 +31,7 @@ from .models import (
     DnsReport,
     PeeringDocument,
     RouteEntry,
+    SecurityGroupRuleEntry,
     Side,
     SideDns,
     SideName,
@@ -39,7 +40,7 @@ from .models import (
 )
 from .observability import logger
 from .observed import SideView, Vpc
-from .planning import check_pair, choose_existing, plan_pair
+from .planning import check_pair, choose_existing, destinations, plan_pair
 from .settings import Settings
 
 #: The largest plan document Plan lets through. Later steps add about as much again (a check
@@ -119,6 +120,7 @@ def plan(
             f"Accepter.VpcId: {acc.vpc_id} is the same VPC as Requester.VpcId; a VPC cannot be "
             "peered with itself"
         )
+    traffic.check_sources(request, sides)
     if request.dry_run:
         return _observe_and_plan(request, sides, execution_name, access, settings)
     # Held until Verify (success) or Compensate (failure) gives it back.
@@ -147,6 +149,8 @@ def _observe_and_plan(
         views["Requester"] = incoming_view(request.accept_incoming, sides, views["Accepter"])
     execution = (execution_name, uuid.uuid4().hex)
     doc = plan_pair(request, sides, views, settings, execution)
+    if request.security_group_rules:
+        doc.security_group_rules = _plan_rules(request, sides, doc, access)
     _check_size(doc)
     logger.info(
         "planned",
@@ -156,6 +160,27 @@ def _observe_and_plan(
         routes_present=sum(r.state == "present" for r in doc.routes),
     )
     return doc
+
+
+def _plan_rules(
+    request: CreateRequest, sides: dict[SideName, Side], doc: PeeringDocument, access: Access
+) -> list[SecurityGroupRuleEntry]:
+    """The security-group rules asked, checked against the groups EC2 shows (one read per
+    account and region), a PeerVpc source expanded to the CIDRs each side routes."""
+    wanted = traffic.requested_group_ids(request)
+    at: dict[Location, set[str]] = {}
+    for name, ids in wanted.items():
+        if ids:
+            at.setdefault(sides[name].location, set()).update(ids)
+    groups: dict[str, ec2.SecurityGroup] = {}
+    for loc, group_ids in at.items():
+        groups |= ec2.describe_security_groups(access, loc, sorted(group_ids))
+    routed: dict[SideName, list[str]] = {}
+    for name in traffic.SIDES:
+        peer = doc.side(traffic.peer_of(name))
+        peer_vpc = Vpc(peer.vpc_id, peer.account_id, peer.cidr_blocks, peer.ipv6_cidr_blocks, {})
+        routed[name] = destinations(doc.side(name), name, peer_vpc)
+    return traffic.plan_rules(request, doc, groups, routed)
 
 
 def incoming_view(peering_id: str, sides: dict[SideName, Side], ours: SideView) -> SideView:
@@ -460,15 +485,89 @@ def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> P
     return doc
 
 
+# ------------------------------------------------------------------------- security groups
+def configure_security_groups(
+    doc: PeeringDocument, access: Access, settings: Settings
+) -> PeeringDocument:
+    """Make the security-group rules converge to the request: each asked rule added (tagged as
+    this stack's, this execution's and this peering's) unless the same rule is there already;
+    this peering's rules no longer asked revoked. A rule someone else made is never touched."""
+    peering_id = _require_peering(doc)
+    asked = [e for e in doc.security_group_rules if e.state != "revoked"]
+    if not asked and doc.created_by_execution:
+        return doc  # a peering made by this execution has no rules yet: nothing to read
+    locs = {name: side.location for name, side in doc.reachable()}
+    existing: list[ec2.SecurityGroupRule] = []
+    of_peering: list[tuple[SideName, ec2.SecurityGroupRule]] = []
+    for loc in set(locs.values()):
+        group_ids = sorted({e.group_id for e in asked if locs[e.side] == loc})
+        if group_ids:
+            existing += ec2.describe_group_rules(access, loc, group_ids)
+        if not doc.created_by_execution:
+            for rule in ec2.describe_tagged_rules(access, loc, TAG_PEERING_ID, peering_id):
+                names = [n for n, at in locs.items() if at == loc and rule.tags.get(TAG_SIDE) == n]
+                of_peering += [(names[0], rule)] if names else []
+    dropped = traffic.converge_rules(doc, existing, [r for _, r in of_peering], settings)
+    for entry in doc.security_group_rules:
+        if entry.state == "planned":
+            _authorize(doc, entry, access, locs[entry.side], settings)
+    by_group: dict[tuple[SideName, str], list[ec2.SecurityGroupRule]] = {}
+    for name, rule in of_peering:
+        if rule in dropped:
+            by_group.setdefault((name, rule.group_id), []).append(rule)
+    for (name, group_id), rules in by_group.items():
+        ec2.revoke_ingress(access, locs[name], group_id, [r.rule_id for r in rules if r.rule_id])
+        doc.security_group_rules += [traffic.revoked_entry(name, r) for r in rules]
+        logger.info("security group rules revoked", side=name, group_id=group_id, count=len(rules))
+    return doc
+
+
+def _authorize(
+    doc: PeeringDocument,
+    entry: SecurityGroupRuleEntry,
+    access: Access,
+    loc: Location,
+    settings: Settings,
+) -> None:
+    peer = doc.side(traffic.peer_of(entry.side))
+    rule_id = ec2.authorize_ingress(
+        access,
+        loc,
+        traffic.as_rule(entry),
+        peer.account_id,
+        f"vpc-peering {doc.vpc_peering_connection_id} from {peer.vpc_id}",
+        traffic.rule_tags(doc, entry, settings),
+    )
+    if rule_id is None:
+        # The same rule appeared since it was read (an earlier attempt of this step, or
+        # someone else): say whose it is.
+        rules = ec2.describe_group_rules(access, loc, [entry.group_id])
+        traffic.converge_rules(doc, rules, [], settings)
+        if entry.state == "planned":
+            raise TransientAwsError(
+                f"{entry.label}: AuthorizeSecurityGroupIngress said the rule exists, but it is "
+                "not visible"
+            )
+        return
+    entry.state, entry.rule_id = "created", rule_id
+    logger.info("security group rule added", rule=entry.label, rule_id=rule_id)
+
+
 # ---------------------------------------------------------------------------------- verify
 def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringDocument:
-    """Read everything back from EC2: peering active, every route there, DNS as asked."""
+    """Read everything back from EC2: peering active, every route there, DNS as asked, each
+    asked security-group rule there; and warn of what may still stop traffic."""
     peering_id = _require_peering(doc)
     peering = ec2.describe_peering(access, doc.peering_location, peering_id)
-    tables = ec2.route_tables_at(
-        access, [(side.location, side.vpc_id) for _, side in doc.reachable()]
+    where = [(side.location, side.vpc_id) for _, side in doc.reachable()]
+    tables = ec2.route_tables_at(access, where)
+    views = ec2.observe_traffic(
+        access, {name: (side.location, side.vpc_id) for name, side in doc.reachable()}
     )
     doc.verification = check_pair(doc, peering, tables)
+    doc.verification.checks += traffic.check_rules(doc, views)
+    doc.verification.ok = all(c.ok for c in doc.verification.checks)
+    doc.warnings = traffic.traffic_warnings(doc, views, tables)
     doc.status = peering.status if peering else "not found"
     if not doc.verification.ok:
         problems = [f"{c.subject}: {c.detail}" for c in doc.verification.checks if not c.ok]

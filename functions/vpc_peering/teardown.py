@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ec2, locks, ownership, policy
+from . import ec2, locks, ownership, policy, traffic
 from .aws import Access, Location, location_for
 from .errors import (
     ERROR_NAMES,
@@ -26,7 +26,10 @@ from .errors import (
 )
 from .models import (
     GONE_STATES,
+    TAG_EXECUTION_ID,
     TAG_MANAGED_BY,
+    TAG_PEERING_ID,
+    TAG_SIDE,
     Association,
     CleanupDocument,
     CleanupRequest,
@@ -35,8 +38,10 @@ from .models import (
     FailureReport,
     PeeringDocument,
     RouteEntry,
+    SecurityGroupRuleEntry,
     SideName,
     SideRef,
+    StaleReference,
     parse,
 )
 from .observability import logger
@@ -193,6 +198,16 @@ def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings:
     peering_id = created.peering_id if created else doc.vpc_peering_connection_id
     ours = bool(created) or doc.created_by_execution
     undo.peering_id, undo.peering_left = peering_id, ours
+    if peering_id and doc.security_group_rules:
+        # Rules this execution added (found by its tag: the answer may not have reached the
+        # document); rules of earlier runs stay with the peering they were made for.
+        found = tagged_rules(access, locs, TAG_EXECUTION_ID, doc.execution_id)
+        mine = [
+            (n, r)
+            for n, r in found
+            if ownership.made_by_execution(r.tags, settings, doc.execution_id)
+        ]
+        undo.removed.security_group_rules_revoked += revoke_rules(access, locs, mine)
     if peering_id:
         # Routes the plan found absent and this execution may have added (present ones stay).
         by_side: dict[SideName, list[RouteEntry]] = {}
@@ -230,6 +245,37 @@ def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings:
         ):
             undo.removed.peering_deleted = ec2.delete_peering(access, locs["Requester"], peering_id)
         undo.peering_left = False
+
+
+def tagged_rules(
+    access: Access, locs: dict[SideName, Location], key: str, value: str
+) -> list[tuple[SideName, ec2.SecurityGroupRule]]:
+    """The ingress rules tagged ``key`` = ``value`` in each side's account and region (one read
+    per account and region), with the side their ``vpc-peering:side`` tag names."""
+    found: list[tuple[SideName, ec2.SecurityGroupRule]] = []
+    for loc in set(locs.values()):
+        for rule in ec2.describe_tagged_rules(access, loc, key, value):
+            names = [n for n, at in locs.items() if at == loc and rule.tags.get(TAG_SIDE) == n]
+            found += [(names[0], rule)] if names else []
+    return found
+
+
+def revoke_rules(
+    access: Access,
+    locs: dict[SideName, Location],
+    rules: list[tuple[SideName, ec2.SecurityGroupRule]],
+) -> list[SecurityGroupRuleEntry]:
+    """Revoke these rules, one call per group; what was revoked (or already gone)."""
+    by_group: dict[tuple[SideName, str], list[ec2.SecurityGroupRule]] = {}
+    for name, rule in rules:
+        by_group.setdefault((name, rule.group_id), []).append(rule)
+    revoked: list[SecurityGroupRuleEntry] = []
+    for (name, group_id), group_rules in by_group.items():
+        ids = [r.rule_id for r in group_rules if r.rule_id]
+        ec2.revoke_ingress(access, locs[name], group_id, ids)
+        revoked += [traffic.revoked_entry(name, r) for r in group_rules]
+        logger.info("security group rules revoked", side=name, group_id=group_id, count=len(ids))
+    return revoked
 
 
 def _give_back(
@@ -512,6 +558,14 @@ def _find_leftovers(
             doc.unreadable.append(f"{names}: {loc} could not be read ({exc.name}: {exc})")
             logger.warning("side not read; its routes are left", location=str(loc), error=exc.name)
             sides = {n: s for n, s in sides.items() if locs[n] != loc}
+    # This stack's rules for this peering, on the sides read: the tags prove them ours,
+    # whatever EC2 knows of the peering.
+    readable = {name: locs[name] for name in sides}
+    doc.security_group_rules = [
+        traffic.revoked_entry(name, rule).model_copy(update={"state": "present"})
+        for name, rule in tagged_rules(access, readable, TAG_PEERING_ID, peering_id)
+        if ownership.made_for_peering(rule.tags, settings, peering_id)
+    ]
     for side_name, side in sides.items():
         for table in tables_at[locs[side_name]]:
             if table.vpc_id != side.vpc_id:
@@ -571,6 +625,13 @@ def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> C
     longer targets this peering (replaced since the plan, or by another hand) is left alone.
     Routes inside this stack's own tables go with the table (one call instead of one per route).
     """
+    present = [e for e in doc.security_group_rules if e.state == "present"]
+    if present:
+        locs = {name: side.location for name, side in doc.reachable()}
+        rules = [(e.side, traffic.as_rule(e)) for e in present]
+        doc.removed.security_group_rules += revoke_rules(access, locs, rules)
+        for entry in present:
+            entry.state = "revoked"
     owned = {t.route_table_id for t in doc.dedicated_route_tables if t.state != "removed"}
     pending: dict[Location, list[RouteEntry]] = {}
     for route in doc.routes:
@@ -625,6 +686,8 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
         return doc
     if doc.managed and doc.status not in GONE_STATES | {"not found"}:
         _delete_and_confirm(doc, access, settings)
+    if doc.managed and doc.status in GONE_STATES | {"not found"}:
+        _stale_references(doc, access, settings)
     locks.release(access, settings, *cleanup_lock(doc))
     if doc.removed.peering_deleted:
         doc.result = "Removed"
@@ -632,6 +695,53 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
         doc.result = "NotFound" if doc.status_before == "not found" else "AlreadyDeleted"
     logger.info("cleanup done", vpc_peering_connection_id=peering_id, result=doc.result)
     return doc
+
+
+def _stale_references(doc: CleanupDocument, access: Access, settings: Settings) -> None:
+    """Rules in either VPC that reference a group of the peer, stale now that the peering is
+    gone (DescribeStaleSecurityGroups): this stack's own for this peering are revoked, the
+    others reported in ``StaleReferences`` (someone else's to remove)."""
+    peering_id = doc.vpc_peering_connection_id
+    sides = {n: s for n, s in doc.reachable() if n not in doc.unread_sides}
+    doc.stale_references = []  # found again on a retry
+    peers = {n: (doc.accepter if n == "Requester" else doc.requester) for n in sides}
+    for name, side in sides.items():
+        loc, peer = side.location, peers[name]
+        assert peer is not None
+        stale = [
+            s
+            for s in ec2.describe_stale_references(access, loc, side.vpc_id)
+            if s.referenced_vpc == peer.vpc_id or s.peering_id == peering_id
+        ]
+        if not stale:
+            continue
+        rules = ec2.describe_group_rules(access, loc, sorted({s.group_id for s in stale}))
+        ours = {
+            r.key: r
+            for r in rules
+            if r.referenced_group and ownership.made_for_peering(r.tags, settings, peering_id)
+        }
+        revoke: list[tuple[SideName, ec2.SecurityGroupRule]] = []
+        for item in stale:
+            mine = ours.get(item.rule.key)
+            if mine is not None:
+                revoke.append((name, mine))
+                continue
+            doc.stale_references.append(
+                StaleReference(
+                    side=name,
+                    vpc_id=side.vpc_id,
+                    group_id=item.group_id,
+                    protocol=item.protocol,
+                    from_port=item.from_port,
+                    to_port=item.to_port,
+                    referenced_group_id=item.referenced_group,
+                    referenced_vpc_id=item.referenced_vpc,
+                )
+            )
+        doc.removed.security_group_rules += revoke_rules(access, {name: loc}, revoke)
+    if doc.stale_references:
+        logger.info("stale references left", count=len(doc.stale_references))
 
 
 def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings) -> None:

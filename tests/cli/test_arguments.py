@@ -206,3 +206,72 @@ def test_reconcile_scopes_that_contradict_are_usage_errors(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         reconcile_input(group, vpc)
+
+
+def test_allow_flags_become_security_group_rules() -> None:
+    # Given --allow flags: a port from the peer VPC, a range from a peer group, every protocol
+    args = parse(
+        "create",
+        "--requester-vpc",
+        "vpc-0a1b2c3d",
+        "--accepter-vpc",
+        "vpc-4e5f6a7b",
+        "--allow",
+        "Accepter:sg-0123456789abcdef0:tcp:5432",
+        "--allow",
+        "requester:sg-00000001:tcp:8000-8080:sg-00000002",
+        "--allow",
+        "Accepter:sg-00000003:-1:PeerVpc",
+    )
+    # When the input is built
+    request = create_input(
+        SideOptions(args.requester_vpc), SideOptions(args.accepter_vpc), allow=args.allow
+    )
+    # Then each is a SecurityGroupRules item, the source PeerVpc unless a group is named
+    assert request["SecurityGroupRules"] == [
+        {
+            "Side": "Accepter",
+            "GroupId": "sg-0123456789abcdef0",
+            "Protocol": "tcp",
+            "FromPort": 5432,
+            "ToPort": 5432,
+            "Source": "PeerVpc",
+        },
+        {
+            "Side": "Requester",
+            "GroupId": "sg-00000001",
+            "Protocol": "tcp",
+            "FromPort": 8000,
+            "ToPort": 8080,
+            "Source": "sg-00000002",
+        },
+        {"Side": "Accepter", "GroupId": "sg-00000003", "Protocol": "-1", "Source": "PeerVpc"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Accepter:sg-00000001", "expected Side:sg-"),
+        ("Both:sg-00000001:tcp:22", "Requester or Accepter"),
+        ("Accepter:sg-00000001:tcp", "give a port or range"),
+        ("Accepter:sg-00000001:tcp:ssh", "'ssh' is not a port or a range"),
+    ],
+)
+def test_a_malformed_allow_is_a_usage_error_naming_it(text: str, says: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        create_input(SideOptions("vpc-0a1b2c3d"), SideOptions("vpc-4e5f6a7b"), allow=[text])
+    assert says in str(raised.value)
+    assert text in str(raised.value)
+
+
+def test_allow_icmp_takes_a_type_and_code() -> None:
+    request = create_input(
+        SideOptions("vpc-0a1b2c3d"),
+        SideOptions("vpc-4e5f6a7b"),
+        allow=["Accepter:sg-00000001:icmp:8", "Accepter:sg-00000001:icmp:3/4:sg-00000002"],
+    )
+    assert [(r["FromPort"], r["ToPort"], r["Source"]) for r in request["SecurityGroupRules"]] == [
+        (8, -1, "PeerVpc"),
+        (3, 4, "sg-00000002"),
+    ]

@@ -345,3 +345,29 @@ def test_reconcile_shows_rounds_and_pairs_while_it_runs(cli: Cli, emu: EmulatorH
     assert "pairs done" in ran.out
     assert "Created" in ran.out
     assert all(vpc in ran.out for vpc in vpcs)
+
+
+def test_create_with_allow_adds_the_rule_and_prints_the_warnings_after_the_checks(
+    cli: Cli, emu: EmulatorHandle, make_vpc: Callable[[str], str]
+) -> None:
+    # Given two VPCs and a database group in the accepter
+    ec2 = emu.client("ec2")
+    app, db = make_vpc("10.88.0.0/16"), make_vpc("172.88.0.0/16")
+    db_sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=db)["GroupId"]
+
+    # When created with --allow, in text
+    made = cli(
+        "create", "--requester-vpc", app, "--accepter-vpc", db,
+        "--allow", f"Accepter:{db_sg}:tcp:5432",
+    )  # fmt: skip
+
+    # Then the rule is there, listed, and the warnings follow the checks, each with what to do
+    assert made.code == 0, made.err
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [db_sg]}])
+    assert [r.get("CidrIpv4") for r in rules["SecurityGroupRules"] if not r["IsEgress"]] == [
+        "10.88.0.0/16"
+    ]
+    assert f"{db_sg}  Accepter  tcp 5432  from 10.88.0.0/16  created" in made.out
+    assert made.out.index("Verification: ok") < made.out.index("Warnings (")
+    assert f"{app} has no flow logs" in made.out
+    assert "aws ec2 create-flow-logs" in made.out

@@ -541,3 +541,69 @@ def test_an_aborted_execution_has_an_error_name_too() -> None:
         "Error": "ExecutionTimedOut",
         "Cause": "the execution ended TIMED_OUT",
     }
+
+
+def test_create_summary_lists_rules_then_the_checks_then_the_warnings() -> None:
+    # Given a create output with a rule and two warnings
+    output = {
+        "VpcPeeringConnectionId": "pcx-1",
+        "Status": "active",
+        "SecurityGroupRules": [
+            {
+                "Side": "Accepter",
+                "GroupId": "sg-1",
+                "Protocol": "tcp",
+                "FromPort": 5432,
+                "ToPort": 5432,
+                "Source": "PeerVpc",
+                "Cidr": "10.0.0.0/16",
+                "State": "created",
+            }
+        ],
+        "Verification": {"Ok": True, "Checks": [{"Subject": "peering pcx-1", "Ok": True}]},
+        "Warnings": [
+            {
+                "Kind": "NetworkAcl",
+                "Side": "Accepter",
+                "Subject": "acl-1",
+                "Detail": "network ACL acl-1: inbound from the peer's 10.0.0.0/16, rule 90 denies",
+                "Advice": "allow 10.0.0.0/16 in a rule numbered before it",
+            },
+            {
+                "Kind": "NoFlowLogs",
+                "Side": "Requester",
+                "Subject": "vpc-1",
+                "Detail": "vpc-1 has no flow log",
+                "Advice": "aws ec2 create-flow-logs ...",
+            },
+        ],
+    }
+    # When summarised
+    text = "\n".join(render.create_summary(output))
+    # Then the rule, the checks, then each warning with what to do, in that order
+    assert "sg-1  Accepter  tcp 5432  from 10.0.0.0/16  created" in text
+    assert text.index("Verification: ok") < text.index("Warnings (2)")
+    assert "rule 90 denies" in text
+    assert "aws ec2 create-flow-logs" in text
+
+
+def test_cleanup_summary_lists_stale_references_left() -> None:
+    output = {
+        "VpcPeeringConnectionId": "pcx-1",
+        "StatusBefore": "active",
+        "Status": "deleted",
+        "Removed": {"PeeringDeleted": True},
+        "StaleReferences": [
+            {
+                "Side": "Accepter",
+                "GroupId": "sg-1",
+                "Protocol": "tcp",
+                "FromPort": 6379,
+                "ToPort": 6379,
+                "ReferencedGroupId": "sg-2",
+            }
+        ],
+    }
+    text = "\n".join(render.cleanup_summary(output))
+    assert "Stale references left (1" in text
+    assert "sg-1  Accepter  tcp 6379  from sg-2" in text

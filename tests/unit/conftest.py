@@ -20,7 +20,7 @@ from moto import mock_aws
 
 # Powertools reads its settings when ``vpc_peering.observability`` is imported: tests/conftest.py
 # sets them before any test module is collected.
-from emulator import ec2_fixes
+from emulator import ec2_fixes, stale_security_groups
 from vpc_peering import callbacks, runtime, teardown
 from vpc_peering.aws import Access, Location
 from vpc_peering.settings import Settings
@@ -43,6 +43,7 @@ def moto_as_aws() -> None:
     values, peering filters, blackhole routes): the emulator's own fixes, so that a unit test
     sees what AWS (and the emulator) would answer."""
     ec2_fixes.install()
+    stale_security_groups.install()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -588,3 +588,42 @@ def test_cleanup_with_the_accepters_account_unreadable_removes_from_the_requeste
     [unread] = doc["Unreadable"]
     assert unread.startswith(f"Accepter: account {MEMBER_ACCOUNT} in {REGION} could not be read")
     assert "AccessDenied" in unread
+
+
+def test_stale_references_to_the_peer_are_revoked_when_ours_and_reported_otherwise(
+    peered: dict[str, Any], tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
+) -> None:
+    # Given groups in both VPCs, and, after cleanup planned, two rules on the accepter's group
+    # referencing the requester's group: one tagged as this stack's for this peering, one by hand
+    app = ec2.create_security_group(GroupName="app", Description="a", VpcId=tutorial.vpc1)
+    db = ec2.create_security_group(GroupName="db", Description="d", VpcId=tutorial.vpc2)
+    app_sg, db_sg = app["GroupId"], db["GroupId"]
+    doc = teardown.cleanup_plan({"VpcPeeringConnectionId": peered["pcx"]}, "c-1", access, settings)
+    ours = {TAG_MANAGED_BY: STACK_NAME, TAG_PEERING_ID: peered["pcx"]}
+    for port, tags in ((5432, ours), (6379, {})):
+        tagged = [{"Key": k, "Value": v} for k, v in tags.items()]
+        ec2.authorize_security_group_ingress(
+            GroupId=db_sg,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "UserIdGroupPairs": [{"GroupId": app_sg}],
+                }
+            ],
+            TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": tagged}]
+            if tagged
+            else [],
+        )
+    # When the cleanup removes routes and deletes the peering
+    doc = teardown.remove_routes(doc, access, settings)
+    done = teardown.delete_peering(doc, access, settings).dump()
+    # Then the stale reference this stack made is revoked, the hand-made one reported
+    left = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [db_sg]}])
+    ports = sorted(r["FromPort"] for r in left["SecurityGroupRules"] if not r["IsEgress"])
+    assert ports == [6379]
+    assert [
+        (s["GroupId"], s["ReferencedGroupId"], s["FromPort"]) for s in done["StaleReferences"]
+    ] == [(db_sg, app_sg, 6379)]
+    assert [r["FromPort"] for r in done["Removed"]["SecurityGroupRules"]] == [5432]

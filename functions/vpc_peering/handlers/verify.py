@@ -1,4 +1,4 @@
-"""Create machine, step 6: read everything back and report."""
+"""Create machine, step 7: read everything back, report, and warn."""
 
 from ..models import PeeringDocument
 from ..peering import verify
