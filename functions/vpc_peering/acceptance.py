@@ -11,8 +11,9 @@ refused fails there and creates nothing; this module applies them again to EC2's
 from __future__ import annotations
 
 from . import ec2, ownership, policy
-from .aws import Access, Location, check_allowed, location_for
+from .aws import Access, Location
 from .errors import AcceptDenied, PeeringFailed, TransientAwsError
+from .locations import check_allowed, location_for
 from .models import GONE_STATES, AcceptanceRequest, AcceptOutcome
 from .observability import logger
 from .observed import Peering

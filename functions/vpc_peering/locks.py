@@ -16,8 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import Access, Location, aws_call, partition_for
+from .aws import Access, Location, aws_call
 from .errors import PeeringError, PeeringInProgress
+from .locations import partition_for
 from .models import SideRef
 from .settings import Settings
 

@@ -43,8 +43,8 @@ from .models import (
     SideRequest,
 )
 from .observed import Peering, PeeringSide, RouteTable, SideView, Vpc
-from .peering import incoming_view, resolve_sides
 from .settings import Settings
+from .sides import incoming_view, resolve_sides
 
 Action = Literal[
     "create", "repair", "remove", "accept", "repair-incoming", "remove-incoming", "reject"

@@ -11,8 +11,8 @@ import json
 import uuid
 from typing import Any
 
-from . import ec2, locks, ownership, policy, traffic
-from .aws import Access, Location, location_for
+from . import ec2, locks, ownership, traffic
+from .aws import Access, Location
 from .errors import (
     AssociationConflict,
     InvalidInput,
@@ -35,13 +35,13 @@ from .models import (
     Side,
     SideDns,
     SideName,
-    SideRequest,
     parse,
 )
 from .observability import logger
-from .observed import SideView, Vpc
+from .observed import Vpc
 from .planning import check_pair, choose_existing, destinations, plan_pair
 from .settings import Settings
+from .sides import incoming_view, resolve_sides
 
 #: The largest plan document Plan lets through. Later steps add about as much again (a check
 #: per route in Verify, the error and its cause on failure); Step Functions fails an execution
@@ -51,62 +51,6 @@ MAX_PLAN_BYTES = 96 * 1024
 
 
 # ------------------------------------------------------------------------------------ plan
-def resolve_side(
-    request: SideRequest, name: SideName, settings: Settings, dns_default: bool = False
-) -> Side:
-    """Where a side lives, resolved once for the whole execution: account (checked against the
-    boundary), region, and the role to assume there (the member role for another account); and
-    its DNS option (its own, else the request's ``DnsResolution``)."""
-    account = request.account_id or (
-        request.role_arn.split(":")[4] if request.role_arn else settings.hub_account_id
-    )
-    field = "RoleArn" if request.role_arn and not request.account_id else "AccountId"
-    region = request.region or settings.hub_region
-    loc = location_for(account, region, request.role_arn, settings, f"{name}.", field)
-    options = request.model_dump(exclude={"vpc_id", "account_id", "region", "role_arn"})
-    dns = request.dns_resolution
-    return Side.model_validate(
-        {
-            **options,
-            "vpc_id": request.vpc_id,
-            "account_id": account,
-            "region": region,
-            "role_arn": loc.role_arn,
-            "dns_resolution": dns_default if dns is None else dns,
-        }
-    )
-
-
-def external_side(request: SideRequest, settings: Settings) -> Side:
-    """The requester of a request made elsewhere (accepter-only mode): named as EC2 reports it,
-    never reached (no location, no route, no option set there)."""
-    if request.account_id is None:
-        raise InvalidInput(
-            "Requester.AccountId: required with AcceptIncoming (the requester's account, as "
-            "the request names it)"
-        )
-    return Side(
-        vpc_id=request.vpc_id,
-        account_id=request.account_id,
-        region=request.region or settings.hub_region,
-        external=True,
-        route_tables="none",
-    )
-
-
-def resolve_sides(request: CreateRequest, settings: Settings) -> dict[SideName, Side]:
-    """Both sides of a request, resolved (the boundary checked before anything else)."""
-    requester = (
-        external_side(request.requester, settings)
-        if request.accept_incoming
-        else resolve_side(request.requester, "Requester", settings, request.dns_resolution)
-    )
-    return {
-        "Requester": requester,
-        "Accepter": resolve_side(request.accepter, "Accepter", settings, request.dns_resolution),
-    }
-
-
 def plan(
     raw_request: Any, execution_name: str, access: Access, settings: Settings
 ) -> PeeringDocument:
@@ -181,24 +125,6 @@ def _plan_rules(
         peer_vpc = Vpc(peer.vpc_id, peer.account_id, peer.cidr_blocks, peer.ipv6_cidr_blocks, {})
         routed[name] = destinations(doc.side(name), name, peer_vpc)
     return traffic.plan_rules(request, doc, groups, routed)
-
-
-def incoming_view(peering_id: str, sides: dict[SideName, Side], ours: SideView) -> SideView:
-    """What is known of an external requester's side: only what EC2 shows of the request in our
-    (the accepter's) account and region: its VPC and CIDRs, and the request itself."""
-    found = [p for p in ours.peerings if p.peering_id == peering_id]
-    acc = sides["Accepter"]
-    if not found:
-        raise PeeringFailed(
-            f"AcceptIncoming: {peering_id} is not a live request involving {acc.vpc_id} in "
-            f"{acc.location}"
-        )
-    peering = found[0]
-    policy.check_side("requester", sides["Requester"], peering.requester, peering_id)
-    policy.check_side("accepter", acc, peering.accepter, peering_id)
-    info = peering.requester
-    vpc = Vpc(info.vpc_id, info.owner_id, info.cidr_blocks, info.ipv6_cidr_blocks, {})
-    return SideView(vpc, [], {}, [peering])
 
 
 def _check_size(doc: PeeringDocument) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import ec2, locks, network
-from .aws import Access, Location, aws_call, check_allowed, location_for
+from .aws import Access, Location, aws_call
 from .errors import (
     ConfigurationError,
     InvalidInput,
@@ -28,6 +28,7 @@ from .errors import (
     TransientAwsError,
 )
 from .groups import MANAGED_TAGS, VpcKey
+from .locations import check_allowed, location_for
 from .models import (
     NetworkPlanDocument,
     PairRun,

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import ec2, locks, ownership, policy, traffic
-from .aws import Access, Location, location_for
+from .aws import Access, Location
 from .errors import (
     ERROR_NAMES,
     AcceptDenied,
@@ -24,6 +24,7 @@ from .errors import (
     PeeringError,
     TransientAwsError,
 )
+from .locations import location_for
 from .models import (
     GONE_STATES,
     TAG_EXECUTION_ID,

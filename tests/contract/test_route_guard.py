@@ -136,6 +136,7 @@ def test_the_accept_code_path_has_no_route_call() -> None:
         "aws",
         "ec2",
         "errors",
+        "locations",
         "models",
         "observability",
         "observed",

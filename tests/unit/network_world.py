@@ -6,9 +6,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from vpc_peering.aws import location_for
 from vpc_peering.errors import PeeringError
 from vpc_peering.groups import VpcKey
+from vpc_peering.locations import location_for
 from vpc_peering.models import TAG_GROUP, TAG_MANAGED_BY
 from vpc_peering.network import LocationView
 from vpc_peering.observed import Peering, PeeringSide, Route, RouteTable, Vpc

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from vpc_peering.aws import Access, Location, aws_call, location_for, partition_for
+from vpc_peering.aws import Access, Location, aws_call
 from vpc_peering.errors import AccessDenied, AwsCallFailed, InvalidInput, TransientAwsError
+from vpc_peering.locations import location_for, partition_for
 from vpc_peering.settings import Settings
 
 from .helpers import HUB_ACCOUNT, MEMBER_ACCOUNT, MEMBER_ROLE_NAME, REGION

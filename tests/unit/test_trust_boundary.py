@@ -10,13 +10,14 @@ import pytest
 
 from vpc_peering import acceptance, peering
 from vpc_peering import ec2 as ec2_reads
-from vpc_peering.aws import Access, Location, location_for, session_name
+from vpc_peering.aws import Access, Location, session_name
 from vpc_peering.errors import (
     AcceptDenied,
     AccountNotAllowed,
     AwsCallFailed,
     InvalidInput,
 )
+from vpc_peering.locations import location_for
 from vpc_peering.models import AcceptanceRequest, parse
 from vpc_peering.settings import Settings
 

@@ -1,0 +1,57 @@
+"""The pure rules import data and other pure rules only: nothing that calls AWS (aws.py, ec2.py,
+boto3 clients), no step module. Checked on the import graph itself, in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PURE = ("groups", "network", "planning", "policy", "ownership", "sides", "locations", "traffic")
+#: Modules that call AWS, or are steps of a machine (they act).
+ACTING = (
+    "aws",
+    "ec2",
+    "locks",
+    "peering",
+    "teardown",
+    "acceptance",
+    "callbacks",
+    "reconcile",
+    "runtime",
+    "handlers",
+)
+
+
+def imported_by(module: str) -> list[str]:
+    code = (
+        "import json, sys; import importlib; "
+        f"importlib.import_module('vpc_peering.{module}'); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "functions"), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return list(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_a_pure_module_imports_nothing_that_acts(module: str) -> None:
+    # Given a module of pure rules
+    # When it is imported alone
+    loaded = imported_by(module)
+    # Then no module that calls AWS or acts as a step came with it, nor boto3
+    acting = sorted(
+        m for m in loaded if m.split(".")[:2] in (["vpc_peering", a] for a in ACTING)
+    )
+    assert acting == [], acting
+    assert "boto3" not in loaded
