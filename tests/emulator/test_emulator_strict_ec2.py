@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from emulator.ec2_limits import DEFAULT_QUOTAS, documented_bucket
-from emulator.testing import EmulatorHandle
+from emulator.testing import EmulatorHandle, running_emulator
 
 ACCOUNT = "123456789012"
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
@@ -263,3 +264,17 @@ def test_a_same_account_cross_region_peering_keeps_tags_where_written(
     assert requester.describe_vpc_peering_connections(Filters=by_tag)["VpcPeeringConnections"]
     found = accepter.describe_vpc_peering_connections(Filters=by_tag)["VpcPeeringConnections"]
     assert pcx not in {p["VpcPeeringConnectionId"] for p in found}
+
+
+def test_the_command_line_raises_quotas_and_turns_throttling_on(tiny_dir: Path) -> None:
+    # Given an emulator started with --ec2-quota routes_per_table=70 and --ec2-throttling
+    with running_emulator(
+        template=tiny_dir / "template.yaml",
+        parameter_overrides={"OutDir": str(tiny_dir / "out")},
+        stack_name="tiny",
+        ec2_quotas={"routes_per_table": 70},
+        ec2_throttling=True,
+    ) as emu:
+        # Then the quota is raised everywhere and throttling is on from the start
+        assert emu.ec2_quotas()["defaults"]["routes_per_table"] == 70
+        assert emu.ec2_throttling()["enabled"] is True
