@@ -615,41 +615,34 @@ class Smoke:
 
     # --------------------------------------------------------------- cold starts
     def cold_starts(self) -> dict[str, Any]:
-        """Lambda's REPORT lines: invocations and Init Duration (a cold start) per function."""
+        """Lambda's REPORT lines: invocations and Init Duration (a cold start) per function.
+        Every function of the stack logs into one group (template.yaml's FunctionLogGroup),
+        in streams Lambda names ``YYYY/MM/DD/<function>[$LATEST]<id>``."""
         logs = self.aws.client("logs")
-        prefix = f"/aws/lambda/{self.args.stack_name}-"
+        group = f"/vpc-peering/{self.args.stack_name}/functions"
         try:
-            groups = [
-                g["logGroupName"]
-                for page in logs.get_paginator("describe_log_groups").paginate(
-                    logGroupNamePrefix=prefix
-                )
-                for g in page["logGroups"]
-            ]
-        except (ClientError, BotoCoreError) as exc:
-            return {"available": False, "reason": f"CloudWatch Logs: {exc}"}
-        functions: dict[str, Any] = {}
-        for group in groups:
-            reports = [
-                e["message"]
+            events = [
+                event
                 for page in logs.get_paginator("filter_log_events").paginate(
                     logGroupName=group, filterPattern='"REPORT RequestId"'
                 )
-                for e in page["events"]
+                for event in page["events"]
             ]
-            inits = [
-                float(m.split("Init Duration: ")[1].split(" ms")[0])
-                for m in reports
-                if "Init Duration" in m
-            ]
-            functions[group.removeprefix("/aws/lambda/")] = {
-                "invocations": len(reports),
-                "cold_starts": len(inits),
-                "init_ms": inits,
-            }
+        except (ClientError, BotoCoreError) as exc:
+            return {"available": False, "reason": f"CloudWatch Logs {group}: {exc}"[:500]}
+        functions: dict[str, Any] = {}
+        for event in events:
+            stream = event.get("logStreamName", "")
+            name = stream.split("/")[3].split("[")[0] if stream.count("/") >= 3 else stream
+            entry = functions.setdefault(name, {"invocations": 0, "cold_starts": 0, "init_ms": []})
+            entry["invocations"] += 1
+            if "Init Duration: " in event["message"]:
+                init = event["message"].split("Init Duration: ")[1].split(" ms")[0]
+                entry["cold_starts"] += 1
+                entry["init_ms"].append(float(init))
         if not functions:
-            return {"available": False, "reason": f"no log group {prefix}* (the emulator has none)"}
-        return {"available": True, "functions": functions}
+            return {"available": False, "reason": f"no REPORT line in {group}"}
+        return {"available": True, "log_group": group, "functions": functions}
 
 
 def state_durations(sfn: Any, execution_arn: str) -> dict[str, float]:
