@@ -31,7 +31,7 @@ CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(abspath $(CHECKOV_VENV))/bin/che
   --framework cloudformation --skip-download --compact --quiet --config-file .checkov.yaml
 
 .PHONY: help install test unit integration e2e lint checkov validate build local demo bench clean lock schemas asl
-.PHONY: demo-mesh bench-network
+.PHONY: demo-mesh bench-network smoke-aws
 
 help:
 	@echo "make demo       run the tutorial's scenario through the create and cleanup machines on the local emulator"
@@ -44,6 +44,7 @@ help:
 	@echo "make bench      API calls, state transitions, init time and package size against budgets"
 	@echo "make bench-network  only the bench's tag-triggered 50-VPC mesh (ARGS=\"--network-vpcs 12\" for fewer)"
 	@echo "make deploy     sam build && sam deploy --guided"
+	@echo "make smoke-aws  ARGS=\"--profile P --region R --yes-create-resources [--report F]\": the product on your AWS account, measured, then deleted"
 	@echo "make asl        write statemachine/*.asl.json from their description in scripts/write_asl.py"
 
 $(DEPS_STAMP): requirements-dev.txt
@@ -128,6 +129,11 @@ demo-mesh: $(STAMP)
 # Issue 8's 50-VPC mesh takes long on the emulator: make bench-network ARGS="--network-vpcs 12"
 bench-network: $(STAMP)
 	$(BIN)/python -m tools.bench --network-only $(ARGS)
+
+# Creates resources in a real AWS account (it refuses to start without the three flags):
+# make smoke-aws ARGS="--profile my-profile --region eu-west-1 --yes-create-resources --report smoke.json"
+smoke-aws: $(STAMP)
+	$(BIN)/python tools/smoke_aws.py $(ARGS)
 
 deploy: build
 	$(BIN)/sam deploy --guided

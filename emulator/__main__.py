@@ -21,6 +21,7 @@ from typing import Any
 
 from emulator import (
     ec2_fixes,
+    ec2_limits,
     event_delivery,
     lambda_runtime,
     moto_fixes,
@@ -79,6 +80,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '"member.yaml", "stack_name": "member", "account_id": "111111111111", "region": '
         '"eu-west-1", "parameters": {"HubBusArn": "..."}}\' (as POST /_emulator/stacks)',
     )
+    parser.add_argument(
+        "--ec2-quota",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="raise (or lower) an EC2 quota from AWS's default: active_peerings_per_vpc (50), "
+        "outstanding_requests_per_vpc (25), routes_per_table (50)",
+    )
+    parser.add_argument(
+        "--ec2-throttling",
+        action="store_true",
+        help="answer RequestLimitExceeded as EC2's documented token buckets would (per action, "
+        "account and region)",
+    )
     args = parser.parse_args(argv)
     if args.schedule_time_scale <= 0:
         parser.error("--schedule-time-scale must be > 0")
@@ -93,6 +108,16 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
             raise SystemExit(f"--parameter-overrides: expected KEY=VALUE, got {pair!r}")
         overrides[key] = value
     return overrides
+
+
+def parse_quotas(pairs: list[str]) -> dict[str, int]:
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not value.isdigit():
+            raise SystemExit(f"--ec2-quota: expected NAME=INTEGER, got {pair!r}")
+        values[name] = int(value)
+    return values
 
 
 def ready_info(stack: DeployedStack, endpoint: str) -> dict[str, Any]:
@@ -130,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     event_delivery.install()
     tag_events.install()
     stacks.install()
+    quotas = ec2_limits.install()
+    try:
+        quotas.set(parse_quotas(args.ec2_quota), None, None)
+    except ValueError as exc:
+        raise SystemExit(f"--ec2-quota: {exc}") from exc
     server, app = create_server(args.port)
     injector = FaultInjector()
     try:
@@ -166,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     app.reset_calls()  # the deployment's own calls are not the application's
     app.before_request_hooks.append(injector)  # faults count the application's calls only
     app.control_handlers["faults"] = injector.control
+    throttle = ec2_limits.Ec2Throttle(enabled=args.ec2_throttling)
+    app.before_request_hooks.append(throttle)  # after faults: an injected fault takes no token
+    app.control_handlers["ec2-throttling"] = throttle.control
+    app.control_handlers["ec2-quotas"] = quotas.control
     forcer = PeeringStatusForcer()
     forcer.install()  # peering statuses moto never produces, on request only
     app.control_handlers["peering-status"] = forcer.control

@@ -19,9 +19,11 @@ Each fix is listed in emulator/README.md, checked by tests/emulator/test_emulato
   ``active``); moto already refuses a ``CreateRoute`` to the same destination with
   ``RouteAlreadyExists`` until that route is deleted, as AWS does. ``route.state`` is a
   ``DescribeRouteTables`` filter (moto had none).
-* A peering connection's tags are per account, as AWS keeps them: each account sees the tags it
-  wrote (the requester's at creation, or later ``CreateTags`` by either side), never the other
-  side's. moto stored them in the requester's account only and showed those to both.
+* A peering connection's tags are per account and region, as AWS keeps them: each account
+  sees, in each region, the tags written there (the requester's at creation, or later
+  ``CreateTags`` by either side), never the other side's, nor those of the other region of a
+  same-account cross-region peering. moto stored them in the requester's account and region
+  only and showed those to both sides and both regions.
 * ``MaxResults``/``NextToken`` paging for ``DescribeVpcs``, ``DescribeRouteTables`` and
   ``DescribeVpcPeeringConnections`` (moto returned everything at once), with EC2's ranges
   (5-1000, 5-100, 5-1000).
@@ -88,7 +90,7 @@ def install() -> None:
     )
 
 
-# ----------------------------------------------------------------- tags per account
+# ------------------------------------------------------- tags per account and region
 
 
 def _as_viewer(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -105,11 +107,14 @@ def _as_viewer(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _tags_as_seen(self: VPCPeeringConnection) -> list[dict[str, str]]:
-    """The peering's tags in the calling account (in its region, or the requester's region
-    for a requester's own view): what that account wrote, not what the other side wrote."""
+    """The peering's tags in the calling account and region: what was written there (creation
+    tags in the requester's account and region; ``CreateTags`` where it was called), not what
+    the other side, or the same account in the other region, wrote. "Tag your Amazon EC2
+    resources" (tag restrictions): tags on a shared resource "are available only to your AWS
+    account", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html; that they
+    are kept per region too (a same-account cross-region peering) is issue 17's finding, not
+    quoted from a page."""
     viewer = _viewer.get() or self.ec2_backend
-    if viewer.account_id == self.ec2_backend.account_id:
-        viewer = self.ec2_backend  # the requester's account: where creation tags were written
     tags: list[dict[str, str]] = viewer.describe_tags(filters={"resource-id": [self.id]})
     return tags
 

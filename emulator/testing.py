@@ -173,6 +173,41 @@ class EmulatorHandle:
         result: dict[str, Any] = self._control("DELETE", "peering-status")
         return result
 
+    def set_ec2_quotas(
+        self, account: str | None = None, region: str | None = None, **values: int
+    ) -> dict[str, Any]:
+        """Set EC2 quotas (``routes_per_table=3``...) everywhere, or in one account and region."""
+        body: dict[str, Any] = {**values}
+        if account is not None or region is not None:
+            body |= {"account": account, "region": region}
+        result: dict[str, Any] = self._control("POST", "ec2-quotas", body)
+        return result
+
+    def ec2_quotas(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._control("GET", "ec2-quotas")
+        return result
+
+    def reset_ec2_quotas(self) -> dict[str, Any]:
+        """Back to AWS's default quotas."""
+        result: dict[str, Any] = self._control("DELETE", "ec2-quotas")
+        return result
+
+    def throttle_ec2(self, **buckets: tuple[float, float]) -> dict[str, Any]:
+        """Turn EC2 throttling on (every bucket full), with some actions' buckets resized:
+        ``throttle_ec2(CreateRoute=(1, 0.5))``."""
+        body = {"enabled": True, "buckets": {a: list(size) for a, size in buckets.items()}}
+        result: dict[str, Any] = self._control("POST", "ec2-throttling", body)
+        return result
+
+    def ec2_throttling(self) -> dict[str, Any]:
+        """Whether throttling is on, the resized buckets, requests refused per action, tokens."""
+        result: dict[str, Any] = self._control("GET", "ec2-throttling")
+        return result
+
+    def stop_ec2_throttling(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._control("DELETE", "ec2-throttling")
+        return result
+
     def account_client(self, service: str, account_id: str, region: str | None = None) -> Any:
         """A boto3 client acting in ``account_id`` (STS AssumeRole credentials for another
         account than the emulator's own)."""
@@ -284,12 +319,16 @@ def running_emulator(
     start_timeout: float = START_TIMEOUT_SECONDS,
     schedule_time_scale: float = 1.0,
     extra_stacks: list[dict[str, Any]] | None = None,
+    ec2_quotas: dict[str, int] | None = None,
+    ec2_throttling: bool = False,
 ) -> Iterator[EmulatorHandle]:
     """Start ``python -m emulator`` (free port when ``port`` is None), yield its handle, stop it.
 
     ``schedule_time_scale`` divides every schedule period (3600: ``rate(1 hour)`` fires every
     second); ``extra_stacks`` are deployed at start-up, each as :meth:`EmulatorHandle.deploy_stack`
-    takes it (``{"template", "stack_name", "account_id", "region", "parameters"}``). The
+    takes it (``{"template", "stack_name", "account_id", "region", "parameters"}``);
+    ``ec2_quotas`` changes EC2 quotas from AWS's defaults (``{"routes_per_table": 100}``) and
+    ``ec2_throttling`` turns on EC2's documented request throttling. The
     emulator's stdout and stderr go to ``handle.log_path`` (kept after exit, for debugging).
     """
     work_dir = Path(tempfile.mkdtemp(prefix="emulator-"))
@@ -314,6 +353,10 @@ def running_emulator(
         command += ["--parameter-overrides", *(f"{k}={v}" for k, v in parameter_overrides.items())]
     if schedule_time_scale != 1.0:
         command += ["--schedule-time-scale", repr(schedule_time_scale)]
+    for name, value in (ec2_quotas or {}).items():
+        command += ["--ec2-quota", f"{name}={value}"]
+    if ec2_throttling:
+        command.append("--ec2-throttling")
     for extra in extra_stacks or []:  # the emulator runs in REPO_ROOT: absolute template paths
         resolved = {**extra, "template": str(Path(extra["template"]).resolve())}
         command += ["--extra-stack", json.dumps(resolved)]

@@ -395,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         default=4 * 3600,
         help="seconds to wait for each network scenario's reconciles",
     )
+    parser.add_argument(
+        "--ec2-throttling",
+        action="store_true",
+        help="EC2 answers RequestLimitExceeded as its documented token buckets would "
+        "(the emulator's --ec2-throttling): the figures under AWS's request limits",
+    )
     args = parser.parse_args(argv)
     if args.network_only and args.no_network:
         parser.error("--network-only and --no-network exclude each other")
@@ -408,11 +414,12 @@ def main(argv: list[str] | None = None) -> int:
             parameter_overrides={
                 "AllowedAccountIds": f"{HUB},{MEMBER}",
                 "TrustedRequesterAccountIds": f"{HUB},{MEMBER}",
-            }
+            },
+            ec2_throttling=args.ec2_throttling,
         ) as emu:
             Bench(emu, report).scenarios()
     if not args.no_network:
-        network_scenarios(report, args.network_vpcs, args.network_timeout)
+        network_scenarios(report, args.network_vpcs, args.network_timeout, args.ec2_throttling)
     if not args.network_only:
         cold_init(report, args.runs)
         packages(report)

@@ -86,11 +86,14 @@ def burst_budget(elapsed: float, window: float = WINDOW_SECONDS) -> float:
 
 
 @contextmanager
-def network_emulator() -> Iterator[EmulatorHandle]:
+def network_emulator(ec2_throttling: bool = False) -> Iterator[EmulatorHandle]:
     """The emulator as the network scenarios need it: the hub's boundary at two accounts and
-    two regions, and the member forwarding stack in every other account and region."""
+    two regions, and the member forwarding stack in every other account and region (and EC2's
+    request throttling when asked)."""
     with running_emulator(
-        parameter_overrides=PARAMETERS, extra_stacks=forwarding_stacks(PARAMETERS)
+        parameter_overrides=PARAMETERS,
+        extra_stacks=forwarding_stacks(PARAMETERS),
+        ec2_throttling=ec2_throttling,
     ) as emu:
         yield emu
 
@@ -492,11 +495,13 @@ def _epoch(value: Any) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
-def network_scenarios(report: Report, vpcs: int, timeout: float) -> None:
+def network_scenarios(
+    report: Report, vpcs: int, timeout: float, ec2_throttling: bool = False
+) -> None:
     """Every network scenario on a fresh emulator of their own."""
     note(f"network scenarios: {vpcs} VPCs, {pairs_of(vpcs)} pairs (progress every 30s)")
     started = time.monotonic()
-    with network_emulator() as emu:
+    with network_emulator(ec2_throttling) as emu:
         bench = NetworkBench(emu, report, vpcs)
         bench.make_vpcs()
         for scenario in (bench.mesh, bench.sweep, bench.burst):

@@ -62,8 +62,14 @@ DENIED_CODES = frozenset(
 )
 
 
+#: EC2's quota codes ("Error codes for the Amazon EC2 API": ActiveVpcPeeringConnectionPerVpc...
+#: at accept, OutstandingVpcPeeringConnection... at create, RouteLimitExceeded), and the names
+#: other tools have used for the same quotas.
 QUOTA_CODES = frozenset(
     {
+        "ActiveVpcPeeringConnectionPerVpcLimitExceeded",
+        "OutstandingVpcPeeringConnectionLimitExceeded",
+        "PendingVpcPeeringConnectionLimitExceeded",
         "VpcPeeringConnectionsPerVpcLimitExceeded",
         "VpcPeeringConnectionLimitExceeded",
         "RouteLimitExceeded",

@@ -701,13 +701,19 @@ def test_route_already_exists_with_no_route_there_is_not_taken_for_success(
     ("operation", "code", "errors"),
     [
         ("CreateVpcPeeringConnection", "OperationNotPermitted", {"AccessDenied"}),
+        # EC2's own quota codes ("Error codes for the Amazon EC2 API"), each a QuotaExceeded
         (
             "CreateVpcPeeringConnection",
-            "VpcPeeringConnectionsPerVpcLimitExceeded",
-            {"QuotaExceeded", "AwsCallFailed"},
+            "OutstandingVpcPeeringConnectionLimitExceeded",
+            {"QuotaExceeded"},
         ),
         ("AcceptVpcPeeringConnection", "OperationNotPermitted", {"AccessDenied"}),
-        ("CreateRoute", "RouteLimitExceeded", {"QuotaExceeded", "AwsCallFailed"}),
+        (
+            "AcceptVpcPeeringConnection",
+            "ActiveVpcPeeringConnectionPerVpcLimitExceeded",
+            {"QuotaExceeded"},
+        ),
+        ("CreateRoute", "RouteLimitExceeded", {"QuotaExceeded"}),
     ],
 )
 def test_ec2_refusals_fail_cleanly_naming_the_code(
