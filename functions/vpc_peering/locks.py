@@ -11,7 +11,9 @@ succeeds, so a retried step is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -100,6 +102,33 @@ def acquire(
             raise busy(
                 f"execution {holder or '?'} is changing {what} ({key}); retry when it ends"
             ) from None
+
+
+@contextlib.contextmanager
+def held_on_success(
+    access: Access,
+    settings: Settings,
+    key: str,
+    owner: str,
+    busy: type[PeeringError] = PeeringInProgress,
+    seconds: int = LEASE_SECONDS,
+    what: str = "this VPC pair",
+) -> Iterator[None]:
+    """Take the lease for the block; give it back if the block fails, keep it if it ends well
+    (a later step gives it back): the shape of every first step that takes a lease."""
+    acquire(access, settings, key, owner, busy=busy, seconds=seconds, what=what)
+    with released_on_failure(access, settings, key, owner):
+        yield
+
+
+@contextlib.contextmanager
+def released_on_failure(access: Access, settings: Settings, key: str, owner: str) -> Iterator[None]:
+    """A lease already taken is given back if the block fails, kept if it ends well."""
+    try:
+        yield
+    except BaseException:
+        release(access, settings, key, owner)
+        raise
 
 
 def _put_lease(

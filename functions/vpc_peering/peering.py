@@ -68,13 +68,10 @@ def plan(
     if request.dry_run:
         return _observe_and_plan(request, sides, execution_name, access, settings)
     # Held until Verify (success) or Compensate (failure) gives it back.
-    key, owner = locks.pair_lease(req, acc, "create", execution_name)
-    locks.acquire(access, settings, key, owner)
-    try:
+    with locks.held_on_success(
+        access, settings, *locks.pair_lease(req, acc, "create", execution_name)
+    ):
         return _observe_and_plan(request, sides, execution_name, access, settings)
-    except BaseException:
-        locks.release(access, settings, key, owner)
-        raise
 
 
 def _observe_and_plan(

@@ -170,18 +170,20 @@ def discover(
         return dry_run_document(plan, request, described, execution_name, settings)
     key, owner = take_turn(request, execution_name, access, settings)
     changed: list[tuple[str, str, str]] = []
-    try:
-        if request.tag_changes and settings.lock_table_name:
-            changed = locks.take_tag_changes(access, settings)
-            scope = Scope(changed=frozenset(VpcKey(*c) for c in changed))
-            described.changed_vpcs = [str(VpcKey(*c)) for c in changed]
-        plan = network.plan_network(observe_network(access, settings), scope, settings)
-        network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
-        doc = plan_document(plan, request, described, execution_name, settings)
-    except BaseException:
-        locks.give_back_tag_changes(access, settings, changed)
-        locks.release(access, settings, key, owner)
-        raise
+    with locks.released_on_failure(access, settings, key, owner):
+        try:
+            if request.tag_changes and settings.lock_table_name:
+                changed = locks.take_tag_changes(access, settings)
+                scope = Scope(changed=frozenset(VpcKey(*c) for c in changed))
+                described.changed_vpcs = [str(VpcKey(*c)) for c in changed]
+            plan = network.plan_network(observe_network(access, settings), scope, settings)
+            network.hold_removals(
+                plan, settings.max_removals_per_reconcile, request.confirm_removals
+            )
+            doc = plan_document(plan, request, described, execution_name, settings)
+        except BaseException:
+            locks.give_back_tag_changes(access, settings, changed)
+            raise
     logger.info(
         "discovered",
         desired=doc.report.desired,

@@ -399,13 +399,8 @@ def cleanup_plan(
         doc.status_before = doc.status = "not found"
         logger.info("peering not found; nothing to do", vpc_peering_connection_id=peering_id)
         return doc
-    key, owner = cleanup_lock(doc)
-    locks.acquire(access, settings, key, owner)
-    try:
+    with locks.held_on_success(access, settings, *cleanup_lock(doc)):
         _find_leftovers(doc, peering_id, access, settings)
-    except BaseException:
-        locks.release(access, settings, key, owner)
-        raise
     logger.info(
         "cleanup planned",
         vpc_peering_connection_id=peering_id,

@@ -212,3 +212,22 @@ def test_release_twice_is_harmless(access: Access, settings: Settings) -> None:
     assert owner() is None
     locks.acquire(access, settings, PAIR, "create:second")
     assert owner() == "create:second"
+
+
+def test_a_lease_held_on_success_is_kept_when_the_block_ends_well_and_given_back_when_it_fails(
+    access: Access, settings: Settings
+) -> None:
+    # Given a lease taken for a block that ends well
+    with locks.held_on_success(access, settings, PAIR, "create:one"):
+        pass
+    # Then it is still held
+    assert owner() == "create:one"
+    locks.release(access, settings, PAIR, "create:one")
+    # When a block fails
+    with (
+        pytest.raises(RuntimeError),
+        locks.held_on_success(access, settings, PAIR, "create:one"),
+    ):
+        raise RuntimeError("boom")
+    # Then the lease was given back
+    assert owner() is None
