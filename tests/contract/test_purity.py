@@ -50,8 +50,6 @@ def test_a_pure_module_imports_nothing_that_acts(module: str) -> None:
     # When it is imported alone
     loaded = imported_by(module)
     # Then no module that calls AWS or acts as a step came with it, nor boto3
-    acting = sorted(
-        m for m in loaded if m.split(".")[:2] in (["vpc_peering", a] for a in ACTING)
-    )
+    acting = sorted(m for m in loaded if m.split(".")[:2] in (["vpc_peering", a] for a in ACTING))
     assert acting == [], acting
     assert "boto3" not in loaded
