@@ -737,15 +737,19 @@ def vpcs_with_flow_logs(access: Access, loc: Location, vpc_ids: list[str]) -> se
 
 
 def observe_traffic[Name: str](
-    access: Access, where: dict[Name, tuple[Location, str]]
+    access: Access,
+    where: dict[Name, tuple[Location, str]],
+    groups_too: bool = True,
+    warnings_too: bool = True,
 ) -> dict[Name, TrafficView]:
     """Security groups, network ACLs and flow logs around each named VPC: one read of each kind
-    per account and region."""
+    per account and region; the groups only ``groups_too``, the ACLs and flow logs only
+    ``warnings_too`` (what is not read is shown empty)."""
     views: dict[Name, TrafficView] = {}
     for loc, vpc_ids in _by_location(where.values()).items():
-        groups = describe_vpc_security_groups(access, loc, vpc_ids)
-        acls = describe_network_acls(access, loc, vpc_ids)
-        logged = vpcs_with_flow_logs(access, loc, vpc_ids)
+        groups = describe_vpc_security_groups(access, loc, vpc_ids) if groups_too else []
+        acls = describe_network_acls(access, loc, vpc_ids) if warnings_too else []
+        logged = vpcs_with_flow_logs(access, loc, vpc_ids) if warnings_too else set()
         for name, (at, vpc_id) in where.items():
             if at == loc:
                 views[name] = TrafficView(

@@ -827,3 +827,26 @@ def test_explicit_role_must_be_the_member_role(
     }
     with pytest.raises(InvalidInput, match=r"^Accepter\.RoleArn"):
         peering.plan(request, "exec-1", access, settings)
+
+
+@pytest.mark.parametrize(("group", "warned"), [(None, True), ("blue", False)])
+def test_verify_reads_for_warnings_only_where_a_person_reads_them(
+    tutorial: TutorialVpcs,
+    access: Access,
+    settings: Settings,
+    ec2_calls: list[str],
+    group: str | None,
+    warned: bool,
+) -> None:
+    # Given a finished create: an explicit one, or a group's pair (a reconcile's child, whose
+    # output nobody reads pair by pair)
+    done = create_chain(tutorial_request(tutorial), "exec-1", access, settings)
+    done["Group"] = group
+    ec2_calls.clear()
+    # When verified
+    verified = run_step(peering.verify, done, access, settings)
+    # Then only the explicit create reads network ACLs, flow logs and groups for its warnings
+    reads = {"DescribeNetworkAcls", "DescribeFlowLogs", "DescribeSecurityGroups"}
+    assert (reads <= set(ec2_calls)) is warned, ec2_calls
+    assert bool(reads & set(ec2_calls)) is warned, ec2_calls
+    assert bool(verified["Warnings"]) is warned
