@@ -10,11 +10,11 @@ refused fails there and creates nothing; this module applies them again to EC2's
 
 from __future__ import annotations
 
-from . import ec2, ownership, policy
+from . import ec2, ownership, policy, states
 from .aws import Access, Location
 from .errors import AcceptDenied, PeeringFailed, TransientAwsError
 from .locations import check_allowed, location_for
-from .models import GONE_STATES, AcceptanceRequest, AcceptOutcome
+from .models import AcceptanceRequest, AcceptOutcome
 from .observability import logger
 from .observed import Peering
 from .settings import Settings
@@ -87,8 +87,8 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
         access,
         loc,
         peering_id,
-        wanted=frozenset({"pending-acceptance", "active"}),
-        leave=frozenset({"initiating-request", "provisioning"}),
+        wanted=frozenset({states.PENDING, states.ACTIVE}),
+        leave=frozenset({states.INITIATING, states.PROVISIONING}),
         timeout=ACCEPT_WAIT_SECONDS,
     )
     if peering is None:
@@ -99,11 +99,13 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
     else:
         check_policy(peering, request, settings)
         check_ownership(peering, request, access, settings)
-    if peering.status in GONE_STATES:
+    if peering.status in states.GONE:
         raise PeeringFailed(f"{peering_id} is {peering.status}: {peering.message}")
-    if peering.status == "active":
+    if peering.status == states.ACTIVE:
         logger.info("already active; nothing to accept", vpc_peering_connection_id=peering_id)
-        return AcceptOutcome(vpc_peering_connection_id=peering_id, status="active", accepted=False)
+        return AcceptOutcome(
+            vpc_peering_connection_id=peering_id, status=states.ACTIVE, accepted=False
+        )
     if settings.accepter_opt_in_tag_key:
         vpc = ec2.describe_vpcs(access, loc, [peering.accepter.vpc_id]).get(peering.accepter.vpc_id)
         policy.check_opt_in(
@@ -111,16 +113,16 @@ def accept(request: AcceptanceRequest, access: Access, settings: Settings) -> Ac
         )
     status = ec2.accept_peering(access, loc, peering_id)
     logger.info("peering accepted", vpc_peering_connection_id=peering_id, status=status)
-    if status != "active":
+    if status != states.ACTIVE:
         final = ec2.wait_for_status(
             access,
             loc,
             peering_id,
-            wanted=frozenset({"active"}),
-            leave=frozenset({"pending-acceptance", "provisioning"}),
+            wanted=frozenset({states.ACTIVE}),
+            leave=states.ACTIVATING,
             timeout=ACCEPT_WAIT_SECONDS,
         )
         status = final.status if final else "not found"
-        if status != "active":
+        if status != states.ACTIVE:
             raise PeeringFailed(f"{peering_id} went {status} after acceptance")
     return AcceptOutcome(vpc_peering_connection_id=peering_id, status=status, accepted=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import states
 from .aws import Access, Location, aws_call
 from .errors import TransientAwsError
-from .models import LIVE_STATES
 from .observed import (
     AclEntry,
     NetworkAcl,
@@ -329,8 +329,8 @@ def describe_peerings(
 def describe_live_peerings(access: Access, loc: Location, vpc_ids: list[str]) -> list[Peering]:
     """Peerings that exist or are on their way and involve any of these VPCs: those they
     requested and those they accept (two calls, as EC2 cannot OR two filters)."""
-    requested = describe_peerings(access, loc, requester_vpcs=vpc_ids, states=LIVE_STATES)
-    accepted = describe_peerings(access, loc, accepter_vpcs=vpc_ids, states=LIVE_STATES)
+    requested = describe_peerings(access, loc, requester_vpcs=vpc_ids, states=states.LIVE)
+    accepted = describe_peerings(access, loc, accepter_vpcs=vpc_ids, states=states.LIVE)
     seen = {p.peering_id for p in requested}
     return requested + [p for p in accepted if p.peering_id not in seen]
 
@@ -339,7 +339,7 @@ def describe_pair_peerings(access: Access, loc: Location, vpc_a: str, vpc_b: str
     """The live peerings between these two VPCs, either way round (one call)."""
     pair = sorted({vpc_a, vpc_b})
     found = describe_peerings(
-        access, loc, requester_vpcs=pair, accepter_vpcs=pair, states=LIVE_STATES
+        access, loc, requester_vpcs=pair, accepter_vpcs=pair, states=states.LIVE
     )
     return [p for p in found if {p.requester.vpc_id, p.accepter.vpc_id} == set(pair)]
 

@@ -131,10 +131,6 @@ TAG_ADOPTED_BY = "vpc-peering:adopted-by"
 TAG_ACCEPTED_FOR = "vpc-peering:accepted-for"
 RESERVED_TAG_PREFIXES = ("aws:", "vpc-peering:")
 
-#: Peering states in which a connection exists or is on its way; anything else is gone.
-LIVE_STATES = frozenset({"initiating-request", "pending-acceptance", "provisioning", "active"})
-GONE_STATES = frozenset({"deleted", "deleting", "failed", "rejected", "expired"})
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(

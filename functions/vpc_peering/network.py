@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from . import ownership, planning, policy
+from . import ownership, planning, policy, states
 from .errors import AcceptDenied, CidrOverlap, PeeringError, PeeringExists
 from .groups import (
     Member,
@@ -29,7 +29,6 @@ from .groups import (
     wanted_pairs,
 )
 from .models import (
-    GONE_STATES,
     CleanupRequest,
     CreateRequest,
     Location,
@@ -249,7 +248,7 @@ class _Network:
                 accepter = peering.accepter.vpc_id
                 if _where(side_key(peering.requester)) in self.unreadable:
                     if ownership.accepted_here(peering.tags, self.settings, accepter) or (
-                        peering.status == "pending-acceptance"
+                        peering.status == states.PENDING
                     ):
                         self.undecided.append(peering)
                     continue
@@ -258,7 +257,7 @@ class _Network:
                     requested.tags, self.settings
                 )
                 if ownership.accepted_here(peering.tags, self.settings, accepter) or (
-                    peering.status == "pending-acceptance" and not ours
+                    peering.status == states.PENDING and not ours
                 ):
                     found[peering.peering_id] = peering
         return sorted(found.values(), key=lambda p: p.peering_id)
@@ -439,7 +438,7 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
     dead = [
         p
         for p in peerings
-        if p.status in GONE_STATES
+        if p.status in states.GONE
         and ownership.group_of(p.tags, net.settings)
         and net.routes_to(p.peering_id, want.pair)
     ]
@@ -750,7 +749,7 @@ def _plan_accept(
             ReconcileFailure(pair=label, action="accept", error=exc.name, cause=str(exc))
         )
         return None
-    if ours and peering.status == "active":
+    if ours and peering.status == states.ACTIVE:
         differences = planning.drift(doc, peering)
         item = WorkItem("repair-incoming", req, acc, "", pcx, reason="; ".join(differences))
         return _Candidate((req, acc), item, doc, not differences)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .models import LIVE_STATES
+from . import states
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Peering:
 
     @property
     def live(self) -> bool:
-        return self.status in LIVE_STATES
+        return self.status in states.LIVE
 
     def involves(self, vpc_id: str) -> bool:
         return vpc_id in (self.requester.vpc_id, self.accepter.vpc_id)

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from . import ec2, locks, ownership, traffic
+from . import ec2, locks, ownership, states, traffic
 from .aws import Access, Location
 from .errors import (
     AssociationConflict,
@@ -22,7 +22,6 @@ from .errors import (
     VerificationFailed,
 )
 from .models import (
-    GONE_STATES,
     TAG_PEERING_ID,
     TAG_SIDE,
     Association,
@@ -187,7 +186,7 @@ def create_peering(doc: PeeringDocument, access: Access, settings: Settings) -> 
     logger.info(
         "peering created", vpc_peering_connection_id=peering.peering_id, status=peering.status
     )
-    if peering.status in GONE_STATES:
+    if peering.status in states.GONE:
         raise PeeringFailed(f"{peering.peering_id} is {peering.status}: {peering.message}")
     return doc
 
@@ -285,7 +284,7 @@ def _require_active(doc: PeeringDocument, access: Access, settings: Settings) ->
     peering = ec2.describe_peering(access, doc.peering_location, peering_id)
     status = peering.status if peering else "not found"
     doc.status = status
-    if peering is None or status != "active":
+    if peering is None or status != states.ACTIVE:
         raise PeeringFailed(f"{peering_id} is {status}, not active: routes need an active peering")
     seen = {peering.requester.vpc_id, peering.accepter.vpc_id}
     if seen != {doc.requester.vpc_id, doc.accepter.vpc_id}:
@@ -390,7 +389,7 @@ def configure_dns(doc: PeeringDocument, access: Access, settings: Settings) -> P
     if not any(wanted.values()) and doc.created_by_execution:
         return doc  # a new peering starts with both options off: nothing to read or change
     peering = ec2.describe_peering(access, doc.peering_location, peering_id)
-    if peering is None or peering.status != "active":
+    if peering is None or peering.status != states.ACTIVE:
         raise PeeringFailed(f"{peering_id} is not active; DNS options need an active peering")
     now: dict[SideName, bool] = {
         "Requester": peering.requester.allow_dns,

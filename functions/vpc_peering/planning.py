@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import ownership, policy
+from . import ownership, policy, states
 from .errors import (
     AssociationConflict,
     CidrOverlap,
@@ -37,7 +37,6 @@ from .settings import Settings
 
 SIDES: tuple[SideName, SideName] = ("Requester", "Accepter")
 #: Peering states from which the pair still needs an accept (by the accept function).
-NEEDS_ACCEPT = frozenset({"initiating-request", "pending-acceptance"})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -340,7 +339,7 @@ def choose_existing(peerings: Iterable[Peering], requester: Side, accepter: Side
             )
         )
     ]
-    order = {"active": 0, "provisioning": 1, "pending-acceptance": 2, "initiating-request": 3}
+    order = states.PREFERENCE
     pair.sort(key=lambda p: (order.get(p.status, 9), p.peering_id))
     return pair[0] if pair else None
 
@@ -409,7 +408,7 @@ def plan_pair(
             check_group_peering(existing, tags, settings)
         else:
             doc.adopt = needs_adoption(existing, tags, request.adopt, settings)
-    if not doc.incoming and (existing is None or existing.status in NEEDS_ACCEPT):
+    if not doc.incoming and (existing is None or existing.status in states.NEEDS_ACCEPT):
         check_accept_policy(doc, existing, vpcs["Accepter"], views["Requester"], settings)
     conflicts = Conflicts()
     for name in SIDES:
@@ -491,7 +490,7 @@ def check_incoming_request(
             f"AcceptIncoming: {peering_id} is not the live peering of the pair (EC2 shows {seen})"
         )
     ours = ownership.accepted_here(existing.tags, settings, accepter_vpc.vpc_id)
-    if existing.status in NEEDS_ACCEPT or not ours:
+    if existing.status in states.NEEDS_ACCEPT or not ours:
         policy.check_incoming(existing, accepter_vpc.tags, settings)
         policy.check_opt_in(accepter_vpc.vpc_id, accepter_vpc.tags, peering_id, settings)
     return not ours
@@ -557,7 +556,7 @@ def drift(doc: PeeringDocument, peering: Peering) -> list[str]:
     """How the pair differs from its plan, as EC2 shows it: empty when a create would change
     nothing (peering active, every planned route there, DNS as asked on both sides)."""
     found = []
-    if peering.status != "active":
+    if peering.status != states.ACTIVE:
         found.append(f"peering {peering.peering_id} is {peering.status}")
     found += [
         f"{r.side} route {r.route_table_id or 'new table'} {r.destination} missing"
@@ -584,7 +583,7 @@ def check_pair(
     the dedicated tables' association ids on the document."""
     peering_id = doc.vpc_peering_connection_id
     status = peering.status if peering else "not found"
-    checks = [Check(subject=f"peering {peering_id}", ok=status == "active", detail=status)]
+    checks = [Check(subject=f"peering {peering_id}", ok=status == states.ACTIVE, detail=status)]
     for route in doc.routes:
         table = tables.get(route.route_table_id or "")
         found = [r for r in (table.routes if table else []) if r.destination == route.destination]

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ec2, locks, ownership, policy, traffic
+from . import ec2, locks, ownership, policy, states, traffic
 from .aws import Access, Location
 from .errors import (
     ERROR_NAMES,
@@ -26,7 +26,6 @@ from .errors import (
 )
 from .locations import location_for
 from .models import (
-    GONE_STATES,
     TAG_EXECUTION_ID,
     TAG_MANAGED_BY,
     TAG_PEERING_ID,
@@ -75,7 +74,7 @@ def summarize_error(error: Any, doc: dict[str, Any] | None = None) -> tuple[str,
         cause = str(details["errorMessage"])
         name = str(details.get("errorType") or name)
     if name in ("States.Timeout", "States.HeartbeatTimeout"):
-        if doc and doc.get("VpcPeeringConnectionId") and doc.get("Status") != "active":
+        if doc and doc.get("VpcPeeringConnectionId") and doc.get("Status") != states.ACTIVE:
             name = "AcceptTimeout"
             cause = (
                 f"{doc.get('VpcPeeringConnectionId')} was not accepted in time: the accept "
@@ -241,7 +240,7 @@ def _compensate_doc(doc: PeeringDocument, undo: _Undo, access: Access, settings:
         peering = created or ec2.describe_peering(access, locs["Requester"], peering_id)
         if (
             peering is not None
-            and peering.status not in GONE_STATES
+            and peering.status not in states.GONE
             and ownership.made_by_execution(peering.tags, settings, doc.execution_id)
         ):
             undo.removed.peering_deleted = ec2.delete_peering(access, locs["Requester"], peering_id)
@@ -431,7 +430,7 @@ def _plan_reject(
         request.accepter.account_id, request.accepter.region, None, settings, "Accepter."
     )
     peering = ec2.describe_peering(access, acc_loc, peering_id)
-    if peering is None or peering.status != "pending-acceptance":
+    if peering is None or peering.status != states.PENDING:
         doc.status_before = doc.status = peering.status if peering else "not found"
         return doc  # answered, expired or gone since: nothing to reject
     vpc_id = peering.accepter.vpc_id
@@ -496,7 +495,7 @@ def _prove_ownership(
     doc.managed = ownership.owned_by_stack(record.tags if record else {}, settings)
     if doc.managed:
         return True
-    if peering.status in GONE_STATES:
+    if peering.status in states.GONE:
         logger.info(
             "peering gone and not ours; nothing to do", vpc_peering_connection_id=peering_id
         )
@@ -677,12 +676,12 @@ def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> 
         return doc
     if doc.reject:
         ec2.reject_peering(access, doc.peering_location, peering_id)
-        doc.status, doc.result = "rejected", "Rejected"
+        doc.status, doc.result = states.REJECTED, "Rejected"
         logger.info("request rejected", vpc_peering_connection_id=peering_id)
         return doc
-    if doc.managed and doc.status not in GONE_STATES | {"not found"}:
+    if doc.managed and doc.status not in states.GONE | {"not found"}:
         _delete_and_confirm(doc, access, settings)
-    if doc.managed and doc.status in GONE_STATES | {"not found"}:
+    if doc.managed and doc.status in states.GONE | {"not found"}:
         _stale_references(doc, access, settings)
     locks.release(access, settings, *cleanup_lock(doc))
     if doc.removed.peering_deleted:
@@ -745,7 +744,7 @@ def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings
     still pending, made elsewhere, it can only reject), then wait until EC2 says it is gone."""
     peering_id = doc.vpc_peering_connection_id
     loc = doc.peering_location
-    pending_here = doc.incoming and doc.status == "pending-acceptance"
+    pending_here = doc.incoming and doc.status == states.PENDING
     end = ec2.reject_peering if pending_here else ec2.delete_peering
     if end(access, loc, peering_id):
         doc.removed.peering_deleted = True
@@ -753,8 +752,8 @@ def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings
         access,
         loc,
         peering_id,
-        wanted=frozenset({"deleted", "rejected"}),
-        leave=frozenset({"deleting", "active", "pending-acceptance", "provisioning"}),
+        wanted=frozenset({states.DELETED, states.REJECTED}),
+        leave=frozenset({states.DELETING, states.ACTIVE, states.PENDING, states.PROVISIONING}),
         timeout=DELETE_WAIT_SECONDS,
     )
     doc.status = final.status if final else "not found"

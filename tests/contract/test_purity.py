@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ("groups", "network", "planning", "policy", "ownership", "sides", "locations", "traffic")
+PURE = (
+    "groups",
+    "network",
+    "planning",
+    "policy",
+    "ownership",
+    "sides",
+    "locations",
+    "traffic",
+    "states",
+)
 #: Modules that call AWS, or are steps of a machine (they act).
 ACTING = (
     "aws",

@@ -144,4 +144,5 @@ def test_the_accept_code_path_has_no_route_call() -> None:
         "policy",
         "runtime",
         "settings",
+        "states",
     }, imported
