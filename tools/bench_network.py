@@ -54,6 +54,8 @@ PARAMETERS = {
     "ReconcileSchedule": "",
 }
 STATES_PER_PAIR_BUDGET = 15
+#: The sweep's reads per account and region: VPCs, route tables, peerings, and (issue 19 item 2)
+#: the security groups tagged vpc-peering:allow and this stack's rules: 5, pages included.
 READS_PER_LOCATION_BUDGET = 5
 #: Step Functions' hard limit on one execution's history.
 HISTORY_LIMIT = 25_000

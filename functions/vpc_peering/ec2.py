@@ -562,7 +562,19 @@ def _security_group(item: dict[str, Any]) -> SecurityGroup:
         for permission in item.get("IpPermissions", []) or []
         for rule in _permission_rules(item["GroupId"], permission)
     ]
-    return SecurityGroup(item["GroupId"], item.get("VpcId", ""), item.get("OwnerId", ""), ingress)
+    return SecurityGroup(
+        item["GroupId"], item.get("VpcId", ""), item.get("OwnerId", ""), ingress, _tags(item)
+    )
+
+
+def describe_tagged_security_groups(
+    access: Access, loc: Location, tag_key: str
+) -> list[SecurityGroup]:
+    """Every security group at ``loc`` carrying this tag key (one call, and its pages)."""
+    items = _describe(
+        access, loc, "security_groups", Filters=[{"Name": "tag-key", "Values": [tag_key]}]
+    )
+    return [g for g in map(_security_group, items) if tag_key in g.tags]
 
 
 def describe_security_groups(

@@ -4,7 +4,9 @@ A VPC joins groups by its tags: ``vpc-peering:mesh`` (every member of the group 
 every other), ``vpc-peering:hub`` and ``vpc-peering:spoke`` (each spoke peers with each hub of
 its group; spokes do not peer with each other); ``vpc-peering:route-tables`` (``all``,
 ``main`` or ``none``) and ``vpc-peering:dns`` (``true``/``false``) say how that VPC's side of
-its group peerings is routed. The tags are the only source of truth: nothing else is stored.
+its group peerings is routed. ``vpc-peering:allow`` on a security group of a member VPC asks
+for ingress from every peer of that VPC in a group. The tags are the only source of truth:
+nothing else is stored.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ TAG_ROUTE_TABLES = "vpc-peering:route-tables"
 TAG_DNS = "vpc-peering:dns"
 #: Accepter-only mode: the accounts (space-separated) whose requests to this VPC may be accepted.
 TAG_ACCEPT_FROM = "vpc-peering:accept-from"
+#: On a security group: ``<group> <protocol>/<port or range>[,...]``, ingress from every peer of
+#: its VPC in that group (their CIDRs routed to the peering).
+TAG_ALLOW = "vpc-peering:allow"
+ALLOW_FORMAT = (
+    "'<group> <protocol>/<port or range>[,...]' (tcp/443, udp/53, tcp/8000-8080, icmp, "
+    "icmp/TYPE, icmp/TYPE/CODE, -1 for every protocol), e.g. 'prod tcp/443,tcp/8000-8080'"
+)
+_PORTS = re.compile(r"(tcp|udp)/([0-9]{1,5})(?:-([0-9]{1,5}))?")
+_ICMP = re.compile(r"icmp(?:/([0-9]{1,3})(?:/([0-9]{1,3}))?)?")
 #: The tags that make a VPC a member of a group (DescribeVpcs filters on these keys).
 GROUP_TAGS = (TAG_MESH, TAG_HUB, TAG_SPOKE)
 #: The tags Discover looks for: group membership, and accepter-only mode.
@@ -57,6 +68,8 @@ class Member:
     spoke: str | None = None
     route_tables: RouteTables = "all"
     dns: bool = False
+    #: Its security groups' ``vpc-peering:allow`` rules (``allow_rules``), every group's.
+    allows: tuple[str, ...] = ()
 
     @property
     def groups(self) -> frozenset[str]:
@@ -109,6 +122,42 @@ def accept_from(tags: Mapping[str, str]) -> frozenset[str]:
             "account ids separated by spaces)"
         )
     return frozenset(words)
+
+
+def allow_rules(group_id: str, value: str) -> list[str]:
+    """A security group's ``vpc-peering:allow`` value as rules, each ``<group> <security group>
+    <protocol> <from> <to>`` (for icmp the type and code, -1: any; -1 and -1 for every
+    protocol); a bad value is ``InvalidInput`` naming the tag, the group and the value."""
+    where = f"{TAG_ALLOW} on {group_id}: {value!r}"
+    name, _, spec = value.partition(" ")
+    if not GROUP_NAME.fullmatch(name):
+        raise InvalidInput(f"{where}: {name!r} is not a group name; the value is {ALLOW_FORMAT}")
+    rules = []
+    for raw in spec.split(","):
+        item = raw.strip(" ")
+        rule = _allow_item(item)
+        if rule is None:
+            raise InvalidInput(
+                f"{where}: {item!r} is not a protocol and a port or range (tcp or udp 0 to "
+                f"65535, icmp type and code 0 to 255, or -1); the value is {ALLOW_FORMAT}"
+            )
+        text = f"{name} {group_id} {rule}"
+        if text not in rules:
+            rules.append(text)
+    return rules
+
+
+def _allow_item(item: str) -> str | None:
+    """``tcp/8000-8080`` as ``tcp 8000 8080``; None when it is not a rule."""
+    if item == "-1":
+        return "-1 -1 -1"
+    if found := _PORTS.fullmatch(item):
+        low, high = int(found[2]), int(found[3] or found[2])
+        return f"{found[1]} {low} {high}" if low <= high <= 65535 else None
+    if found := _ICMP.fullmatch(item):
+        kind, code = int(found[1] or -1), int(found[2] or -1)
+        return f"icmp {kind} {code}" if kind <= 255 and code <= 255 else None
+    return None
 
 
 Pair = tuple[VpcKey, VpcKey]

@@ -914,8 +914,9 @@ class TagChangeOutcome(_Model):
     reason: str = ""
 
 
-#: A side in a network plan: account, region, VPC id, route tables option, DNS option.
-SideEntry = tuple[str, str, str, str, bool]
+#: A side in a network plan: account, region, VPC id, route tables option, DNS option, and,
+#: when its security groups carry vpc-peering:allow, their rules (``groups.allow_rules``).
+SideEntry = tuple[str, str, str, str, bool] | tuple[str, str, str, str, bool, list[str]]
 #: A work item: requester and accepter (indexes into the plan's sides), action code, group
 #: index, and for a removal the peering id.
 WorkEntry = list[int | str]

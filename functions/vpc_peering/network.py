@@ -16,19 +16,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from . import ownership, planning, policy, states
-from .errors import AcceptDenied, CidrOverlap, PeeringError, PeeringExists
+from . import ownership, planning, policy, states, traffic
+from .errors import AcceptDenied, CidrOverlap, InvalidInput, PeeringError, PeeringExists
 from .groups import (
+    TAG_ALLOW,
     Member,
     Pair,
     VpcKey,
     Wanted,
+    allow_rules,
     membership,
     options,
     pair_of,
     wanted_pairs,
 )
 from .models import (
+    TAG_PEERING_ID,
     CleanupRequest,
     CreateRequest,
     Location,
@@ -36,12 +39,21 @@ from .models import (
     ReconcileFailure,
     ReconcileIgnored,
     ReconcileSkip,
+    SecurityGroupRuleRequest,
     SideEntry,
     SideName,
     SideRefInput,
     SideRequest,
 )
-from .observed import Peering, PeeringSide, RouteTable, SideView, Vpc
+from .observed import (
+    Peering,
+    PeeringSide,
+    RouteTable,
+    SecurityGroup,
+    SecurityGroupRule,
+    SideView,
+    Vpc,
+)
 from .settings import Settings
 from .sides import incoming_view, resolve_sides
 
@@ -76,6 +88,9 @@ ACTION_CODES: tuple[Action, ...] = tuple(ACTIONS)
 #: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
 #: its output (one result per item) stays far below Step Functions' 256 KB.
 MAX_ROUND_ITEMS = 40
+#: vpc-peering:allow rules one VPC's security groups may ask for, all groups together (EC2's
+#: default is 60 inbound rules per security group; these travel in the plan, once per side).
+MAX_ALLOW_RULES = 20
 #: A failure's cause at most (an unexpected exception's text can be anything, of any length).
 MAX_CAUSE = 400
 
@@ -102,6 +117,9 @@ class LocationView:
     vpcs: list[Vpc] = field(default_factory=list)  # VPCs carrying a group tag
     route_tables: list[RouteTable] = field(default_factory=list)  # of those VPCs
     peerings: list[Peering] = field(default_factory=list)  # every peering EC2 shows here
+    #: Security groups carrying vpc-peering:allow, and the ingress rules this stack tagged.
+    allow_groups: list[SecurityGroup] = field(default_factory=list)
+    rules: list[SecurityGroupRule] = field(default_factory=list)
     #: Why the account and region could not be read (a domain error; anything else is an
     #: InternalError)
     error: Exception | None = None
@@ -216,6 +234,11 @@ class _Network:
         self.undecided: list[Peering] = []
         self.vpcs: dict[VpcKey, Vpc] = {}
         self.tables: dict[VpcKey, list[RouteTable]] = {}
+        #: Security groups tagged vpc-peering:allow, by VPC and by id; this stack's rules by
+        #: the peering they were made for.
+        self.allow_groups: dict[VpcKey, list[SecurityGroup]] = {}
+        self.groups_by_id: dict[str, SecurityGroup] = {}
+        self.rules_of: dict[str, list[SecurityGroupRule]] = {}
         self.seen_at: dict[tuple[str, str], list[Peering]] = {}
         by_id: dict[str, Peering] = {}
         for view in views:
@@ -225,6 +248,13 @@ class _Network:
                 self.vpcs[view.key(vpc.vpc_id)] = vpc
             for table in view.route_tables:
                 self.tables.setdefault(view.key(table.vpc_id), []).append(table)
+            for group in view.allow_groups:
+                self.allow_groups.setdefault(view.key(group.vpc_id), []).append(group)
+                self.groups_by_id[group.group_id] = group
+            for rule in view.rules:
+                peering_id = rule.tags.get(TAG_PEERING_ID, "")
+                if ownership.made_for_peering(rule.tags, settings, peering_id):
+                    self.rules_of.setdefault(peering_id, []).append(rule)
             for peering in view.peerings:
                 # Tags are read where they were written: in the requester's account and region.
                 if (peering.requester.owner_id, peering.requester.region) == where:
@@ -301,6 +331,19 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
     for key, vpc in sorted(net.vpcs.items()):
         try:
             member = membership(key, vpc.tags)
+            if member is not None:
+                allows = [
+                    rule
+                    for group in sorted(net.allow_groups.get(key, []), key=lambda g: g.group_id)
+                    for rule in allow_rules(group.group_id, group.tags[TAG_ALLOW])
+                ]
+                if len(allows) > MAX_ALLOW_RULES:
+                    raise InvalidInput(
+                        f"{TAG_ALLOW}: the security groups of {key.vpc_id} ask for {len(allows)} "
+                        f"rules, more than {MAX_ALLOW_RULES} (every side's rules travel in the "
+                        "reconcile's plan); use a port range, or fewer tagged groups"
+                    )
+                member = replace(member, allows=tuple(allows))
         except Exception as exc:  # isolated: that VPC's failure
             frozen.add(key)  # a VPC whose tags are wrong is left exactly as it is
             plan.failed.append(failure(exc, vpc=str(key)))
@@ -343,7 +386,7 @@ def _groups_of(
 
 def side_request(entry: SideEntry) -> SideRequest:
     """A request side from a plan's side entry: where the VPC is, and its tags' options."""
-    account, region, vpc_id, route_tables, dns = entry
+    account, region, vpc_id, route_tables, dns = entry[:5]
     return SideRequest.model_validate(
         {
             "VpcId": vpc_id,
@@ -359,14 +402,34 @@ def pair_request(requester: SideEntry, accepter: SideEntry, group: str) -> Creat
     """The create machine's input for a group pair (Discover plans with it; the round starts
     the create machine with it)."""
     return CreateRequest(
-        requester=side_request(requester), accepter=side_request(accepter), group=group
+        requester=side_request(requester),
+        accepter=side_request(accepter),
+        group=group,
+        security_group_rules=[
+            SecurityGroupRuleRequest(
+                side=name,
+                group_id=group_id,
+                protocol=protocol,
+                from_port=int(low),
+                to_port=int(high),
+                source="PeerVpc",
+            )
+            for name, entry in (("Requester", requester), ("Accepter", accepter))
+            for rule_group, group_id, protocol, low, high in _allows(entry)
+            if rule_group == group
+        ],
     )
+
+
+def _allows(entry: SideEntry) -> list[list[str]]:
+    """A side's vpc-peering:allow rules, each [group, security group, protocol, from, to]."""
+    return [text.split() for text in (entry[5] if len(entry) > 5 else [])]
 
 
 def incoming_request(requester: SideEntry, accepter: SideEntry, peering_id: str) -> CreateRequest:
     """The create machine's input for a request made elsewhere (accepter-only mode): the
     requester as EC2 reports it, our side with its VPC's options."""
-    account, region, vpc_id, _, _ = requester
+    account, region, vpc_id = requester[:3]
     external = SideRequest(vpc_id=vpc_id, account_id=account, region=region)
     return CreateRequest(
         requester=external, accepter=side_request(accepter), accept_incoming=peering_id
@@ -378,7 +441,7 @@ def incoming_removal_request(
 ) -> CleanupRequest:
     """The cleanup machine's input for a request made elsewhere: looked up in our account and
     region only (the requester's is never read); ``reject``: one the policy refuses."""
-    account, region, vpc_id, _, _ = accepter
+    account, region, vpc_id = accepter[:3]
     side = SideRefInput(vpc_id=vpc_id, account_id=account, region=region)
     return CleanupRequest(vpc_peering_connection_id=peering_id, accepter=side, reject=reject)
 
@@ -387,7 +450,7 @@ def removal_request(requester: SideEntry, accepter: SideEntry, peering_id: str) 
     """The cleanup machine's input for a group peering (both sides say where to look)."""
 
     def side(entry: SideEntry) -> SideRefInput:
-        account, region, vpc_id, _, _ = entry
+        account, region, vpc_id = entry[:3]
         return SideRefInput(vpc_id=vpc_id, account_id=account, region=region)
 
     return CleanupRequest(
@@ -402,6 +465,9 @@ def key_of(entry: SideEntry) -> VpcKey:
 def side_entry(member: Member | None, key: VpcKey) -> SideEntry:
     if member is None:
         return (key.account_id, key.region, key.vpc_id, "all", False)
+    if member.allows:
+        rules = list(member.allows)
+        return (key.account_id, key.region, key.vpc_id, member.route_tables, member.dns, rules)
     return (key.account_id, key.region, key.vpc_id, member.route_tables, member.dns)
 
 
@@ -472,6 +538,8 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
             (p for p in peerings if p.peering_id == doc.vpc_peering_connection_id), None
         )
         differences = planning.drift(doc, existing) if existing is not None else []
+        if existing is not None:
+            differences += _rules_drift(net, request, doc, existing.peering_id)
         reason = "; ".join(differences) or "the peering is not as its plan asks"
         item = WorkItem("repair", req.key, acc.key, want.group, reason=reason)
         unchanged = existing is not None and not differences
@@ -494,6 +562,18 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
     return _Candidate(
         want.pair, WorkItem("create", req.key, acc.key, want.group, reason=reason), doc
     )
+
+
+def _rules_drift(
+    net: _Network, request: CreateRequest, doc: PeeringDocument, peering_id: str
+) -> list[str]:
+    """How the pair's security-group rules differ from those its tags ask (vpc-peering:allow):
+    read once per account and region like the rest, so an unchanged pair starts nothing."""
+    of_peering = net.rules_of.get(peering_id, [])
+    if not request.security_group_rules and not of_peering:
+        return []
+    asked = traffic.plan_rules(request, doc, net.groups_by_id, traffic.routed_by_side(doc))
+    return traffic.rules_drift(asked, net.groups_by_id, of_peering)
 
 
 def _roles(member: Member | None, group: str) -> list[str]:

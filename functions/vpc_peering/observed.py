@@ -115,6 +115,7 @@ class SecurityGroup:
     vpc_id: str
     owner_id: str
     ingress: list[SecurityGroupRule]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -37,8 +37,7 @@ from .models import (
     parse,
 )
 from .observability import logger
-from .observed import Vpc
-from .planning import check_pair, choose_existing, destinations, plan_pair
+from .planning import check_pair, choose_existing, plan_pair
 from .settings import Settings
 from .sides import incoming_view, resolve_sides
 
@@ -115,12 +114,7 @@ def _plan_rules(
     groups: dict[str, ec2.SecurityGroup] = {}
     for loc, group_ids in at.items():
         groups |= ec2.describe_security_groups(access, loc, sorted(group_ids))
-    routed: dict[SideName, list[str]] = {}
-    for name in traffic.SIDES:
-        peer = doc.side(traffic.peer_of(name))
-        peer_vpc = Vpc(peer.vpc_id, peer.account_id, peer.cidr_blocks, peer.ipv6_cidr_blocks, {})
-        routed[name] = destinations(doc.side(name), name, peer_vpc)
-    return traffic.plan_rules(request, doc, groups, routed)
+    return traffic.plan_rules(request, doc, groups, traffic.routed_by_side(doc))
 
 
 def _check_size(doc: PeeringDocument) -> None:

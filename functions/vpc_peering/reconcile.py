@@ -27,9 +27,10 @@ from .errors import (
     ReconcileInProgress,
     TransientAwsError,
 )
-from .groups import MANAGED_TAGS, VpcKey
+from .groups import MANAGED_TAGS, TAG_ALLOW, VpcKey
 from .locations import check_allowed, location_for
 from .models import (
+    TAG_MANAGED_BY,
     NetworkPlanDocument,
     PairRun,
     PairSideRef,
@@ -124,18 +125,26 @@ def resolve_scope(request: ReconcileRequest, settings: Settings) -> tuple[Scope,
     return Scope(vpc=key), described
 
 
-def _read(access: Access, loc: Location) -> LocationView:
+def _read(access: Access, loc: Location, settings: Settings) -> LocationView:
     """One account and region: its tagged VPCs, their route tables, every peering (three
-    reads and their pages). A location that cannot be read, after the client's retries and
-    ``READ_ATTEMPTS`` of its own (refused, throttled, an answer that cannot be parsed), is
-    that location's failure, not the reconcile's: the other locations' pairs go on."""
+    reads and their pages); where it has tagged VPCs, also the security groups tagged
+    vpc-peering:allow and the ingress rules this stack tagged (two more: five at most). A
+    location that cannot be read, after the client's retries and ``READ_ATTEMPTS`` of its own
+    (refused, throttled, an answer that cannot be parsed), is that location's failure, not the
+    reconcile's: the other locations' pairs go on."""
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
             vpcs = ec2.describe_tagged_vpcs(access, loc, MANAGED_TAGS)
             tables = (
                 ec2.describe_route_tables(access, loc, [v.vpc_id for v in vpcs]) if vpcs else []
             )
-            return LocationView(loc, vpcs, tables, ec2.describe_peerings(access, loc))
+            view = LocationView(loc, vpcs, tables, ec2.describe_peerings(access, loc))
+            if vpcs:
+                view.allow_groups = ec2.describe_tagged_security_groups(access, loc, TAG_ALLOW)
+                view.rules = ec2.describe_tagged_rules(
+                    access, loc, TAG_MANAGED_BY, settings.stack_name
+                )
+            return view
         except TransientAwsError as exc:
             if attempt < READ_ATTEMPTS:
                 time.sleep(READ_RETRY_SECONDS * attempt)
@@ -152,7 +161,7 @@ def observe_network(access: Access, settings: Settings) -> list[LocationView]:
     """Every managed account and region, read in parallel."""
     locations = managed_locations(settings)
     with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(locations))) as pool:
-        return list(pool.map(lambda loc: _read(access, loc), locations))
+        return list(pool.map(lambda loc: _read(access, loc, settings), locations))
 
 
 def discover(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
-from . import ownership
+from . import ownership, planning
 from .errors import InvalidInput
 from .models import (
     Check,
@@ -20,8 +20,16 @@ from .models import (
     Side,
     SideName,
     TrafficWarning,
+    port_label,
 )
-from .observed import NetworkAcl, RouteTable, SecurityGroup, SecurityGroupRule, TrafficView
+from .observed import (
+    NetworkAcl,
+    RouteTable,
+    SecurityGroup,
+    SecurityGroupRule,
+    TrafficView,
+    Vpc,
+)
 from .settings import Settings
 
 SIDES: tuple[SideName, SideName] = ("Requester", "Accepter")
@@ -106,6 +114,42 @@ def _check_group(group: SecurityGroup | None, group_id: str, side: Side, field: 
         raise InvalidInput(
             f"{field}: {group_id} is not a security group of {side.vpc_id} ({found})"
         )
+
+
+def routed_by_side(doc: PeeringDocument) -> dict[SideName, list[str]]:
+    """The peer CIDRs each side routes to the peering (what a PeerVpc source admits)."""
+    routed: dict[SideName, list[str]] = {}
+    for name in SIDES:
+        peer = doc.side(peer_of(name))
+        peer_vpc = Vpc(peer.vpc_id, peer.account_id, peer.cidr_blocks, peer.ipv6_cidr_blocks, {})
+        routed[name] = planning.destinations(doc.side(name), name, peer_vpc)
+    return routed
+
+
+def rules_drift(
+    asked: Iterable[SecurityGroupRuleEntry],
+    groups: Mapping[str, SecurityGroup],
+    of_peering: Iterable[SecurityGroupRule],
+) -> list[str]:
+    """How a peering's rules differ from those asked, for a person: an asked rule missing
+    from its group (``groups``, as DescribeSecurityGroups shows them: a rule someone else made
+    counts, as the create machine reuses it), and this peering's rules (``of_peering``, tagged
+    for it) no longer asked."""
+    wanted = list(asked)
+    found = []
+    for entry in wanted:
+        group = groups.get(entry.group_id)
+        if group is None or entry.key not in {rule.key for rule in group.ingress}:
+            found.append(f"security group rule {entry.label} missing")
+    keys = {entry.key for entry in wanted}
+    found += [
+        f"security group rule {rule.group_id} "
+        f"{port_label(rule.protocol, rule.from_port, rule.to_port)} from "
+        f"{rule.cidr or rule.referenced_group} no longer asked"
+        for rule in of_peering
+        if rule.key not in keys
+    ]
+    return found
 
 
 def requested_group_ids(request: CreateRequest) -> dict[SideName, list[str]]:

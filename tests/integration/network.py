@@ -79,6 +79,42 @@ class Network:
             self.untag(vpc, "mesh", "hub", "spoke", "route-tables")
         self.settled(before)
 
+    def security_group(self, vpc: Tagged, allow: str | None = None) -> str:
+        """A new security group of the VPC, tagged ``vpc-peering:allow`` = ``allow`` if given."""
+        ec2 = self.ec2(vpc.account, vpc.region)
+        name = f"sg-{next(_cidrs)}"
+        group_id = str(
+            ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc.vpc_id)["GroupId"]
+        )
+        if allow is not None:
+            self.allow(vpc, group_id, allow)
+        return group_id
+
+    def allow(self, vpc: Tagged, group_id: str, value: str | None) -> None:
+        """Set the group's ``vpc-peering:allow`` tag (None: remove it)."""
+        ec2 = self.ec2(vpc.account, vpc.region)
+        if value is None:
+            ec2.delete_tags(Resources=[group_id], Tags=[{"Key": "vpc-peering:allow"}])
+        else:
+            ec2.create_tags(
+                Resources=[group_id], Tags=[{"Key": "vpc-peering:allow", "Value": value}]
+            )
+
+    def ingress(
+        self, vpc: Tagged, group_id: str
+    ) -> dict[tuple[str, int, int, str], dict[str, str]]:
+        """The group's ingress rules, (protocol, from, to, CIDR) -> the rule's tags."""
+        rules = self.ec2(vpc.account, vpc.region).describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [group_id]}]
+        )["SecurityGroupRules"]
+        return {
+            (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4", "")): {
+                t["Key"]: t["Value"] for t in r.get("Tags", [])
+            }
+            for r in rules
+            if not r["IsEgress"]
+        }
+
     def reconciles(self) -> list[dict[str, Any]]:
         pages = self.sfn.get_paginator("list_executions").paginate(
             stateMachineArn=self.reconcile_arn

@@ -459,3 +459,130 @@ def test_an_untagged_pair_is_removed_from_the_requesters_side_when_the_other_is_
     assert result.output["Removed"] == 1
     assert not any(a.cidr in routes for routes in network.routes(b).values())
     network.leave(b)
+
+
+# ---------------------------------------------------------------------- vpc-peering:allow
+def made_for(network: Network, group: str, a: Tagged, b: Tagged) -> dict[str, str]:
+    """The tags a rule made for the pair's group peering carries (this stack's, the peering's)."""
+    peering_id = network.peerings(group)[pair(a, b)]["VpcPeeringConnectionId"]
+    return {"vpc-peering:managed-by": "vpc-peering", "vpc-peering:peering-id": peering_id}
+
+
+def owned(found: dict[str, str], expected: dict[str, str]) -> bool:
+    return all(found.get(k) == v for k, v in expected.items())
+
+
+def test_an_allow_tag_opens_its_ports_to_each_peer_of_the_group_on_both_sides(
+    network: Network,
+) -> None:
+    # Given two VPCs, each with a security group tagged to allow a port from its group peers
+    group = group_name()
+    a, b = network.vpc(), network.vpc(region="us-west-2")
+    web = network.security_group(a, allow=f"{group} tcp/443,tcp/8000-8080")
+    db = network.security_group(b, allow=f"{group} tcp/5432")
+    # When the VPCs are tagged into the group (the tag change starts the reconcile)
+    before = network.arns()
+    network.tag(a, mesh=group)
+    network.tag(b, mesh=group)
+    network.settled(before)
+    # Then the pair is peered, and each group admits the peer's CIDR on its ports, every rule
+    # tagged as this stack's and the peering's
+    mine = made_for(network, group, a, b)
+    web_rules, db_rules = network.ingress(a, web), network.ingress(b, db)
+    assert set(web_rules) == {("tcp", 443, 443, b.cidr), ("tcp", 8000, 8080, b.cidr)}
+    assert set(db_rules) == {("tcp", 5432, 5432, a.cidr)}
+    assert all(owned(t, mine) for t in [*web_rules.values(), *db_rules.values()])
+    # And a second reconcile finds the pair unchanged
+    result = network.reconcile({"Group": group})
+    assert result.succeeded, (result.error, result.cause)
+    assert (result.output["Unchanged"], result.output["Repaired"]) == (1, 0)
+
+
+def test_an_allow_tag_changed_changes_the_rule_and_removed_revokes_it(network: Network) -> None:
+    # Given a converged pair whose security group in a allows tcp/443 from its peer, beside a
+    # rule made by hand in the same group
+    group = group_name()
+    a, b = network.vpc(), network.vpc()
+    web = network.security_group(a, allow=f"{group} tcp/443")
+    network.ec2().authorize_security_group_ingress(
+        GroupId=web, IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="192.168.0.0/16"
+    )
+    before = network.arns()
+    network.tag(a, mesh=group)
+    network.tag(b, mesh=group)
+    network.settled(before)
+    assert ("tcp", 443, 443, b.cidr) in network.ingress(a, web)
+    # When the tag asks for another port, and the group is reconciled
+    network.allow(a, web, f"{group} tcp/8443")
+    result = network.reconcile({"Group": group})
+    # Then the pair was repaired: the new rule made, the old one revoked, the hand-made kept
+    assert result.succeeded, (result.error, result.cause)
+    assert result.output["Repaired"] == 1
+    assert set(network.ingress(a, web)) == {
+        ("tcp", 8443, 8443, b.cidr),
+        ("tcp", 22, 22, "192.168.0.0/16"),
+    }
+    # When the tag is removed, and the group is reconciled
+    network.allow(a, web, None)
+    result = network.reconcile({"Group": group})
+    # Then the rule is revoked; the peering and the hand-made rule stay
+    assert result.succeeded, (result.error, result.cause)
+    assert result.output["Repaired"] == 1
+    assert set(network.ingress(a, web)) == {("tcp", 22, 22, "192.168.0.0/16")}
+    assert set(network.peerings(group)) == {pair(a, b)}
+
+
+def test_a_bad_allow_tag_is_its_vpcs_failure_naming_the_tag_and_the_others_are_made(
+    network: Network,
+) -> None:
+    # Given a mesh of three, one VPC's security group tagged with a range upside down
+    group = group_name()
+    a, b, c = network.vpc(), network.vpc(), network.vpc()
+    bad = network.security_group(a, allow=f"{group} tcp/443-80")
+    before = network.arns()
+    for vpc in (a, b, c):
+        network.tag(vpc, mesh=group)
+    network.settled(before)
+    # When the group is reconciled
+    result = network.reconcile({"Group": group})
+    # Then it ends ReconcileIncomplete naming a
+    assert (result.status, result.error) == ("FAILED", "ReconcileIncomplete")
+    assert a.vpc_id in (result.cause or "")
+    # And a's Failed entry (as a dry run lists it) names the tag, the group and the value
+    dry = network.reconcile({"Group": group, "DryRun": True})
+    [failed] = [f for f in dry.output["Failed"] if f.get("Vpc")]
+    assert a.vpc_id in failed["Vpc"]
+    assert failed["Error"] == "InvalidInput"
+    assert f"vpc-peering:allow on {bad}: '{group} tcp/443-80'" in failed["Cause"]
+    # And the others' pair is made
+    assert set(network.peerings(group)) == {pair(b, c)}
+    network.allow(a, bad, None)
+    network.leave(a, b, c)
+
+
+def test_a_rule_revoked_by_hand_is_repaired_by_a_sweep(
+    network: Network, net: EmulatorHandle
+) -> None:
+    # Given a converged pair whose tagged group admits the peer
+    group = group_name()
+    a, b = network.vpc(), network.vpc()
+    db = network.security_group(b, allow=f"{group} tcp/5432")
+    before = network.arns()
+    network.tag(a, mesh=group)
+    network.tag(b, mesh=group)
+    network.settled(before)
+    rules = network.ec2().describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [db]}]
+    )["SecurityGroupRules"]
+    [made] = [r["SecurityGroupRuleId"] for r in rules if not r["IsEgress"]]
+    # When the rule is revoked by hand, and the schedule fires its sweep
+    network.ec2().revoke_security_group_ingress(GroupId=db, SecurityGroupRuleIds=[made])
+    assert network.ingress(b, db) == {}
+    before = network.arns()
+    fired = net.fire_schedules()
+    assert fired["fired"], fired
+    network.settled(before)
+    # Then the rule is back, made for the same peering
+    rules_now = network.ingress(b, db)
+    assert set(rules_now) == {("tcp", 5432, 5432, a.cidr)}
+    assert owned(rules_now[("tcp", 5432, 5432, a.cidr)], made_for(network, group, a, b))

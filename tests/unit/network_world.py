@@ -9,9 +9,17 @@ from dataclasses import dataclass, field
 from vpc_peering.errors import PeeringError
 from vpc_peering.groups import VpcKey
 from vpc_peering.locations import location_for
-from vpc_peering.models import TAG_GROUP, TAG_MANAGED_BY
+from vpc_peering.models import TAG_GROUP, TAG_MANAGED_BY, TAG_PEERING_ID
 from vpc_peering.network import LocationView
-from vpc_peering.observed import Peering, PeeringSide, Route, RouteTable, Vpc
+from vpc_peering.observed import (
+    Peering,
+    PeeringSide,
+    Route,
+    RouteTable,
+    SecurityGroup,
+    SecurityGroupRule,
+    Vpc,
+)
 from vpc_peering.settings import Settings
 
 HUB = "123456789012"
@@ -43,6 +51,23 @@ class World:
     peerings: list[Peering] = field(default_factory=list)
     broken: dict[tuple[str, str], PeeringError] = field(default_factory=dict)
     accepter_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    security_groups: dict[VpcKey, list[SecurityGroup]] = field(default_factory=dict)
+
+    def security_group(self, key: VpcKey, allow: str | None = None) -> SecurityGroup:
+        """A security group of the VPC, tagged ``vpc-peering:allow`` = ``allow`` if given."""
+        tags = {"vpc-peering:allow": allow} if allow is not None else {}
+        group = SecurityGroup(new_id("sg"), key.vpc_id, key.account_id, [], tags)
+        self.security_groups.setdefault(key, []).append(group)
+        return group
+
+    def rule(
+        self, group: SecurityGroup, cidr: str, port: int, peering_id: str | None = None
+    ) -> None:
+        """An ingress rule (tcp ``port`` from ``cidr``), this stack's for ``peering_id``."""
+        tags = {TAG_MANAGED_BY: STACK, TAG_PEERING_ID: peering_id} if peering_id else {}
+        group.ingress.append(
+            SecurityGroupRule(group.group_id, "tcp", port, port, cidr, None, new_id("sgr"), tags)
+        )
 
     def vpc(
         self,
@@ -156,7 +181,17 @@ class World:
                     if self._involves(p, account, region)
                 ]
                 tables = [t for v in tagged for t in self._tables_of(v)]
-                views.append(LocationView(loc, tagged, tables, seen))
+                groups = [g for k in here for g in self.security_groups.get(k, [])]
+                views.append(
+                    LocationView(
+                        loc,
+                        tagged,
+                        tables,
+                        seen,
+                        [g for g in groups if "vpc-peering:allow" in g.tags],
+                        [r for g in groups for r in g.ingress if r.tags.get(TAG_MANAGED_BY)],
+                    )
+                )
         return views
 
     def _tables_of(self, vpc: Vpc) -> list[RouteTable]:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from vpc_peering import network
 from vpc_peering.errors import AccessDenied, InvalidInput
-from vpc_peering.groups import Member, VpcKey, membership, wanted_pairs
+from vpc_peering.groups import Member, VpcKey, allow_rules, membership, wanted_pairs
 from vpc_peering.network import (
     ACTIONS,
     MAX_ROUND_ITEMS,
@@ -448,6 +448,128 @@ def test_a_cross_account_pair_is_requested_by_the_trusted_side(
     # When planned / Then the hub's VPC requests, so the accept policy allows the peering
     [item] = plan_network(world.views(), Scope(), settings).work
     assert (item.requester, item.accepter) == (h, m)
+
+
+# --------------------------------------------------------------- vpc-peering:allow tags
+@pytest.mark.parametrize(
+    ("value", "rules"),
+    [
+        ("prod tcp/443", ["prod sg-1 tcp 443 443"]),
+        ("prod tcp/443,tcp/8000-8080", ["prod sg-1 tcp 443 443", "prod sg-1 tcp 8000 8080"]),
+        ("prod udp/53, tcp/53", ["prod sg-1 udp 53 53", "prod sg-1 tcp 53 53"]),
+        ("prod icmp", ["prod sg-1 icmp -1 -1"]),
+        ("prod icmp/8", ["prod sg-1 icmp 8 -1"]),
+        ("prod icmp/3/4", ["prod sg-1 icmp 3 4"]),
+        ("prod -1", ["prod sg-1 -1 -1 -1"]),
+        ("prod tcp/443,tcp/443", ["prod sg-1 tcp 443 443"]),
+    ],
+)
+def test_an_allow_tag_is_read_as_rules(value: str, rules: list[str]) -> None:
+    assert allow_rules("sg-1", value) == rules
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "prod",
+        "prod ",
+        "prod tcp",
+        "prod tcp/70000",
+        "prod tcp/90-80",
+        "prod sctp/1",
+        "tcp/443",
+        "bad! tcp/443",
+        "prod tcp/443,",
+        "prod icmp/256",
+        "prod tcp/443\n",
+    ],
+)
+def test_a_bad_allow_tag_names_the_tag_the_group_and_the_value(value: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(f"vpc-peering:allow on sg-1: {value!r}")):
+        allow_rules("sg-1", value)
+
+
+def test_an_allow_tag_asks_its_rule_of_each_group_pair_on_its_side(
+    world: World, settings: Settings
+) -> None:
+    # Given a pair of a mesh, and a security group of one VPC tagged for that group (and one
+    # for another group, which asks nothing here)
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    group = world.security_group(a, allow="blue tcp/443,tcp/8000-8080")
+    world.security_group(a, allow="red tcp/22")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    [item] = plan.work
+    side = network.side_entry(plan.members[a], a)
+    request = network.pair_request(side, network.side_entry(plan.members[b], b), "blue")
+    # Then the create machine is asked for the rules on a's side, from the peer VPC
+    assert item.action == "create"
+    assert [
+        (r.side, r.group_id, r.protocol, r.from_port, r.to_port, r.source)
+        for r in request.security_group_rules
+    ] == [
+        ("Requester" if a == item.requester else "Accepter", group.group_id, "tcp", p, q, "PeerVpc")
+        for p, q in ((443, 443), (8000, 8080))
+    ]
+
+
+def test_a_pair_whose_asked_rules_are_there_is_unchanged(world: World, settings: Settings) -> None:
+    # Given a converged pair whose tagged group has its rule, made for the peering
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    pcx = world.peer(a, b)
+    world.rule(world.security_group(a, allow="blue tcp/443"), "10.1.0.0/16", 443, pcx)
+    # And one made by hand in the peer's tagged group (the create machine reuses it)
+    world.rule(world.security_group(b, allow="blue tcp/5432"), "10.0.0.0/16", 5432)
+    # When planned / Then nothing to do
+    plan = plan_network(world.views(), Scope(), settings)
+    assert (plan.unchanged, plan.work, plan.failed) == (1, [], [])
+
+
+def test_a_rule_missing_or_no_longer_asked_is_a_repair_naming_it(
+    world: World, settings: Settings
+) -> None:
+    # Given a converged pair: a's tagged group lacks its rule (revoked by hand), b's group has
+    # a rule made for the peering that no tag asks any more
+    a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
+    pcx = world.peer(a, b)
+    asked = world.security_group(a, allow="blue tcp/443")
+    old = world.security_group(b)
+    world.rule(old, "10.0.0.0/16", 22, pcx)
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then the pair is a repair whose reason names both rules
+    [item] = plan.work
+    assert item.action == "repair"
+    assert f"{asked.group_id} tcp 443 from 10.1.0.0/16 missing" in item.reason
+    assert f"{old.group_id} tcp 22 from 10.0.0.0/16 no longer asked" in item.reason
+
+
+def test_too_many_allowed_rules_are_the_vpcs_failure(world: World, settings: Settings) -> None:
+    # Given a VPC whose tagged groups ask for more rules than a plan carries per side
+    a = world.vpc("10.0.0.0/16", mesh="blue")
+    world.vpc("10.1.0.0/16", mesh="blue")
+    ports = ",".join(f"tcp/{p}" for p in range(network.MAX_ALLOW_RULES + 1))
+    world.security_group(a, allow=f"blue {ports}")
+    # When planned / Then that VPC fails, saying why, and nothing is done for it
+    plan = plan_network(world.views(), Scope(), settings)
+    assert [(f.vpc, f.error) for f in plan.failed] == [(str(a), "InvalidInput")]
+    assert f"more than {network.MAX_ALLOW_RULES}" in plan.failed[0].cause
+    assert plan.work == []
+
+
+def test_a_bad_allow_tag_is_its_vpcs_failure_and_the_others_go_on(
+    world: World, settings: Settings
+) -> None:
+    # Given a mesh of three, one VPC's security group tagged with a bad value
+    a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
+    group = world.security_group(a, allow="blue tcp/443-80")
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings)
+    # Then that VPC is a failure naming the tag and the value, and the others' pair is made
+    [failed] = plan.failed
+    assert (failed.vpc, failed.error) == (str(a), "InvalidInput")
+    assert f"vpc-peering:allow on {group.group_id}: 'blue tcp/443-80'" in failed.cause
+    assert actions(plan.work) == [("create", pair(b, c))]
 
 
 # ----------------------------------------------------------------------------- rounds
