@@ -420,6 +420,21 @@ class PeeringDocument(_Model):
     acceptance: AcceptOutcome | None = None
     dns: DnsReport | None = None
     verification: Verification | None = None
+    #: What this execution changed (set by Verify): "peering", "acceptance", "route tables",
+    #: "routes", "dns". Empty: a rerun that found everything as asked ("VPC Peering
+    #: Established" is then not published).
+    changed: list[str] = Field(default_factory=list)
+
+    def changes(self) -> list[str]:
+        """What this execution changed, as far as its document records it."""
+        made = {
+            "peering": self.created_by_execution,
+            "acceptance": bool(self.acceptance and self.acceptance.accepted),
+            "route tables": any(t.state == "created" for t in self.dedicated_route_tables),
+            "routes": any(r.state == "created" for r in self.routes),
+            "dns": bool(self.dns and self.dns.changed),
+        }
+        return [what for what, done in made.items() if done]
 
     def side(self, name: SideName) -> Side:
         return self.requester if name == "Requester" else self.accepter
@@ -477,13 +492,25 @@ class CompensationReport(_Model):
     peering_deleted: bool = False
 
 
+#: Where a failure happened. Plan: the first step refused the input or its checks, before
+#: anything was made; Create / Cleanup: a later step of that machine; Compensate: compensation
+#: itself could not finish.
+type FailureStage = Literal["Plan", "Create", "Cleanup", "Compensate"]
+
+
 class FailureReport(_Model):
-    """A failed create's end: the error name and cause for the Fail state and the "VPC
-    Peering Failed" event, the peering, and what compensation removed."""
+    """A failed create's or cleanup's end: the error name and cause for the Fail state and the
+    "VPC Peering Failed" / "VPC Peering Cleanup Failed" event, the peering and its VPCs, and
+    what compensation removed."""
 
     error: str
     cause: str
+    stage: FailureStage
+    #: A dry run refused by Plan (rules can ignore it: nothing was to be made).
+    dry_run: bool = False
     vpc_peering_connection_id: str | None = None
+    requester_vpc_id: str | None = None
+    accepter_vpc_id: str | None = None
     compensation: CompensationReport | None = None
 
 
@@ -519,6 +546,18 @@ class CleanupDocument(_Model):
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).
     result: Literal["Removed", "AlreadyDeleted", "NotFound", "Rejected", ""] = ""
+    #: What this cleanup changed (set by DeletePeering): "peering", "routes", "route tables".
+    #: Empty: nothing was there to remove ("VPC Peering Removed" is then not published).
+    changed: list[str] = Field(default_factory=list)
+
+    def changes(self) -> list[str]:
+        """What this cleanup removed (or rejected), as far as its document records it."""
+        made = {
+            "peering": self.removed.peering_deleted or self.result == "Rejected",
+            "routes": bool(self.removed.routes),
+            "route tables": bool(self.removed.route_tables),
+        }
+        return [what for what, done in made.items() if done]
 
     def reachable(self) -> list[tuple[SideName, SideRef]]:
         """The sides this stack acts on (an external requester's is not one)."""

@@ -470,6 +470,7 @@ def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringD
     )
     doc.verification = check_pair(doc, peering, tables)
     doc.status = peering.status if peering else "not found"
+    doc.changed = doc.changes()
     if not doc.verification.ok:
         problems = [f"{c.subject}: {c.detail}" for c in doc.verification.checks if not c.ok]
         raise VerificationFailed(f"{len(problems)} check(s) failed: " + "; ".join(problems[:5]))

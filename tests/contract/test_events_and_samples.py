@@ -42,6 +42,7 @@ EXPECTED_MATCHES: dict[str, set[str]] = {
     "peering-established.json": set(),
     "peering-failed.json": set(),
     "peering-removed.json": set(),
+    "cleanup-failed.json": set(),
     # Tag changes: the hub's own on its default bus, a member's forwarded to the stack's bus.
     "ec2-vpc-tagged-into-group.json": TAG_RULES,
     "ec2-vpc-untagged-from-group.json": TAG_RULES,
