@@ -16,8 +16,11 @@ from .executions import (
     follow,
     start_execution,
 )
+from .graph import render_graph
+from .network import read_network
 from .peerings import list_managed
 from .stack import Machine, find_machine, machine_of
+from .views import peering_rows, status_lines
 
 Output = Literal["text", "json"]
 
@@ -171,14 +174,60 @@ def _summary(machine: Machine | None, output: dict[str, Any], style: render.Styl
 
 
 def list_peerings(ctx: Context, include_ended: bool) -> int:
-    """The peerings the stack manages in the region, as a table or JSON."""
+    """Every peering the stack manages, wherever it is (read by the hub with the stack's roles),
+    as a table or JSON. ``include_ended``: also those that ended, as the caller's credentials
+    see them in the region (EC2 shows ended peerings for a while only)."""
     aws = ctx.aws()
-    peerings = list_managed(aws, ctx.stack_name, include_ended)
+    view = read_network(aws, ctx.stack_name)
+    peerings: list[dict[str, Any]] = list(view.status.get("Peerings", []))
+    if include_ended:
+        known = {p["VpcPeeringConnectionId"] for p in peerings}
+        peerings += [
+            p
+            for p in list_managed(aws, ctx.stack_name, include_ended=True)
+            if p["VpcPeeringConnectionId"] not in known
+        ]
     if ctx.output == "json":
         ctx.say(render.to_json(peerings))
     elif peerings:
-        for line in render.peerings_table(peerings):
+        for line in peering_rows(peerings, indent=""):
             ctx.say(line)
     else:
-        ctx.say(f"No peering managed by stack {ctx.stack_name} in {aws.region}.")
+        accounts = ", ".join(view.status.get("Accounts", []))
+        regions = ", ".join(view.status.get("Regions", []))
+        ctx.say(
+            f"No peering managed by stack {render.safe(ctx.stack_name)} in accounts {accounts}"
+            f" and regions {regions}."
+        )
+    return EXIT_OK
+
+
+def status(ctx: Context, group: str | None) -> int:
+    """The network as the hub reads it: each group's members and pair matrix, the explicit
+    peerings, what could not be read, the last reconcile and the sweep."""
+    view = read_network(ctx.aws(), ctx.stack_name, group)
+    if ctx.output == "json":
+        ctx.say(render.to_json(view.as_json()))
+    else:
+        for line in status_lines(view, ctx.style):
+            ctx.say(line)
+    failing = [p for p in view.status.get("Pairs", []) if p.get("State") in ("failed", "refused")]
+    return EXIT_FAILED if failing or view.status.get("Failed") else EXIT_OK
+
+
+def graph(ctx: Context, fmt: str, out: str | None, group: str | None) -> int:
+    """The network as a picture (mermaid, dot or a self-contained HTML file)."""
+    text = render_graph(read_network(ctx.aws(), ctx.stack_name, group), fmt)
+    if out is None:
+        ctx.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(out, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {exc.strerror or exc}") from exc
+    if ctx.output == "json":
+        ctx.say(render.to_json({"Out": out, "Format": fmt}))
+    else:
+        ctx.say(f"wrote {out} ({fmt})")
     return EXIT_OK

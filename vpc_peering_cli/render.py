@@ -174,9 +174,36 @@ def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
 
 
+#: Characters a terminal would obey rather than show: bidirectional overrides, isolates and
+#: marks (they reorder what follows), and the line and paragraph separators.
+_INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"
+)
+
+
+def safe(text: Any) -> str:
+    """Text from AWS (a Name tag, a cause) as a terminal can show it and nothing else: C0 and
+    C1 control characters (ESC, CSI U+009B, newlines), bidi controls and U+2028/U+2029 are
+    written as escapes (``\\x1b``, ``\\u202e``), so no tag value can move the cursor, colour
+    the screen or reorder a line."""
+    text = str(text)
+    if text.isprintable() and not _INVISIBLE.intersection(text):
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif char in _INVISIBLE:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def columns(rows: Iterable[list[str]], indent: str = "  ") -> list[str]:
-    """Rows as lines, each column as wide as its widest cell."""
-    rows = list(rows)
+    """Rows as lines, each column as wide as its widest cell; every cell made :func:`safe`."""
+    rows = [[safe(cell) for cell in row] for row in rows]
     if not rows:
         return []
     widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows)))]
@@ -200,9 +227,9 @@ def readable_cause(cause: str | None) -> str:
 
 
 def failure_line(error: str, cause: str | None) -> str:
-    """``Error: Cause``."""
+    """``Error: Cause``, made :func:`safe`."""
     text = readable_cause(cause)
-    return f"{error}: {text}" if text else error
+    return safe(f"{error}: {text}" if text else error)
 
 
 def _side_row(name: str, side: Any) -> list[str]:

@@ -1005,3 +1005,64 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+# ------------------------------------------------------------------ the operator's view
+class StatusRequest(_Strict):
+    """Input of the network status function: every group, or one."""
+
+    group: GroupName | None = None
+
+
+class StatusVpc(_Model):
+    """A VPC as the status shows it: where it is, its Name tag and CIDRs, its groups."""
+
+    vpc_id: str
+    account_id: str
+    region: str
+    name: str | None = None
+    cidr_blocks: list[str] = Field(default_factory=list)
+    #: "mesh:blue", "hub:core", "spoke:core".
+    groups: list[str] = Field(default_factory=list)
+
+
+#: A pair's state in the matrix: active and routed both ways; a peering on its way; none; one
+#: that needs routes or DNS; the reconcile could not make it (failed) or will not (refused).
+type PairState = Literal["active", "pending", "missing", "repair", "failed", "refused"]
+
+
+class StatusPair(_Model):
+    """A pair a group wants, and how it is."""
+
+    requester: str
+    accepter: str
+    groups: list[str]
+    state: PairState
+    vpc_peering_connection_id: str | None = None
+    peering_status: str | None = None
+    detail: str = ""
+
+
+class StatusPeering(_Model):
+    """A peering this stack manages (made, adopted or accepted), wherever it is."""
+
+    vpc_peering_connection_id: str
+    status: str
+    requester: StatusVpc
+    accepter: StatusVpc
+    name: str | None = None
+    group: str | None = None
+
+
+class NetworkStatus(_Model):
+    """The network as the hub reads it with the stack's roles: every group's members and
+    pairs, every managed peering (those no group wants are explicit creates), what could not
+    be read, and VPCs whose tags are wrong."""
+
+    accounts: list[str]
+    regions: list[str]
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    vpcs: list[StatusVpc] = Field(default_factory=list)
+    pairs: list[StatusPair] = Field(default_factory=list)
+    peerings: list[StatusPeering] = Field(default_factory=list)
+    failed: list[ReconcileFailure] = Field(default_factory=list)

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ec2, locks, network
+from . import ec2, locks, network, status
 from .aws import Access, Location, aws_call, check_allowed, location_for
 from .errors import (
     ConfigurationError,
@@ -30,6 +30,7 @@ from .errors import (
 from .groups import MANAGED_TAGS, VpcKey
 from .models import (
     NetworkPlanDocument,
+    NetworkStatus,
     PairRun,
     PairSideRef,
     PlannedPair,
@@ -47,6 +48,7 @@ from .models import (
     RoundResult,
     RoundRun,
     SideEntry,
+    StatusRequest,
     TagChangeEvent,
     TagChangeOutcome,
     WorkEntry,
@@ -720,3 +722,12 @@ def _start_reconcile(
                 return None
             raise
     return str(started["executionArn"])
+
+
+def read_status(
+    raw_request: Any, execution_name: str, access: Access, settings: Settings
+) -> NetworkStatus:
+    """The network status (``vpc-peering status``, ``list``, ``graph``): read every managed
+    account and region with the stack's roles, change nothing, take no lease."""
+    request = parse(StatusRequest, raw_request if raw_request is not None else {})
+    return status.network_status(observe_network(access, settings), settings, request.group)
