@@ -16,11 +16,17 @@ from . import DEFAULT_STACK_NAME
 from .aws import EXIT_FAILED, EXIT_USAGE, ToolError, UsageError
 from .commands import Context, graph, list_peerings, run_machine, status, watch
 from .inputs import (
+    CLEANUP_FLAGS,
+    CREATE_FLAGS,
+    OTHER_FLAGS,
     SideOptions,
+    add_field_flags,
+    apply_field_flags,
     cleanup_input,
     create_input,
     read_input_file,
     reconcile_input,
+    tags_input,
 )
 
 PROG = "vpc-peering"
@@ -94,6 +100,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="allow DNS resolution from the remote VPC, both sides",
     )
     create.add_argument(
+        "--no-dns",
+        dest="dns",
+        action="store_const",
+        const=False,
+        help="turn it off (a rerun without --dns keeps what the input file says, else off)",
+    )
+    create.add_argument(
         "--dry-run", action="store_const", const=True, help="plan only: change nothing"
     )
     create.add_argument(
@@ -101,6 +114,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         action="store_const",
         const=True,
         help="take over a live peering of the pair that this stack did not make",
+    )
+    add_field_flags(create, CREATE_FLAGS)
+    create.add_argument(
+        "--tag", action="append", metavar="KEY=VALUE", help="a tag on the peering (repeatable)"
     )
     create.add_argument(
         "--input",
@@ -124,6 +141,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         action="store_true",
         help="exit 0 when the peering is not found",
     )
+    add_field_flags(cleanup, CLEANUP_FLAGS)
 
     watch_parser = commands.add_parser(
         "watch",
@@ -215,11 +233,14 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
             adopt=args.adopt,
             base=base,
         )
-        return run_machine(ctx, "create", request)
+        request = tags_input(apply_field_flags(request, args, CREATE_FLAGS), args.tag)
+        return run_machine(ctx, "create", request, flags=[*CREATE_FLAGS, *OTHER_FLAGS])
     if args.command == "cleanup":
         base = read_input_file(args.input) if args.input else None
-        request = cleanup_input(args.peering_id, base)
-        return run_machine(ctx, "cleanup", request, ignore_missing=args.ignore_missing)
+        request = apply_field_flags(cleanup_input(args.peering_id, base), args, CLEANUP_FLAGS)
+        return run_machine(
+            ctx, "cleanup", request, ignore_missing=args.ignore_missing, flags=CLEANUP_FLAGS
+        )
     if args.command == "reconcile":
         vpc = (
             SideOptions(args.vpc, args.vpc_account, args.vpc_region)

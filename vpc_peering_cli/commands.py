@@ -17,6 +17,7 @@ from .executions import (
     start_execution,
 )
 from .graph import render_graph
+from .inputs import FieldFlag, name_flags
 from .network import read_network
 from .peerings import list_managed
 from .stack import Machine, find_machine, machine_of
@@ -64,9 +65,14 @@ class Context:
 
 
 def run_machine(
-    ctx: Context, machine: Machine, execution_input: dict[str, Any], ignore_missing: bool = False
+    ctx: Context,
+    machine: Machine,
+    execution_input: dict[str, Any],
+    ignore_missing: bool = False,
+    flags: list[FieldFlag] | None = None,
 ) -> int:
-    """Start the stack's ``machine`` with the input; unless ``--no-wait``, follow it to its end."""
+    """Start the stack's ``machine`` with the input; unless ``--no-wait``, follow it to its end.
+    ``flags``: those the command took, named beside the input fields an error names."""
     aws = ctx.aws()
     ref = find_machine(aws, ctx.stack_name, machine)
     sfn = aws.client("stepfunctions")
@@ -77,7 +83,7 @@ def run_machine(
         else:
             ctx.say(execution_arn)
         return EXIT_OK
-    return _follow_and_report(ctx, sfn, execution_arn, machine, ignore_missing)
+    return _follow_and_report(ctx, sfn, execution_arn, machine, ignore_missing, flags)
 
 
 def watch(ctx: Context, execution_arn: str, ignore_missing: bool = False) -> int:
@@ -97,7 +103,12 @@ def watch(ctx: Context, execution_arn: str, ignore_missing: bool = False) -> int
 
 
 def _follow_and_report(
-    ctx: Context, sfn: Any, execution_arn: str, machine: Machine | None, ignore_missing: bool
+    ctx: Context,
+    sfn: Any,
+    execution_arn: str,
+    machine: Machine | None,
+    ignore_missing: bool,
+    flags: list[FieldFlag] | None = None,
 ) -> int:
     if ctx.output == "text":
         ctx.say(f"Execution {execution_arn}")
@@ -117,7 +128,7 @@ def _follow_and_report(
     document = None
     if not outcome.succeeded and ctx.output == "text":
         document = failure_document(sfn, execution_arn)
-    return report(ctx, outcome, machine, ignore_missing, document)
+    return report(ctx, outcome, machine, ignore_missing, document, flags)
 
 
 def report(
@@ -126,6 +137,7 @@ def report(
     machine: Machine | None,
     ignore_missing: bool,
     failure_document: dict[str, Any] | None = None,
+    flags: list[FieldFlag] | None = None,
 ) -> int:
     """Print the outcome (summary or JSON); the exit status it means. ``failure_document``:
     what a failed execution ended with (its Fail state's input), summarized before the error."""
@@ -140,7 +152,7 @@ def report(
             for line in lines:
                 ctx.say(line)
         ctx.stdout.flush()
-        ctx.warn(render.failure_line(failure["Error"], failure["Cause"]))
+        ctx.warn(name_flags(render.failure_line(failure["Error"], failure["Cause"]), flags or []))
         return EXIT_FAILED
     output = outcome.output if isinstance(outcome.output, dict) else {}
     if ctx.output == "json":
@@ -150,6 +162,20 @@ def report(
         for line in _summary(machine, output, ctx.style):
             ctx.say(line)
     ctx.stdout.flush()
+    given = output.get("Scope")
+    scope: dict[str, Any] = given if isinstance(given, dict) else {}
+    if (
+        machine == "reconcile"
+        and scope.get("Group")
+        and not any(
+            output.get(k) for k in ("Desired", "Removed", "FailedCount", "RemovalsHeldCount")
+        )
+    ):
+        ctx.warn(
+            f"error: group {render.safe(scope['Group'])!r} has no pair to reconcile: no VPC "
+            "(or only one) is tagged into it, and no peering of it is left to remove"
+        )
+        return EXIT_FAILED
     if machine == "cleanup" and render.is_not_found(output):
         peering_id = output.get("VpcPeeringConnectionId")
         if ignore_missing:
@@ -165,9 +191,9 @@ def report(
 
 def _summary(machine: Machine | None, output: dict[str, Any], style: render.Style) -> list[str]:
     if machine == "create" or (machine is None and "Verification" in output):
-        return render.create_summary(output, style)
+        return render.create_summary(output, style) + render.forced_line(output)
     if machine == "cleanup" or (machine is None and "Removed" in output):
-        return render.cleanup_summary(output, style)
+        return render.cleanup_summary(output, style) + render.forced_line(output)
     if machine == "reconcile" or (machine is None and "Desired" in output):
         return render.reconcile_summary(output, style)
     return render.to_json(output).splitlines()

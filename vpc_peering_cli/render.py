@@ -356,6 +356,17 @@ def is_not_found(output: Any) -> bool:
     )
 
 
+def forced_line(output: dict[str, Any]) -> list[str]:
+    """An explicit create or cleanup forced over a group's peering (--force)."""
+    group = output.get("ForcedOverGroup")
+    if not group:
+        return []
+    return [
+        f"Forced over group {safe(group)}: the next reconcile of the group puts this peering "
+        "back as the group's VPC tags say (change the tags to make it last)"
+    ]
+
+
 def cleanup_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
     """The cleanup machine's output: the peering before and after, and what was removed."""
     peering_id = output.get("VpcPeeringConnectionId")
@@ -473,6 +484,7 @@ def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]
             ("Unchanged", "unchanged"),
             ("Accepted", "accepted"),
             ("Rejected", "rejected"),
+            ("IgnoredCount", "ignored"),
             ("FailedCount", "failed"),
         )
     )
@@ -487,7 +499,18 @@ def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]
                 failure.get("Pair") or failure.get("Vpc") or failure.get("Location") or "reconcile"
             )
             cause = failure_line(str(failure.get("Error", "Error")), failure.get("Cause"))
-            lines += [f"  {style.bad} {subject}", f"      {cause}"]
+            lines += [f"  {style.bad} {safe(subject)}", f"      {cause}"]
+    ignored = output.get("Ignored") or []
+    if ignored:
+        lines.append("Ignored (requests made elsewhere, left pending)")
+        lines += columns(
+            [
+                str(i.get("VpcPeeringConnectionId", "?")),
+                f"{i.get('Requester', '?')} -> {i.get('Accepter', '?')}",
+                str(i.get("Reason", "")),
+            ]
+            for i in ignored
+        )
     skipped = output.get("Skipped") or []
     if skipped:
         lines.append("Skipped")

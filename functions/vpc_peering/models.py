@@ -305,6 +305,9 @@ class CreateRequest(_Strict):
     #: Accepter-only mode (set by the reconcile machine): accept this request, made from the
     #: Requester's account (which the stack never acts in), and route the Accepter's side only.
     accept_incoming: PeeringId | None = None
+    #: Act on a peering a group manages all the same (ManagedByGroup otherwise); the next
+    #: reconcile of the group puts it back as the tags say.
+    force: StrictBool = False
 
     @field_validator("tags")
     @classmethod
@@ -420,6 +423,9 @@ class PeeringDocument(_Model):
     acceptance: AcceptOutcome | None = None
     dns: DnsReport | None = None
     verification: Verification | None = None
+    #: The group whose peering this explicit create changed anyway (Force): the next
+    #: reconcile of the group puts it back as the tags say.
+    forced_over_group: str | None = None
     #: What this execution changed (set by Verify): "peering", "acceptance", "route tables",
     #: "routes", "dns". Empty: a rerun that found everything as asked ("VPC Peering
     #: Established" is then not published).
@@ -467,6 +473,11 @@ class CleanupRequest(_Strict):
     #: Set by the reconcile machine with RejectUnwanted: reject this request made elsewhere,
     #: which the accept policy refuses (a pending request to the Accepter's VPC).
     reject: StrictBool = False
+    #: Set by the reconcile machine: the group whose peering this removal is (no group wants
+    #: the pair any more). An explicit cleanup of a group's peering is ManagedByGroup.
+    group: GroupName | None = None
+    #: Remove a peering a group manages all the same; the next reconcile puts it back.
+    force: StrictBool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -481,6 +492,10 @@ class CleanupRequest(_Strict):
             )
         output = {f.alias or n for n, f in PeeringDocument.model_fields.items()}
         own = {f.alias or n for n, f in cls.model_fields.items()}
+        if "PeeringAction" in data:
+            # A create output's Group says what the peering was made for, not that this
+            # cleanup is the group's own removal (only the reconcile says that).
+            own = own - {"Group"}
         return {k: v for k, v in data.items() if k in own or k not in output}
 
 
@@ -546,6 +561,11 @@ class CleanupDocument(_Model):
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).
     result: Literal["Removed", "AlreadyDeleted", "NotFound", "Rejected", ""] = ""
+    #: The group the peering was made for (its vpc-peering:group tag), if any.
+    group: str | None = None
+    #: The group whose peering this explicit cleanup removed anyway (Force): the next
+    #: reconcile of the group makes it again.
+    forced_over_group: str | None = None
     #: What this cleanup changed (set by DeletePeering): "peering", "routes", "route tables".
     #: Empty: nothing was there to remove ("VPC Peering Removed" is then not published).
     changed: list[str] = Field(default_factory=list)

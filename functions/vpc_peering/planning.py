@@ -15,6 +15,7 @@ from .errors import (
     AssociationConflict,
     CidrOverlap,
     InvalidInput,
+    ManagedByGroup,
     PeeringExists,
     PeeringFailed,
     QuotaExceeded,
@@ -408,6 +409,11 @@ def plan_pair(
         if request.group:
             check_group_peering(existing, tags, settings)
         else:
+            group = ownership.group_of(tags, settings)
+            if group is not None:
+                doc.forced_over_group = check_explicit(
+                    existing.peering_id, group, request.force, "create"
+                )
             doc.adopt = needs_adoption(existing, tags, request.adopt, settings)
     if not doc.incoming and (existing is None or existing.status in NEEDS_ACCEPT):
         check_accept_policy(doc, existing, vpcs["Accepter"], views["Requester"], settings)
@@ -495,6 +501,19 @@ def check_incoming_request(
         policy.check_incoming(existing, accepter_vpc.tags, settings)
         policy.check_opt_in(accepter_vpc.vpc_id, accepter_vpc.tags, peering_id, settings)
     return not ours
+
+
+def check_explicit(peering_id: str, group: str, force: bool, what: str) -> str:
+    """An explicit create or cleanup on a group's peering: refused (ManagedByGroup), since the
+    next reconcile would undo it, unless ``force``. Returns the group (forced over)."""
+    if not force:
+        raise ManagedByGroup(
+            f"{peering_id} belongs to group {group!r} (its vpc-peering:group tag): the group's "
+            f"VPC tags decide it, and the next reconcile would undo this {what}. Change the "
+            "tags instead (vpc-peering:mesh, :hub, :spoke, :dns), or force it (Force, "
+            "vpc-peering --force) knowing the next reconcile puts it back"
+        )
+    return group
 
 
 def check_group_peering(existing: Peering, tags: dict[str, str], settings: Settings) -> None:

@@ -412,7 +412,7 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
         label = f"{network.key_of(requester)} ~ {network.key_of(accepter)}"
         child: Any
         if action == "remove":
-            child = network.removal_request(requester, accepter, peering_id)
+            child = network.removal_request(requester, accepter, peering_id, group)
         elif action in ("remove-incoming", "reject"):
             child = network.incoming_removal_request(accepter, peering_id, action == "reject")
         elif action in ("accept", "repair-incoming"):

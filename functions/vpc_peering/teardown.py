@@ -40,6 +40,7 @@ from .models import (
     parse,
 )
 from .observability import logger
+from .planning import check_explicit
 from .settings import Settings
 
 MAX_CAUSE = 2000
@@ -352,6 +353,8 @@ def cleanup_plan(
     if found is not None:
         if not _prove_ownership(doc, *found, given, access, settings):
             return doc
+        if doc.group and request.group != doc.group and doc.status not in GONE_STATES:
+            doc.forced_over_group = check_explicit(peering_id, doc.group, request.force, "cleanup")
     elif len(given) == 2:
         # EC2 does not know the peering: nothing proves it was ours. Only routes to it inside
         # route tables this stack tagged as its own are cleared (they are blackholes now).
@@ -463,6 +466,7 @@ def _prove_ownership(
     record = peering if same else ec2.describe_peering(access, req_loc, peering_id)
     doc.managed = ownership.owned_by_stack(record.tags if record else {}, settings)
     if doc.managed:
+        doc.group = ownership.group_of(record.tags if record else {}, settings)
         return True
     if peering.status in GONE_STATES:
         logger.info(

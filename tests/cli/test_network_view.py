@@ -231,3 +231,52 @@ def test_html_graph_is_self_contained_and_renders_every_vpc_in_a_browser(
     assert shot.stat().st_size > 10_000
     if os.environ.get("GRAPH_SCREENSHOT"):
         shutil.copy(shot, os.environ["GRAPH_SCREENSHOT"])
+
+
+def test_explicit_commands_on_a_groups_peering_are_refused_unless_forced(mesh: Mesh) -> None:
+    # Given two hub VPCs tagged into group "green" and reconciled (runs last: it changes the
+    # network the tests above read)
+    ec2 = mesh.emu.client("ec2")
+    a = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    b = ec2.create_vpc(CidrBlock="10.61.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[a, b], Tags=[{"Key": "vpc-peering:mesh", "Value": "green"}])
+    assert mesh.cli("reconcile", "--group", "green").code == 0
+    data = mesh.cli("--output", "json", "status", "--group", "green").json()
+    [pair] = data["Pairs"]
+    peering_id = pair["VpcPeeringConnectionId"]
+
+    # When an explicit create turns its DNS on, and an explicit cleanup removes it
+    create = mesh.cli("create", "--requester-vpc", a, "--accepter-vpc", b, "--dns")
+    cleanup = mesh.cli("cleanup", peering_id)
+
+    # Then both are refused with ManagedByGroup naming the group and saying to change the tags
+    for refused in (create, cleanup):
+        assert refused.code == 1
+        assert "ManagedByGroup" in refused.err
+        assert "group 'green'" in refused.err
+        assert "Change the tags instead" in refused.err
+        assert "\x1b" not in refused.out + refused.err
+
+    # When forced
+    forced = mesh.cli("cleanup", peering_id, "--force")
+
+    # Then it is removed, and the summary says the next reconcile puts it back
+    assert forced.code == 0, forced.err
+    assert "Forced over group green: the next reconcile of the group puts this peering" in (
+        forced.out
+    )
+
+
+def test_unknown_group_and_errors_naming_flags(mesh: Mesh) -> None:
+    # When a reconcile names a group nobody is in, and a create gives a bad CIDR by flag
+    nosuch = mesh.cli("reconcile", "--group", "nosuch")
+    a, b = mesh.explicit_vpcs
+    bad = mesh.cli(
+        "create", "--requester-vpc", a, "--accepter-vpc", b,
+        "--requester-destination-cidrs", "10.0.0.1/8",
+    )  # fmt: skip
+    # Then the group is said unknown (exit 1), and the error names the flag the user typed
+    assert nosuch.code == 1
+    assert "group 'nosuch' has no pair to reconcile" in nosuch.err
+    assert bad.code == 1
+    assert "--requester-destination-cidrs (Requester.DestinationCidrs" in bad.err

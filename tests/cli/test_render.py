@@ -342,7 +342,7 @@ def test_reconcile_summary_gives_the_counts_then_failed_and_skipped_pairs() -> N
     assert lines == [
         "Reconciled accounts 123456789012 in us-east-1, group red",
         "  desired 3, created 1, removed 0, repaired 0, unchanged 1, accepted 0, rejected 0, "
-        "failed 1",
+        "ignored 0, failed 1",
         "Failed",
         "  ✗ vpc-a ~ vpc-b",
         "      CidrOverlap: 10.0.0.0/16 overlaps",
