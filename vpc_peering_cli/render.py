@@ -261,7 +261,7 @@ def _route_lines(routes: list[dict[str, Any]]) -> list[str]:
     return columns(rows)
 
 
-def _dns_line(dns: Any) -> str | None:
+def _dns_line(dns: Any, dry_run: bool = False) -> str | None:
     if not isinstance(dns, dict):
         return None
     sides = {
@@ -275,7 +275,12 @@ def _dns_line(dns: Any) -> str | None:
         state = ", ".join(f"{n.lower()} {'on' if v else 'off'}" for n, v in sides.items())
     else:
         state = "on" if dns.get("Requested") else "off"
+    if dry_run:
+        changed = " (a change: the peering's is not that now)" if dns.get("Changed") else ""
+        return f"DNS resolution from the remote VPC: would be {state}{changed}"
     changed = " (changed now)" if dns.get("Changed") else ""
+    if dns.get("Changed") and not any(sides.values()) and not dns.get("Requested"):
+        changed = " (turned off now: give --dns to keep it on)"
     return f"DNS resolution from the remote VPC: {state}{changed}"
 
 
@@ -302,7 +307,8 @@ def create_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
     if output.get("DryRun"):
         lines.append("Dry run: nothing was changed.")
         if output.get("PeeringAction") == "reuse" and peering_id:
-            lines.append(f"Would reuse peering {peering_id}{named} ({output.get('Status')})")
+            verb = "adopt (tag as this stack's)" if output.get("Adopt") else "reuse"
+            lines.append(f"Would {verb} peering {peering_id}{named} ({output.get('Status')})")
         else:
             lines.append(f"Would create a peering{named}")
     else:
@@ -336,7 +342,7 @@ def create_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
             ]
             for t in tables
         )
-    dns = _dns_line(output.get("Dns"))
+    dns = _dns_line(output.get("Dns"), bool(output.get("DryRun")))
     if dns:
         lines.append(dns)
     lines += _verification_lines(output.get("Verification"), style)

@@ -27,9 +27,11 @@ from .models import (
     Check,
     CreateRequest,
     DedicatedTable,
+    DnsReport,
     PeeringDocument,
     RouteEntry,
     Side,
+    SideDns,
     SideName,
     Verification,
 )
@@ -417,6 +419,7 @@ def plan_pair(
             doc.adopt = needs_adoption(existing, tags, request.adopt, settings)
     if not doc.incoming and (existing is None or existing.status in NEEDS_ACCEPT):
         check_accept_policy(doc, existing, vpcs["Accepter"], views["Requester"], settings)
+    doc.dns = planned_dns(doc, existing)
     conflicts = Conflicts()
     for name in SIDES:
         peer = vpcs["Accepter" if name == "Requester" else "Requester"]
@@ -501,6 +504,23 @@ def check_incoming_request(
         policy.check_incoming(existing, accepter_vpc.tags, settings)
         policy.check_opt_in(accepter_vpc.vpc_id, accepter_vpc.tags, peering_id, settings)
     return not ours
+
+
+def planned_dns(doc: PeeringDocument, existing: Peering | None) -> DnsReport:
+    """DNS resolution from the remote VPC as ConfigureDns will set it (exactly as asked, so a
+    rerun without DnsResolution turns it off), and whether that changes the peering's: a dry
+    run says so before it happens."""
+    now: dict[str, bool] = {}
+    if existing is not None:
+        for info in (existing.requester, existing.accepter):
+            now[info.vpc_id] = info.allow_dns
+    changed = any(side.dns_resolution != now.get(side.vpc_id, False) for _, side in doc.reachable())
+    return DnsReport(
+        requested=any(side.dns_resolution for _, side in doc.reachable()),
+        requester=SideDns(allow_dns_resolution_from_remote_vpc=doc.requester.dns_resolution),
+        accepter=SideDns(allow_dns_resolution_from_remote_vpc=doc.accepter.dns_resolution),
+        changed=changed,
+    )
 
 
 def check_explicit(peering_id: str, group: str, force: bool, what: str) -> str:

@@ -541,3 +541,27 @@ def test_an_aborted_execution_has_an_error_name_too() -> None:
         "Error": "ExecutionTimedOut",
         "Cause": "the execution ended TIMED_OUT",
     }
+
+
+def test_a_dry_run_says_what_dns_would_become_and_an_adoption() -> None:
+    from vpc_peering_cli.render import create_summary
+
+    output = {
+        "DryRun": True,
+        "PeeringAction": "reuse",
+        "Adopt": True,
+        "VpcPeeringConnectionId": "pcx-1",
+        "Status": "active",
+        "Dns": {
+            "Requested": False,
+            "Changed": True,
+            "Requester": {"AllowDnsResolutionFromRemoteVpc": False},
+            "Accepter": {"AllowDnsResolutionFromRemoteVpc": False},
+        },
+    }
+    lines = create_summary(output)
+    assert "Would adopt (tag as this stack's) peering pcx-1 (active)" in lines
+    assert (
+        "DNS resolution from the remote VPC: would be off for both sides (a change: the "
+        "peering's is not that now)"
+    ) in lines

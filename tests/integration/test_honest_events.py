@@ -134,3 +134,21 @@ def test_a_failed_cleanup_is_published_naming_the_peering_and_its_vpcs(
     )
     assert failed["VpcPeeringConnectionId"] == peering_id
     assert (failed["RequesterVpcId"], failed["AccepterVpcId"]) == (vpc1.vpc_id, vpc2.vpc_id)
+
+
+def test_a_dry_run_says_a_rerun_without_dns_would_turn_it_off(
+    make_vpc: MakeVpc, create: Run
+) -> None:
+    # Given a peering with DNS resolution on
+    vpc1, vpc2 = make_vpc("10.0.0.0/16"), make_vpc("172.16.0.0/16")
+    assert create(
+        {"Requester": side(vpc1), "Accepter": side(vpc2), "DnsResolution": True}
+    ).succeeded
+
+    # When a dry run asks for the same pair without DnsResolution
+    planned = create({"Requester": side(vpc1), "Accepter": side(vpc2), "DryRun": True})
+
+    # Then its plan says DNS would be off, and that this is a change
+    assert planned.succeeded, (planned.error, planned.cause)
+    assert planned.output["Dns"]["Requested"] is False
+    assert planned.output["Dns"]["Changed"] is True
