@@ -238,7 +238,7 @@ def _side_row(name: str, side: Any) -> list[str]:
     cidrs = [*side.get("CidrBlocks", []), *side.get("Ipv6CidrBlocks", [])]
     return [
         name,
-        str(side.get("VpcId", "?")),
+        str(side.get("VpcId", "?")) + (f" ({side['Name']})" if side.get("Name") else ""),
         f"account {side.get('AccountId', '?')}",
         str(side.get("Region", "?")),
         ", ".join(cidrs),

@@ -331,6 +331,8 @@ class Side(_Selection, SideRef):
 
     cidr_blocks: list[str] = Field(default_factory=list)
     ipv6_cidr_blocks: list[str] = Field(default_factory=list)
+    #: The VPC's Name tag, as EC2 has it (for people: outputs and the default peering name).
+    name: str | None = None
     route_tables: str | None = None
     route_table_ids: list[str] | None = None
     subnet_ids: list[str] | None = None

@@ -188,8 +188,16 @@ def _check_size(doc: PeeringDocument) -> None:
 
 
 # ---------------------------------------------------------------------------------- create
+#: EC2's longest tag value.
+MAX_TAG_VALUE = 256
+
+
 def ownership_tags(doc: PeeringDocument, settings: Settings) -> dict[str, str]:
-    name = doc.tags.get("Name") or f"{doc.requester.vpc_id}-{doc.accepter.vpc_id}"
+    # By default named after the VPCs' Name tags (their ids where they have none).
+    default = (
+        f"{doc.requester.name or doc.requester.vpc_id}-{doc.accepter.name or doc.accepter.vpc_id}"
+    )
+    name = doc.tags.get("Name") or default[:MAX_TAG_VALUE]
     return {
         **doc.tags,
         "Name": name,

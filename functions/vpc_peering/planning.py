@@ -375,6 +375,7 @@ def plan_pair(
             vpc.cidr_blocks,
             vpc.ipv6_cidr_blocks,
         )
+        sides[name].name = vpc.tags.get("Name")
     check_no_overlap(vpcs["Requester"], vpcs["Accepter"])
     req, acc = sides["Requester"], sides["Accepter"]
     existing = choose_existing([p for v in views.values() for p in v.peerings], req, acc)

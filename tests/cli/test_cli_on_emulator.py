@@ -272,8 +272,9 @@ def test_reconcile_runs_the_reconcile_machine_with_its_scope(cli: Cli, emu: Emul
     # When reconciled
     ran = cli("--output", "json", "reconcile", "--group", "cli-test-empty")
 
-    # Then it converged with nothing to do
-    assert ran.code == 0, ran.err
+    # Then it had nothing to do, and the group is said unknown (exit 1), its report printed
+    assert ran.code == 1, ran.err
+    assert "group 'cli-test-empty' has no pair to reconcile" in ran.err
     report = ran.json()
     assert report["Scope"]["Group"] == "cli-test-empty"
     assert report["Desired"] == 0
