@@ -548,13 +548,26 @@ def compensation_summary(document: dict[str, Any]) -> list[str]:
     return ["Compensation: this execution's changes were undone", *columns(rows)]
 
 
+def _decided(document: dict[str, Any]) -> bool:
+    """Whether a reconcile got as far as deciding something (a count or a list not empty)."""
+    return any(
+        value
+        for key, value in document.items()
+        if key not in ("Scope", "Error", "Cause")
+        and isinstance(value, (int, list))
+        and not isinstance(value, bool)
+    )
+
+
 def failure_summary(
     machine: str | None, document: dict[str, Any], style: Style = PLAIN
 ) -> list[str]:
     """A failed execution's last document, where it says more than its error: a reconcile's
     counts and failed pairs, a create's compensation."""
     if machine in ("reconcile", None) and "Desired" in document:
-        return reconcile_summary(document, style)
+        # A reconcile refused before it decided anything (bad input, the boundary): its zero
+        # counts say nothing; the error that follows says it all.
+        return reconcile_summary(document, style) if _decided(document) else []
     if machine in ("create", None) and "Compensation" in document:
         return compensation_summary(document)
     return []

@@ -565,3 +565,20 @@ def test_a_dry_run_says_what_dns_would_become_and_an_adoption() -> None:
         "DNS resolution from the remote VPC: would be off for both sides (a change: the "
         "peering's is not that now)"
     ) in lines
+
+
+def test_a_reconcile_refused_before_deciding_prints_no_zero_counts() -> None:
+    from vpc_peering_cli.render import failure_summary
+
+    refused = {
+        "Scope": {"Accounts": ["123456789012"], "Regions": ["us-east-1"]},
+        "Desired": 0,
+        "Created": 0,
+        "Failed": [],
+        "DryRun": False,
+        "Status": "FAILED",
+        "Error": "InvalidInput",
+        "Cause": "Vpc.VpcId: ...",
+    }
+    assert failure_summary("reconcile", refused) == []
+    assert failure_summary("reconcile", {**refused, "Desired": 2, "FailedCount": 1}) != []
