@@ -167,6 +167,7 @@ def plan_routes(
     max_routes: int,
     conflicts: Conflicts | None = None,
     allow_narrower: bool = False,
+    group: str | None = None,
 ) -> list[RouteEntry]:
     """One entry per table and destination; refuse any route that would take others' traffic
     (each refusal raised at once, or added to ``conflicts`` to be reported together)."""
@@ -175,7 +176,9 @@ def plan_routes(
         new = 0
         for destination in wanted:
             try:
-                state = route_state(side_name, table, destination, peering_id, allow_narrower)
+                state = route_state(
+                    side_name, table, destination, peering_id, allow_narrower, group
+                )
             except RouteConflict as exc:
                 if conflicts is None:
                     raise
@@ -215,6 +218,7 @@ def route_state(
     destination: str,
     peering_id: str | None,
     allow_narrower: bool = False,
+    group: str | None = None,
 ) -> str:
     """``present`` if this peering already routes it, ``planned`` if free; else a conflict.
 
@@ -238,10 +242,20 @@ def route_state(
         raise RouteConflict(
             f"{side_name} route table {table.route_table_id}: {destination} is inside the "
             f"existing route {wider.destination} via {wider.target}; a narrower route to the "
-            f"peering would divert part of its traffic (set {side_name}.AllowMoreSpecificRoutes "
-            "if that is what you want)"
+            f"peering would divert part of its traffic ({narrowing_remedy(side_name, group)})"
         )
     return "planned"
+
+
+def narrowing_remedy(side_name: SideName, group: str | None) -> str:
+    """What to do about a route the peering would narrow: an explicit create may allow it; a
+    group's pair cannot (its tags have no such option), so its route tables must change."""
+    if group:
+        return (
+            f"group {group}'s peerings never narrow a route: route this VPC's other tables "
+            "(tag it vpc-peering:route-tables=main or none), or change that route"
+        )
+    return f"set {side_name}.AllowMoreSpecificRoutes if that is what you want"
 
 
 def wider_route(table: RouteTable, destination: str, peering_id: str | None) -> Route | None:
@@ -577,6 +591,7 @@ def _plan_side(
         settings.max_routes_per_table,
         conflicts,
         side.allow_more_specific_routes,
+        doc.group,
     )
     dedicated, dedicated_routes = plan_dedicated(
         side,
