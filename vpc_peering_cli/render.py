@@ -293,7 +293,7 @@ def _verification_lines(verification: Any, style: Style) -> list[str]:
     for check in checks:
         mark = style.ok if check.get("Ok") else style.bad
         detail = f": {check['Detail']}" if check.get("Detail") else ""
-        lines.append(f"  {mark} {check.get('Subject', '?')}{detail}")
+        lines.append(safe(f"  {mark} {check.get('Subject', '?')}{detail}"))
     return lines
 
 
@@ -303,7 +303,7 @@ def create_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
     lines: list[str] = []
     peering_id = output.get("VpcPeeringConnectionId")
     name = (output.get("Tags") or {}).get("Name")
-    named = f" ({name})" if name else ""
+    named = f" ({safe(name)})" if name else ""
     if output.get("DryRun"):
         lines.append("Dry run: nothing was changed.")
         if output.get("PeeringAction") == "reuse" and peering_id:

@@ -582,3 +582,16 @@ def test_a_reconcile_refused_before_deciding_prints_no_zero_counts() -> None:
     }
     assert failure_summary("reconcile", refused) == []
     assert failure_summary("reconcile", {**refused, "Desired": 2, "FailedCount": 1}) != []
+
+
+def test_strings_from_aws_are_escaped_in_summaries_and_errors() -> None:
+    from vpc_peering_cli.render import create_summary, failure_line
+
+    hostile = "web\u009b2J\u202eevil\u2028x\x1b[31m"
+    lines = create_summary(
+        {"VpcPeeringConnectionId": "pcx-1", "Status": "active", "Tags": {"Name": hostile}}
+    )
+    said = "\n".join(lines) + failure_line("PeeringFailed", f"peering {hostile} failed")
+    for raw in ("\u009b", "\u202e", "\u2028", "\x1b"):
+        assert raw not in said
+    assert "web\\x9b2J\\u202eevil\\u2028x\\x1b[31m" in said
