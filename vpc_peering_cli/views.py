@@ -42,6 +42,14 @@ def status_lines(view: NetworkView, style: Style) -> list[str]:
     explicit = [p for p in status.get("Peerings", []) if not p.get("Group")]
     if explicit:
         lines += ["", "Peerings made by explicit creates (in no group)", *peering_rows(explicit)]
+    pending = status.get("PendingApproval", [])
+    if pending:
+        lines += ["", "Requests made elsewhere, pending approval (the accept policy)"]
+        lines += columns(
+            [str(i.get("VpcPeeringConnectionId")), f"{i.get('Requester')} -> {i.get('Accepter')}",
+             str(i.get("Reason", ""))]
+            for i in pending
+        )  # fmt: skip
     failed = status.get("Failed", [])
     if failed:
         lines += ["", "Not read or not valid"]

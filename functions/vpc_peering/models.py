@@ -1087,4 +1087,7 @@ class NetworkStatus(_Model):
     vpcs: list[StatusVpc] = Field(default_factory=list)
     pairs: list[StatusPair] = Field(default_factory=list)
     peerings: list[StatusPeering] = Field(default_factory=list)
+    #: Requests made elsewhere to a managed VPC, left pending (they wait for approval: the
+    #: accept policy does not allow them yet), and why.
+    pending_approval: list[ReconcileIgnored] = Field(default_factory=list)
     failed: list[ReconcileFailure] = Field(default_factory=list)

@@ -32,6 +32,7 @@ def network_status(
         regions=sorted({v.location.region for v in views}),
         vpcs=[_vpc(key, vpcs.get(key), member) for key, member in sorted(members.items())],
         failed=[f for f in plan.failed if group is None or f.group in (None, group)],
+        pending_approval=plan.ignored if group is None else [],
     )
     for key, member in sorted(members.items()):
         for name in sorted(member.groups):
