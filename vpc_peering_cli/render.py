@@ -3,7 +3,7 @@
 On a terminal the running state is one live line, redrawn in place (``\\r``) with its time so
 far; anywhere else (a pipe, a file, ``TERM=dumb``) each state is one plain line printed once it
 is done, with no ANSI escape. Summaries are plain lists of lines, built from the machines'
-outputs as they are documented (README "Create output", "Cleanup"), tolerant of fields that
+outputs as they are documented (docs/inputs-and-outputs.md), tolerant of fields that
 are absent.
 """
 

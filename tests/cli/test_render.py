@@ -171,7 +171,7 @@ def test_an_ascii_stream_gets_words_instead_of_marks() -> None:
     assert render.state_line(run, at(1), style) == "  ok Plan                     1.00s"
 
 
-#: The README's "Create output" example, as the create machine returns it.
+#: The "Create output" example of docs/inputs-and-outputs.md, as the create machine returns it.
 CREATE_OUTPUT: dict[str, Any] = {
     "VpcPeeringConnectionId": "pcx-0d4a0c7d2b1e3f456",
     "Status": "active",
