@@ -11,7 +11,10 @@ events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus`` (with its 
 fire through ``schedules.py``), ``AWS::DynamoDB::Table`` (keys, billing mode, TTL),
 ``AWS::SQS::Queue`` (including the one SAM generates for an ``EventBridgeRule``
 ``DeadLetterConfig``; the emulator's event delivery does not send to it, and
-``EventInvokeConfig`` destinations are not deployed).
+``EventInvokeConfig`` destinations are not deployed), ``AWS::SNS::Topic`` and
+``AWS::SNS::Subscription`` (moto delivers a topic's messages to its SQS subscribers),
+``AWS::CloudWatch::Alarm`` and ``AWS::CloudWatch::Dashboard`` (kept as configured; no metric
+is evaluated locally).
 
 Any account and region: resources are created with credentials moto maps to ``account_id``
 (its default account's, else those STS ``AssumeRole`` returns for a role in that account).
@@ -20,7 +23,8 @@ emulator's one environment, so the caller allows them in the hub account and reg
 Deployment calls carry :data:`DEPLOY_USER_AGENT`, which the server keeps out of the call log
 and away from fault injection.
 Skipped (moto does not enforce IAM, and logs/layers change nothing locally, but Refs to them
-resolve): log groups, IAM roles and policies, Lambda layers and permissions. Anything else is a
+resolve): log groups, IAM roles and policies, SNS topic policies, Lambda layers and
+permissions. Anything else is a
 :class:`~emulator.template.TemplateError`, and so is a property that would start the
 stack's code in a way the emulator does not create (:data:`REFUSED_PROPERTIES`, e.g. a state
 machine's ``Events``): deployed without it, the stack would silently never be triggered.
@@ -48,14 +52,19 @@ from emulator.template import NO_VALUE, Resolver, Template, TemplateError, scala
 DEPLOYED_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
     "AWS::Events::EventBus",
     "AWS::Events::EventBusPolicy",
     "AWS::Serverless::Function",
     "AWS::Events::Rule",
     "AWS::Serverless::StateMachine",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
 )
 SKIPPED_TYPES = frozenset(
     {
+        "AWS::SNS::TopicPolicy",
         "AWS::Logs::LogGroup",
         "AWS::IAM::ManagedPolicy",
         "AWS::IAM::Policy",
@@ -212,6 +221,8 @@ class _Deployer:
         self.sfn: Any = session.client("stepfunctions", endpoint_url=endpoint, config=config)
         self.dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint, config=config)
         self.sqs: Any = session.client("sqs", endpoint_url=endpoint, config=config)
+        self.sns: Any = session.client("sns", endpoint_url=endpoint, config=config)
+        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint, config=config)
         self.stack = DeployedStack(
             stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
         )
@@ -233,6 +244,45 @@ class _Deployer:
                 self._rule(logical_id, props)
             case "AWS::Serverless::StateMachine":
                 self._state_machine(logical_id, props)
+            case "AWS::SNS::Topic":
+                self.sns.create_topic(Name=self.resolver.physical_name(logical_id))
+            case "AWS::SNS::Subscription":
+                self._subscription(props)
+            case "AWS::CloudWatch::Alarm":
+                self._alarm(logical_id, props)
+            case "AWS::CloudWatch::Dashboard":
+                self.cloudwatch.put_dashboard(
+                    DashboardName=self.resolver.physical_name(logical_id),
+                    DashboardBody=props["DashboardBody"],
+                )
+
+    def _subscription(self, props: dict[str, Any]) -> None:
+        attributes: dict[str, str] = {
+            key: scalar_to_str(props[key], f"AWS::SNS::Subscription {key}")
+            for key in ("RawMessageDelivery", "FilterPolicyScope")
+            if key in props
+        }
+        if "FilterPolicy" in props:
+            attributes["FilterPolicy"] = json.dumps(props["FilterPolicy"])
+        self.sns.subscribe(
+            TopicArn=props["TopicArn"],
+            Protocol=props["Protocol"],
+            Endpoint=props["Endpoint"],
+            Attributes=attributes,
+        )
+
+    def _alarm(self, logical_id: str, props: dict[str, Any]) -> None:
+        """The alarm as configured (moto keeps it; nothing evaluates metrics locally)."""
+        keys = ("AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic",
+                "Period", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+                "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions")  # fmt: skip
+        alarm = {key: props[key] for key in keys if key in props}
+        for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if key in alarm:
+                alarm[key] = int(alarm[key])
+        if "Threshold" in alarm:
+            alarm["Threshold"] = float(alarm["Threshold"])
+        self.cloudwatch.put_metric_alarm(AlarmName=self.resolver.physical_name(logical_id), **alarm)
 
     def _role(self, logical_id: str, path: str = "/") -> str:
         name = f"{self.resolver.stack_name}-{logical_id}"[:59] + "-role"

@@ -22,6 +22,9 @@ time and id and ignores the receiving bus's policy.
   with ``AccessDeniedException``.
 * SQS targets: the event as EventBridge sends it (moto's own drops ``account`` and ignores
   ``Input``/``InputPath``), synchronously.
+* SNS targets: published to the topic, synchronously (moto's SNS delivers to the topic's SQS
+  subscribers); an ``InputTransformer`` whose template is text, not JSON, sends that text
+  (moto's parser takes JSON templates only).
 * Other target kinds (log groups, archives, API destinations) are left to moto's own
   ``send_to_targets``.
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -188,6 +192,9 @@ def deliver_to_rule(
         elif arn.service == "sqs":
             event = _target_input(target, eventbridge_event(original_event), transform_input)
             _deliver_to_queue(rule, target, event)
+        elif arn.service == "sns":
+            event = _target_input(target, eventbridge_event(original_event), transform_input)
+            _deliver_to_topic(rule, target, event)
         elif arn.service == "events" and arn.resource_type == "event-bus":
             _forward(rule, target["Arn"], original_event, forwarded)
         else:
@@ -383,13 +390,46 @@ def _target_input(target: dict[str, Any], event: dict[str, Any], transform: bool
         return matches[0].value if matches else None
     if "InputTransformer" in target:
         transformer = target["InputTransformer"]
+        template = transformer.get("InputTemplate")
+        if template and not _is_json(template):
+            return _text_template(template, transformer.get("InputPathsMap", {}), event)
         return EventTemplateParser.parse(
-            input_template=transformer.get("InputTemplate"),
+            input_template=template,
             input_paths_map=transformer.get("InputPathsMap", {}),
             # moto's parser reads ingestion-time, which the target's view of the event lacks
             event={**event, "ingestion-time": unix_time()},  # type: ignore[typeddict-item]
         )
     return event
+
+
+def _is_json(template: str) -> bool:
+    """A JSON input template (placeholders aside); anything else is a text template."""
+    try:
+        json.loads(re.sub(r"<[A-Za-z0-9_.-]+>", "0", template))
+    except ValueError:
+        return False
+    return True
+
+
+def _text_template(template: str, paths: dict[str, str], event: dict[str, Any]) -> str:
+    """A text input template, as EventBridge fills one (moto's parser takes JSON only): a string
+    value as it is, any other as JSON, a path the event lacks as ``null``;
+    ``<aws.events.event.json>`` the whole event. The target receives the text itself."""
+    from jsonpath_ng.ext import parse
+
+    values: dict[str, Any] = {"aws.events.event.json": event}
+    for name, path in paths.items():
+        matches = parse(path).find(event)
+        values[name] = matches[0].value if matches else None
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)
+        value = values[name]
+        return value if isinstance(value, str) else json.dumps(value)
+
+    return re.sub(r"<([A-Za-z0-9_.-]+)>", fill, template)
 
 
 def _start(deliver: Callable[[Rule, str, Any], None], rule: Rule, arn: str, event: Any) -> None:
@@ -435,6 +475,21 @@ def _deliver_to_queue(rule: Rule, target: dict[str, Any], event: Any) -> None:
         )
     except Exception:
         logger.exception("rule %s: sending to %s failed, event dropped", rule.name, target["Arn"])
+
+
+def _deliver_to_topic(rule: Rule, target: dict[str, Any], event: Any) -> None:
+    """Publish to the topic, as EventBridge does (the text a text template made, else JSON);
+    moto's SNS then delivers to the topic's subscribers (SQS queues among them)."""
+    from moto.sns.models import sns_backends
+
+    account, region = _account_region(rule, target["Arn"])
+    message = event if isinstance(event, str) else json.dumps(event)
+    try:
+        sns_backends[account][region].publish(message=message, arn=target["Arn"])
+    except Exception:
+        logger.exception(
+            "rule %s: publishing to %s failed, event dropped", rule.name, target["Arn"]
+        )
 
 
 def _deliver_to_state_machine(rule: Rule, arn: str, event: Any) -> None:

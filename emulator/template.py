@@ -203,6 +203,9 @@ _NAME_PROPERTIES = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::DynamoDB::Table": "TableName",
     _QUEUE: "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
 }
 _LAMBDA_ARN = "arn:aws:lambda:{region}:{account}:function:{name}"
 _STATES_ARN = "arn:aws:states:{region}:{account}:stateMachine:{name}"
@@ -230,6 +233,10 @@ _ATTRIBUTES: dict[tuple[str, str], str] = {
     (_QUEUE, "Ref"): "http://sqs.{region}.localhost/{account}/{name}",
     (_QUEUE, "Arn"): "arn:aws:sqs:{region}:{account}:{name}",
     (_QUEUE, "QueueName"): "{name}",
+    ("AWS::SNS::Topic", "Ref"): "arn:aws:sns:{region}:{account}:{name}",
+    ("AWS::SNS::Topic", "TopicArn"): "arn:aws:sns:{region}:{account}:{name}",
+    ("AWS::SNS::Topic", "TopicName"): "{name}",
+    ("AWS::CloudWatch::Alarm", "Arn"): "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
 }
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")

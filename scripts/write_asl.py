@@ -26,6 +26,7 @@ type State = tuple[str, Json]
 
 def create() -> Json:
     to_compensate = on_error("Compensate", result_path="$.Error")
+    refused = on_error("ReportFailure", result_path="$.Error")
     return machine(
         "Peer two VPCs: validate and plan, create, auto-accept through EventBridge, add routes,"
         " DNS, security-group rules, verify. Any failure after Plan runs Compensate, which removes"
@@ -37,7 +38,7 @@ def create() -> Json:
             payload="Request",
             timeout=60,
             also_retry=[PEERING_IN_PROGRESS],
-            catch=to_compensate,
+            catch=refused,
             next="IsDryRun",
         ),
         choice(
@@ -97,15 +98,27 @@ def create() -> Json:
             function="VerifyFunctionArn",
             timeout=60,
             catch=to_compensate,
-            next="PublishEstablished",
+            next="DidChange",
+        ),
+        choice(
+            "DidChange",
+            [{"Variable": "$.Changed[0]", "IsPresent": True, "Next": "PublishEstablished"}],
+            default="Peered",
         ),
         publish(
             "PublishEstablished",
             detail_type="VPC Peering Established",
-            detail=["VpcPeeringConnectionId", "Status", "Requester", "Accepter"],
+            detail=["VpcPeeringConnectionId", "Status", "Requester", "Accepter", "Changed"],
             next="Peered",
         ),
         succeed("Peered"),
+        invoke(
+            "ReportFailure",
+            function="ReportFailureFunctionArn",
+            timeout=10,
+            catch=on_error("FailedUnreported", result_path=None),
+            next="PublishFailed",
+        ),
         invoke(
             "Compensate",
             function="CompensateFunctionArn",
@@ -131,12 +144,16 @@ def create() -> Json:
         ),
         pass_(
             "NothingToCompensate",
-            comment="The first step failed (only the request is here): nothing was made, so the"
-            " first step's own error is the execution's.",
+            comment="The step after Plan failed before a peering was made: nothing to undo, so"
+            " that step's own error is the execution's.",
             parameters={
                 "Error.$": "$.Error.Error",
                 "Cause.$": "$.Error.Cause",
+                "Stage": "Create",
+                "DryRun": False,
                 "VpcPeeringConnectionId": None,
+                "RequesterVpcId.$": "$.Requester.VpcId",
+                "AccepterVpcId.$": "$.Accepter.VpcId",
             },
             next="PublishFailed",
         ),
@@ -150,17 +167,21 @@ def create() -> Json:
                 " execution made may remain, peering {} included. Run the cleanup machine with"
                 " that peering id (or this execution output).',"
                 " $.CompensationError.Error, $.VpcPeeringConnectionId)",
+                "Stage": "Compensate",
+                "DryRun": False,
                 "VpcPeeringConnectionId.$": "$.VpcPeeringConnectionId",
+                "RequesterVpcId.$": "$.Requester.VpcId",
+                "AccepterVpcId.$": "$.Accepter.VpcId",
             },
             next="PublishFailed",
         ),
-        publish(
-            "PublishFailed",
+        *failure_tail(
+            "Failed",
             detail_type="VPC Peering Failed",
-            detail=["Error", "Cause", "VpcPeeringConnectionId"],
-            next="Failed",
+            detail=FAILURE_FIELDS,
+            unreported="FailedUnreported",
+            unreported_fields={"Stage": "Plan", "DryRun": False},
         ),
-        fail("Failed", error_path="$.Error", cause_path="$.Cause"),
     )
 
 
@@ -191,12 +212,17 @@ def cleanup() -> Json:
             function="DeletePeeringFunctionArn",
             timeout=120,
             catch=to_report,
-            next="PublishRemoved",
+            next="DidRemove",
+        ),
+        choice(
+            "DidRemove",
+            [{"Variable": "$.Changed[0]", "IsPresent": True, "Next": "PublishRemoved"}],
+            default="Removed",
         ),
         publish(
             "PublishRemoved",
             detail_type="VPC Peering Removed",
-            detail=["VpcPeeringConnectionId", "Removed"],
+            detail=["VpcPeeringConnectionId", "Result", "Changed", "Removed"],
             next="Removed",
         ),
         succeed("Removed"),
@@ -205,14 +231,14 @@ def cleanup() -> Json:
             function="ReportFailureFunctionArn",
             timeout=10,
             catch=on_error("CleanupFailedUnreported", result_path=None),
-            next="CleanupFailed",
+            next="PublishCleanupFailed",
         ),
-        fail("CleanupFailed", error_path="$.Error", cause_path="$.Cause"),
-        fail(
-            "CleanupFailedUnreported",
-            error="InternalError",
-            cause="Cleanup failed and its error could not be summarised; see the execution"
-            " history.",
+        *failure_tail(
+            "CleanupFailed",
+            detail_type="VPC Peering Cleanup Failed",
+            detail=FAILURE_FIELDS,
+            unreported="CleanupFailedUnreported",
+            unreported_fields={"Stage": "Cleanup", "DryRun": False},
         ),
     )
 
@@ -319,7 +345,7 @@ def reconcile() -> Json:
             payload="Request",
             payload_path="$",
             timeout=120,
-            catch=on_error("ReportFailed", result_path="$.ReportError"),
+            catch=on_error("ReportFailed", result_path=None),
             next="Converged",
         ),
         choice(
@@ -349,23 +375,27 @@ def reconcile() -> Json:
             next="Reconciled",
         ),
         succeed("Reconciled"),
-        publish(
-            "PublishIncomplete",
+        *failure_tail(
+            "Incomplete",
             detail_type="VPC Peering Network Reconciled",
             detail=[*REPORT_FIELDS, "Error", "Cause"],
-            next="Incomplete",
-        ),
-        fail("Incomplete", error_path="$.Error", cause_path="$.Cause"),
-        fail(
-            "ReportFailed",
-            error="InternalError",
-            cause="The reconcile's report could not be made; see the execution history (its"
-            " lease is taken over once this execution has ended).",
+            unreported="ReportFailed",
+            unreported_fields={"Status": "FAILED"},
         ),
         timeout=RECONCILE_TIMEOUT_SECONDS,
     )
 
 
+#: What "VPC Peering Failed" and "VPC Peering Cleanup Failed" carry (FailureReport).
+FAILURE_FIELDS = [
+    "Error",
+    "Cause",
+    "Stage",
+    "DryRun",
+    "VpcPeeringConnectionId",
+    "RequesterVpcId",
+    "AccepterVpcId",
+]
 #: What the "VPC Peering Network Reconciled" event carries (the output has the lists too).
 REPORT_FIELDS = [
     "Status",
@@ -677,6 +707,36 @@ def await_event(
         "Catch": [catch],
         "Next": next,
     }
+
+
+def failure_tail(
+    end: str,
+    *,
+    detail_type: str,
+    detail: list[str],
+    unreported: str,
+    unreported_fields: Json,
+) -> list[State]:
+    """How every machine ends a failure: its summary step (which goes to ``Publish<end>``) has
+    put the Error, Cause and `detail` fields in the state; they are published, then the
+    execution fails with that Error and Cause. `unreported`: where the summary step's own
+    Catch goes; the same event says so (with `unreported_fields` and the execution name), and
+    the execution fails with InternalError."""
+    cause = (
+        "the failure could not be summarised (its summary step failed); see the execution history"
+    )
+    fields = {"Error": "InternalError", "Cause": cause} | unreported_fields
+    return [
+        publish(f"Publish{end}", detail_type=detail_type, detail=detail, next=end),
+        fail(end, error_path="$.Error", cause_path="$.Cause"),
+        pass_(
+            unreported,
+            comment="The summary step itself failed: say so in the same event, then fail.",
+            parameters=fields,
+            next=f"Publish{unreported}",
+        ),
+        publish(f"Publish{unreported}", detail_type=detail_type, detail=list(fields), next=end),
+    ]
 
 
 def choice(name: str, choices: list[Json], *, default: str) -> State:

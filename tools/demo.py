@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -26,7 +27,18 @@ from . import CLEANUP_MACHINE, CREATE_MACHINE
 ROOT = Path(__file__).resolve().parent.parent
 #: The tutorial's request, as README's samples show it: a dedicated route table on each side.
 TUTORIAL_SAMPLE = ROOT / "events" / "create-tutorial-dedicated-route-tables.json"
-BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
+
+
+def colours(stream: Any) -> tuple[str, str, str, str, str]:
+    """Bold, dim, green, red and reset: ANSI codes on a terminal (unless NO_COLOR or TERM=dumb),
+    nothing in a pipe or a file, so that a log or `| less` gets plain text."""
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    if not tty or "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+        return "", "", "", "", ""
+    return "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
+
+
+BOLD, DIM, GREEN, RED, RESET = colours(sys.stdout)
 
 
 def say(text: str = "") -> None:
@@ -62,7 +74,9 @@ def make_vpc(ec2: Any, name: str, cidr: str, subnet_cidr: str) -> tuple[str, str
 
 
 def show_state(state: str, seconds: float) -> None:
-    say(f"  {DIM}{seconds:6.2f}s{RESET}  {state}")
+    """A state as it is entered, with when: seconds since the execution started (not how long
+    the state took)."""
+    say(f"  {DIM}at {seconds:6.2f}s{RESET}  {state}")
 
 
 def ec2_calls(handle: EmulatorHandle) -> Counter[str]:

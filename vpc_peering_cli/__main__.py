@@ -14,13 +14,19 @@ from importlib import metadata
 
 from . import DEFAULT_STACK_NAME
 from .aws import EXIT_FAILED, EXIT_USAGE, ToolError, UsageError
-from .commands import Context, list_peerings, run_machine, watch
+from .commands import Context, graph, list_peerings, run_machine, status, watch
 from .inputs import (
+    CLEANUP_FLAGS,
+    CREATE_FLAGS,
+    OTHER_FLAGS,
     SideOptions,
+    add_field_flags,
+    apply_field_flags,
     cleanup_input,
     create_input,
     read_input_file,
     reconcile_input,
+    tags_input,
 )
 
 PROG = "vpc-peering"
@@ -28,7 +34,8 @@ EXIT_INTERRUPTED = 130
 
 _DESCRIPTION = """\
 Start this application's state machines and follow them state by state: create or clean up
-a VPC peering, reconcile tag-declared groups, follow an execution, list the stack's peerings.
+a VPC peering, reconcile tag-declared groups, follow an execution, see the whole network
+(status, list, graph).
 Global options go before the command, as with aws."""
 
 _EPILOG = """\
@@ -37,7 +44,8 @@ examples:
   vpc-peering create --requester-vpc vpc-0a1b2c3d --accepter-vpc vpc-4e5f6a7b --dns
   vpc-peering --output json create --input request.json > peering.json
   vpc-peering cleanup --input peering.json
-  vpc-peering --endpoint-url http://127.0.0.1:4566 list"""
+  vpc-peering --endpoint-url http://127.0.0.1:4566 status
+  vpc-peering graph --format html --out network.html"""
 
 
 def _version() -> str:
@@ -92,6 +100,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="allow DNS resolution from the remote VPC, both sides",
     )
     create.add_argument(
+        "--no-dns",
+        dest="dns",
+        action="store_const",
+        const=False,
+        help="turn it off (a rerun without --dns keeps what the input file says, else off)",
+    )
+    create.add_argument(
         "--dry-run", action="store_const", const=True, help="plan only: change nothing"
     )
     create.add_argument(
@@ -99,6 +114,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         action="store_const",
         const=True,
         help="take over a live peering of the pair that this stack did not make",
+    )
+    add_field_flags(create, CREATE_FLAGS)
+    create.add_argument(
+        "--tag", action="append", metavar="KEY=VALUE", help="a tag on the peering (repeatable)"
     )
     create.add_argument(
         "--allow",
@@ -131,6 +150,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         action="store_true",
         help="exit 0 when the peering is not found",
     )
+    add_field_flags(cleanup, CLEANUP_FLAGS)
 
     watch_parser = commands.add_parser(
         "watch",
@@ -146,13 +166,37 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     list_parser = commands.add_parser(
         "list",
-        help="the peerings this stack manages in the region",
-        description="The peerings that carry this stack's vpc-peering:managed-by tag, as "
-        "the caller's credentials see them in the region.",
+        help="every peering this stack manages, in every managed account and region",
+        description="The peerings this stack made, adopted or accepted, in every managed "
+        "account and region, read by the hub with the stack's roles (not the caller's).",
     )
     list_parser.add_argument(
-        "--all", action="store_true", help="include deleted, rejected, failed or expired ones"
+        "--all",
+        action="store_true",
+        help="also those that ended (deleted, rejected, failed, expired), as the caller's "
+        "credentials see them in the region",
     )
+
+    status_parser = commands.add_parser(
+        "status",
+        help="the network: each group's VPCs and pairs, explicit peerings, the last reconcile",
+        description="The network as the hub reads it in every managed account and region, "
+        "with the stack's roles: per group its VPCs (id, Name, account, region, CIDRs) and a "
+        "matrix of its pairs (active and routed both ways, pending, missing, needs repair, "
+        "failed, refused), the peerings made by explicit creates, what could not be read, the "
+        "last reconcile and the sweep. Exit 1 when a pair failed or a location was not read.",
+    )
+    status_parser.add_argument("--group", metavar="G", help="only this group")
+
+    graph_parser = commands.add_parser(
+        "graph",
+        help="the network as a picture (mermaid, dot, or a self-contained HTML file)",
+        description="Each VPC by its id and Name, grouped by account and region; each pair "
+        "and peering an edge coloured by its state, failures named.",
+    )
+    graph_parser.add_argument("--format", choices=("mermaid", "dot", "html"), default="mermaid")
+    graph_parser.add_argument("--out", metavar="FILE", help="write here (default: stdout)")
+    graph_parser.add_argument("--group", metavar="G", help="only this group")
 
     reconcile = commands.add_parser(
         "reconcile",
@@ -179,6 +223,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "cleanup": cleanup,
         "watch": watch_parser,
         "list": list_parser,
+        "status": status_parser,
+        "graph": graph_parser,
         "reconcile": reconcile,
     }
     return parser, parsers
@@ -197,11 +243,14 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
             allow=args.allow,
             base=base,
         )
-        return run_machine(ctx, "create", request)
+        request = tags_input(apply_field_flags(request, args, CREATE_FLAGS), args.tag)
+        return run_machine(ctx, "create", request, flags=[*CREATE_FLAGS, *OTHER_FLAGS])
     if args.command == "cleanup":
         base = read_input_file(args.input) if args.input else None
-        request = cleanup_input(args.peering_id, base)
-        return run_machine(ctx, "cleanup", request, ignore_missing=args.ignore_missing)
+        request = apply_field_flags(cleanup_input(args.peering_id, base), args, CLEANUP_FLAGS)
+        return run_machine(
+            ctx, "cleanup", request, ignore_missing=args.ignore_missing, flags=CLEANUP_FLAGS
+        )
     if args.command == "reconcile":
         vpc = (
             SideOptions(args.vpc, args.vpc_account, args.vpc_region)
@@ -212,6 +261,10 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
         return run_machine(ctx, "reconcile", request)
     if args.command == "watch":
         return watch(ctx, args.execution_arn, ignore_missing=args.ignore_missing)
+    if args.command == "status":
+        return status(ctx, args.group)
+    if args.command == "graph":
+        return graph(ctx, args.format, args.out, args.group)
     return list_peerings(ctx, include_ended=args.all)
 
 

@@ -16,8 +16,12 @@ from .executions import (
     follow,
     start_execution,
 )
+from .graph import render_graph
+from .inputs import FieldFlag, name_flags
+from .network import read_network
 from .peerings import list_managed
 from .stack import Machine, find_machine, machine_of
+from .views import peering_rows, status_lines
 
 Output = Literal["text", "json"]
 
@@ -61,9 +65,14 @@ class Context:
 
 
 def run_machine(
-    ctx: Context, machine: Machine, execution_input: dict[str, Any], ignore_missing: bool = False
+    ctx: Context,
+    machine: Machine,
+    execution_input: dict[str, Any],
+    ignore_missing: bool = False,
+    flags: list[FieldFlag] | None = None,
 ) -> int:
-    """Start the stack's ``machine`` with the input; unless ``--no-wait``, follow it to its end."""
+    """Start the stack's ``machine`` with the input; unless ``--no-wait``, follow it to its end.
+    ``flags``: those the command took, named beside the input fields an error names."""
     aws = ctx.aws()
     ref = find_machine(aws, ctx.stack_name, machine)
     sfn = aws.client("stepfunctions")
@@ -74,7 +83,7 @@ def run_machine(
         else:
             ctx.say(execution_arn)
         return EXIT_OK
-    return _follow_and_report(ctx, sfn, execution_arn, machine, ignore_missing)
+    return _follow_and_report(ctx, sfn, execution_arn, machine, ignore_missing, flags)
 
 
 def watch(ctx: Context, execution_arn: str, ignore_missing: bool = False) -> int:
@@ -94,7 +103,12 @@ def watch(ctx: Context, execution_arn: str, ignore_missing: bool = False) -> int
 
 
 def _follow_and_report(
-    ctx: Context, sfn: Any, execution_arn: str, machine: Machine | None, ignore_missing: bool
+    ctx: Context,
+    sfn: Any,
+    execution_arn: str,
+    machine: Machine | None,
+    ignore_missing: bool,
+    flags: list[FieldFlag] | None = None,
 ) -> int:
     if ctx.output == "text":
         ctx.say(f"Execution {execution_arn}")
@@ -114,7 +128,7 @@ def _follow_and_report(
     document = None
     if not outcome.succeeded and ctx.output == "text":
         document = failure_document(sfn, execution_arn)
-    return report(ctx, outcome, machine, ignore_missing, document)
+    return report(ctx, outcome, machine, ignore_missing, document, flags)
 
 
 def report(
@@ -123,6 +137,7 @@ def report(
     machine: Machine | None,
     ignore_missing: bool,
     failure_document: dict[str, Any] | None = None,
+    flags: list[FieldFlag] | None = None,
 ) -> int:
     """Print the outcome (summary or JSON); the exit status it means. ``failure_document``:
     what a failed execution ended with (its Fail state's input), summarized before the error."""
@@ -137,7 +152,7 @@ def report(
             for line in lines:
                 ctx.say(line)
         ctx.stdout.flush()
-        ctx.warn(render.failure_line(failure["Error"], failure["Cause"]))
+        ctx.warn(name_flags(render.failure_line(failure["Error"], failure["Cause"]), flags or []))
         return EXIT_FAILED
     output = outcome.output if isinstance(outcome.output, dict) else {}
     if ctx.output == "json":
@@ -147,6 +162,20 @@ def report(
         for line in _summary(machine, output, ctx.style):
             ctx.say(line)
     ctx.stdout.flush()
+    given = output.get("Scope")
+    scope: dict[str, Any] = given if isinstance(given, dict) else {}
+    if (
+        machine == "reconcile"
+        and scope.get("Group")
+        and not any(
+            output.get(k) for k in ("Desired", "Removed", "FailedCount", "RemovalsHeldCount")
+        )
+    ):
+        ctx.warn(
+            f"error: group {render.safe(scope['Group'])!r} has no pair to reconcile: no VPC "
+            "(or only one) is tagged into it, and no peering of it is left to remove"
+        )
+        return EXIT_FAILED
     if machine == "cleanup" and render.is_not_found(output):
         peering_id = output.get("VpcPeeringConnectionId")
         if ignore_missing:
@@ -162,23 +191,69 @@ def report(
 
 def _summary(machine: Machine | None, output: dict[str, Any], style: render.Style) -> list[str]:
     if machine == "create" or (machine is None and "Verification" in output):
-        return render.create_summary(output, style)
+        return render.create_summary(output, style) + render.forced_line(output)
     if machine == "cleanup" or (machine is None and "Removed" in output):
-        return render.cleanup_summary(output, style)
+        return render.cleanup_summary(output, style) + render.forced_line(output)
     if machine == "reconcile" or (machine is None and "Desired" in output):
         return render.reconcile_summary(output, style)
     return render.to_json(output).splitlines()
 
 
 def list_peerings(ctx: Context, include_ended: bool) -> int:
-    """The peerings the stack manages in the region, as a table or JSON."""
+    """Every peering the stack manages, wherever it is (read by the hub with the stack's roles),
+    as a table or JSON. ``include_ended``: also those that ended, as the caller's credentials
+    see them in the region (EC2 shows ended peerings for a while only)."""
     aws = ctx.aws()
-    peerings = list_managed(aws, ctx.stack_name, include_ended)
+    view = read_network(aws, ctx.stack_name)
+    peerings: list[dict[str, Any]] = list(view.status.get("Peerings", []))
+    if include_ended:
+        known = {p["VpcPeeringConnectionId"] for p in peerings}
+        peerings += [
+            p
+            for p in list_managed(aws, ctx.stack_name, include_ended=True)
+            if p["VpcPeeringConnectionId"] not in known
+        ]
     if ctx.output == "json":
         ctx.say(render.to_json(peerings))
     elif peerings:
-        for line in render.peerings_table(peerings):
+        for line in peering_rows(peerings, indent=""):
             ctx.say(line)
     else:
-        ctx.say(f"No peering managed by stack {ctx.stack_name} in {aws.region}.")
+        accounts = ", ".join(view.status.get("Accounts", []))
+        regions = ", ".join(view.status.get("Regions", []))
+        ctx.say(
+            f"No peering managed by stack {render.safe(ctx.stack_name)} in accounts {accounts}"
+            f" and regions {regions}."
+        )
+    return EXIT_OK
+
+
+def status(ctx: Context, group: str | None) -> int:
+    """The network as the hub reads it: each group's members and pair matrix, the explicit
+    peerings, what could not be read, the last reconcile and the sweep."""
+    view = read_network(ctx.aws(), ctx.stack_name, group)
+    if ctx.output == "json":
+        ctx.say(render.to_json(view.as_json()))
+    else:
+        for line in status_lines(view, ctx.style):
+            ctx.say(line)
+    failing = [p for p in view.status.get("Pairs", []) if p.get("State") in ("failed", "refused")]
+    return EXIT_FAILED if failing or view.status.get("Failed") else EXIT_OK
+
+
+def graph(ctx: Context, fmt: str, out: str | None, group: str | None) -> int:
+    """The network as a picture (mermaid, dot or a self-contained HTML file)."""
+    text = render_graph(read_network(ctx.aws(), ctx.stack_name, group), fmt)
+    if out is None:
+        ctx.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(out, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {exc.strerror or exc}") from exc
+    if ctx.output == "json":
+        ctx.say(render.to_json({"Out": out, "Format": fmt}))
+    else:
+        ctx.say(f"wrote {out} ({fmt})")
     return EXIT_OK

@@ -8,6 +8,7 @@ other), so the rules stay in one place.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,3 +166,153 @@ def reconcile_input(
     if vpc.region is not None:
         side["Region"] = vpc.region
     return {"Vpc": side, **flags}
+
+
+# ------------------------------------------------------------------ flags of the input fields
+@dataclass(frozen=True)
+class FieldFlag:
+    """One input field and the flag that sets it: ``kind`` bool (``--x``; ``negate``, the flag
+    that sets it false), list (comma-separated), or text; ``field`` a dotted path in the
+    input."""
+
+    flag: str
+    field: str
+    kind: str = "text"
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+    negate: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return "field_" + self.flag.removeprefix("--").replace("-", "_")
+
+
+def _side_flags(side: str) -> list[FieldFlag]:
+    name = side.capitalize()
+    return [
+        FieldFlag(f"--{side}-role-arn", f"{name}.RoleArn", help="the role to assume there"),
+        FieldFlag(
+            f"--{side}-route-tables",
+            f"{name}.RouteTables",
+            choices=("all", "main", "none"),
+            help="which of its route tables get the routes (default all)",
+        ),
+        FieldFlag(f"--{side}-route-table-ids", f"{name}.RouteTableIds", "list", "these tables"),
+        FieldFlag(
+            f"--{side}-subnet-ids", f"{name}.SubnetIds", "list", "the tables of these subnets"
+        ),
+        FieldFlag(
+            f"--{side}-dedicated-route-table",
+            f"{name}.DedicatedRouteTable.SubnetIds",
+            "list",
+            "a new route table of this stack's, associated with these subnets",
+        ),
+        FieldFlag(
+            f"--{side}-destination-cidrs",
+            f"{name}.DestinationCidrs",
+            "list",
+            "route only these of the peer's CIDRs",
+        ),
+        FieldFlag(f"--{side}-ipv6", f"{name}.Ipv6", "bool", "route the peer's IPv6 CIDRs too"),
+        FieldFlag(
+            f"--{side}-dns",
+            f"{name}.DnsResolution",
+            "bool",
+            "DNS resolution from the remote VPC on this side only",
+            negate=f"--{side}-no-dns",
+        ),
+        FieldFlag(
+            f"--{side}-allow-more-specific-routes",
+            f"{name}.AllowMoreSpecificRoutes",
+            "bool",
+            "allow routes narrower than an existing route to another target",
+        ),
+    ]
+
+
+#: The create input's fields beyond the VPCs, accounts and regions (SideOptions) and the
+#: flags --dns/--no-dns, --dry-run, --adopt, each once.
+CREATE_FLAGS: list[FieldFlag] = [
+    *_side_flags("requester"),
+    *_side_flags("accepter"),
+    FieldFlag("--name", "Tags.Name", help="the peering's Name tag (default: from the VPCs')"),
+    FieldFlag("--force", "Force", "bool", "act on a peering a group manages (ManagedByGroup)"),
+]
+#: The cleanup input's fields beyond the peering id.
+CLEANUP_FLAGS: list[FieldFlag] = [
+    FieldFlag("--account", "AccountId", help="where the peering is: its requester's account"),
+    FieldFlag("--peering-region", "Region", help="where the peering is: its requester's region"),
+    FieldFlag("--role-arn", "RoleArn", help="the role to assume there"),
+    FieldFlag("--force", "Force", "bool", "remove a peering a group manages (ManagedByGroup)"),
+]
+#: Flags named by hand in __main__, for error messages.
+OTHER_FLAGS: list[FieldFlag] = [
+    *(
+        FieldFlag(f"--{side}-{part}", f"{side.capitalize()}.{field}")
+        for side in ("requester", "accepter")
+        for part, field in (("vpc", "VpcId"), ("account", "AccountId"), ("region", "Region"))
+    ),
+    FieldFlag("--dns", "DnsResolution"),
+    FieldFlag("--dry-run", "DryRun"),
+    FieldFlag("--adopt", "Adopt"),
+    FieldFlag("--tag", "Tags"),
+]
+
+
+def add_field_flags(parser: Any, flags: list[FieldFlag]) -> None:
+    for f in flags:
+        if f.kind == "bool":
+            parser.add_argument(f.flag, dest=f.dest, action="store_const", const=True, help=f.help)
+            if f.negate:
+                parser.add_argument(
+                    f.negate, dest=f.dest, action="store_const", const=False, help="the opposite"
+                )
+        else:
+            metavar = "A,B" if f.kind == "list" else "VALUE"
+            parser.add_argument(
+                f.flag, dest=f.dest, metavar=metavar, choices=f.choices, help=f.help
+            )
+
+
+def apply_field_flags(request: dict[str, Any], args: Any, flags: list[FieldFlag]) -> dict[str, Any]:
+    """The flags given, written into the input at their fields (over the input file's)."""
+    for f in flags:
+        value = getattr(args, f.dest, None)
+        if value is None:
+            continue
+        if f.kind == "list":
+            value = [v.strip() for v in str(value).split(",") if v.strip()]
+            if not value:
+                raise UsageError(f"{f.flag}: give at least one value (A,B,...)")
+        *path, last = f.field.split(".")
+        node = request
+        for part in path:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise UsageError(f"{f.flag}: --input's {part} must be an object")
+            node = child
+        node[last] = value
+    return request
+
+
+def tags_input(request: dict[str, Any], tags: list[str] | None) -> dict[str, Any]:
+    """``--tag KEY=VALUE`` (repeatable) into the input's Tags."""
+    for item in tags or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag {item!r}: give KEY=VALUE")
+        request.setdefault("Tags", {})[key] = value
+    return request
+
+
+def name_flags(text: str, flags: list[FieldFlag]) -> str:
+    """An error that names input fields, with the flag a command-line user typed beside each
+    field (longest field first, so Requester.DedicatedRouteTable.SubnetIds is not taken for
+    Requester.SubnetIds)."""
+    for f in sorted(flags, key=lambda f: -len(f.field)):
+        pattern = re.compile(rf"(?<![\w.]){re.escape(f.field)}(?![\w])")
+        if pattern.search(text) and f.flag not in text:
+            text = pattern.sub(f"{f.flag} (\\g<0>)", text, count=1)
+    return text

@@ -3,7 +3,7 @@
 On a terminal the running state is one live line, redrawn in place (``\\r``) with its time so
 far; anywhere else (a pipe, a file, ``TERM=dumb``) each state is one plain line printed once it
 is done, with no ANSI escape. Summaries are plain lists of lines, built from the machines'
-outputs as they are documented (README "Create output", "Cleanup"), tolerant of fields that
+outputs as they are documented (docs/inputs-and-outputs.md), tolerant of fields that
 are absent.
 """
 
@@ -174,9 +174,36 @@ def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
 
 
+#: Characters a terminal would obey rather than show: bidirectional overrides, isolates and
+#: marks (they reorder what follows), and the line and paragraph separators.
+_INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"
+)
+
+
+def safe(text: Any) -> str:
+    """Text from AWS (a Name tag, a cause) as a terminal can show it and nothing else: C0 and
+    C1 control characters (ESC, CSI U+009B, newlines), bidi controls and U+2028/U+2029 are
+    written as escapes (``\\x1b``, ``\\u202e``), so no tag value can move the cursor, colour
+    the screen or reorder a line."""
+    text = str(text)
+    if text.isprintable() and not _INVISIBLE.intersection(text):
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif char in _INVISIBLE:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def columns(rows: Iterable[list[str]], indent: str = "  ") -> list[str]:
-    """Rows as lines, each column as wide as its widest cell."""
-    rows = list(rows)
+    """Rows as lines, each column as wide as its widest cell; every cell made :func:`safe`."""
+    rows = [[safe(cell) for cell in row] for row in rows]
     if not rows:
         return []
     widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows)))]
@@ -200,9 +227,9 @@ def readable_cause(cause: str | None) -> str:
 
 
 def failure_line(error: str, cause: str | None) -> str:
-    """``Error: Cause``."""
+    """``Error: Cause``, made :func:`safe`."""
     text = readable_cause(cause)
-    return f"{error}: {text}" if text else error
+    return safe(f"{error}: {text}" if text else error)
 
 
 def _side_row(name: str, side: Any) -> list[str]:
@@ -211,7 +238,7 @@ def _side_row(name: str, side: Any) -> list[str]:
     cidrs = [*side.get("CidrBlocks", []), *side.get("Ipv6CidrBlocks", [])]
     return [
         name,
-        str(side.get("VpcId", "?")),
+        str(side.get("VpcId", "?")) + (f" ({side['Name']})" if side.get("Name") else ""),
         f"account {side.get('AccountId', '?')}",
         str(side.get("Region", "?")),
         ", ".join(cidrs),
@@ -234,7 +261,7 @@ def _route_lines(routes: list[dict[str, Any]]) -> list[str]:
     return columns(rows)
 
 
-def _dns_line(dns: Any) -> str | None:
+def _dns_line(dns: Any, dry_run: bool = False) -> str | None:
     if not isinstance(dns, dict):
         return None
     sides = {
@@ -248,7 +275,12 @@ def _dns_line(dns: Any) -> str | None:
         state = ", ".join(f"{n.lower()} {'on' if v else 'off'}" for n, v in sides.items())
     else:
         state = "on" if dns.get("Requested") else "off"
+    if dry_run:
+        changed = " (a change: the peering's is not that now)" if dns.get("Changed") else ""
+        return f"DNS resolution from the remote VPC: would be {state}{changed}"
     changed = " (changed now)" if dns.get("Changed") else ""
+    if dns.get("Changed") and not any(sides.values()) and not dns.get("Requested"):
+        changed = " (turned off now: give --dns to keep it on)"
     return f"DNS resolution from the remote VPC: {state}{changed}"
 
 
@@ -261,7 +293,7 @@ def _verification_lines(verification: Any, style: Style) -> list[str]:
     for check in checks:
         mark = style.ok if check.get("Ok") else style.bad
         detail = f": {check['Detail']}" if check.get("Detail") else ""
-        lines.append(f"  {mark} {check.get('Subject', '?')}{detail}")
+        lines.append(safe(f"  {mark} {check.get('Subject', '?')}{detail}"))
     return lines
 
 
@@ -271,11 +303,12 @@ def create_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
     lines: list[str] = []
     peering_id = output.get("VpcPeeringConnectionId")
     name = (output.get("Tags") or {}).get("Name")
-    named = f" ({name})" if name else ""
+    named = f" ({safe(name)})" if name else ""
     if output.get("DryRun"):
         lines.append("Dry run: nothing was changed.")
         if output.get("PeeringAction") == "reuse" and peering_id:
-            lines.append(f"Would reuse peering {peering_id}{named} ({output.get('Status')})")
+            verb = "adopt (tag as this stack's)" if output.get("Adopt") else "reuse"
+            lines.append(f"Would {verb} peering {peering_id}{named} ({output.get('Status')})")
         else:
             lines.append(f"Would create a peering{named}")
     else:
@@ -309,7 +342,7 @@ def create_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
             ]
             for t in tables
         )
-    dns = _dns_line(output.get("Dns"))
+    dns = _dns_line(output.get("Dns"), bool(output.get("DryRun")))
     if dns:
         lines.append(dns)
     lines += _rule_lines(output.get("SecurityGroupRules") or [])
@@ -367,6 +400,17 @@ def is_not_found(output: Any) -> bool:
         str(output.get(key) or "").replace(" ", "").replace("-", "").lower() == "notfound"
         for key in ("Status", "StatusBefore")
     )
+
+
+def forced_line(output: dict[str, Any]) -> list[str]:
+    """An explicit create or cleanup forced over a group's peering (--force)."""
+    group = output.get("ForcedOverGroup")
+    if not group:
+        return []
+    return [
+        f"Forced over group {safe(group)}: the next reconcile of the group puts this peering "
+        "back as the group's VPC tags say (change the tags to make it last)"
+    ]
 
 
 def cleanup_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]:
@@ -503,6 +547,7 @@ def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]
             ("Unchanged", "unchanged"),
             ("Accepted", "accepted"),
             ("Rejected", "rejected"),
+            ("IgnoredCount", "ignored"),
             ("FailedCount", "failed"),
         )
     )
@@ -517,7 +562,18 @@ def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]
                 failure.get("Pair") or failure.get("Vpc") or failure.get("Location") or "reconcile"
             )
             cause = failure_line(str(failure.get("Error", "Error")), failure.get("Cause"))
-            lines += [f"  {style.bad} {subject}", f"      {cause}"]
+            lines += [f"  {style.bad} {safe(subject)}", f"      {cause}"]
+    ignored = output.get("Ignored") or []
+    if ignored:
+        lines.append("Ignored (requests made elsewhere, left pending)")
+        lines += columns(
+            [
+                str(i.get("VpcPeeringConnectionId", "?")),
+                f"{i.get('Requester', '?')} -> {i.get('Accepter', '?')}",
+                str(i.get("Reason", "")),
+            ]
+            for i in ignored
+        )
     skipped = output.get("Skipped") or []
     if skipped:
         lines.append("Skipped")
@@ -549,13 +605,26 @@ def compensation_summary(document: dict[str, Any]) -> list[str]:
     return ["Compensation: this execution's changes were undone", *columns(rows)]
 
 
+def _decided(document: dict[str, Any]) -> bool:
+    """Whether a reconcile got as far as deciding something (a count or a list not empty)."""
+    return any(
+        value
+        for key, value in document.items()
+        if key not in ("Scope", "Error", "Cause")
+        and isinstance(value, (int, list))
+        and not isinstance(value, bool)
+    )
+
+
 def failure_summary(
     machine: str | None, document: dict[str, Any], style: Style = PLAIN
 ) -> list[str]:
     """A failed execution's last document, where it says more than its error: a reconcile's
     counts and failed pairs, a create's compensation."""
     if machine in ("reconcile", None) and "Desired" in document:
-        return reconcile_summary(document, style)
+        # A reconcile refused before it decided anything (bad input, the boundary): its zero
+        # counts say nothing; the error that follows says it all.
+        return reconcile_summary(document, style) if _decided(document) else []
     if machine in ("create", None) and "Compensation" in document:
         return compensation_summary(document)
     return []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import botocore.exceptions
 
@@ -30,6 +30,14 @@ class MachineRef:
 
 def stack_outputs(aws: Aws, stack_name: str) -> dict[str, str] | None:
     """The stack's outputs by key, or None when there is no such stack to read."""
+    stack = stack_description(aws, stack_name)
+    if stack is None:
+        return None
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def stack_description(aws: Aws, stack_name: str) -> dict[str, Any] | None:
+    """The stack as DescribeStacks shows it, or None when there is no such stack to read."""
     cloudformation = aws.client("cloudformation")
     with aws_errors(f"cloudformation DescribeStacks {stack_name}"):
         try:
@@ -42,7 +50,7 @@ def stack_outputs(aws: Aws, stack_name: str) -> dict[str, str] | None:
             raise
     if not stacks:
         return None
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return dict(stacks[0])
 
 
 def machine_name_arn(partition: str, region: str, account_id: str, name: str) -> str:

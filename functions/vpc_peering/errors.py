@@ -84,6 +84,11 @@ class NotManaged(PeeringError):
     """Cleanup was asked to remove a peering this stack did not create."""
 
 
+class ManagedByGroup(PeeringError):
+    """An explicit create or cleanup on a peering a group manages (the group's tags decide it;
+    ``Force`` overrides, and the next reconcile of the group puts it back)."""
+
+
 class AccessDenied(PeeringError):
     """AWS refused a call (assume role or an EC2 action): the message names the call and account."""
 

@@ -375,6 +375,10 @@ class CreateRequest(_Strict):
         _unique([rule.label for rule in value], "a rule")
         return value
 
+    #: Act on a peering a group manages all the same (ManagedByGroup otherwise); the next
+    #: reconcile of the group puts it back as the tags say.
+    force: StrictBool = False
+
     @field_validator("tags")
     @classmethod
     def _no_reserved_tags(cls, value: dict[str, str]) -> dict[str, str]:
@@ -397,6 +401,8 @@ class Side(_Selection, SideRef):
 
     cidr_blocks: list[str] = Field(default_factory=list)
     ipv6_cidr_blocks: list[str] = Field(default_factory=list)
+    #: The VPC's Name tag, as EC2 has it (for people: outputs and the default peering name).
+    name: str | None = None
     route_tables: str | None = None
     route_table_ids: list[str] | None = None
     subnet_ids: list[str] | None = None
@@ -559,6 +565,27 @@ class PeeringDocument(_Model):
     verification: Verification | None = None
     #: What may stop traffic across the peering (Verify; never failures), each with what to do.
     warnings: list[TrafficWarning] = Field(default_factory=list)
+    #: The group whose peering this explicit create changed anyway (Force): the next
+    #: reconcile of the group puts it back as the tags say.
+    forced_over_group: str | None = None
+    #: What this execution changed (set by Verify): "peering", "acceptance", "route tables",
+    #: "routes", "dns". Empty: a rerun that found everything as asked ("VPC Peering
+    #: Established" is then not published).
+    changed: list[str] = Field(default_factory=list)
+
+    def changes(self) -> list[str]:
+        """What this execution changed, as far as its document records it."""
+        made = {
+            "peering": self.created_by_execution,
+            "acceptance": bool(self.acceptance and self.acceptance.accepted),
+            "route tables": any(t.state == "created" for t in self.dedicated_route_tables),
+            "routes": any(r.state == "created" for r in self.routes),
+            "dns": bool(self.dns and self.dns.changed),
+            "security group rules": any(
+                e.state in ("created", "revoked") for e in self.security_group_rules
+            ),
+        }
+        return [what for what, done in made.items() if done]
 
     def side(self, name: SideName) -> Side:
         return self.requester if name == "Requester" else self.accepter
@@ -591,6 +618,11 @@ class CleanupRequest(_Strict):
     #: Set by the reconcile machine with RejectUnwanted: reject this request made elsewhere,
     #: which the accept policy refuses (a pending request to the Accepter's VPC).
     reject: StrictBool = False
+    #: Set by the reconcile machine: the group whose peering this removal is (no group wants
+    #: the pair any more). An explicit cleanup of a group's peering is ManagedByGroup.
+    group: GroupName | None = None
+    #: Remove a peering a group manages all the same; the next reconcile puts it back.
+    force: StrictBool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -605,6 +637,10 @@ class CleanupRequest(_Strict):
             )
         output = {f.alias or n for n, f in PeeringDocument.model_fields.items()}
         own = {f.alias or n for n, f in cls.model_fields.items()}
+        if "PeeringAction" in data:
+            # A create output's Group says what the peering was made for, not that this
+            # cleanup is the group's own removal (only the reconcile says that).
+            own = own - {"Group"}
         return {k: v for k, v in data.items() if k in own or k not in output}
 
 
@@ -626,13 +662,25 @@ class CompensationReport(_Model):
         return _without_empty(handler(self), "SecurityGroupRulesRevoked")
 
 
+#: Where a failure happened. Plan: the first step refused the input or its checks, before
+#: anything was made; Create / Cleanup: a later step of that machine; Compensate: compensation
+#: itself could not finish.
+type FailureStage = Literal["Plan", "Create", "Cleanup", "Compensate"]
+
+
 class FailureReport(_Model):
-    """A failed create's end: the error name and cause for the Fail state and the "VPC
-    Peering Failed" event, the peering, and what compensation removed."""
+    """A failed create's or cleanup's end: the error name and cause for the Fail state and the
+    "VPC Peering Failed" / "VPC Peering Cleanup Failed" event, the peering and its VPCs, and
+    what compensation removed."""
 
     error: str
     cause: str
+    stage: FailureStage
+    #: A dry run refused by Plan (rules can ignore it: nothing was to be made).
+    dry_run: bool = False
     vpc_peering_connection_id: str | None = None
+    requester_vpc_id: str | None = None
+    accepter_vpc_id: str | None = None
     compensation: CompensationReport | None = None
 
 
@@ -678,6 +726,24 @@ class CleanupDocument(_Model):
     #: before; what pointed to it was cleared), or NotFound (EC2 knows no such peering where
     #: the input said to look: nothing was done).
     result: Literal["Removed", "AlreadyDeleted", "NotFound", "Rejected", ""] = ""
+    #: The group the peering was made for (its vpc-peering:group tag), if any.
+    group: str | None = None
+    #: The group whose peering this explicit cleanup removed anyway (Force): the next
+    #: reconcile of the group makes it again.
+    forced_over_group: str | None = None
+    #: What this cleanup changed (set by DeletePeering): "peering", "routes", "route tables".
+    #: Empty: nothing was there to remove ("VPC Peering Removed" is then not published).
+    changed: list[str] = Field(default_factory=list)
+
+    def changes(self) -> list[str]:
+        """What this cleanup removed (or rejected), as far as its document records it."""
+        made = {
+            "peering": self.removed.peering_deleted or self.result == "Rejected",
+            "routes": bool(self.removed.routes),
+            "route tables": bool(self.removed.route_tables),
+            "security group rules": bool(self.removed.security_group_rules),
+        }
+        return [what for what, done in made.items() if done]
 
     @property
     def unread_sides(self) -> set[str]:
@@ -1131,3 +1197,67 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+# ------------------------------------------------------------------ the operator's view
+class StatusRequest(_Strict):
+    """Input of the network status function: every group, or one."""
+
+    group: GroupName | None = None
+
+
+class StatusVpc(_Model):
+    """A VPC as the status shows it: where it is, its Name tag and CIDRs, its groups."""
+
+    vpc_id: str
+    account_id: str
+    region: str
+    name: str | None = None
+    cidr_blocks: list[str] = Field(default_factory=list)
+    #: "mesh:blue", "hub:core", "spoke:core".
+    groups: list[str] = Field(default_factory=list)
+
+
+#: A pair's state in the matrix: active and routed both ways; a peering on its way; none; one
+#: that needs routes or DNS; the reconcile could not make it (failed) or will not (refused).
+type PairState = Literal["active", "pending", "missing", "repair", "failed", "refused"]
+
+
+class StatusPair(_Model):
+    """A pair a group wants, and how it is."""
+
+    requester: str
+    accepter: str
+    groups: list[str]
+    state: PairState
+    vpc_peering_connection_id: str | None = None
+    peering_status: str | None = None
+    detail: str = ""
+
+
+class StatusPeering(_Model):
+    """A peering this stack manages (made, adopted or accepted), wherever it is."""
+
+    vpc_peering_connection_id: str
+    status: str
+    requester: StatusVpc
+    accepter: StatusVpc
+    name: str | None = None
+    group: str | None = None
+
+
+class NetworkStatus(_Model):
+    """The network as the hub reads it with the stack's roles: every group's members and
+    pairs, every managed peering (those no group wants are explicit creates), what could not
+    be read, and VPCs whose tags are wrong."""
+
+    accounts: list[str]
+    regions: list[str]
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    vpcs: list[StatusVpc] = Field(default_factory=list)
+    pairs: list[StatusPair] = Field(default_factory=list)
+    peerings: list[StatusPeering] = Field(default_factory=list)
+    #: Requests made elsewhere to a managed VPC, left pending (they wait for approval: the
+    #: accept policy does not allow them yet), and why.
+    pending_approval: list[ReconcileIgnored] = Field(default_factory=list)
+    failed: list[ReconcileFailure] = Field(default_factory=list)

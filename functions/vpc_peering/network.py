@@ -446,15 +446,21 @@ def incoming_removal_request(
     return CleanupRequest(vpc_peering_connection_id=peering_id, accepter=side, reject=reject)
 
 
-def removal_request(requester: SideEntry, accepter: SideEntry, peering_id: str) -> CleanupRequest:
-    """The cleanup machine's input for a group peering (both sides say where to look)."""
+def removal_request(
+    requester: SideEntry, accepter: SideEntry, peering_id: str, group: str | None = None
+) -> CleanupRequest:
+    """The cleanup machine's input for a group peering (both sides say where to look; the
+    group says the removal is the group's own, not an explicit cleanup)."""
 
     def side(entry: SideEntry) -> SideRefInput:
         account, region, vpc_id = entry[:3]
         return SideRefInput(vpc_id=vpc_id, account_id=account, region=region)
 
     return CleanupRequest(
-        vpc_peering_connection_id=peering_id, requester=side(requester), accepter=side(accepter)
+        vpc_peering_connection_id=peering_id,
+        requester=side(requester),
+        accepter=side(accepter),
+        group=group,
     )
 
 

@@ -129,8 +129,16 @@ def _check_size(doc: PeeringDocument) -> None:
 
 
 # ---------------------------------------------------------------------------------- create
+#: EC2's longest tag value.
+MAX_TAG_VALUE = 256
+
+
 def ownership_tags(doc: PeeringDocument, settings: Settings) -> dict[str, str]:
-    name = doc.tags.get("Name") or f"{doc.requester.vpc_id}-{doc.accepter.vpc_id}"
+    # By default named after the VPCs' Name tags (their ids where they have none).
+    default = (
+        f"{doc.requester.name or doc.requester.vpc_id}-{doc.accepter.name or doc.accepter.vpc_id}"
+    )
+    name = doc.tags.get("Name") or default[:MAX_TAG_VALUE]
     return {
         **doc.tags,
         "Name": name,
@@ -491,6 +499,7 @@ def verify(doc: PeeringDocument, access: Access, settings: Settings) -> PeeringD
     doc.verification.ok = all(c.ok for c in doc.verification.checks)
     doc.warnings = traffic.traffic_warnings(doc, views, tables) if warn else []
     doc.status = peering.status if peering else "not found"
+    doc.changed = doc.changes()
     if not doc.verification.ok:
         problems = [f"{c.subject}: {c.detail}" for c in doc.verification.checks if not c.ok]
         raise VerificationFailed(f"{len(problems)} check(s) failed: " + "; ".join(problems[:5]))

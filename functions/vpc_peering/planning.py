@@ -15,6 +15,7 @@ from .errors import (
     AssociationConflict,
     CidrOverlap,
     InvalidInput,
+    ManagedByGroup,
     PeeringExists,
     PeeringFailed,
     QuotaExceeded,
@@ -26,9 +27,11 @@ from .models import (
     Check,
     CreateRequest,
     DedicatedTable,
+    DnsReport,
     PeeringDocument,
     RouteEntry,
     Side,
+    SideDns,
     SideName,
     Verification,
 )
@@ -163,6 +166,7 @@ def plan_routes(
     max_routes: int,
     conflicts: Conflicts | None = None,
     allow_narrower: bool = False,
+    group: str | None = None,
 ) -> list[RouteEntry]:
     """One entry per table and destination; refuse any route that would take others' traffic
     (each refusal raised at once, or added to ``conflicts`` to be reported together)."""
@@ -171,7 +175,9 @@ def plan_routes(
         new = 0
         for destination in wanted:
             try:
-                state = route_state(side_name, table, destination, peering_id, allow_narrower)
+                state = route_state(
+                    side_name, table, destination, peering_id, allow_narrower, group
+                )
             except RouteConflict as exc:
                 if conflicts is None:
                     raise
@@ -211,6 +217,7 @@ def route_state(
     destination: str,
     peering_id: str | None,
     allow_narrower: bool = False,
+    group: str | None = None,
 ) -> str:
     """``present`` if this peering already routes it, ``planned`` if free; else a conflict.
 
@@ -234,10 +241,20 @@ def route_state(
         raise RouteConflict(
             f"{side_name} route table {table.route_table_id}: {destination} is inside the "
             f"existing route {wider.destination} via {wider.target}; a narrower route to the "
-            f"peering would divert part of its traffic (set {side_name}.AllowMoreSpecificRoutes "
-            "if that is what you want)"
+            f"peering would divert part of its traffic ({narrowing_remedy(side_name, group)})"
         )
     return "planned"
+
+
+def narrowing_remedy(side_name: SideName, group: str | None) -> str:
+    """What to do about a route the peering would narrow: an explicit create may allow it; a
+    group's pair cannot (its tags have no such option), so its route tables must change."""
+    if group:
+        return (
+            f"group {group}'s peerings never narrow a route: route this VPC's other tables "
+            "(tag it vpc-peering:route-tables=main or none), or change that route"
+        )
+    return f"set {side_name}.AllowMoreSpecificRoutes if that is what you want"
 
 
 def wider_route(table: RouteTable, destination: str, peering_id: str | None) -> Route | None:
@@ -371,6 +388,7 @@ def plan_pair(
             vpc.cidr_blocks,
             vpc.ipv6_cidr_blocks,
         )
+        sides[name].name = vpc.tags.get("Name")
     check_no_overlap(vpcs["Requester"], vpcs["Accepter"])
     req, acc = sides["Requester"], sides["Accepter"]
     existing = choose_existing([p for v in views.values() for p in v.peerings], req, acc)
@@ -407,9 +425,15 @@ def plan_pair(
         if request.group:
             check_group_peering(existing, tags, settings)
         else:
+            group = ownership.group_of(tags, settings)
+            if group is not None:
+                doc.forced_over_group = check_explicit(
+                    existing.peering_id, group, request.force, "create"
+                )
             doc.adopt = needs_adoption(existing, tags, request.adopt, settings)
     if not doc.incoming and (existing is None or existing.status in states.NEEDS_ACCEPT):
         check_accept_policy(doc, existing, vpcs["Accepter"], views["Requester"], settings)
+    doc.dns = planned_dns(doc, existing)
     conflicts = Conflicts()
     for name in SIDES:
         peer = vpcs["Accepter" if name == "Requester" else "Requester"]
@@ -496,6 +520,36 @@ def check_incoming_request(
     return not ours
 
 
+def planned_dns(doc: PeeringDocument, existing: Peering | None) -> DnsReport:
+    """DNS resolution from the remote VPC as ConfigureDns will set it (exactly as asked, so a
+    rerun without DnsResolution turns it off), and whether that changes the peering's: a dry
+    run says so before it happens."""
+    now: dict[str, bool] = {}
+    if existing is not None:
+        for info in (existing.requester, existing.accepter):
+            now[info.vpc_id] = info.allow_dns
+    changed = any(side.dns_resolution != now.get(side.vpc_id, False) for _, side in doc.reachable())
+    return DnsReport(
+        requested=any(side.dns_resolution for _, side in doc.reachable()),
+        requester=SideDns(allow_dns_resolution_from_remote_vpc=doc.requester.dns_resolution),
+        accepter=SideDns(allow_dns_resolution_from_remote_vpc=doc.accepter.dns_resolution),
+        changed=changed,
+    )
+
+
+def check_explicit(peering_id: str, group: str, force: bool, what: str) -> str:
+    """An explicit create or cleanup on a group's peering: refused (ManagedByGroup), since the
+    next reconcile would undo it, unless ``force``. Returns the group (forced over)."""
+    if not force:
+        raise ManagedByGroup(
+            f"{peering_id} belongs to group {group!r} (its vpc-peering:group tag): the group's "
+            f"VPC tags decide it, and the next reconcile would undo this {what}. Change the "
+            "tags instead (vpc-peering:mesh, :hub, :spoke, :dns), or force it (Force, "
+            "vpc-peering --force) knowing the next reconcile puts it back"
+        )
+    return group
+
+
 def check_group_peering(existing: Peering, tags: dict[str, str], settings: Settings) -> None:
     """A group's pair reuses only a peering this stack made for a group: one made by hand or by
     an explicit create is not the group's to change (nor, later, to remove)."""
@@ -536,6 +590,7 @@ def _plan_side(
         settings.max_routes_per_table,
         conflicts,
         side.allow_more_specific_routes,
+        doc.group,
     )
     dedicated, dedicated_routes = plan_dedicated(
         side,

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ec2, locks, network
+from . import ec2, locks, network, status
 from .aws import Access, Location, aws_call
 from .errors import (
     ConfigurationError,
@@ -32,6 +32,7 @@ from .locations import check_allowed, location_for
 from .models import (
     TAG_MANAGED_BY,
     NetworkPlanDocument,
+    NetworkStatus,
     PairRun,
     PairSideRef,
     PlannedPair,
@@ -49,6 +50,7 @@ from .models import (
     RoundResult,
     RoundRun,
     SideEntry,
+    StatusRequest,
     TagChangeEvent,
     TagChangeOutcome,
     WorkEntry,
@@ -422,7 +424,7 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
         label = f"{network.key_of(requester)} ~ {network.key_of(accepter)}"
         child: Any
         if action == "remove":
-            child = network.removal_request(requester, accepter, peering_id)
+            child = network.removal_request(requester, accepter, peering_id, group)
         elif action in ("remove-incoming", "reject"):
             child = network.incoming_removal_request(accepter, peering_id, action == "reject")
         elif action in ("accept", "repair-incoming"):
@@ -732,3 +734,12 @@ def _start_reconcile(
                 return None
             raise
     return str(started["executionArn"])
+
+
+def read_status(
+    raw_request: Any, execution_name: str, access: Access, settings: Settings
+) -> NetworkStatus:
+    """The network status (``vpc-peering status``, ``list``, ``graph``): read every managed
+    account and region with the stack's roles, change nothing, take no lease."""
+    request = parse(StatusRequest, raw_request if raw_request is not None else {})
+    return status.network_status(observe_network(access, settings), settings, request.group)

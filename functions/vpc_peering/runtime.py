@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from .aws import Access
 from .callbacks import TaskCallbacks
 from .errors import ConfigurationError, InvalidInput, PeeringError, TransientAwsError
-from .models import parse
+from .models import FailureReport, parse
 from .observability import logger, metrics, tracer
 from .settings import Settings
 
@@ -163,7 +163,7 @@ def raw_step(step_name: str, step: Callable[[dict[str, Any], Access, Settings], 
         try:
             settings = load_settings()
         except ConfigurationError as exc:
-            return {"Error": exc.name, "Cause": str(exc), "VpcPeeringConnectionId": None}
+            return FailureReport(error=exc.name, cause=str(exc), stage="Plan").dump()
         document = event.get("Document") if isinstance(event, dict) else None
         access = Access(settings, _execution_name(event))
         return step(document if isinstance(document, dict) else {}, access, settings)

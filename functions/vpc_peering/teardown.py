@@ -45,9 +45,12 @@ from .models import (
     parse,
 )
 from .observability import logger
+from .planning import check_explicit
 from .settings import Settings
 
 MAX_CAUSE = 2000
+#: An id or name copied from an input into a failure report is clipped to this.
+MAX_ID = 256
 DELETE_WAIT_SECONDS = 30.0
 #: How long a peering a create output names may stay invisible (EC2 eventual consistency).
 NOT_FOUND_WAIT_SECONDS = 8.0
@@ -124,14 +127,22 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
     peering and what is left; transient errors are raised instead, for the state's Retry.
     """
     # Every Catch writes the error to $.Error and keeps the state's input beside it: the
-    # document of the step that failed, or {"Request": ...} when Plan failed (nothing made).
+    # document of the step that failed, or {"Request": ...} when Plan failed (nothing made:
+    # the machine reports that with ReportFailure, and so does this).
     doc_data = {k: v for k, v in raw.items() if k != "Error"}
+    if "Request" in doc_data:
+        return report_failure(raw, access, settings)
     name, cause = summarize_error(raw.get("Error"), doc_data)
     report = FailureReport(
-        error=name, cause=cause, vpc_peering_connection_id=doc_data.get("VpcPeeringConnectionId")
+        error=name,
+        cause=cause,
+        stage="Create",
+        vpc_peering_connection_id=_text(doc_data.get("VpcPeeringConnectionId")),
+        requester_vpc_id=_vpc_id(doc_data.get("Requester")),
+        accepter_vpc_id=_vpc_id(doc_data.get("Accepter")),
     )
     try:
-        doc = None if "Request" in doc_data else PeeringDocument.model_validate(doc_data)
+        doc = PeeringDocument.model_validate(doc_data)
     except ValidationError:
         doc = None
     if doc is None:
@@ -143,7 +154,7 @@ def compensate(raw: dict[str, Any], access: Access, settings: Settings) -> dict[
     except TransientAwsError:
         raise  # the Compensate state retries; its Catch reports CompensationFailed after that
     except PeeringError as exc:
-        report.error = "CompensationFailed"
+        report.error, report.stage = "CompensationFailed", "Compensate"
         report.cause = _clip(
             f"compensation did not complete ({exc.name}: {exc}); left: {undo.left()}. Run the "
             f"cleanup machine with {undo.peering_id or 'the peering id'}. The create had "
@@ -388,6 +399,8 @@ def cleanup_plan(
     if found is not None:
         if not _prove_ownership(doc, *found, given, access, settings):
             return doc
+        if doc.group and request.group != doc.group and doc.status not in states.GONE:
+            doc.forced_over_group = check_explicit(peering_id, doc.group, request.force, "cleanup")
     elif len(given) == 2:
         # EC2 does not know the peering: nothing proves it was ours. Only routes to it inside
         # route tables this stack tagged as its own are cleared (they are blackholes now).
@@ -494,6 +507,7 @@ def _prove_ownership(
     record = peering if same else ec2.describe_peering(access, req_loc, peering_id)
     doc.managed = ownership.owned_by_stack(record.tags if record else {}, settings)
     if doc.managed:
+        doc.group = ownership.group_of(record.tags if record else {}, settings)
         return True
     if peering.status in states.GONE:
         logger.info(
@@ -669,7 +683,14 @@ def remove_routes(doc: CleanupDocument, access: Access, settings: Settings) -> C
 
 
 def delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> CleanupDocument:
-    """Delete the peering if it is ours and still there, then confirm EC2 reports it gone."""
+    """Delete the peering if it is ours and still there, then confirm EC2 reports it gone;
+    the document then says what this cleanup changed."""
+    doc = _delete_peering(doc, access, settings)
+    doc.changed = doc.changes()
+    return doc
+
+
+def _delete_peering(doc: CleanupDocument, access: Access, settings: Settings) -> CleanupDocument:
     peering_id = doc.vpc_peering_connection_id
     if doc.requester is None or doc.accepter is None:
         doc.result = "NotFound"
@@ -759,14 +780,46 @@ def _delete_and_confirm(doc: CleanupDocument, access: Access, settings: Settings
     doc.status = final.status if final else "not found"
 
 
-def report_failure(raw: dict[str, Any], access: Access, settings: Settings) -> dict[str, str]:
-    """Name a failed cleanup's error, and give back the pair's lease if it was taken."""
+def report_failure(raw: dict[str, Any], access: Access, settings: Settings) -> dict[str, Any]:
+    """Name the error of a create refused at Plan or of a failed cleanup, with the peering and
+    VPCs it concerns, and give back a cleanup's pair lease if it was taken.
+
+    The first step's failure (only the request is here: nothing was made) is Stage Plan, with
+    the request's DryRun; any later one is a cleanup's (a create's goes to Compensate)."""
     doc_data = {k: v for k, v in raw.items() if k != "Error"}
     name, cause = summarize_error(raw.get("Error"), doc_data)
+    if "Request" in doc_data:
+        request = doc_data["Request"] if isinstance(doc_data["Request"], dict) else {}
+        return FailureReport(
+            error=name,
+            cause=cause,
+            stage="Plan",
+            dry_run=request.get("DryRun") is True,
+            vpc_peering_connection_id=_text(request.get("VpcPeeringConnectionId")),
+            requester_vpc_id=_vpc_id(request.get("Requester")),
+            accepter_vpc_id=_vpc_id(request.get("Accepter")),
+        ).dump()
+    report = FailureReport(
+        error=name,
+        cause=cause,
+        stage="Cleanup",
+        vpc_peering_connection_id=_text(doc_data.get("VpcPeeringConnectionId")),
+        requester_vpc_id=_vpc_id(doc_data.get("Requester")),
+        accepter_vpc_id=_vpc_id(doc_data.get("Accepter")),
+    )
     try:
-        doc = None if "Request" in doc_data else CleanupDocument.model_validate(doc_data)
+        doc = CleanupDocument.model_validate(doc_data)
     except ValidationError:
         doc = None
     if doc is not None and doc.requester is not None and doc.accepter is not None:
         locks.release(access, settings, *cleanup_lock(doc))
-    return {"Error": name, "Cause": cause}
+    return report.dump()
+
+
+def _text(value: Any) -> str | None:
+    """A string of the input as it was given (clipped), or None: the input may be anything."""
+    return value[:MAX_ID] if isinstance(value, str) else None
+
+
+def _vpc_id(side: Any) -> str | None:
+    return _text(side.get("VpcId")) if isinstance(side, dict) else None

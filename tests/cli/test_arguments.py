@@ -275,3 +275,94 @@ def test_allow_icmp_takes_a_type_and_code() -> None:
         (8, -1, "PeerVpc"),
         (3, 4, "sg-00000002"),
     ]
+
+
+VPC1, VPC2 = "vpc-0a1b2c3d4e5f60718", "vpc-0f1e2d3c4b5a69788"
+RTB1, RTB2 = "rtb-0a1b2c3d4e5f60718", "rtb-0f1e2d3c4b5a69788"
+SUBNET1, SUBNET2 = "subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"
+
+
+def _create_request(*argv: str) -> dict[str, object]:
+    """The create input the command line builds (as dispatch builds it)."""
+    from vpc_peering_cli.inputs import CREATE_FLAGS, apply_field_flags, tags_input
+
+    args = parse("create", "--requester-vpc", VPC1, "--accepter-vpc", VPC2, *argv)
+    request = create_input(
+        SideOptions(args.requester_vpc, args.requester_account, args.requester_region),
+        SideOptions(args.accepter_vpc, args.accepter_account, args.accepter_region),
+        dns=args.dns,
+        dry_run=args.dry_run,
+        adopt=args.adopt,
+    )
+    return tags_input(apply_field_flags(request, args, CREATE_FLAGS), args.tag)
+
+
+def test_every_create_input_field_has_a_flag() -> None:
+    # Given every flag of a create
+    request = _create_request(
+        "--no-dns", "--force", "--name", "web-db", "--tag", "team=net",
+        "--requester-role-arn", "arn:aws:iam::111111111111:role/r",
+        "--requester-route-table-ids", f"{RTB1},{RTB2}",
+        "--requester-destination-cidrs", "10.0.1.0/24",
+        "--requester-ipv6", "--requester-allow-more-specific-routes", "--requester-no-dns",
+        "--accepter-route-tables", "main",
+        "--accepter-dedicated-route-table", f"{SUBNET1},{SUBNET2}",
+        "--accepter-dns",
+    )  # fmt: skip
+    # Then each lands in its field of the input the create machine validates
+    from vpc_peering.models import CreateRequest
+
+    parsed = CreateRequest.model_validate(request)
+    assert parsed.dns_resolution is False
+    assert parsed.force is True
+    assert parsed.tags == {"Name": "web-db", "team": "net"}
+    assert parsed.requester.route_table_ids == [RTB1, RTB2]
+    assert parsed.requester.destination_cidrs == ["10.0.1.0/24"]
+    assert parsed.requester.ipv6 is True
+    assert parsed.requester.allow_more_specific_routes is True
+    assert parsed.requester.dns_resolution is False
+    assert parsed.requester.role_arn == "arn:aws:iam::111111111111:role/r"
+    assert parsed.accepter.route_tables == "main"
+    assert parsed.accepter.dedicated_route_table is not None
+    assert parsed.accepter.dedicated_route_table.subnet_ids == [SUBNET1, SUBNET2]
+    assert parsed.accepter.dns_resolution is True
+
+
+def test_no_dns_turns_dns_off_and_no_flag_leaves_the_input_files_value() -> None:
+    assert _create_request("--no-dns")["DnsResolution"] is False
+    assert _create_request("--dns")["DnsResolution"] is True
+    assert "DnsResolution" not in _create_request()
+
+
+def test_every_cleanup_input_field_has_a_flag() -> None:
+    from vpc_peering.models import CleanupRequest
+    from vpc_peering_cli.inputs import CLEANUP_FLAGS, apply_field_flags
+
+    args = parse(
+        "cleanup", "pcx-0123456789abcdef0", "--account", "111111111111",
+        "--peering-region", "us-west-2", "--role-arn", "arn:aws:iam::111111111111:role/r",
+        "--force",
+    )  # fmt: skip
+    request = apply_field_flags(cleanup_input(args.peering_id, None), args, CLEANUP_FLAGS)
+    parsed = CleanupRequest.model_validate(request)
+    assert (parsed.account_id, parsed.region) == ("111111111111", "us-west-2")
+    assert parsed.role_arn == "arn:aws:iam::111111111111:role/r"
+    assert parsed.force is True
+
+
+def test_errors_name_the_flag_beside_the_field() -> None:
+    from vpc_peering_cli.inputs import CREATE_FLAGS, OTHER_FLAGS, name_flags
+
+    flags = [*CREATE_FLAGS, *OTHER_FLAGS]
+    said = name_flags(
+        "InvalidInput: Requester.DestinationCidrs[0]: '10.0.0.1/8' is not a valid CIDR block",
+        flags,
+    )
+    assert said.startswith(
+        "InvalidInput: --requester-destination-cidrs (Requester.DestinationCidrs)[0]"
+    )
+    said = name_flags("Accepter.DedicatedRouteTable.SubnetIds: must not repeat", flags)
+    assert said.startswith("--accepter-dedicated-route-table (Accepter.DedicatedRouteTable")
+    assert name_flags("VpcNotFound: Requester.VpcId: vpc-1 not found", flags) == (
+        "VpcNotFound: --requester-vpc (Requester.VpcId): vpc-1 not found"
+    )

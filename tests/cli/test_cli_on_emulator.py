@@ -19,6 +19,7 @@ import pytest
 from emulator.testing import EmulatorHandle, running_emulator
 
 COMMAND = Path(sys.executable).with_name("vpc-peering")
+ROOT = Path(__file__).resolve().parents[2]
 EXECUTION_ARN = re.compile(r"^arn:aws:states:us-east-1:\d{12}:execution:vpc-peering-\w+:[\w-]+$")
 
 
@@ -59,6 +60,8 @@ def cli(emu: EmulatorHandle) -> Cli:
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
+        # This checkout's code, whichever checkout the command was installed from.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
 
     def run(*args: str, endpoint: bool = True) -> Ran:
@@ -149,9 +152,9 @@ def test_text_in_a_pipe_is_plain_lines_per_state_then_the_summary_and_list_shows
     # Then the new peering is there, with both VPCs, accounts and regions
     assert table.code == 0, table.err
     row = next(line for line in table.out.splitlines() if line.startswith(pcx.group(1)))
-    assert row.split()[:8] == [
-        pcx.group(1), "active", vpc1, emu.account_id, "us-east-1", vpc2, emu.account_id,
-        "us-east-1",
+    assert row.split()[:10] == [
+        pcx.group(1), "active", vpc1, "-", emu.account_id, "us-east-1", vpc2, "-",
+        emu.account_id, "us-east-1",
     ]  # fmt: skip
     found = [p for p in listed.json() if p["VpcPeeringConnectionId"] == pcx.group(1)]
     assert found[0]["Requester"]["VpcId"] == vpc1
@@ -269,8 +272,9 @@ def test_reconcile_runs_the_reconcile_machine_with_its_scope(cli: Cli, emu: Emul
     # When reconciled
     ran = cli("--output", "json", "reconcile", "--group", "cli-test-empty")
 
-    # Then it converged with nothing to do
-    assert ran.code == 0, ran.err
+    # Then it had nothing to do, and the group is said unknown (exit 1), its report printed
+    assert ran.code == 1, ran.err
+    assert "group 'cli-test-empty' has no pair to reconcile" in ran.err
     report = ran.json()
     assert report["Scope"]["Group"] == "cli-test-empty"
     assert report["Desired"] == 0

@@ -171,7 +171,7 @@ def test_an_ascii_stream_gets_words_instead_of_marks() -> None:
     assert render.state_line(run, at(1), style) == "  ok Plan                     1.00s"
 
 
-#: The README's "Create output" example, as the create machine returns it.
+#: The "Create output" example of docs/inputs-and-outputs.md, as the create machine returns it.
 CREATE_OUTPUT: dict[str, Any] = {
     "VpcPeeringConnectionId": "pcx-0d4a0c7d2b1e3f456",
     "Status": "active",
@@ -342,7 +342,7 @@ def test_reconcile_summary_gives_the_counts_then_failed_and_skipped_pairs() -> N
     assert lines == [
         "Reconciled accounts 123456789012 in us-east-1, group red",
         "  desired 3, created 1, removed 0, repaired 0, unchanged 1, accepted 0, rejected 0, "
-        "failed 1",
+        "ignored 0, failed 1",
         "Failed",
         "  ✗ vpc-a ~ vpc-b",
         "      CidrOverlap: 10.0.0.0/16 overlaps",
@@ -607,3 +607,57 @@ def test_cleanup_summary_lists_stale_references_left() -> None:
     text = "\n".join(render.cleanup_summary(output))
     assert "Stale references left (1" in text
     assert "sg-1  Accepter  tcp 6379  from sg-2" in text
+
+
+def test_a_dry_run_says_what_dns_would_become_and_an_adoption() -> None:
+    from vpc_peering_cli.render import create_summary
+
+    output = {
+        "DryRun": True,
+        "PeeringAction": "reuse",
+        "Adopt": True,
+        "VpcPeeringConnectionId": "pcx-1",
+        "Status": "active",
+        "Dns": {
+            "Requested": False,
+            "Changed": True,
+            "Requester": {"AllowDnsResolutionFromRemoteVpc": False},
+            "Accepter": {"AllowDnsResolutionFromRemoteVpc": False},
+        },
+    }
+    lines = create_summary(output)
+    assert "Would adopt (tag as this stack's) peering pcx-1 (active)" in lines
+    assert (
+        "DNS resolution from the remote VPC: would be off for both sides (a change: the "
+        "peering's is not that now)"
+    ) in lines
+
+
+def test_a_reconcile_refused_before_deciding_prints_no_zero_counts() -> None:
+    from vpc_peering_cli.render import failure_summary
+
+    refused = {
+        "Scope": {"Accounts": ["123456789012"], "Regions": ["us-east-1"]},
+        "Desired": 0,
+        "Created": 0,
+        "Failed": [],
+        "DryRun": False,
+        "Status": "FAILED",
+        "Error": "InvalidInput",
+        "Cause": "Vpc.VpcId: ...",
+    }
+    assert failure_summary("reconcile", refused) == []
+    assert failure_summary("reconcile", {**refused, "Desired": 2, "FailedCount": 1}) != []
+
+
+def test_strings_from_aws_are_escaped_in_summaries_and_errors() -> None:
+    from vpc_peering_cli.render import create_summary, failure_line
+
+    hostile = "web\u009b2J\u202eevil\u2028x\x1b[31m"
+    lines = create_summary(
+        {"VpcPeeringConnectionId": "pcx-1", "Status": "active", "Tags": {"Name": hostile}}
+    )
+    said = "\n".join(lines) + failure_line("PeeringFailed", f"peering {hostile} failed")
+    for raw in ("\u009b", "\u202e", "\u2028", "\x1b"):
+        assert raw not in said
+    assert "web\\x9b2J\\u202eevil\\u2028x\\x1b[31m" in said

@@ -40,8 +40,16 @@ EXPECTED_MATCHES: dict[str, set[str]] = {
     "acceptance-requested.json": {"AcceptFunction/AcceptanceRequested"},
     "acceptance-requested-foreign-source.json": set(),
     "peering-established.json": set(),
+    # A refusal at Plan (bad input, a dry run, Plan's checks) pages nobody; a later failure does.
     "peering-failed.json": set(),
+    "peering-failed-after-create.json": {"NotifyCreateFailedRule"},
     "peering-removed.json": set(),
+    "cleanup-failed.json": {"NotifyCleanupFailedRule"},
+    "network-reconciled.json": set(),
+    "network-reconciled-incomplete.json": {"NotifyReconcileIncompleteRule"},
+    "removals-held.json": {"NotifyRemovalsHeldRule"},
+    "join-requested.json": {"NotifyJoinsRule"},
+    "join-refused.json": {"NotifyJoinsRule"},
     # Tag changes: the hub's own on its default bus, a member's forwarded to the stack's bus.
     "ec2-vpc-tagged-into-group.json": TAG_RULES,
     "ec2-vpc-untagged-from-group.json": TAG_RULES,

@@ -21,6 +21,7 @@ PURE = (
     "locations",
     "traffic",
     "states",
+    "status",
 )
 #: Modules that call AWS, or are steps of a machine (they act).
 ACTING = (

@@ -221,11 +221,40 @@ def test_report_failure_handler_names_the_error(
             "Error": {"Error": "NotManaged", "Cause": cause},
         }
     }
-    # When the handler runs / Then it returns the short name and message
+    # When the handler runs / Then it returns the short name and message, where it failed
+    # and the peering it concerns
     assert report_failure.lambda_handler(event, lambda_context) == {
         "Error": "NotManaged",
         "Cause": "pcx-1 was not created by",
+        "Stage": "Cleanup",
+        "DryRun": False,
+        "VpcPeeringConnectionId": "pcx-1",
+        "RequesterVpcId": None,
+        "AccepterVpcId": None,
+        "Compensation": None,
     }
+
+
+def test_report_failure_handler_marks_a_dry_run_refused_at_plan(
+    lambda_context: FakeLambdaContext, aws: None
+) -> None:
+    # Given the create machine's Plan refusal of a dry run (only the request is here)
+    event = {
+        "Document": {
+            "Request": {
+                "Requester": {"VpcId": "vpc-1"},
+                "Accepter": {"VpcId": "vpc-2"},
+                "DryRun": True,
+            },
+            "Error": {"Error": "CidrOverlap", "Cause": "Requester vpc-1 overlaps"},
+        }
+    }
+    # When the handler runs
+    result = report_failure.lambda_handler(event, lambda_context)
+    # Then the refusal is Stage Plan, a dry run, naming both VPCs
+    assert (result["Stage"], result["DryRun"]) == ("Plan", True)
+    assert (result["RequesterVpcId"], result["AccepterVpcId"]) == ("vpc-1", "vpc-2")
+    assert result["Error"] == "CidrOverlap"
 
 
 @pytest.mark.parametrize("event", [{}, {"Document": "x"}, []])
@@ -252,7 +281,11 @@ def test_compensate_handler_on_a_plan_failure(
     assert result == {
         "Error": "CidrOverlap",
         "Cause": "Requester vpc-1 overlaps",
+        "Stage": "Plan",
+        "DryRun": False,
         "VpcPeeringConnectionId": None,
+        "RequesterVpcId": "vpc-1",
+        "AccepterVpcId": None,
         "Compensation": None,
     }
     assert ec2_calls == []

@@ -499,7 +499,7 @@ def test_create_peering_tags_it_as_this_stacks_and_this_executions(
     )
     assert tags_of(item) == {
         "team": "net",
-        "Name": f"{tutorial.vpc1}-{tutorial.vpc2}",
+        "Name": "vpc1-vpc2",  # by default, after the VPCs' Name tags
         TAG_MANAGED_BY: STACK_NAME,
         TAG_EXECUTION: "exec-1",
         TAG_EXECUTION_ID: doc.execution_id,

@@ -595,3 +595,15 @@ def test_peering_quota_counts_live_peerings_of_the_vpc() -> None:
         check_peering_quota(REQ, "Requester", peerings, 2)
     assert str(caught.value).startswith("Requester.VpcId: vpc-1 already has 2")
     assert "MaxPeeringsPerVpc" in str(caught.value)
+
+
+def test_a_groups_narrowing_conflict_says_what_a_group_can_do() -> None:
+    # Given a summary route to a transit gateway that a group's peering route would narrow
+    rtb = table("rtb-1", LOCAL, route("172.16.0.0/12", "tgw-1"))
+    # When a group's pair plans its route / Then the remedy is the group's, not a create field
+    with pytest.raises(RouteConflict) as raised:
+        route_state("Requester", rtb, "172.16.0.0/16", None, group="blue")
+    assert "AllowMoreSpecificRoutes" not in str(raised.value)
+    assert "vpc-peering:route-tables=main or none" in str(raised.value)
+    with pytest.raises(RouteConflict, match=r"Requester\.AllowMoreSpecificRoutes"):
+        route_state("Requester", rtb, "172.16.0.0/16", None)

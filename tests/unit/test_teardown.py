@@ -102,10 +102,9 @@ def test_long_causes_are_cut() -> None:
 
 def test_report_failure_names_the_error(access: Access, settings: Settings) -> None:
     raw = {"VpcPeeringConnectionId": "pcx-1", "Error": lambda_error("NotManaged", "not ours")}
-    assert teardown.report_failure(raw, access, settings) == {
-        "Error": "NotManaged",
-        "Cause": "not ours",
-    }
+    report = teardown.report_failure(raw, access, settings)
+    assert (report["Error"], report["Cause"]) == ("NotManaged", "not ours")
+    assert (report["Stage"], report["VpcPeeringConnectionId"]) == ("Cleanup", "pcx-1")
 
 
 # ---------------------------------------------------------------------------- compensation
@@ -343,7 +342,11 @@ def test_compensate_on_a_plan_failure_does_nothing_and_names_the_error(
     assert result == {
         "Error": "CidrOverlap",
         "Cause": "Requester vpc-1 CIDR 10.0.0.0/16 overlaps ...",
+        "Stage": "Plan",
+        "DryRun": False,
         "VpcPeeringConnectionId": None,
+        "RequesterVpcId": tutorial.vpc1,
+        "AccepterVpcId": None,
         "Compensation": None,
     }
     assert ec2_calls == []

@@ -1,0 +1,137 @@
+"""The network as the hub reads it: ``status``, ``list`` and ``graph`` invoke the stack's
+read-only NetworkStatus function (output ``NetworkStatusFunctionName``), which reads every
+managed account and region with the stack's roles, so what they show does not depend on the
+caller's account or region. The last reconcile and the sweep come from the hub's Step Functions
+and the stack's parameters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .aws import Aws, ToolError, aws_errors
+from .stack import stack_description
+
+FUNCTION_OUTPUT = "NetworkStatusFunctionName"
+
+
+@dataclass
+class NetworkView:
+    """What the status function returned, and the stack's last reconcile and sweep."""
+
+    status: dict[str, Any]
+    last_reconcile: dict[str, Any] | None = None
+    schedule: str | None = None
+    stack_name: str = ""
+    region: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.status,
+            "LastReconcile": self.last_reconcile,
+            "ReconcileSchedule": self.schedule,
+        }
+
+
+def read_network(aws: Aws, stack_name: str, group: str | None = None) -> NetworkView:
+    """The hub's view of the network (one group's with ``group``); a stack that does not exist,
+    is not this application's, or a group no VPC is tagged into, is said as such."""
+    stack = stack_description(aws, stack_name)
+    if stack is None:
+        raise ToolError(f"no stack {stack_name} in {aws.region} (--stack-name, --region)")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    function = outputs.get(FUNCTION_OUTPUT)
+    if function is None:
+        raise ToolError(
+            f"stack {stack_name} in {aws.region} has no output {FUNCTION_OUTPUT}: is it this "
+            "application's stack (--stack-name), deployed from this version?"
+        )
+    request: dict[str, Any] = {"Group": group} if group else {}
+    status = _invoke(aws, function, {"Request": request})
+    if group and group not in (status.get("Groups") or {}):
+        raise ToolError(
+            f"no VPC is tagged into group {group!r} in the managed accounts and regions"
+        )
+    parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    return NetworkView(
+        status=status,
+        last_reconcile=_last_reconcile(aws, outputs.get("ReconcileStateMachineArn")),
+        schedule=parameters.get("ReconcileSchedule") or None,
+        stack_name=stack_name,
+        region=aws.region,
+    )
+
+
+def _invoke(aws: Aws, function: str, payload: dict[str, Any]) -> dict[str, Any]:
+    with aws_errors(f"lambda Invoke {function}"):
+        response = aws.client("lambda").invoke(
+            FunctionName=function, Payload=json.dumps(payload).encode()
+        )
+        body = response["Payload"].read()
+    try:
+        result = json.loads(body or b"null")
+    except ValueError as exc:
+        raise ToolError(f"{function} answered something that is not JSON") from exc
+    if response.get("FunctionError") or not isinstance(result, dict):
+        error = result if isinstance(result, dict) else {}
+        raise ToolError(
+            f"{function} failed: {error.get('errorType', 'Error')}: "
+            f"{error.get('errorMessage', str(result)[:500])}"
+        )
+    return result
+
+
+def _running(executions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not executions:
+        return None
+    newest = max(executions, key=lambda e: e["startDate"])
+    return {"Name": newest["name"], "StartDate": newest["startDate"].isoformat()}
+
+
+def _last_reconcile(aws: Aws, machine_arn: str | None) -> dict[str, Any] | None:
+    """The most recent reconcile that ended (name, status, times, its report) and the one
+    running now, if any."""
+    if not machine_arn:
+        return None
+    sfn = aws.client("stepfunctions")
+    with aws_errors("stepfunctions ListExecutions"):
+        executions = sfn.list_executions(stateMachineArn=machine_arn, maxResults=20)["executions"]
+    running = [e for e in executions if e["status"] == "RUNNING"]
+    ended = [e for e in executions if e["status"] != "RUNNING"]
+    if not ended:
+        return {"Running": _running(running)} if running else None
+    last = max(ended, key=lambda e: e["startDate"])
+    found: dict[str, Any] = {
+        "Name": last["name"],
+        "Status": last["status"],
+        "StartDate": last["startDate"].isoformat(),
+        "StopDate": last["stopDate"].isoformat() if last.get("stopDate") else None,
+        "Running": _running(running),
+    }
+    with aws_errors("stepfunctions DescribeExecution"):
+        described = sfn.describe_execution(executionArn=last["executionArn"])
+    try:
+        output = json.loads(described.get("output") or "null")
+    except ValueError:
+        output = None
+    if isinstance(output, dict):
+        found["Report"] = {
+            k: output.get(k)
+            for k in (
+                "Status",
+                "Desired",
+                "Created",
+                "Removed",
+                "Repaired",
+                "Unchanged",
+                "FailedCount",
+                "DryRun",
+            )
+            if k in output
+        }
+    if described.get("error"):
+        found["Error"] = described.get("error")
+        found["Cause"] = described.get("cause")
+    return found

@@ -1,0 +1,159 @@
+"""``status``: the network as the hub reads it, as text; ``list``'s rows from the same read.
+Every string that came from AWS goes through :func:`render.safe` (``columns`` does it)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .network import NetworkView
+from .render import Style, columns, safe
+
+#: A pair's state in the matrix: its letter and what it means.
+STATES = {
+    "active": ("A", "active, routed both ways"),
+    "pending": ("P", "pending"),
+    "missing": ("M", "missing"),
+    "repair": ("R", "needs repair"),
+    "failed": ("F", "failed"),
+    "refused": ("X", "refused"),
+}
+
+
+def vpc_key(vpc: dict[str, Any]) -> str:
+    """How the status names a VPC in pairs and groups: ``vpc-id (account region)``."""
+    return f"{vpc.get('VpcId')} ({vpc.get('AccountId')} {vpc.get('Region')})"
+
+
+def status_lines(view: NetworkView, style: Style) -> list[str]:
+    status = view.status
+    vpcs = {vpc_key(v): v for v in status.get("Vpcs", [])}
+    lines = [
+        f"Network of stack {safe(view.stack_name)}, as the hub reads it with the stack's roles",
+        f"  accounts {', '.join(map(safe, status.get('Accounts', [])))}; "
+        f"regions {', '.join(map(safe, status.get('Regions', [])))}",
+    ]
+    pairs = status.get("Pairs", [])
+    groups: dict[str, list[str]] = status.get("Groups") or {}
+    if not groups:
+        lines += ["", "No VPC is tagged into a group (vpc-peering:mesh, :hub or :spoke)."]
+    for group, members in sorted(groups.items()):
+        lines += ["", *_group_lines(group, members, vpcs, pairs, style)]
+    explicit = [p for p in status.get("Peerings", []) if not p.get("Group")]
+    if explicit:
+        lines += ["", "Peerings made by explicit creates (in no group)", *peering_rows(explicit)]
+    pending = status.get("PendingApproval", [])
+    if pending:
+        lines += ["", "Requests made elsewhere, pending approval (the accept policy)"]
+        lines += columns(
+            [str(i.get("VpcPeeringConnectionId")), f"{i.get('Requester')} -> {i.get('Accepter')}",
+             str(i.get("Reason", ""))]
+            for i in pending
+        )  # fmt: skip
+    failed = status.get("Failed", [])
+    if failed:
+        lines += ["", "Not read or not valid"]
+        for f in failed:
+            subject = f.get("Location") or f.get("Vpc") or f.get("Pair") or "network"
+            lines.append(
+                f"  {style.bad} {safe(subject)}: {safe(f.get('Error'))}: {safe(f.get('Cause'))}"
+            )
+    lines += ["", *_reconcile_lines(view)]
+    return lines
+
+
+def _group_lines(
+    group: str,
+    members: list[str],
+    vpcs: dict[str, dict[str, Any]],
+    pairs: list[dict[str, Any]],
+    style: Style,
+) -> list[str]:
+    mine = [p for p in pairs if group in p.get("Groups", [])]
+    counts = Counter(p.get("State") for p in mine)
+    said = ", ".join(f"{n} {STATES[s][1]}" for s, n in sorted(counts.items()) if s in STATES)
+    lines = [
+        f"Group {safe(group)}: {len(members)} VPC(s), {len(mine)} pair(s)"
+        + (f" ({said})" if said else "")
+    ]
+    rows = [["#", "VPC", "NAME", "ACCOUNT", "REGION", "CIDRS", "ROLE"]]
+    for index, key in enumerate(members, 1):
+        vpc = vpcs.get(key, {})
+        roles = [r.split(":", 1)[0] for r in vpc.get("Groups", []) if r.split(":", 1)[-1] == group]
+        rows.append([
+            str(index), str(vpc.get("VpcId", key)), str(vpc.get("Name") or "-"),
+            str(vpc.get("AccountId", "")), str(vpc.get("Region", "")),
+            ",".join(vpc.get("CidrBlocks", [])) or "-", ",".join(roles),
+        ])  # fmt: skip
+    lines += columns(rows)
+    state = {frozenset((p.get("Requester"), p.get("Accepter"))): p.get("State") for p in mine}
+    matrix = [["", *(str(i) for i in range(1, len(members) + 1))]]
+    for i, a in enumerate(members, 1):
+        row = [str(i)]
+        for b in members:
+            if a == b:
+                row.append("·" if style.unicode else "-")
+            else:
+                found = state.get(frozenset((a, b)))
+                row.append(STATES[found][0] if found in STATES else " ")
+        matrix.append(row)
+    lines += ["", *columns(matrix, indent="    ")]
+    lines.append("    " + "  ".join(f"{letter} {meaning}" for letter, meaning in STATES.values()))
+    problems = [p for p in mine if p.get("State") not in ("active", None)]
+    for p in problems:
+        mark = style.bad if p.get("State") in ("failed", "refused") else "-"
+        detail = f": {safe(p.get('Detail'))}" if p.get("Detail") else ""
+        lines.append(
+            f"  {mark} {safe(p.get('Requester'))} ~ {safe(p.get('Accepter'))} "
+            f"{STATES.get(p.get('State', ''), ('', p.get('State')))[1]}{detail}"
+        )
+    return lines
+
+
+def _reconcile_lines(view: NetworkView) -> list[str]:
+    last = view.last_reconcile or {}
+    lines = []
+    if "Name" not in last:
+        said = "Last reconcile: none ended yet"
+    else:
+        ended = f", ended {last['StopDate']}" if last.get("StopDate") else ""
+        said = (
+            f"Last reconcile: {safe(last['Name'])} {last['Status']}, "
+            f"started {last['StartDate']}{ended}"
+        )
+        report = last.get("Report") or {}
+        counts = [f"{k} {report[k]}" for k in ("Desired", "Created", "Removed", "Repaired",
+                  "Unchanged", "FailedCount") if k in report]  # fmt: skip
+        if report.get("DryRun"):
+            counts.insert(0, "dry run")
+        if counts:
+            said += f" ({', '.join(counts)})"
+        if last.get("Error"):
+            said += f"\n  {safe(last['Error'])}: {safe(last.get('Cause') or '')}"
+    lines.append(said)
+    running = last.get("Running")
+    if running:
+        lines.append(f"Running now: {safe(running['Name'])}, started {running['StartDate']}")
+    lines.append(
+        f"Sweep: {safe(view.schedule)} (a full reconcile; tag changes start their own)"
+        if view.schedule
+        else "Sweep: none scheduled (ReconcileSchedule is empty)"
+    )
+    return lines
+
+
+LIST_HEADERS = ["ID", "STATE", "REQUESTER", "NAME", "ACCOUNT", "REGION", "ACCEPTER", "NAME",
+                "ACCOUNT", "REGION", "PEERING NAME", "GROUP"]  # fmt: skip
+
+
+def peering_rows(peerings: list[dict[str, Any]], indent: str = "  ") -> list[str]:
+    rows = [LIST_HEADERS]
+    for p in peerings:
+        requester, accepter = p.get("Requester", {}), p.get("Accepter", {})
+        rows.append([
+            str(p.get("VpcPeeringConnectionId")), str(p.get("Status")),
+            *(str(requester.get(k) or "-") for k in ("VpcId", "Name", "AccountId", "Region")),
+            *(str(accepter.get(k) or "-") for k in ("VpcId", "Name", "AccountId", "Region")),
+            str(p.get("Name") or "-"), str(p.get("Group") or "-"),
+        ])  # fmt: skip
+    return columns(rows, indent=indent)
