@@ -203,6 +203,7 @@ _NAME_PROPERTIES = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::DynamoDB::Table": "TableName",
     _QUEUE: "QueueName",
+    "AWS::S3::Bucket": "BucketName",
 }
 _LAMBDA_ARN = "arn:aws:lambda:{region}:{account}:function:{name}"
 _STATES_ARN = "arn:aws:states:{region}:{account}:stateMachine:{name}"
@@ -230,6 +231,7 @@ _ATTRIBUTES: dict[tuple[str, str], str] = {
     (_QUEUE, "Ref"): "http://sqs.{region}.localhost/{account}/{name}",
     (_QUEUE, "Arn"): "arn:aws:sqs:{region}:{account}:{name}",
     (_QUEUE, "QueueName"): "{name}",
+    ("AWS::S3::Bucket", "Arn"): "arn:aws:s3:::{name}",
 }
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -319,6 +321,11 @@ class Resolver:
             return scalar_to_str(self.resolve(props[prop]), f"{logical_id}.{prop}")
         if kind == "AWS::Logs::LogGroup":
             return f"/aws/{self.stack_name}/{logical_id}"
+        if kind == "AWS::S3::Bucket":
+            # Bucket names are global and lowercase: CloudFormation adds a random suffix, the
+            # emulator the account and region (the same template deploys in several).
+            name = f"{self.stack_name}-{logical_id}-{self.account_id}-{self.region}".lower()
+            return name[:63].rstrip("-")
         return f"{self.stack_name}-{logical_id}"[: 64 if kind == "AWS::Events::Rule" else None]
 
     def arn(self, logical_id: str) -> str:
