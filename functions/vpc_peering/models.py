@@ -851,7 +851,8 @@ class ReconcileReport(ReconcileCounts):
     skipped_count: int = 0
     ignored: list[ReconcileIgnored] = Field(default_factory=list)
     ignored_count: int = 0
-    #: Pairs left for the next reconcile: the plan was more than one execution can carry.
+    #: Kept for the output's and the event's contract: always 0 and empty now. The rounds are
+    #: in the plan object (S3), so no work is ever deferred for the state's size.
     deferred: int = 0
     deferred_pairs: list[ReconcilePair] = Field(default_factory=list)
     dry_run: bool = False

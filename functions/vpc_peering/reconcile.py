@@ -77,7 +77,6 @@ PLAN_PREFIX = "plans/"
 #: RemovalsHeld, shared), a dry run's Plan, the pairs created, removed and repaired (together).
 #: Every item is counted; the first are listed, their causes clipped.
 REPORT_LIST_BYTES = 56 * 1024
-MIN_REPORT_LIST_BYTES = 8 * 1024
 FAILED_LIST_BYTES = 32 * 1024
 PLAN_LIST_BYTES = 48 * 1024
 DONE_LIST_BYTES = 40 * 1024

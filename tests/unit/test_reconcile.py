@@ -90,6 +90,37 @@ def test_discover_plans_a_tagged_mesh_in_rounds_and_holds_the_network(
     assert lease("reconcile")["Owner"] == "reconcile:exec-1"
 
 
+def bucket_keys() -> list[str]:
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=ENV["PLAN_BUCKET_NAME"])
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_a_dry_run_has_no_rounds_and_writes_no_plan(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a tagged mesh of three
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    # When a dry run discovers it
+    doc = reconcile.discover({"DryRun": True}, "exec-1", access, settings)
+    # Then it plans the three pairs, has no work for RunRounds and writes nothing
+    assert len(doc.report.plan) == 3
+    assert (doc.has_work, doc.round_count, doc.plan_key) == (False, 0, "")
+    assert bucket_keys() == []
+
+
+def test_a_plan_that_cannot_be_written_fails_discover_and_frees_the_network(
+    make_vpc: MakeVpc, access: Access, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a tagged pair, and a plan bucket that is not there
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16")
+    monkeypatch.setattr(settings, "plan_bucket_name", "no-such-bucket-anywhere")
+    # When discovered
+    with pytest.raises(PeeringError):
+        reconcile.discover({}, "exec-1", access, settings)
+    # Then the reconcile lease is given back at once
+    assert lease("reconcile") == {}
+
+
 def test_discover_reads_each_account_and_region_three_times_at_most(
     make_vpc: MakeVpc, access: Access, settings: Settings, ec2_calls: list[str]
 ) -> None:
