@@ -14,7 +14,9 @@ fire through ``schedules.py``), ``AWS::DynamoDB::Table`` (keys, billing mode, TT
 ``EventInvokeConfig`` destinations are not deployed), ``AWS::SNS::Topic`` and
 ``AWS::SNS::Subscription`` (moto delivers a topic's messages to its SQS subscribers),
 ``AWS::CloudWatch::Alarm`` and ``AWS::CloudWatch::Dashboard`` (kept as configured; no metric
-is evaluated locally).
+is evaluated locally), ``AWS::S3::Bucket`` (encryption, public access block, lifecycle rules;
+named ``<stack>-<logical id>-<account>-<region>``, lowercase) and ``AWS::S3::BucketPolicy``
+(only its statements without a ``Condition`` reach moto: see :meth:`_Deployer._bucket_policy`).
 
 Any account and region: resources are created with credentials moto maps to ``account_id``
 (its default account's, else those STS ``AssumeRole`` returns for a role in that account).
@@ -50,6 +52,8 @@ from emulator.server import UNLOGGED_USER_AGENT
 from emulator.template import NO_VALUE, Resolver, Template, TemplateError, scalar_to_str
 
 DEPLOYED_TYPES = (
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
     "AWS::SNS::Topic",
@@ -117,6 +121,9 @@ class DeployedStack:
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     event_buses: dict[str, str] = field(default_factory=dict)  # logical id -> bus name
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
+    #: Bucket name -> its declared policy (statements with a Condition are not given to moto).
+    bucket_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)  # logical id (or Fn.Event) -> rule name
     outputs: dict[str, Any] = field(default_factory=dict)  # output name -> resolved Value
     function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -223,6 +230,7 @@ class _Deployer:
         self.sqs: Any = session.client("sqs", endpoint_url=endpoint, config=config)
         self.sns: Any = session.client("sns", endpoint_url=endpoint, config=config)
         self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint, config=config)
+        self.s3: Any = session.client("s3", endpoint_url=endpoint, config=config)
         self.stack = DeployedStack(
             stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
         )
@@ -230,6 +238,10 @@ class _Deployer:
     def deploy(self, kind: str, logical_id: str) -> None:
         props = self.resolver.resolve(self.template.properties(logical_id))
         match kind:
+            case "AWS::S3::Bucket":
+                self._bucket(logical_id, props)
+            case "AWS::S3::BucketPolicy":
+                self._bucket_policy(props)
             case "AWS::DynamoDB::Table":
                 self._table(logical_id, props)
             case "AWS::SQS::Queue":
@@ -303,6 +315,50 @@ class _Deployer:
         if ttl:
             self.dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         self.stack.tables[logical_id] = name
+
+    def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self.resolver.physical_name(logical_id)
+        region = self.resolver.region
+        where: dict[str, Any] = {}
+        if region != "us-east-1":  # S3 refuses us-east-1 as a LocationConstraint
+            where["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        self.s3.create_bucket(Bucket=name, **where)
+        encryption = props.get("BucketEncryption")
+        if encryption:
+            self.s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        _s3_encryption(r) for r in encryption["ServerSideEncryptionConfiguration"]
+                    ]
+                },
+            )
+        block = props.get("PublicAccessBlockConfiguration")
+        if block:
+            self.s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
+        lifecycle = props.get("LifecycleConfiguration")
+        if lifecycle:
+            self.s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={"Rules": [_s3_rule(r) for r in lifecycle["Rules"]]},
+            )
+        self.stack.buckets[logical_id] = name
+
+    def _bucket_policy(self, props: dict[str, Any]) -> None:
+        """The policy's statements without a Condition go to moto; the rest are recorded only.
+        moto evaluates a statement's Condition without the request's context (no
+        ``aws:SecureTransport``), so a deny of non-TLS requests would deny every request; and
+        the emulator's endpoint is plain HTTP where AWS's is TLS."""
+        bucket = str(props["Bucket"])
+        document = props["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else dict(document)
+        statements = document.get("Statement") or []
+        statements = statements if isinstance(statements, list) else [statements]
+        self.stack.bucket_policies[bucket] = document
+        enforced = [s for s in statements if "Condition" not in s]
+        if enforced:
+            policy = json.dumps({**document, "Statement": enforced})
+            self.s3.put_bucket_policy(Bucket=bucket, Policy=policy)
 
     def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.physical_name(logical_id)
@@ -462,6 +518,33 @@ class _Deployer:
             name=name, definition=definition, roleArn=self._role(logical_id), type=kind
         )
         self.stack.state_machines[logical_id] = str(response["stateMachineArn"])
+
+
+def _s3_encryption(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's ``ServerSideEncryptionByDefault`` is the API's ``Apply...``."""
+    api = {k: v for k, v in rule.items() if k != "ServerSideEncryptionByDefault"}
+    if "ServerSideEncryptionByDefault" in rule:
+        api["ApplyServerSideEncryptionByDefault"] = rule["ServerSideEncryptionByDefault"]
+    return api
+
+
+def _s3_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule as S3's API spells it (the common fields)."""
+    api: dict[str, Any] = {"Status": rule.get("Status", "Enabled")}
+    if "Id" in rule:
+        api["ID"] = rule["Id"]
+    api["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    upload = rule.get("AbortIncompleteMultipartUpload")
+    if upload:
+        api["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(upload["DaysAfterInitiation"])
+        }
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule["NoncurrentVersionExpiration"].get("NoncurrentDays")
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(days)}
+    return api
 
 
 def _session(endpoint: str, account_id: str, region: str) -> boto3.Session:

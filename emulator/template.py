@@ -206,6 +206,7 @@ _NAME_PROPERTIES = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::S3::Bucket": "BucketName",
 }
 _LAMBDA_ARN = "arn:aws:lambda:{region}:{account}:function:{name}"
 _STATES_ARN = "arn:aws:states:{region}:{account}:stateMachine:{name}"
@@ -237,6 +238,7 @@ _ATTRIBUTES: dict[tuple[str, str], str] = {
     ("AWS::SNS::Topic", "TopicArn"): "arn:aws:sns:{region}:{account}:{name}",
     ("AWS::SNS::Topic", "TopicName"): "{name}",
     ("AWS::CloudWatch::Alarm", "Arn"): "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    ("AWS::S3::Bucket", "Arn"): "arn:aws:s3:::{name}",
 }
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -326,6 +328,11 @@ class Resolver:
             return scalar_to_str(self.resolve(props[prop]), f"{logical_id}.{prop}")
         if kind == "AWS::Logs::LogGroup":
             return f"/aws/{self.stack_name}/{logical_id}"
+        if kind == "AWS::S3::Bucket":
+            # Bucket names are global and lowercase: CloudFormation adds a random suffix, the
+            # emulator the account and region (the same template deploys in several).
+            name = f"{self.stack_name}-{logical_id}-{self.account_id}-{self.region}".lower()
+            return name[:63].rstrip("-")
         return f"{self.stack_name}-{logical_id}"[: 64 if kind == "AWS::Events::Rule" else None]
 
     def arn(self, logical_id: str) -> str:

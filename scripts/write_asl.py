@@ -279,14 +279,18 @@ def reconcile() -> Json:
         ),
         distributed_map(
             "RunRounds",
-            comment="One round at a time (no two rounds' pairs may share a VPC's route tables);"
-            " each round is a child execution of its own, so the reconcile's history stays"
-            " small however many pairs there are.",
-            items_path="$.Rounds",
+            comment="One round at a time (no two rounds' pairs may share a VPC's route tables),"
+            " read from the plan object Discover wrote (each item: a round's pairs, fully"
+            " formed); each round is a child execution of its own, so the reconcile's history"
+            " and state stay small however many pairs there are.",
+            item_reader={
+                "Resource": "arn:${Partition}:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket": "${PlanBucketName}", "Key.$": "$.PlanKey"},
+            },
             item_selector={
-                "Round.$": "$$.Map.Item.Value",
-                "Sides.$": "$.Sides",
-                "Groups.$": "$.Groups",
+                "Round.$": "$$.Map.Item.Value.Round",
+                "Pairs.$": "$$.Map.Item.Value.Pairs",
                 "Reconcile.$": "$$.Execution.Name",
                 "MaxParallelPairs.$": "$.MaxParallelPairs",
                 "OutcomeBytes.$": "$.OutcomeBytes",
@@ -296,13 +300,6 @@ def reconcile() -> Json:
             catch=to_report,
             next="Report",
             states=[
-                invoke(
-                    "PrepareRound",
-                    function="PrepareRoundFunctionArn",
-                    timeout=60,
-                    catch=round_failed,
-                    next="RunPairs",
-                ),
                 inline_map(
                     "RunPairs",
                     comment="Each pair's create or cleanup execution, MaxParallelPairs at a time;"
@@ -583,7 +580,7 @@ def distributed_map(
     name: str,
     *,
     comment: str,
-    items_path: str,
+    item_reader: Json,
     item_selector: Json,
     max_concurrency: int,
     result_path: str,
@@ -591,14 +588,15 @@ def distributed_map(
     next: str,
     states: Sequence[State],
 ) -> State:
-    """A Map whose iterations are child executions with histories of their own. A failed child
+    """A Map whose iterations are child executions with histories of their own, its items read
+    by ``item_reader`` (from S3: no item list in the state). A failed child
     never fails the Map Run (ToleratedFailurePercentage 100: on AWS none is tolerated by
     default, States.ExceedToleratedFailureThreshold); its entry in the results is its execution
     result (Status FAILED, Error, Cause), for the next state to read."""
     return name, {
         "Type": "Map",
         "Comment": comment,
-        "ItemsPath": items_path,
+        "ItemReader": item_reader,
         "ItemSelector": item_selector,
         "ItemProcessor": _processor(states, "DISTRIBUTED"),
         "MaxConcurrency": max_concurrency,

@@ -341,14 +341,14 @@ class NetworkBench:
         )
         rounds = self.rounds(reconciles)
         if rounds is not None:
-            # A round's execution enters PrepareRound, RunPairs, RecordRound, and RunPair per
+            # A round's execution enters RunPairs, RecordRound, and RunPair per
             # pair (the emulator keeps no history of a distributed Map's child executions).
-            in_rounds = 3 * rounds + len(children)
+            in_rounds = 2 * rounds + len(children)
             self.report.add(
                 scenario,
                 "  incl. round executions",
                 round((own + entered + in_rounds) / self.pairs, 2),
-                detail=f"+ {in_rounds} states in {rounds} round executions (3 per round + 1 "
+                detail=f"+ {in_rounds} states in {rounds} round executions (2 per round + 1 "
                 "per pair, from the map runs' item counts and the ASL)",
             )
         events = {e["name"]: len(history(self.sfn, e["executionArn"])) for e in reconciles}

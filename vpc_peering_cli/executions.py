@@ -189,8 +189,9 @@ _CHILD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 
 
 def rounds_planned(sfn: Any, execution_arn: str) -> int:
-    """How many rounds the reconcile planned: the Rounds its distributed Map was given (read
-    once, from the history with its data); 0 when it cannot be told."""
+    """How many rounds the reconcile planned: the RoundCount Discover gave its distributed Map
+    (the rounds themselves are in the plan object it reads; read once, from the history with
+    its data); 0 when it cannot be told."""
     try:
         events = history(sfn, execution_arn, with_data=True)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
@@ -199,8 +200,8 @@ def rounds_planned(sfn: Any, execution_arn: str) -> int:
         details = event.get("stateEnteredEventDetails", {})
         if event["type"] == "MapStateEntered" and details.get("name") == ROUNDS_STATE:
             try:
-                return len(json.loads(details.get("input") or "{}").get("Rounds") or [])
-            except (ValueError, AttributeError):
+                return int(json.loads(details.get("input") or "{}").get("RoundCount") or 0)
+            except (ValueError, AttributeError, TypeError):
                 return 0
     return 0
 

@@ -913,7 +913,8 @@ class ReconcileReport(ReconcileCounts):
     skipped_count: int = 0
     ignored: list[ReconcileIgnored] = Field(default_factory=list)
     ignored_count: int = 0
-    #: Pairs left for the next reconcile: the plan was more than one execution can carry.
+    #: Kept for the output's and the event's contract: always 0 and empty now. The rounds are
+    #: in the plan object (S3), so no work is ever deferred for the state's size.
     deferred: int = 0
     deferred_pairs: list[ReconcilePair] = Field(default_factory=list)
     dry_run: bool = False
@@ -980,53 +981,14 @@ class TagChangeOutcome(_Model):
     reason: str = ""
 
 
-#: A side in a network plan: account, region, VPC id, route tables option, DNS option, and,
-#: when its security groups carry vpc-peering:allow, their rules (``groups.allow_rules``).
-SideEntry = tuple[str, str, str, str, bool] | tuple[str, str, str, str, bool, list[str]]
-#: A work item: requester and accepter (indexes into the plan's sides), action code, group
-#: index, and for a removal the peering id.
-WorkEntry = list[int | str]
-
-
-class RoundPlan(_Model):
-    """Work items of which no two share a VPC: they run at the same time."""
-
-    round: int
-    items: list[WorkEntry]
-
-
-class NetworkPlanDocument(_Model):
-    """What Discover decided: the reconcile machine's state until the report."""
-
-    execution_name: str
-    request: ReconcileRequest
-    sides: list[SideEntry] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
-    rounds: list[RoundPlan] = Field(default_factory=list)
-    has_work: bool = False
-    max_parallel_pairs: int = 10
-    #: Bytes each round's outcome may take (all of them must fit the reconcile's state).
-    outcome_bytes: int = 2048
-    report: ReconcileReport
-
-
-class RoundInput(_Model):
-    """One round, as the reconcile machine's distributed Map hands it to its child."""
-
-    round: RoundPlan
-    sides: list[SideEntry]
-    groups: list[str]
-    reconcile: str
-    max_parallel_pairs: int
-    outcome_bytes: int = 2048
-
-
 class PairRun(_Model):
-    """One child execution of a round: which machine, its name and input."""
+    """One pair's work, built once by Discover: what the report names (the pair, its action
+    and group) and the child execution that does it (which machine, its name and input)."""
 
-    item: WorkEntry
     action: str
     label: str
+    requester: PairSideRef
+    accepter: PairSideRef
     group: str | None = None
     state_machine_arn: str
     name: str
@@ -1038,11 +1000,41 @@ class PairRun(_Model):
 
 
 class RoundRun(_Model):
+    """One round of the plan (pairs that share no VPC, so they run at the same time), as the
+    plan object in S3 holds it: one item of the reconcile's distributed Map."""
+
     round: int
+    pairs: list[PairRun]
+
+
+class NetworkPlanDocument(_Model):
+    """What Discover decided: the reconcile machine's state until the report. The rounds are
+    in the plan object (``PlanKey`` in the stack's plan bucket), not in the state: a plan of
+    any size runs, and nothing is deferred for size."""
+
+    execution_name: str
+    request: ReconcileRequest
+    #: The plan object's key in the plan bucket ("" when there is no work: nothing written).
+    plan_key: str = ""
+    round_count: int = 0
+    has_work: bool = False
+    max_parallel_pairs: int = 10
+    #: Bytes each round's outcome may take (all of them must fit the reconcile's state).
+    outcome_bytes: int = 2048
+    report: ReconcileReport
+    #: The rounds Discover wrote to the plan object (not in the state).
+    rounds: list[RoundRun] = Field(default_factory=list, exclude=True)
+
+
+class RoundInput(_Model):
+    """One round, as the reconcile machine's distributed Map hands it to its child: the plan
+    object's item and the reconcile's settings."""
+
+    round: int
+    pairs: list[PairRun]
     reconcile: str
     max_parallel_pairs: int
     outcome_bytes: int = 2048
-    pairs: list[PairRun]
 
 
 class ChildError(_Model):
@@ -1053,7 +1045,6 @@ class ChildError(_Model):
 class PairResult(_Model):
     """A child execution as the round's Map ends it: its run, and the error if it failed."""
 
-    item: WorkEntry = Field(default_factory=list)
     action: str
     label: str
     group: str | None = None
@@ -1074,8 +1065,9 @@ class RoundOutcome(ReconcileCounts):
 
     round: int
     failed: list[ReconcileFailure] = Field(default_factory=list)
-    #: The work items (as the plan writes them) whose child execution ended well.
-    done: list[WorkEntry] = Field(default_factory=list)
+    #: The pairs whose child execution ended well, by position in the plan: [round, index]
+    #: (Report names them from the plan object).
+    done: list[tuple[int, int]] = Field(default_factory=list)
 
 
 #: Bounds on an InvalidInput message, whatever the input's size.

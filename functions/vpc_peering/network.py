@@ -14,7 +14,7 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from . import ownership, planning, policy, states, traffic
 from .errors import AcceptDenied, CidrOverlap, InvalidInput, PeeringError, PeeringExists
@@ -40,7 +40,6 @@ from .models import (
     ReconcileIgnored,
     ReconcileSkip,
     SecurityGroupRuleRequest,
-    SideEntry,
     SideName,
     SideRefInput,
     SideRequest,
@@ -74,7 +73,7 @@ class ActionSpec:
     frees: bool = False
 
 
-#: Every action, once; its position is its code in a plan's compact work entries.
+#: Every action, once.
 ACTIONS: dict[Action, ActionSpec] = {
     "create": ActionSpec("create", "created", "create"),
     "repair": ActionSpec("create", "repaired", "repair"),
@@ -84,7 +83,6 @@ ACTIONS: dict[Action, ActionSpec] = {
     "remove-incoming": ActionSpec("cleanup", "removed", "remove", frees=True),
     "reject": ActionSpec("cleanup", "rejected", "reject"),
 }
-ACTION_CODES: tuple[Action, ...] = tuple(ACTIONS)
 #: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
 #: its output (one result per item) stays far below Step Functions' 256 KB.
 MAX_ROUND_ITEMS = 40
@@ -384,23 +382,40 @@ def _groups_of(
     return frozenset(found)
 
 
-def side_request(entry: SideEntry) -> SideRequest:
-    """A request side from a plan's side entry: where the VPC is, and its tags' options."""
-    account, region, vpc_id, route_tables, dns = entry[:5]
+class PlannedSide(NamedTuple):
+    """A side as a child's input needs it: where the VPC is, its tags' options, and the rules
+    its security groups' vpc-peering:allow tags ask (``groups.allow_rules``: "group sg proto
+    from to" each)."""
+
+    account_id: str
+    region: str
+    vpc_id: str
+    route_tables: str = "all"
+    dns: bool = False
+    allows: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> VpcKey:
+        return VpcKey(self.account_id, self.region, self.vpc_id)
+
+
+def side_request(side: PlannedSide) -> SideRequest:
+    """A request side: where the VPC is, and its tags' options."""
     return SideRequest.model_validate(
         {
-            "VpcId": vpc_id,
-            "AccountId": account,
-            "Region": region,
-            "RouteTables": route_tables,
-            "DnsResolution": dns,
+            "VpcId": side.vpc_id,
+            "AccountId": side.account_id,
+            "Region": side.region,
+            "RouteTables": side.route_tables,
+            "DnsResolution": side.dns,
         }
     )
 
 
-def pair_request(requester: SideEntry, accepter: SideEntry, group: str) -> CreateRequest:
-    """The create machine's input for a group pair (Discover plans with it; the round starts
-    the create machine with it)."""
+def pair_request(requester: PlannedSide, accepter: PlannedSide, group: str) -> CreateRequest:
+    """The create machine's input for a group pair (Discover plans with it, and starts the
+    create machine with it): with the rules the sides' vpc-peering:allow tags ask for the
+    group, from the peer VPC."""
     return CreateRequest(
         requester=side_request(requester),
         accepter=side_request(accepter),
@@ -414,67 +429,81 @@ def pair_request(requester: SideEntry, accepter: SideEntry, group: str) -> Creat
                 to_port=int(high),
                 source="PeerVpc",
             )
-            for name, entry in (("Requester", requester), ("Accepter", accepter))
-            for rule_group, group_id, protocol, low, high in _allows(entry)
+            for name, side in (("Requester", requester), ("Accepter", accepter))
+            for rule_group, group_id, protocol, low, high in (a.split() for a in side.allows)
             if rule_group == group
         ],
     )
 
 
-def _allows(entry: SideEntry) -> list[list[str]]:
-    """A side's vpc-peering:allow rules, each [group, security group, protocol, from, to]."""
-    return [text.split() for text in (entry[5] if len(entry) > 5 else [])]
-
-
-def incoming_request(requester: SideEntry, accepter: SideEntry, peering_id: str) -> CreateRequest:
+def incoming_request(
+    requester: PlannedSide, accepter: PlannedSide, peering_id: str
+) -> CreateRequest:
     """The create machine's input for a request made elsewhere (accepter-only mode): the
     requester as EC2 reports it, our side with its VPC's options."""
-    account, region, vpc_id = requester[:3]
-    external = SideRequest(vpc_id=vpc_id, account_id=account, region=region)
+    external = SideRequest(
+        vpc_id=requester.vpc_id, account_id=requester.account_id, region=requester.region
+    )
     return CreateRequest(
         requester=external, accepter=side_request(accepter), accept_incoming=peering_id
     )
 
 
+def _side_ref(side: PlannedSide) -> SideRefInput:
+    return SideRefInput(vpc_id=side.vpc_id, account_id=side.account_id, region=side.region)
+
+
 def incoming_removal_request(
-    accepter: SideEntry, peering_id: str, reject: bool = False
+    accepter: PlannedSide, peering_id: str, reject: bool = False
 ) -> CleanupRequest:
     """The cleanup machine's input for a request made elsewhere: looked up in our account and
     region only (the requester's is never read); ``reject``: one the policy refuses."""
-    account, region, vpc_id = accepter[:3]
-    side = SideRefInput(vpc_id=vpc_id, account_id=account, region=region)
-    return CleanupRequest(vpc_peering_connection_id=peering_id, accepter=side, reject=reject)
+    return CleanupRequest(
+        vpc_peering_connection_id=peering_id, accepter=_side_ref(accepter), reject=reject
+    )
 
 
 def removal_request(
-    requester: SideEntry, accepter: SideEntry, peering_id: str, group: str | None = None
+    requester: PlannedSide, accepter: PlannedSide, peering_id: str, group: str | None = None
 ) -> CleanupRequest:
     """The cleanup machine's input for a group peering (both sides say where to look; the
     group says the removal is the group's own, not an explicit cleanup)."""
-
-    def side(entry: SideEntry) -> SideRefInput:
-        account, region, vpc_id = entry[:3]
-        return SideRefInput(vpc_id=vpc_id, account_id=account, region=region)
-
     return CleanupRequest(
         vpc_peering_connection_id=peering_id,
-        requester=side(requester),
-        accepter=side(accepter),
+        requester=_side_ref(requester),
+        accepter=_side_ref(accepter),
         group=group,
     )
 
 
-def key_of(entry: SideEntry) -> VpcKey:
-    return VpcKey(entry[0], entry[1], entry[2])
-
-
-def side_entry(member: Member | None, key: VpcKey) -> SideEntry:
+def planned_side(member: Member | None, key: VpcKey) -> PlannedSide:
     if member is None:
-        return (key.account_id, key.region, key.vpc_id, "all", False)
-    if member.allows:
-        rules = list(member.allows)
-        return (key.account_id, key.region, key.vpc_id, member.route_tables, member.dns, rules)
-    return (key.account_id, key.region, key.vpc_id, member.route_tables, member.dns)
+        return PlannedSide(key.account_id, key.region, key.vpc_id)
+    return PlannedSide(
+        key.account_id,
+        key.region,
+        key.vpc_id,
+        member.route_tables,
+        member.dns,
+        tuple(member.allows),
+    )
+
+
+def child_input(item: WorkItem, members: dict[VpcKey, Member]) -> CreateRequest | CleanupRequest:
+    """The input of the child execution that does ``item``: the create or cleanup machine's
+    request, built once, by Discover."""
+    requester = planned_side(members.get(item.requester), item.requester)
+    accepter = planned_side(members.get(item.accepter), item.accepter)
+    peering_id = item.peering_id or ""
+    match item.action:
+        case "remove":
+            return removal_request(requester, accepter, peering_id, item.group or None)
+        case "remove-incoming" | "reject":
+            return incoming_removal_request(accepter, peering_id, item.action == "reject")
+        case "accept" | "repair-incoming":
+            return incoming_request(requester, accepter, peering_id)
+        case _:
+            return pair_request(requester, accepter, item.group)
 
 
 def _requester_first(a: Member, b: Member, settings: Settings) -> tuple[Member, Member]:
@@ -503,7 +532,7 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
         plan.members[want.pair[0]], plan.members[want.pair[1]], net.settings
     )
     label = f"{req.key} ~ {acc.key}"
-    request = pair_request(side_entry(req, req.key), side_entry(acc, acc.key), want.group)
+    request = pair_request(planned_side(req, req.key), planned_side(acc, acc.key), want.group)
     peerings = net.of_pair.get(want.pair, [])
     # A group peering deleted by hand leaves blackhole routes to it, which a new peering's
     # routes would collide with: its cleanup runs first (a round before the create).
@@ -818,8 +847,8 @@ def _plan_accept(
     label = f"{req} ~ {acc}"
     try:
         route_tables, dns = options(vpc.tags if vpc else {})
-        entry = (acc.account_id, acc.region, acc.vpc_id, route_tables, dns)
-        request = incoming_request(side_entry(None, req), entry, pcx)
+        our_side = PlannedSide(acc.account_id, acc.region, acc.vpc_id, route_tables, dns)
+        request = incoming_request(planned_side(None, req), our_side, pcx)
         sides = resolve_sides(request, net.settings)
         ours_view = net.view_of(acc, set())
         views: dict[SideName, SideView] = {

@@ -1,10 +1,13 @@
 """The reconcile machine's steps, and the starter that turns tag changes into reconciles.
 
 Discover reads every managed account and region once (tagged VPCs, their route tables, every
-peering), decides with ``network`` (pure), and hands the work on in rounds; a round's child
-starts the create or cleanup machine for each of its pairs (PrepareRound names and builds
-their inputs), RecordRound sums up how they ended, and Report turns it all into the
-execution's result. One reconcile changes the network at a time (the reconcile lease).
+peering), decides with ``network`` (pure), and builds each pair's work once, fully formed (a
+:class:`PairRun`: the child's machine, name and input); it writes the rounds to the plan
+bucket, which the reconcile machine's distributed Map reads (``ItemReader``). A round's child
+starts the create or cleanup machine for each of its pairs, RecordRound sums up how they ended
+(the pairs done by their place in the plan), and Report names them from the plan object and
+turns it all into the execution's result. One reconcile changes the network at a time (the
+reconcile lease).
 """
 
 from __future__ import annotations
@@ -46,14 +49,11 @@ from .models import (
     ReconcileSkip,
     RoundInput,
     RoundOutcome,
-    RoundPlan,
     RoundResult,
     RoundRun,
-    SideEntry,
     StatusRequest,
     TagChangeEvent,
     TagChangeOutcome,
-    WorkEntry,
     parse,
 )
 from .network import LocationView, Scope, WorkItem
@@ -71,17 +71,18 @@ ROUND_LISTED = 3
 ROUND_OUTCOMES_BYTES = 64 * 1024
 MIN_OUTCOME_BYTES = 400
 MAX_CAUSE = 400
-#: Discover's output must leave room in the 256 KB state for the rounds' outcomes.
+#: Discover's output (the report, without the rounds: they are in the plan object) at most,
+#: leaving room in the 256 KB state for the rounds' outcomes.
 MAX_PLAN_BYTES = 160 * 1024
+#: Where the plan objects are, in the plan bucket (the only prefix Discover may write).
+PLAN_PREFIX = "plans/"
 #: Bytes of JSON the lists of a report may take: Discover's (Failed, Skipped, Ignored,
-#: RemovalsHeld, shared), a dry run's Plan, the pairs created, removed and repaired (together),
-#: the pairs deferred. Every item is counted; the first are listed, their causes clipped.
+#: RemovalsHeld, shared), a dry run's Plan, the pairs created, removed and repaired (together).
+#: Every item is counted; the first are listed, their causes clipped.
 REPORT_LIST_BYTES = 56 * 1024
-MIN_REPORT_LIST_BYTES = 8 * 1024
 FAILED_LIST_BYTES = 32 * 1024
 PLAN_LIST_BYTES = 48 * 1024
 DONE_LIST_BYTES = 40 * 1024
-DEFERRED_LIST_BYTES = 8 * 1024
 #: A reconcile started by tag events begins this long after its window ends: time for EC2 to
 #: show the last tag change of the window (eventual consistency), and for clocks to differ.
 SETTLE_SECONDS = 5
@@ -192,6 +193,7 @@ def discover(
                 plan, settings.max_removals_per_reconcile, request.confirm_removals
             )
             doc = plan_document(plan, request, described, execution_name, settings)
+            write_plan(doc, access, settings)
         except BaseException:
             locks.give_back_tag_changes(access, settings, changed)
             raise
@@ -200,7 +202,7 @@ def discover(
         desired=doc.report.desired,
         unchanged=doc.report.unchanged,
         work=len(plan.work),
-        rounds=len(doc.rounds),
+        rounds=doc.round_count,
         failed=doc.report.failed_count,
     )
     return doc
@@ -335,72 +337,101 @@ def plan_document(
     execution_name: str,
     settings: Settings,
 ) -> NetworkPlanDocument:
-    """The plan in the compact form the machine carries: each side and group once, each work
-    item as indexes into them, round by round."""
-    sides: dict[VpcKey, int] = {}
-    entries: list[SideEntry] = []
-    groups: dict[str, int] = {}
-
-    def index(key: VpcKey) -> int:
-        if key not in sides:
-            sides[key] = len(entries)
-            entries.append(network.side_entry(plan.members.get(key), key))
-        return sides[key]
-
-    def entry(item: WorkItem) -> list[int | str]:
-        group = groups.setdefault(item.group, len(groups))
-        row: list[int | str] = [
-            index(item.requester),
-            index(item.accepter),
-            network.ACTION_CODES.index(item.action),
-            group,
-        ]
-        return row + ([item.peering_id] if item.peering_id else [])
-
-    scheduled = network.schedule(plan.work)
+    """The plan: each pair's work built once (a :class:`PairRun`), round by round; the report.
+    The rounds go to the plan object, so nothing is deferred for size (``Deferred`` stays 0)."""
     rounds = [
-        RoundPlan(round=number, items=[entry(item) for item in items])
-        for number, items in enumerate(scheduled)
+        RoundRun(
+            round=number,
+            pairs=[
+                pair_run(item, plan, child_name(execution_name, number, index), settings)
+                for index, item in enumerate(items)
+            ],
+        )
+        for number, items in enumerate(network.schedule(plan.work))
     ]
-    doc = NetworkPlanDocument(
+    return NetworkPlanDocument(
         execution_name=execution_name,
         request=request,
-        sides=entries,
-        groups=list(groups),
-        rounds=rounds,
+        plan_key=plan_key(execution_name) if rounds else "",
+        round_count=len(rounds),
         has_work=bool(rounds),
         max_parallel_pairs=settings.max_parallel_pairs,
-        report=_report(plan, request, scope, budget=0),
+        outcome_bytes=max(MIN_OUTCOME_BYTES, ROUND_OUTCOMES_BYTES // max(1, len(rounds))),
+        report=_report(plan, request, scope),
+        rounds=rounds,
     )
-    # The work first: the report's lists get what room is left (at most their own budget);
-    # only when even the smallest report does not fit is work deferred, and then named.
-    deferred: list[WorkItem] = []
-    while doc.rounds and _size(doc) + MIN_REPORT_LIST_BYTES > MAX_PLAN_BYTES:
-        doc.rounds.pop()
-        deferred = scheduled[len(doc.rounds)] + deferred
-    room = min(REPORT_LIST_BYTES, MAX_PLAN_BYTES - _size(doc))
-    doc.report = _report(plan, request, scope, budget=room)
-    doc.has_work = bool(doc.rounds)
-    doc.outcome_bytes = max(MIN_OUTCOME_BYTES, ROUND_OUTCOMES_BYTES // max(1, len(doc.rounds)))
-    if deferred:
-        doc.report.deferred = len(deferred)
-        doc.report.deferred_pairs = within_bytes(
-            [pair_ref(w.requester, w.accepter, w.group) for w in deferred], DEFERRED_LIST_BYTES
-        )
-        doc.report.failed_count += 1
-        doc.report.failed.append(
-            ReconcileFailure(
-                error="ReconcileIncomplete",
-                cause=f"{len(deferred)} pair(s) deferred: the plan is more than one execution "
-                "can carry (they are listed under DeferredPairs); the next reconcile goes on "
-                "with them",
-            )
-        )
-    return doc
 
 
-def _size(doc: NetworkPlanDocument) -> int:
-    return len(json.dumps(doc.dump()))
+def pair_run(item: WorkItem, plan: network.NetworkPlan, name: str, settings: Settings) -> PairRun:
+    """One pair's work as its child execution runs it: machine, name, input."""
+    spec = network.ACTIONS[item.action]
+    machine = (
+        settings.cleanup_state_machine_arn
+        if spec.machine == "cleanup"
+        else settings.create_state_machine_arn
+    )
+    if machine is None:
+        raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
+    ref = pair_ref(item.requester, item.accepter, item.group)
+    return PairRun(
+        action=item.action,
+        label=item.label,
+        requester=ref.requester,
+        accepter=ref.accepter,
+        group=ref.group,
+        state_machine_arn=machine,
+        name=name,
+        input=network.child_input(item, plan.members),
+    )
+
+
+def plan_key(execution_name: str) -> str:
+    return f"{PLAN_PREFIX}{_NAME_UNSAFE.sub('-', execution_name)}.json"
+
+
+def write_plan(doc: NetworkPlanDocument, access: Access, settings: Settings) -> None:
+    """The rounds, as the distributed Map reads them: a JSON array, one item per round."""
+    if not doc.rounds:
+        return
+    if not settings.plan_bucket_name:
+        raise ConfigurationError("PLAN_BUCKET_NAME is not configured")
+    body = json.dumps([round_.dump() for round_ in doc.rounds]).encode()
+    hub = Location(settings.hub_account_id, settings.hub_region)
+    with aws_call(f"s3:PutObject {doc.plan_key}", hub):
+        access.client("s3", hub).put_object(
+            Bucket=settings.plan_bucket_name,
+            Key=doc.plan_key,
+            Body=body,
+            ContentType="application/json",
+        )
+
+
+def read_plan(key: str, access: Access, settings: Settings) -> list[RoundRun]:
+    """The plan object's rounds; [] (logged) when it cannot be read: the report still counts
+    everything, it only cannot name the pairs done."""
+    if not key or not settings.plan_bucket_name:
+        return []
+    hub = Location(settings.hub_account_id, settings.hub_region)
+    try:
+        with aws_call(f"s3:GetObject {key}", hub):
+            body = access.client("s3", hub).get_object(Bucket=settings.plan_bucket_name, Key=key)
+            rounds = json.loads(body["Body"].read())
+        return [RoundRun.model_validate(r) for r in rounds]
+    except Exception as exc:  # the report goes on without the names
+        logger.warning("plan not read", key=key, error=type(exc).__name__)
+        return []
+
+
+def delete_plan(key: str, access: Access, settings: Settings) -> None:
+    """The plan object is done with (the bucket's lifecycle rule expires any left behind)."""
+    if not key or not settings.plan_bucket_name:
+        return
+    hub = Location(settings.hub_account_id, settings.hub_region)
+    try:
+        with aws_call(f"s3:DeleteObject {key}", hub):
+            access.client("s3", hub).delete_object(Bucket=settings.plan_bucket_name, Key=key)
+    except Exception as exc:  # expired by the lifecycle rule instead
+        logger.warning("plan not deleted", key=key, error=type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------- rounds
@@ -411,51 +442,6 @@ def child_name(reconcile: str, round_number: int, index: int) -> str:
     if len(base) > 60:
         base = f"{base[:51]}-{hashlib.sha256(reconcile.encode()).hexdigest()[:8]}"
     return f"{base}-{round_number:03d}-{index:02d}"
-
-
-def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundRun:
-    """Each work item of the round as a child execution: machine, name, input."""
-    pairs = []
-    for index, item in enumerate(doc.round.items):
-        requester, accepter = doc.sides[int(item[0])], doc.sides[int(item[1])]
-        action = network.ACTION_CODES[int(item[2])]
-        group = doc.groups[int(item[3])] or None
-        peering_id = str(item[4]) if len(item) > 4 else ""
-        label = f"{network.key_of(requester)} ~ {network.key_of(accepter)}"
-        child: Any
-        if action == "remove":
-            child = network.removal_request(requester, accepter, peering_id, group)
-        elif action in ("remove-incoming", "reject"):
-            child = network.incoming_removal_request(accepter, peering_id, action == "reject")
-        elif action in ("accept", "repair-incoming"):
-            child = network.incoming_request(requester, accepter, peering_id)
-        else:
-            child = network.pair_request(requester, accepter, group or "")
-        machine = (
-            settings.cleanup_state_machine_arn
-            if network.ACTIONS[action].machine == "cleanup"
-            else settings.create_state_machine_arn
-        )
-        if machine is None:
-            raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
-        pairs.append(
-            PairRun(
-                item=item,
-                action=action,
-                label=label,
-                group=group,
-                state_machine_arn=machine,
-                name=child_name(doc.reconcile, doc.round.round, index),
-                input=child,
-            )
-        )
-    return RoundRun(
-        round=doc.round.round,
-        reconcile=doc.reconcile,
-        max_parallel_pairs=doc.max_parallel_pairs,
-        outcome_bytes=doc.outcome_bytes,
-        pairs=pairs,
-    )
 
 
 def child_failure(error: str, cause: str) -> tuple[str, str]:
@@ -482,15 +468,14 @@ def _clip(text: str, limit: int = MAX_CAUSE) -> str:
 
 def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundOutcome:
     """How the round's child executions ended, in brief: counted, and within the round's share
-    of bytes, its first failures and the work entries it did."""
+    of bytes, its first failures and the pairs it did (by their place: [round, index])."""
     outcome = RoundOutcome(round=doc.round)
-    done: list[WorkEntry] = []
-    for pair in doc.pairs:
+    done: list[tuple[int, int]] = []
+    for index, pair in enumerate(doc.pairs):
         if pair.error is None:
             count = network.ACTIONS[pair.action].counter  # type: ignore[index]
             setattr(outcome, count, getattr(outcome, count) + 1)
-            if pair.item:
-                done.append(pair.item)
+            done.append((doc.round, index))
             continue
         name, cause = child_failure(pair.error.error, pair.error.cause)
         outcome.failed_count += 1
@@ -510,11 +495,11 @@ def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundO
     while outcome.failed and len(json.dumps(outcome.dump())) > doc.outcome_bytes:
         outcome.failed.pop()
     room = doc.outcome_bytes - len(json.dumps(outcome.dump()))
-    for entry in done:
-        room -= len(json.dumps(entry)) + 2  # and its ", "
+    for position in done:
+        room -= len(json.dumps(position)) + 2  # and its ", "
         if room < 0:
             break
-        outcome.done.append(entry)
+        outcome.done.append(position)
     return outcome
 
 
@@ -540,13 +525,16 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
             cause=cause,
         )
     outcome = ReconcileOutcome.model_validate({**state["Report"], "ExecutionName": execution_name})
-    done: list[WorkEntry] = []
+    done: list[tuple[int, int]] = []
     for item in state.get("Rounds") or []:
-        if isinstance(item, dict) and "Items" not in item:
+        if isinstance(item, dict):
             result = round_outcome(item)
             _add_round(outcome, result)
             done += result.done
-    _list_done(outcome, done, state.get("Sides") or [], state.get("Groups") or [])
+    key = str(state.get("PlanKey") or "")
+    if done:
+        _list_done(outcome, done, read_plan(key, access, settings))
+    delete_plan(key, access, settings)
     if error is not None:
         name, cause = _error_of(error)
         outcome.failed_count += 1
@@ -574,27 +562,26 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
 
 
 def _list_done(
-    outcome: ReconcileOutcome, done: list[WorkEntry], sides: list[Any], groups: list[Any]
+    outcome: ReconcileOutcome, done: list[tuple[int, int]], rounds: list[RoundRun]
 ) -> None:
-    """The pairs the rounds made, removed and repaired, from their work entries (indexes into
-    the plan's sides and groups), within the report's byte budget."""
+    """The pairs the rounds made, removed and repaired, named from the plan object by their
+    place in it, within the report's byte budget."""
     lists = {
         "created": outcome.created_pairs,
         "removed": outcome.removed_pairs,
         "repaired": outcome.repaired_pairs,
     }
     size = 0
-    for entry in done:
+    for number, index in done:
         try:
-            requester, accepter = sides[int(entry[0])], sides[int(entry[1])]
-            counter = network.ACTIONS[network.ACTION_CODES[int(entry[2])]].counter
-            group = str(groups[int(entry[3])])
-        except (IndexError, ValueError, TypeError):
-            logger.warning("work entry not understood", entry=str(entry)[:200])
+            run = rounds[number].pairs[index]
+        except (IndexError, TypeError):
+            logger.warning("pair done not in the plan", round=number, index=index)
             continue
+        counter = network.ACTIONS[run.action].counter  # type: ignore[index]
         if counter not in lists:
             continue
-        pair = pair_ref(network.key_of(requester), network.key_of(accepter), group)
+        pair = ReconcilePair(requester=run.requester, accepter=run.accepter, group=run.group)
         size += len(json.dumps(pair.dump())) + 2
         if size > DONE_LIST_BYTES:
             break
@@ -625,8 +612,8 @@ def round_outcome(item: dict[str, Any]) -> RoundOutcome:
         return RoundOutcome.model_validate(item)
     number, pairs = -1, 1
     try:
-        planned = RoundInput.model_validate(json.loads(str(item.get("Input")))).round
-        number, pairs = planned.round, max(len(planned.items), 1)
+        planned = RoundInput.model_validate(json.loads(str(item.get("Input"))))
+        number, pairs = planned.round, max(len(planned.pairs), 1)
     except ValueError:  # pydantic's ValidationError is a ValueError, as JSON's is
         pass
     error = str(item.get("Error") or "InternalError")

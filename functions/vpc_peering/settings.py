@@ -54,6 +54,8 @@ class Settings(BaseModel):
     max_peerings_per_vpc: int = Field(default=50, ge=1)
     max_routes_per_table: int = Field(default=50, ge=1)
     lock_table_name: str | None = None
+    #: The bucket Discover writes a reconcile's plan to (its rounds, for the distributed Map).
+    plan_bucket_name: str | None = None
     #: Where tag-declared groups are looked for: AllowedAccountIds x these regions.
     managed_regions: frozenset[str] = frozenset()
     #: Child executions the reconcile machine runs at once (its Map's MaxConcurrency).
@@ -116,6 +118,7 @@ class Settings(BaseModel):
             max_peerings_per_vpc=int(env.get("MAX_PEERINGS_PER_VPC", "50")),
             max_routes_per_table=int(env.get("MAX_ROUTES_PER_TABLE", "50")),
             lock_table_name=env.get("LOCK_TABLE_NAME") or None,
+            plan_bucket_name=env.get("PLAN_BUCKET_NAME") or None,
             managed_regions=env.get("MANAGED_REGIONS") or hub_region,
             max_parallel_pairs=int(env.get("MAX_PARALLEL_PAIRS", "10")),
             create_state_machine_arn=env.get("CREATE_STATE_MACHINE_ARN") or None,

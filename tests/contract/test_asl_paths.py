@@ -6,11 +6,11 @@ Functions"): it must never come from our own documents. So for every Lambda step
 machines (its state output is the handler's return value, ``OutputPath`` ``$.Result``), the
 output model is found from template.yaml (the step's function, its handler module, the domain
 step's return annotation), and every state that reads that output is checked: its
-``Parameters``/``ItemSelector`` paths, ``ItemsPath``, ``MaxConcurrencyPath``, ``InputPath``,
-Choice ``Variable``s (other than under ``IsPresent``/``IsNull``), ``ErrorPath``/``CausePath``,
-``TimestampPath``. A read state is one the output reaches unchanged: the step's ``Next``, and on
-through Choice states, ``Wait`` states and Tasks or Maps whose ``ResultPath`` is null or one
-new field (that field is then known too).
+``Parameters``/``ItemSelector``/``ItemReader`` paths, ``ItemsPath``, ``MaxConcurrencyPath``,
+``InputPath``, Choice ``Variable``s (other than under ``IsPresent``/``IsNull``),
+``ErrorPath``/``CausePath``, ``TimestampPath``. A read state is one the output reaches
+unchanged: the step's ``Next``, and on through Choice states, ``Wait`` states and Tasks or
+Maps whose ``ResultPath`` is null or one new field (that field is then known too).
 
 Each path's fields must be required fields of the model (no default), or fields whose value
 is never None; a nested path descends into nested models the same way. A path into a field
@@ -127,6 +127,7 @@ def _reads(state: State) -> list[str]:
 
     collect(state.get("Parameters"))
     collect(state.get("ItemSelector"))
+    collect((state.get("ItemReader") or {}).get("Parameters"))
     paths += [state[f] for f in PATH_FIELDS if isinstance(state.get(f), str)]
     for rule in state.get("Choices", []):
         paths += _choice_reads(rule)

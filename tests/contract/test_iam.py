@@ -261,7 +261,7 @@ def test_every_function_role_is_under_the_stack_path(transformed: dict[str, Any]
     functions = [
         r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
     ]
-    assert len(roles) == len(functions) == 18
+    assert len(roles) == len(functions) == 17
     assert set(map(json.dumps, roles.values())) == {
         json.dumps({"Fn::Sub": "/vpc-peering/${AWS::StackName}/"})
     }

@@ -165,6 +165,11 @@ EXCEPTIONS: dict[str | tuple[str, str, str], str] = {
             "states:SendTaskHeartbeat",
         )
     },
+    "template.yaml:PlanBucketPolicy/DenyWithoutTls": (
+        "S3's documented TLS-only bucket policy (s3:* on the bucket and its objects, denied when "
+        "aws:SecureTransport is false): a Deny of every action, so the actions whose resource "
+        "types are not a bucket or an object only find it does not apply to them"
+    ),
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": (
         "AWS managed (SAM attaches it to every function role: the function's own log streams); "
         "AWS maintains its statements, which are not in these templates"
@@ -509,6 +514,7 @@ _NAME_PROPERTY = {
     "AWS::IAM::Role": "RoleName",
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::S3::Bucket": "BucketName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::SQS::Queue": "QueueName",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
@@ -660,6 +666,8 @@ class Resolver:
             raise Unresolvable(f"{self.file}: no resource {logical_id}")
         kind = str(resource.get("Type"))
         generated = f"{PSEUDO['AWS::StackName']}-{logical_id}-1A2B3C4D5E6F"
+        if kind == "AWS::S3::Bucket":  # bucket names are lowercase
+            generated = generated.lower()
         names = self._property(logical_id, _NAME_PROPERTY.get(kind, ""), generated)
         region, account = PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
         values: list[Any] = []
@@ -701,6 +709,10 @@ class Resolver:
                     values.append(name)
                 case "AWS::Logs::LogGroup", "Arn":
                     values.append(arn.format("logs", f"log-group:{name}:*"))
+                case "AWS::S3::Bucket", "" | "BucketName":
+                    values.append(name)
+                case "AWS::S3::Bucket", "Arn":
+                    values.append(f"arn:aws:s3:::{name}")
                 case _:
                     what = (
                         f"Fn::GetAtt {logical_id}.{attribute}" if attribute else f"Ref {logical_id}"

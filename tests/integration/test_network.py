@@ -207,12 +207,13 @@ def test_a_failed_round_is_reported_and_the_other_rounds_still_run(
     network: Network, net: EmulatorHandle
 ) -> None:
     # Given three VPCs (a mesh of three: three rounds, one pair each), and the reconcile's
-    # second Lambda invocation (PrepareRound of its first round, after Discover) refused, so
-    # that round's child execution fails (RoundFailed)
+    # eighth Lambda invocation (RecordRound of its first round: after Discover and the six
+    # steps of the round's one create execution) refused, so that round's child execution
+    # fails (RoundFailed)
     group = group_name()
     vpcs = [network.vpc() for _ in range(3)]
     net.clear_faults()
-    net.add_fault("lambda", "Invoke", "ResourceNotFoundException", nth=2)
+    net.add_fault("lambda", "Invoke", "ResourceNotFoundException", nth=8)
     # When they are tagged into the group and the reconcile their tags start has run
     before = network.arns()
     try:

@@ -80,9 +80,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def aws(aws_env: None) -> Iterator[None]:
     """moto's in-process AWS; every test using it starts from an empty account that has only
-    the stack's lock table (so the functions take and give back pair leases, as deployed)."""
+    the stack's lock table (so the functions take and give back pair leases, as deployed) and
+    its plan bucket."""
     with mock_aws():
         boto3.client("dynamodb", region_name=REGION).create_table(**LOCK_TABLE)
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=ENV["PLAN_BUCKET_NAME"])
         yield
 
 

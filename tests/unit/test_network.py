@@ -500,8 +500,8 @@ def test_an_allow_tag_asks_its_rule_of_each_group_pair_on_its_side(
     # When planned
     plan = plan_network(world.views(), Scope(), settings)
     [item] = plan.work
-    side = network.side_entry(plan.members[a], a)
-    request = network.pair_request(side, network.side_entry(plan.members[b], b), "blue")
+    side = network.planned_side(plan.members[a], a)
+    request = network.pair_request(side, network.planned_side(plan.members[b], b), "blue")
     # Then the create machine is asked for the rules on a's side, from the peer VPC
     assert item.action == "create"
     assert [

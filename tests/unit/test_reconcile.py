@@ -1,4 +1,4 @@
-"""The reconcile machine's steps against moto: Discover, PrepareRound, RecordRound, Report, and
+"""The reconcile machine's steps against moto: Discover, RecordRound, Report, and
 the tag-event starter (Step Functions itself runs them in tests/integration)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from vpc_peering.errors import (
     PeeringError,
     TransientAwsError,
 )
+from vpc_peering.groups import VpcKey
 from vpc_peering.models import (
     CleanupRequest,
     CreateRequest,
@@ -29,8 +30,10 @@ from vpc_peering.models import (
     TagChangeEvent,
     parse,
 )
+from vpc_peering.network import NetworkPlan, WorkItem
 from vpc_peering.settings import Settings
 
+from .environment import ENV
 from .helpers import HUB_ACCOUNT, MEMBER_ACCOUNT, REGION, STACK_NAME, create_chain, mutating
 from .test_locks import lease
 
@@ -42,12 +45,21 @@ def mesh(make_vpc: MakeVpc, group: str, *cidrs: str) -> list[str]:
     return [make_vpc(c, tags={"vpc-peering:mesh": group}) for c in cidrs]
 
 
+def plan_object(doc: NetworkPlanDocument) -> list[dict[str, Any]]:
+    """The rounds Discover wrote to the plan bucket (what RunRounds' ItemReader reads)."""
+    body = boto3.client("s3", region_name=REGION).get_object(
+        Bucket=ENV["PLAN_BUCKET_NAME"], Key=doc.plan_key
+    )["Body"]
+    rounds: list[dict[str, Any]] = json.loads(body.read())
+    return rounds
+
+
 def round_input(doc: NetworkPlanDocument, number: int) -> RoundInput:
-    """What the distributed Map's ItemSelector hands a round's child."""
+    """What the distributed Map's ItemSelector hands a round's child: the plan object's item."""
+    item = plan_object(doc)[number]
     return RoundInput(
-        round=doc.rounds[number],
-        sides=doc.sides,
-        groups=doc.groups,
+        round=item["Round"],
+        pairs=item["Pairs"],
         reconcile=doc.execution_name,
         max_parallel_pairs=doc.max_parallel_pairs,
     )
@@ -63,12 +75,50 @@ def test_discover_plans_a_tagged_mesh_in_rounds_and_holds_the_network(
     # When discovered
     doc = reconcile.discover({}, "exec-1", access, settings)
     # Then the three pairs are planned, one per round (three VPCs: no two pairs can share one)
-    assert (doc.report.desired, doc.has_work, len(doc.rounds)) == (3, True, 3)
-    assert sorted(e[2] for e in doc.sides) == sorted(vpcs)
-    assert doc.groups == ["blue"]
-    assert [len(r.items) for r in doc.rounds] == [1, 1, 1]
+    assert (doc.report.desired, doc.has_work, doc.round_count) == (3, True, 3)
+    # And the rounds are in the plan object, each pair fully formed; the state has none
+    rounds = plan_object(doc)
+    assert [len(r["Pairs"]) for r in rounds] == [1, 1, 1]
+    named = {
+        s["VpcId"] for r in rounds for p in r["Pairs"] for s in (p["Requester"], p["Accepter"])
+    }
+    assert named == set(vpcs)
+    assert {p["Group"] for r in rounds for p in r["Pairs"]} == {"blue"}
+    assert doc.plan_key == "plans/exec-1.json"
+    assert "Rounds" not in doc.dump()
     # And this execution holds the reconcile lease until its report
     assert lease("reconcile")["Owner"] == "reconcile:exec-1"
+
+
+def bucket_keys() -> list[str]:
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=ENV["PLAN_BUCKET_NAME"])
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_a_dry_run_has_no_rounds_and_writes_no_plan(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a tagged mesh of three
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    # When a dry run discovers it
+    doc = reconcile.discover({"DryRun": True}, "exec-1", access, settings)
+    # Then it plans the three pairs, has no work for RunRounds and writes nothing
+    assert len(doc.report.plan) == 3
+    assert (doc.has_work, doc.round_count, doc.plan_key) == (False, 0, "")
+    assert bucket_keys() == []
+
+
+def test_a_plan_that_cannot_be_written_fails_discover_and_frees_the_network(
+    make_vpc: MakeVpc, access: Access, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a tagged pair, and a plan bucket that is not there
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16")
+    monkeypatch.setattr(settings, "plan_bucket_name", "no-such-bucket-anywhere")
+    # When discovered
+    with pytest.raises(PeeringError):
+        reconcile.discover({}, "exec-1", access, settings)
+    # Then the reconcile lease is given back at once
+    assert lease("reconcile") == {}
 
 
 def test_discover_reads_each_account_and_region_five_times_at_most(
@@ -206,8 +256,8 @@ def test_a_round_starts_the_create_machine_with_the_group_pair_request(
     )
     b = make_vpc("10.1.0.0/16", tags={"vpc-peering:mesh": "blue"})
     doc = reconcile.discover({}, "exec-1", access, settings)
-    # When its round is prepared
-    run = reconcile.prepare_round(round_input(doc, 0), access, settings)
+    # When its round is read from the plan object
+    run = round_input(doc, 0)
     # Then the child is a create of the pair, for the group, with each side's own options
     [pair] = run.pairs
     assert (pair.action, pair.name, pair.state_machine_arn) == (
@@ -224,20 +274,14 @@ def test_a_round_starts_the_create_machine_with_the_group_pair_request(
     assert "RouteTableIds" not in child["Requester"]  # no nulls in a child's input
 
 
-def test_a_removal_starts_the_cleanup_machine_with_both_sides(
-    access: Access, settings: Settings
-) -> None:
-    doc = RoundInput(
-        round={"Round": 4, "Items": [[0, 1, 2, 0, "pcx-0123456789abcdef0"]]},  # type: ignore[arg-type]
-        sides=[
-            (HUB_ACCOUNT, REGION, "vpc-0a1b2c3d4e5f60718", "all", False),
-            (MEMBER_ACCOUNT, REGION, "vpc-0f1e2d3c4b5a69788", "all", False),
-        ],
-        groups=["blue"],
-        reconcile="tags-20s-1",
-        max_parallel_pairs=10,
-    )
-    [pair] = reconcile.prepare_round(doc, access, settings).pairs
+def test_a_removal_starts_the_cleanup_machine_with_both_sides(settings: Settings) -> None:
+    # Given a removal of a group peering between the hub and a member
+    hub = VpcKey(HUB_ACCOUNT, REGION, "vpc-0a1b2c3d4e5f60718")
+    member = VpcKey(MEMBER_ACCOUNT, REGION, "vpc-0f1e2d3c4b5a69788")
+    item = WorkItem("remove", hub, member, "blue", "pcx-0123456789abcdef0")
+    # When its work is built
+    pair = reconcile.pair_run(item, NetworkPlan(), "tags-20s-1-004-00", settings)
+    # Then it is the cleanup machine's, with both sides
     assert (pair.action, pair.name, pair.state_machine_arn) == (
         "remove",
         "tags-20s-1-004-00",
@@ -247,6 +291,7 @@ def test_a_removal_starts_the_cleanup_machine_with_both_sides(
     assert request.vpc_peering_connection_id == "pcx-0123456789abcdef0"
     assert request.accepter is not None
     assert request.accepter.account_id == MEMBER_ACCOUNT
+    assert (pair.requester.vpc_id, pair.accepter.vpc_id) == (hub.vpc_id, member.vpc_id)
 
 
 def test_child_names_fit_step_functions_whatever_the_reconcile_is_called() -> None:
@@ -324,14 +369,23 @@ def test_report_sums_the_rounds_and_gives_the_lease_back(
     # Given a discovered mesh of three whose rounds all succeeded
     mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
     doc = reconcile.discover({}, "exec-1", access, settings)
-    outcomes = [{"Round": r.round, "Created": 1} for r in doc.rounds]
+    outcomes = [{"Round": r.round, "Created": 1, "Done": [[r.round, 0]]} for r in doc.rounds]
     # When reported
     result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
-    # Then it succeeded with three created, and the network is free for the next reconcile
+    # Then it succeeded with three created, named from the plan object, and the network is
+    # free for the next reconcile
     output = result.dump()
     assert (output["Status"], output["Desired"], output["Created"]) == ("SUCCEEDED", 3, 3)
+    assert [p.model_dump(by_alias=True) for p in result.created_pairs] == [
+        {**p.model_dump(by_alias=True, include={"requester", "accepter", "group"})}
+        for r in doc.rounds
+        for p in r.pairs
+    ]
     assert "Error" not in output
     assert lease("reconcile") == {}
+    # And the plan object is deleted (the bucket's lifecycle rule expires any left behind)
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=ENV["PLAN_BUCKET_NAME"])
+    assert listed.get("KeyCount", 0) == 0
 
 
 def test_report_of_failed_pairs_is_incomplete_naming_each_pair_and_error(
@@ -364,9 +418,7 @@ def test_report_counts_every_pair_of_a_failed_round_and_names_its_error(
     doc = reconcile.discover({}, "exec-1", access, settings)
     first, *others = doc.rounds
     child_input = {
-        "Round": first.dump(),
-        "Sides": doc.dump()["Sides"],
-        "Groups": doc.groups,
+        **plan_object(doc)[0],
         "Reconcile": "exec-1",
         "MaxParallelPairs": 10,
     }
@@ -377,16 +429,16 @@ def test_report_counts_every_pair_of_a_failed_round_and_names_its_error(
         "Error": "InternalError",
         "Cause": "A round's own steps failed",
     }
-    outcomes = [failed_round, *({"Round": r.round, "Created": len(r.items)} for r in others)]
+    outcomes = [failed_round, *({"Round": r.round, "Created": len(r.pairs)} for r in others)]
     # When reported
     result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
     # Then the other rounds count, the failed round's pairs are failed, its error is named
-    assert result.created == sum(len(r.items) for r in others)
-    assert result.failed_count == len(first.items)
+    assert result.created == sum(len(r.pairs) for r in others)
+    assert result.failed_count == len(first.pairs)
     assert (result.status, result.error) == ("INCOMPLETE", "ReconcileIncomplete")
     (failure,) = result.failed
     assert failure.error == "InternalError"
-    assert f"round {first.round} ({len(first.items)} pairs) failed" in failure.cause
+    assert f"round {first.round} ({len(first.pairs)} pairs) failed" in failure.cause
     assert "execution:r/RunRounds:c1" in failure.cause
 
 
@@ -602,7 +654,7 @@ def run_reconcile(raw: Any, name: str, access: Access, settings: Settings) -> Re
     doc = reconcile.discover(raw, name, access, settings)
     outcomes = []
     for plan in doc.rounds:
-        run = reconcile.prepare_round(round_input(doc, plan.round), access, settings).dump()
+        run = round_input(doc, plan.round).dump()
         pairs = [{**p, "Error": run_child(p, access, settings)} for p in run["Pairs"]]
         result = RoundResult.model_validate(
             {"Round": plan.round, "Reconcile": name, "Pairs": pairs}
