@@ -635,6 +635,25 @@ class ReconcileIgnored(_Model):
     reason: str
 
 
+class ReconcileRefusal(_Model):
+    """A VPC the group policy keeps out of a group (GroupPolicyDenied): the policy working,
+    not a failure."""
+
+    group: str
+    vpc_id: str
+    account_id: str
+    region: str
+    error: str = "GroupPolicyDenied"
+    cause: str
+
+
+class Announcement(_Model):
+    """An event Discover hands to the machine to put on the stack's bus (once per news)."""
+
+    detail_type: str
+    detail: dict[str, Any]
+
+
 class PairSideRef(_Model):
     vpc_id: str
     account_id: str
@@ -693,6 +712,12 @@ class ReconcileReport(ReconcileCounts):
     #: Removals the guard held back (MaxRemovalsPerReconcile), and how many.
     removals_held: list[ReconcilePair] = Field(default_factory=list)
     removals_held_count: int = 0
+    #: VPCs the group policy keeps out of a group (listed within a byte budget), and how many.
+    refused: list[ReconcileRefusal] = Field(default_factory=list)
+    refused_count: int = 0
+    #: Set when the group policy could not be used: one line naming the parameter and the
+    #: first problem (every group is then closed and nothing about groups changes).
+    group_policy: str | None = None
     #: The pairs the child executions made, removed and repaired (listed within a byte budget;
     #: the counts above count them all).
     created_pairs: list[ReconcilePair] = Field(default_factory=list)
@@ -776,6 +801,8 @@ class NetworkPlanDocument(_Model):
     max_parallel_pairs: int = 10
     #: Bytes each round's outcome may take (all of them must fit the reconcile's state).
     outcome_bytes: int = 2048
+    #: Events to put on the stack's bus before the rounds (new refusals, new join requests).
+    announcements: list[Announcement] = Field(default_factory=list)
     report: ReconcileReport
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from . import ownership, planning, policy
+from . import group_policy, ownership, planning, policy
 from .errors import AcceptDenied, CidrOverlap, PeeringError, PeeringExists
 from .groups import (
     Member,
@@ -139,6 +139,16 @@ class Scope:
             return False
         return self.group is None or self.group in set(groups)
 
+    def lists_refusal(self, key: VpcKey, group: str) -> bool:
+        """Whether a refusal is this reconcile's to list."""
+        if self.vpc is not None:
+            return key == self.vpc
+        if self.group is not None:
+            return group == self.group
+        if self.changed is not None:
+            return key in self.changed or group in (self.groups or ())
+        return True
+
     def wants_incoming(self, accepter: VpcKey) -> bool:
         """Whether a request made elsewhere to ``accepter`` is in scope."""
         if self.group is not None or (self.vpc is not None and self.vpc != accepter):
@@ -174,6 +184,12 @@ class NetworkPlan:
     ignored: list[ReconcileIgnored] = field(default_factory=list)
     #: Removals of live group peerings held back by the removal guard (hold_removals).
     removals_held: list[WorkItem] = field(default_factory=list)
+    #: Memberships the group policy refuses (the policy working, not failures).
+    refused: list[group_policy.Refusal] = field(default_factory=list)
+    #: Every refusal, in scope or not (what has been announced is kept for all of them).
+    all_refused: list[group_policy.Refusal] = field(default_factory=list)
+    #: The one line said when the group policy cannot be used (every group closed).
+    policy_closed: str | None = None
 
 
 def hold_removals(plan: NetworkPlan, limit: int, confirmed: bool) -> None:
@@ -286,8 +302,16 @@ class _Network:
         )
 
 
-def plan_network(views: list[LocationView], scope: Scope, settings: Settings) -> NetworkPlan:
-    """Everything a reconcile will do, from what EC2 showed (and nothing else)."""
+def plan_network(
+    views: list[LocationView],
+    scope: Scope,
+    settings: Settings,
+    policy_state: group_policy.PolicyState,
+) -> NetworkPlan:
+    """Everything a reconcile will do, from what EC2 showed and the hub's group policy (and
+    nothing else). A VPC's group tags only ask: the policy decides who is a member. Without a
+    usable policy every group is closed and no group peering is created, changed or removed
+    (accepter-only mode goes on: the group policy does not govern it)."""
     net = _Network(views, settings)
     plan = NetworkPlan()
     frozen: set[VpcKey] = set()
@@ -308,9 +332,29 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
             continue
         if member is not None:
             plan.members[key] = member
+    admission = group_policy.admit(
+        plan.members,
+        net.vpcs,
+        policy_state,
+        settings.managed_regions,
+        group_policy.networks(settings.allowed_peer_cidrs),
+        _current_members(net),
+    )
+    if not policy_state.usable:
+        plan.policy_closed = policy_state.closed_line()
+        if plan.members or _group_peerings(net):
+            plan.failed.append(
+                ReconcileFailure(error=group_policy.UNUSABLE, cause=clip(plan.policy_closed))
+            )
+    # Without a usable policy there are no members (admit admits none), and the removals
+    # below are not planned: every group peering is left as it is.
+    asked = plan.members
+    plan.members = admission.members
     wanted = wanted_pairs(plan.members.values())
     if scope.changed is not None:
-        scope = replace(scope, groups=_groups_of(net, plan.members, scope.changed))
+        scope = replace(scope, groups=_groups_of(net, asked, scope.changed))
+    plan.all_refused = admission.refused
+    plan.refused = [r for r in admission.refused if scope.lists_refusal(r.key, r.group)]
     candidates: list[_Candidate] = []
     for pair, want in sorted(wanted.items()):
         if scope.wants(pair, want.groups):
@@ -325,8 +369,33 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
                 candidates.append(candidate)
     candidates += _plan_incoming(net, plan, frozen, scope)
     _fit_together(net, plan, candidates)
-    _plan_removals(net, plan, wanted, frozen, scope)
+    if policy_state.usable:
+        refusals = {(r.key, r.group): r.cause for r in admission.refused}
+        _plan_removals(net, plan, wanted, frozen, scope, refusals)
     return plan
+
+
+def _current_members(net: _Network) -> dict[str, set[VpcKey]]:
+    """Each group's members now: the VPCs of its live group peerings."""
+    current: dict[str, set[VpcKey]] = {}
+    for peering, group in _group_peerings(net):
+        if peering.live:
+            current.setdefault(group, set()).update(_peering_pair(peering))
+    return current
+
+
+def _group_peerings(net: _Network) -> list[tuple[Peering, str]]:
+    """The group peerings, each with its group (one whose tags cannot be read is left out
+    here: its removal planning reports it)."""
+    found = []
+    for peering in net.peerings:
+        try:
+            group = ownership.group_of(peering.tags, net.settings)
+        except Exception:  # isolated: _plan_removals names it as that peering's failure
+            group = None
+        if group:
+            found.append((peering, group))
+    return found
 
 
 def _groups_of(
@@ -762,14 +831,19 @@ def _plan_accept(
 
 
 def _plan_removals(
-    net: _Network, plan: NetworkPlan, wanted: dict[Pair, Wanted], frozen: set[VpcKey], scope: Scope
+    net: _Network,
+    plan: NetworkPlan,
+    wanted: dict[Pair, Wanted],
+    frozen: set[VpcKey],
+    scope: Scope,
+    refusals: dict[tuple[VpcKey, str], str],
 ) -> None:
     """Group peerings no group wants: removed when both sides are in scope and neither VPC's
     tags are invalid; a peering without this stack's group tag is never a candidate (made by
     hand, or by an explicit create). Each peering is decided on its own."""
     for peering in net.peerings:
         try:
-            _plan_removal(net, plan, peering, wanted, frozen, scope)
+            _plan_removal(net, plan, peering, wanted, frozen, scope, refusals)
         except Exception as exc:  # isolated: that peering's failure
             label = f"{side_key(peering.requester)} ~ {side_key(peering.accepter)}"
             plan.failed.append(failure(exc, pair=label, action="remove"))
@@ -782,6 +856,7 @@ def _plan_removal(
     wanted: dict[Pair, Wanted],
     frozen: set[VpcKey],
     scope: Scope,
+    refusals: dict[tuple[VpcKey, str], str],
 ) -> None:
     """One group peering. Its requester's location was read (its tags are read there); when
     its accepter's could not be, the peering is removed only if the requester's VPC is in no
@@ -826,7 +901,10 @@ def _plan_removal(
             )
         )
         return
-    if peering.live:
+    refused = [refusals[(k, group)] for k in keys if (k, group) in refusals]
+    if peering.live and refused:
+        reason = f"the group policy no longer admits it: {refused[0]}"
+    elif peering.live:
         reason = unwanted_because(plan.members, pair, group)
     else:
         reason = f"{peering.peering_id} is {peering.status}: its routes are left"

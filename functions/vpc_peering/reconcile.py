@@ -19,16 +19,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ec2, locks, network
+from . import ec2, group_policy, hub_store, locks, network
 from .aws import Access, Location, aws_call, check_allowed, location_for
 from .errors import (
     ConfigurationError,
     InvalidInput,
+    PeeringError,
     ReconcileInProgress,
     TransientAwsError,
 )
 from .groups import MANAGED_TAGS, VpcKey
 from .models import (
+    Announcement,
     NetworkPlanDocument,
     PairRun,
     PairSideRef,
@@ -37,6 +39,7 @@ from .models import (
     ReconcileIgnored,
     ReconcileOutcome,
     ReconcilePair,
+    ReconcileRefusal,
     ReconcileReport,
     ReconcileRequest,
     ReconcileScope,
@@ -164,7 +167,8 @@ def discover(
         raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
     if request.dry_run:
         # Nothing changes, so nothing needs the network to itself: no lease.
-        plan = network.plan_network(observe_network(access, settings), scope, settings)
+        policy = read_policy(access, settings)
+        plan = network.plan_network(observe_network(access, settings), scope, settings, policy)
         network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         return dry_run_document(plan, request, described, execution_name, settings)
     key, owner = take_turn(request, execution_name, access, settings)
@@ -174,9 +178,11 @@ def discover(
             changed = locks.take_tag_changes(access, settings)
             scope = Scope(changed=frozenset(VpcKey(*c) for c in changed))
             described.changed_vpcs = [str(VpcKey(*c)) for c in changed]
-        plan = network.plan_network(observe_network(access, settings), scope, settings)
+        policy = read_policy(access, settings)
+        plan = network.plan_network(observe_network(access, settings), scope, settings, policy)
         network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         doc = plan_document(plan, request, described, execution_name, settings)
+        doc.announcements = announce(plan, access, settings)
     except BaseException:
         locks.give_back_tag_changes(access, settings, changed)
         locks.release(access, settings, key, owner)
@@ -190,6 +196,66 @@ def discover(
         failed=doc.report.failed_count,
     )
     return doc
+
+
+def read_policy(access: Access, settings: Settings) -> group_policy.PolicyState:
+    """The hub's group policy, read once; a parameter that cannot be read closes every group
+    (named, with the reason), as an invalid one does."""
+    parameter = settings.policy_parameter()
+    try:
+        text = hub_store.read_group_policy(access, settings)
+    except PeeringError as exc:
+        logger.warning("group policy not read", parameter=parameter, error=exc.name)
+        return group_policy.PolicyState(parameter, problem=_clip(f"could not be read ({exc})"))
+    return group_policy.read(parameter, text)
+
+
+#: Events one reconcile puts on the bus at most; the rest are announced by the next ones.
+MAX_ANNOUNCEMENTS = 20
+
+
+def announce(plan: network.NetworkPlan, access: Access, settings: Settings) -> list[Announcement]:
+    """Each new refusal, once: those not announced before (the lock table keeps what was), at
+    most MAX_ANNOUNCEMENTS. A refusal no longer made is forgotten, so it is announced again if
+    it comes back. Kept before the machine publishes (at most once: a publish that fails after
+    its retries is not repeated)."""
+    try:
+        before = hub_store.announced(access, settings)
+        news: list[Announcement] = []
+        now: set[str] = set()
+        for refusal in plan.all_refused:
+            key = (
+                f"refused|{refusal.group}|{refusal.key.account_id}|{refusal.key.region}|"
+                f"{refusal.key.vpc_id}|{refusal.cause}"
+            )
+            digest = hub_store.digest_of(key)
+            if digest in before:
+                now.add(digest)
+            elif len(news) < MAX_ANNOUNCEMENTS:
+                now.add(digest)
+                news.append(
+                    Announcement(
+                        detail_type="VPC Peering Join Refused",
+                        detail=refusal_of(refusal).dump(),
+                    )
+                )
+        if now != before:
+            hub_store.record_announced(access, settings, now)
+    except PeeringError as exc:  # announcing is best effort: the next reconcile tries again
+        logger.warning("announcements not kept", error=exc.name)
+        return []
+    return news
+
+
+def refusal_of(refusal: group_policy.Refusal) -> ReconcileRefusal:
+    return ReconcileRefusal(
+        group=refusal.group,
+        vpc_id=refusal.key.vpc_id,
+        account_id=refusal.key.account_id,
+        region=refusal.key.region,
+        error=group_policy.DENIED,
+        cause=_clip(refusal.cause),
+    )
 
 
 def take_turn(
@@ -238,6 +304,7 @@ def within_bytes[
         ReconcileFailure,
         ReconcileSkip,
         ReconcileIgnored,
+        ReconcileRefusal,
     )
 ](items: list[T], budget: int) -> list[T]:
     """The first of ``items`` whose JSON together takes at most ``budget`` bytes."""
@@ -277,8 +344,11 @@ def _report(
         ignored=within_bytes(ignored[:MAX_LISTED], budget // 8),
         ignored_count=len(plan.ignored),
         dry_run=request.dry_run,
-        removals_held=within_bytes(held, budget // 4),
+        removals_held=within_bytes(held, budget // 8),
         removals_held_count=len(held),
+        refused=within_bytes([refusal_of(r) for r in plan.refused[:MAX_LISTED]], budget // 8),
+        refused_count=len(plan.refused),
+        group_policy=plan.policy_closed,
     )
 
 
@@ -546,6 +616,9 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
     elif outcome.failed_count:
         outcome.status, outcome.error = "INCOMPLETE", "ReconcileIncomplete"
         outcome.cause = incomplete_cause(outcome)
+        if outcome.group_policy and any(f.error == group_policy.UNUSABLE for f in outcome.failed):
+            # The one line first: what the operator must fix before any group changes again.
+            outcome.cause = f"{outcome.group_policy}. {outcome.cause}"
     logger.info(
         "reconciled",
         status=outcome.status,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from emulator.testing import EmulatorHandle, running_emulator
+from tools.policy import admit
 
 COMMAND = Path(sys.executable).with_name("vpc-peering")
 EXECUTION_ARN = re.compile(r"^arn:aws:states:us-east-1:\d{12}:execution:vpc-peering-\w+:[\w-]+$")
@@ -305,6 +306,7 @@ def test_tool_errors_are_one_line_and_usage_errors_exit_2(cli: Cli) -> None:
 
 
 def _tagged_mesh(emu: EmulatorHandle, group: str, count: int, first: int) -> list[str]:
+    admit(emu, [group], [emu.account_id])
     ec2 = emu.client("ec2")
     vpcs = [
         str(ec2.create_vpc(CidrBlock=f"10.{first + i}.0.0/16")["Vpc"]["VpcId"])

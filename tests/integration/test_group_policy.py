@@ -1,0 +1,203 @@
+"""The group policy through the emulator (the real ASL, the real handlers): a VPC's group tag
+only asks; the hub's policy in SSM decides. Each test replays an attack of issue 16 that worked
+before the policy existed (a VPC in any allowed account joined any group with any CIDR).
+
+One emulator for the module, three allowed accounts and two regions, a tag event window of
+300 s: the tests drive the reconciles they mean to see by hand (``{"Group": ...}``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from emulator.testing import EmulatorHandle, running_emulator
+from tools.policy import parameter_name, set_group, write_policy
+
+from .conftest import HUB, MEMBER, UNTRUSTED
+from .network import Network
+from .test_trust_boundary import history, published
+
+PARAMETERS = {
+    "AllowedAccountIds": f"{HUB},{MEMBER},{UNTRUSTED}",
+    "TrustedRequesterAccountIds": f"{HUB},{MEMBER}",
+    "ManagedRegions": "us-east-1,us-west-2",
+    "TagEventWindowSeconds": "300",
+}
+REFUSED = "VPC Peering Join Refused"
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[EmulatorHandle]:
+    with running_emulator(parameter_overrides=PARAMETERS) as handle:
+        write_policy(handle, {"Groups": {}})
+        yield handle
+
+
+@pytest.fixture
+def network(emu: EmulatorHandle) -> Network:
+    return Network(emu, admit_groups=False)
+
+
+def group_name() -> str:
+    return f"gp-{uuid.uuid4().hex[:8]}"
+
+
+def peered(network: Network, group: str) -> set[frozenset[str]]:
+    return {frozenset(k[2] for k in pair) for pair in network.peerings(group)}
+
+
+def refused(output: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(r["Group"], r["VpcId"], r["Cause"]) for r in output["Refused"]]
+
+
+def test_a_sandbox_vpc_in_a_third_account_cannot_join_a_mesh(
+    network: Network, emu: EmulatorHandle
+) -> None:
+    # Attack: a sandbox VPC in a third allowed account tagged vpc-peering:mesh=prod got a route
+    # in every prod VPC's tables within one reconcile.
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB, MEMBER]})
+    a, b = network.vpc(mesh=group), network.vpc(MEMBER, mesh=group)
+    sandbox = network.vpc(UNTRUSTED, mesh=group)
+    # When the group is reconciled
+    result = network.reconcile({"Group": group})
+    # Then the two admitted VPCs are peered, the sandbox is not, and nothing routes to it
+    assert result.status == "SUCCEEDED", result
+    assert peered(network, group) == {frozenset({a.vpc_id, b.vpc_id})}
+    for vpc in (a, b):
+        assert all(sandbox.cidr not in routes for routes in network.routes(vpc).values())
+    # And the refusal is listed, naming the rule and the value, with GroupPolicyDenied
+    [entry] = result.output["Refused"]
+    assert entry == {
+        "Group": group,
+        "VpcId": sandbox.vpc_id,
+        "AccountId": UNTRUSTED,
+        "Region": "us-east-1",
+        "Error": "GroupPolicyDenied",
+        "Cause": f"account {UNTRUSTED} is not in Groups.{group}.Accounts",
+    }
+    assert result.output["RefusedCount"] == 1
+    # And it is published once: as VPC Peering Join Refused now, not again by the next reconcile
+    events = published(history(emu, result.execution_arn), REFUSED)
+    assert [(e["Group"], e["VpcId"], e["Error"]) for e in events] == [
+        (group, sandbox.vpc_id, "GroupPolicyDenied")
+    ]
+    again = network.reconcile({"Group": group})
+    assert refused(again.output) == refused(result.output)
+    assert published(history(emu, again.execution_arn), REFUSED) == []
+
+
+def test_a_rogue_hub_is_refused_and_gets_no_spoke(network: Network, emu: EmulatorHandle) -> None:
+    # Attack: tagged vpc-peering:hub=shared, a sandbox VPC was peered with every spoke.
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB, MEMBER, UNTRUSTED], "HubAccounts": [HUB]})
+    hub = network.vpc(hub=group)
+    spoke = network.vpc(MEMBER, spoke=group)
+    rogue = network.vpc(UNTRUSTED, hub=group)
+    result = network.reconcile({"Group": group})
+    assert result.status == "SUCCEEDED", result
+    assert peered(network, group) == {frozenset({hub.vpc_id, spoke.vpc_id})}
+    assert refused(result.output) == [
+        (
+            group,
+            rogue.vpc_id,
+            f"account {UNTRUSTED} is not in Groups.{group}.HubAccounts (vpc-peering:hub)",
+        )
+    ]
+
+
+def test_a_group_the_policy_does_not_name_has_no_members(network: Network) -> None:
+    # Attack: a group is a free string; the first VPC to use a name founds it.
+    group = group_name()
+    a, b = network.vpc(mesh=group), network.vpc(mesh=group)
+    result = network.reconcile({"Group": group})
+    assert result.status == "SUCCEEDED", result
+    assert peered(network, group) == set()
+    assert sorted(refused(result.output)) == sorted(
+        (group, v.vpc_id, f"group {group} is not in the group policy") for v in (a, b)
+    )
+
+
+@pytest.mark.parametrize("public", ["8.8.8.0/24", "52.216.0.0/16"])
+def test_a_joiner_with_public_space_is_refused(
+    network: Network, emu: EmulatorHandle, public: str
+) -> None:
+    # Attack: a joiner with 8.8.8.0/24 or 52.216.0.0/16 (inside S3's range) got routes more
+    # specific than the members' internet default route and S3 endpoint route.
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB, MEMBER]})
+    member = network.vpc(mesh=group)
+    joiner = network.vpc(MEMBER)
+    ec2 = network.ec2(MEMBER)
+    ec2.associate_vpc_cidr_block(VpcId=joiner.vpc_id, CidrBlock=public)
+    network.tag(joiner, mesh=group)
+    result = network.reconcile({"Group": group})
+    assert result.status == "SUCCEEDED", result
+    assert peered(network, group) == set()
+    assert refused(result.output) == [
+        (group, joiner.vpc_id, f"{public} is not inside AllowedPeerCidrs")
+    ]
+    assert all(public not in routes for routes in network.routes(member).values())
+
+
+def test_a_member_cidr_outside_the_groups_cidrs_is_refused(
+    network: Network, emu: EmulatorHandle
+) -> None:
+    group = group_name()
+    a = network.vpc(mesh=group)
+    set_group(emu, group, {"Accounts": [HUB], "Cidrs": [a.cidr]})
+    b = network.vpc(mesh=group)
+    result = network.reconcile({"Group": group})
+    assert refused(result.output) == [
+        (group, b.vpc_id, f"{b.cidr} is not inside Groups.{group}.Cidrs")
+    ]
+
+
+def test_a_vpc_the_policy_no_longer_admits_leaves_the_group(
+    network: Network, emu: EmulatorHandle
+) -> None:
+    # Given a peered pair across two accounts
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB, MEMBER]})
+    a, b = network.vpc(mesh=group), network.vpc(MEMBER, mesh=group)
+    assert network.reconcile({"Group": group}).status == "SUCCEEDED"
+    assert peered(network, group) == {frozenset({a.vpc_id, b.vpc_id})}
+    # When the policy stops admitting the member account
+    set_group(emu, group, {"Accounts": [HUB]})
+    result = network.reconcile({"Group": group})
+    # Then its group peering is removed, and its routes with it
+    assert result.status == "SUCCEEDED", result
+    assert result.output["Removed"] == 1
+    assert peered(network, group) == set()
+    assert all(b.cidr not in routes for routes in network.routes(a).values())
+
+
+def test_a_broken_policy_closes_every_group_and_removes_nothing(
+    network: Network, emu: EmulatorHandle
+) -> None:
+    # Given a peered pair
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB]})
+    a, b = network.vpc(mesh=group), network.vpc(mesh=group)
+    assert network.reconcile({"Group": group}).status == "SUCCEEDED"
+    good = parameter_name(emu)
+    try:
+        # When the policy document is broken (an account id of 11 digits), and a VPC leaves
+        write_policy(emu, {"Groups": {group: {"Accounts": ["12345678901"]}}})
+        network.untag(b, "mesh")
+        result = network.reconcile({"Group": group})
+        # Then nothing is removed, and the reconcile says why in one line naming the parameter
+        # and the first problem (the field with its value)
+        assert peered(network, group) == {frozenset({a.vpc_id, b.vpc_id})}
+        assert (result.status, result.error) == ("FAILED", "ReconcileIncomplete")
+        assert (result.cause or "").startswith(
+            f"group policy {good}: Groups.{group}.Accounts[0]: '12345678901' is not an account id"
+        ), result.cause
+        assert "GroupPolicyInvalid" in (result.cause or "")
+    finally:
+        write_policy(emu, {"Groups": {}})
+        network.reconcile({"Group": group})
