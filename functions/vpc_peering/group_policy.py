@@ -133,10 +133,21 @@ class Refusal:
     cause: str
 
 
+@dataclass(frozen=True)
+class JoinRequest:
+    """A VPC asking to join a group whose policy says ``"Join": "approval"``, with the CIDRs
+    an approval would pin."""
+
+    group: str
+    key: VpcKey
+    cidrs: tuple[str, ...]
+
+
 @dataclass
 class Admission:
     members: dict[VpcKey, Member] = field(default_factory=dict)
     refused: list[Refusal] = field(default_factory=list)
+    pending: list[JoinRequest] = field(default_factory=list)
 
 
 def networks(values: Iterable[str]) -> list[Network]:
@@ -208,6 +219,12 @@ def admit(
                 )
             if cause is not None:
                 admission.refused.append(Refusal(group, key, cause))
+                roles[role] = None
+            elif rule is not None and rule.join == "approval":
+                # Nothing is made for it until approved (no approval can be recorded yet).
+                vpc = vpcs.get(key)
+                cidrs = tuple(vpc.cidr_blocks) if vpc else ()
+                admission.pending.append(JoinRequest(group, key, cidrs))
                 roles[role] = None
         kept[key] = replace(member, mesh=roles["mesh"], hub=roles["hub"], spoke=roles["spoke"])
     _limit_members(policy, kept, current, admission)

@@ -647,6 +647,16 @@ class ReconcileRefusal(_Model):
     cause: str
 
 
+class PendingJoin(_Model):
+    """A VPC waiting for approval to join a group (``"Join": "approval"``)."""
+
+    group: str
+    vpc_id: str
+    account_id: str
+    region: str
+    cidrs: list[str]
+
+
 class Announcement(_Model):
     """An event Discover hands to the machine to put on the stack's bus (once per news)."""
 
@@ -715,6 +725,9 @@ class ReconcileReport(ReconcileCounts):
     #: VPCs the group policy keeps out of a group (listed within a byte budget), and how many.
     refused: list[ReconcileRefusal] = Field(default_factory=list)
     refused_count: int = 0
+    #: VPCs waiting for approval to join a group, and how many.
+    pending_approval: list[PendingJoin] = Field(default_factory=list)
+    pending_approval_count: int = 0
     #: Set when the group policy could not be used: one line naming the parameter and the
     #: first problem (every group is then closed and nothing about groups changes).
     group_policy: str | None = None

@@ -188,6 +188,9 @@ class NetworkPlan:
     refused: list[group_policy.Refusal] = field(default_factory=list)
     #: Every refusal, in scope or not (what has been announced is kept for all of them).
     all_refused: list[group_policy.Refusal] = field(default_factory=list)
+    #: Join requests waiting for approval (in scope; and all of them).
+    pending: list[group_policy.JoinRequest] = field(default_factory=list)
+    all_pending: list[group_policy.JoinRequest] = field(default_factory=list)
     #: The one line said when the group policy cannot be used (every group closed).
     policy_closed: str | None = None
 
@@ -354,6 +357,8 @@ def plan_network(
     if scope.changed is not None:
         scope = replace(scope, groups=_groups_of(net, asked, scope.changed))
     plan.all_refused = admission.refused
+    plan.all_pending = admission.pending
+    plan.pending = [p for p in admission.pending if scope.lists_refusal(p.key, p.group)]
     plan.refused = [r for r in admission.refused if scope.lists_refusal(r.key, r.group)]
     candidates: list[_Candidate] = []
     for pair, want in sorted(wanted.items()):

@@ -34,6 +34,7 @@ from .models import (
     NetworkPlanDocument,
     PairRun,
     PairSideRef,
+    PendingJoin,
     PlannedPair,
     ReconcileFailure,
     ReconcileIgnored,
@@ -223,22 +224,30 @@ def announce(plan: network.NetworkPlan, access: Access, settings: Settings) -> l
         before = hub_store.announced(access, settings)
         news: list[Announcement] = []
         now: set[str] = set()
-        for refusal in plan.all_refused:
-            key = (
-                f"refused|{refusal.group}|{refusal.key.account_id}|{refusal.key.region}|"
-                f"{refusal.key.vpc_id}|{refusal.cause}"
+        items: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                f"refused|{r.group}|{r.key.account_id}|{r.key.region}|{r.key.vpc_id}|{r.cause}",
+                "VPC Peering Join Refused",
+                refusal_of(r).dump(),
             )
+            for r in plan.all_refused
+        ]
+        items += [
+            (
+                f"requested|{p.group}|{p.key.account_id}|{p.key.region}|{p.key.vpc_id}|"
+                + " ".join(p.cidrs),
+                "VPC Peering Join Requested",
+                pending_of(p).dump(),
+            )
+            for p in plan.all_pending
+        ]
+        for key, detail_type, detail in items:
             digest = hub_store.digest_of(key)
             if digest in before:
                 now.add(digest)
             elif len(news) < MAX_ANNOUNCEMENTS:
                 now.add(digest)
-                news.append(
-                    Announcement(
-                        detail_type="VPC Peering Join Refused",
-                        detail=refusal_of(refusal).dump(),
-                    )
-                )
+                news.append(Announcement(detail_type=detail_type, detail=detail))
         if now != before:
             hub_store.record_announced(access, settings, now)
     except PeeringError as exc:  # announcing is best effort: the next reconcile tries again
@@ -255,6 +264,16 @@ def refusal_of(refusal: group_policy.Refusal) -> ReconcileRefusal:
         region=refusal.key.region,
         error=group_policy.DENIED,
         cause=_clip(refusal.cause),
+    )
+
+
+def pending_of(request: group_policy.JoinRequest) -> PendingJoin:
+    return PendingJoin(
+        group=request.group,
+        vpc_id=request.key.vpc_id,
+        account_id=request.key.account_id,
+        region=request.key.region,
+        cidrs=list(request.cidrs),
     )
 
 
@@ -305,6 +324,7 @@ def within_bytes[
         ReconcileSkip,
         ReconcileIgnored,
         ReconcileRefusal,
+        PendingJoin,
     )
 ](items: list[T], budget: int) -> list[T]:
     """The first of ``items`` whose JSON together takes at most ``budget`` bytes."""
@@ -346,8 +366,12 @@ def _report(
         dry_run=request.dry_run,
         removals_held=within_bytes(held, budget // 8),
         removals_held_count=len(held),
-        refused=within_bytes([refusal_of(r) for r in plan.refused[:MAX_LISTED]], budget // 8),
+        refused=within_bytes([refusal_of(r) for r in plan.refused[:MAX_LISTED]], budget // 16),
         refused_count=len(plan.refused),
+        pending_approval=within_bytes(
+            [pending_of(p) for p in plan.pending[:MAX_LISTED]], budget // 16
+        ),
+        pending_approval_count=len(plan.pending),
         group_policy=plan.policy_closed,
     )
 

@@ -201,3 +201,22 @@ def test_a_broken_policy_closes_every_group_and_removes_nothing(
     finally:
         write_policy(emu, {"Groups": {}})
         network.reconcile({"Group": group})
+
+
+def test_a_join_that_needs_approval_waits_and_is_announced_once(
+    network: Network, emu: EmulatorHandle
+) -> None:
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB], "Join": "approval"})
+    a, b = network.vpc(mesh=group), network.vpc(mesh=group)
+    result = network.reconcile({"Group": group})
+    assert result.status == "SUCCEEDED", result
+    assert peered(network, group) == set()
+    pending = {
+        (p["Group"], p["VpcId"], tuple(p["Cidrs"])) for p in result.output["PendingApproval"]
+    }
+    assert pending == {(group, v.vpc_id, (v.cidr,)) for v in (a, b)}
+    events = published(history(emu, result.execution_arn), "VPC Peering Join Requested")
+    assert sorted(e["VpcId"] for e in events) == sorted([a.vpc_id, b.vpc_id])
+    again = network.reconcile({"Group": group})
+    assert published(history(emu, again.execution_arn), "VPC Peering Join Requested") == []

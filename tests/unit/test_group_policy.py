@@ -238,3 +238,19 @@ def test_refusals_are_listed_for_the_scope_only(world: World, settings: Settings
     assert [r.group for r in plan.refused] == ["dev"]
     assert sorted(r.group for r in plan.all_refused) == ["dev", "prod"]
     assert DENIED == "GroupPolicyDenied"
+
+
+def test_a_join_that_needs_approval_waits_and_nothing_is_made(
+    world: World, settings: Settings
+) -> None:
+    a = world.vpc("10.1.0.0/16", mesh="prod")
+    b = world.vpc("10.2.0.0/16", secondary=("10.3.0.0/16",), mesh="prod")
+    plan = plan_network(
+        world.views(), Scope(), settings, policy({"prod": {"Accounts": [HUB], "Join": "approval"}})
+    )
+    assert plan.work == []
+    assert plan.refused == []
+    assert [(p.group, p.key, p.cidrs) for p in plan.pending] == [
+        ("prod", a, ("10.1.0.0/16",)),
+        ("prod", b, ("10.2.0.0/16", "10.3.0.0/16")),
+    ]
