@@ -1,5 +1,7 @@
 """`make demo-mesh`: tag four VPCs into a mesh and watch the network follow the tags.
 
+The hub's group policy is written first (the group, open to both accounts, CIDRs inside
+10.0.0.0/8), and a sandbox VPC outside those CIDRs that tags itself in is refused.
 On the local emulator (started here with two accounts and two regions in scope and the member
 forwarding stacks deployed, or one already running with ``--endpoint``, e.g. ``make local``
 with the parameters this demo names): four VPCs, one per account x region, are tagged
@@ -27,6 +29,7 @@ from emulator.testing import EmulatorHandle, attach_emulator, running_emulator
 
 from . import RECONCILE_MACHINE
 from .members import forwarding_stacks
+from .policy import parameter_name, write_policy
 
 HUB, MEMBER = "123456789012", "111111111111"
 REGIONS = ("us-east-1", "us-west-2")
@@ -229,6 +232,37 @@ class Mesh:
         return lines
 
     # -------------------------------------------------------------------------- reconciles
+    def write_policy(self) -> None:
+        """The hub's group policy: the demo's group, open to both accounts, CIDRs in 10/8."""
+        rule = {"Accounts": [HUB, MEMBER], "Cidrs": ["10.0.0.0/8"]}
+        write_policy(self.handle, {"Groups": {self.group: rule}})
+        say(f"  {parameter_name(self.handle)} = {json.dumps({'Groups': {self.group: rule}})}")
+
+    def join_refused(self, timeout: float = 90.0) -> bool:
+        """A sandbox VPC outside the group's Cidrs tags itself in: the reconcile its tag starts
+        refuses it (Refused, GroupPolicyDenied) and makes nothing for it."""
+        ec2 = self.ec2(HUB, "us-east-1")
+        vpc_id = ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
+        before = {e["executionArn"] for e in self.reconciles()}
+        ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "vpc-peering:mesh", "Value": self.group}])
+        say(f"  tagged   sandbox {vpc_id} (192.168.0.0/16)  vpc-peering:mesh={self.group}")
+        deadline = time.monotonic() + timeout
+        refused: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not refused:
+            time.sleep(POLL_SECONDS)
+            for execution in self.reconciles():
+                if execution["executionArn"] in before or execution["status"] == "RUNNING":
+                    continue
+                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+                out = json.loads(described.get("output") or "null") or {}
+                refused += [r for r in out.get("Refused", []) if r["VpcId"] == vpc_id]
+        for entry in refused[:1]:
+            cause = f"{entry['Error']}: {entry['Cause']}"
+            say(f"  {STYLE.red}refused{STYLE.reset}  {entry['VpcId']}: {cause}")
+        ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": "vpc-peering:mesh"}])
+        ec2.delete_vpc(VpcId=vpc_id)
+        return bool(refused) and not any(vpc_id in str(k) for k in self.peerings())
+
     def reconciles(self) -> list[dict[str, Any]]:
         pages = self.sfn.get_paginator("list_executions").paginate(
             stateMachineArn=self.reconcile_arn
@@ -336,6 +370,9 @@ def demo(handle: EmulatorHandle) -> int:
     )
     say(f"Matrix cells: {legend}")
 
+    heading("The hub's group policy first: a tag only asks to join; the policy decides")
+    mesh.write_policy()
+
     heading("Four VPCs, one per account x region (not tagged yet: nothing happens)")
     mesh.make_vpcs()
 
@@ -343,6 +380,9 @@ def demo(handle: EmulatorHandle) -> int:
     for vpc in mesh.vpcs:
         mesh.tag(vpc)
     formed = mesh.watch(mesh.all_done, time.time())
+
+    heading("A sandbox VPC whose CIDR the policy does not allow tags itself in")
+    refused = mesh.join_refused()
 
     gone = mesh.vpcs[-1]
     heading(f"Untag {gone.label}: its peerings and routes go, the others stay")
@@ -358,7 +398,7 @@ def demo(handle: EmulatorHandle) -> int:
     vpcs_left = mesh.delete_vpcs()
     say(f"  VPCs deleted; still shown: {', '.join(vpcs_left) or 'none'}")
 
-    clean = formed and left and emptied and not leftovers and not vpcs_left
+    clean = formed and refused and left and emptied and not leftovers and not vpcs_left
     say(
         f"\n{STYLE.green}Done: the mesh formed, shrank and went away, from tags alone.{STYLE.reset}"
         if clean
