@@ -110,7 +110,13 @@ def _vpc(item: dict[str, Any]) -> Vpc:
         in ("associated", "associating")
         and a.get("Ipv6CidrBlock")
     ]
-    return Vpc(item["VpcId"], item.get("OwnerId", ""), v4, v6, _tags(item))
+    # Blocks not from Amazon's pool (BYOIP, IPAM): routed only when AllowedPeerCidrs lists them.
+    own = [
+        a["Ipv6CidrBlock"]
+        for a in item.get("Ipv6CidrBlockAssociationSet", [])
+        if a.get("Ipv6CidrBlock") in v6 and a.get("Ipv6Pool", "Amazon") != "Amazon"
+    ]
+    return Vpc(item["VpcId"], item.get("OwnerId", ""), v4, v6, _tags(item), own)
 
 
 def describe_vpcs(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, Vpc]:

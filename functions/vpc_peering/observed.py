@@ -19,6 +19,8 @@ class Vpc:
     cidr_blocks: list[str]
     ipv6_cidr_blocks: list[str]
     tags: dict[str, str]
+    #: IPv6 blocks not assigned by Amazon (brought by the owner): AllowedPeerCidrs must list them.
+    own_ipv6_cidr_blocks: list[str] = field(default_factory=list)
 
 
 @dataclass

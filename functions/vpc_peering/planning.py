@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from . import ownership, policy
 from .errors import (
     AssociationConflict,
+    CidrNotAllowed,
     CidrOverlap,
     InvalidInput,
     PeeringExists,
@@ -83,6 +84,26 @@ def destinations(side: Side, side_name: SideName, peer: Vpc) -> list[str]:
             )
         wanted += peer.ipv6_cidr_blocks
     return wanted
+
+
+def check_allowed_cidrs(
+    wanted: list[str], peer_name: SideName, peer: Vpc, settings: Settings
+) -> None:
+    """Every peer CIDR routed lies inside AllowedPeerCidrs; an IPv6 block Amazon assigned to
+    the peer VPC is allowed, any other IPv6 block only when listed."""
+    allowed = [_net(c) for c in settings.allowed_peer_cidrs]
+    for cidr in wanted:
+        net = _net(cidr)
+        if net.version == 6:
+            amazon = [_net(b) for b in peer.ipv6_cidr_blocks if b not in peer.own_ipv6_cidr_blocks]
+            if any(b.version == 6 and net.subnet_of(b) for b in amazon):
+                continue
+        if not any(net.version == a.version and net.subnet_of(a) for a in allowed):  # type: ignore[arg-type]
+            raise CidrNotAllowed(
+                f"{peer_name} CIDR {cidr} of {peer.vpc_id} is not inside AllowedPeerCidrs "
+                f"({', '.join(sorted(settings.allowed_peer_cidrs))}): a peer CIDR outside it is "
+                "never routed; nothing was made"
+            )
 
 
 def select_tables(
@@ -520,6 +541,7 @@ def _plan_side(
     """This side's routes: into the chosen existing tables, and its dedicated table."""
     side, peering_id = doc.side(name), doc.vpc_peering_connection_id
     wanted = destinations(side, name, peer)
+    check_allowed_cidrs(wanted, "Accepter" if name == "Requester" else "Requester", peer, settings)
     owned = [
         t
         for t in view.route_tables

@@ -227,6 +227,27 @@ def test_overlapping_vpcs_are_rejected_with_nothing_created(
     assert snapshot(accounts, vpc1, vpc2) == before
 
 
+def test_a_peer_cidr_outside_allowed_peer_cidrs_is_refused_with_nothing_created(
+    make_vpc: MakeVpc, create: Run, accounts: dict[str, Account]
+) -> None:
+    # Given an accepter holding public space as a secondary CIDR (inside S3's range): routed,
+    # it would take the requester's traffic to those addresses (issue 16, the CIDR attack)
+    vpc1 = make_vpc("10.0.0.0/16")
+    vpc2 = make_vpc("172.16.0.0/16", secondary=("52.216.0.0/16",))
+    before = snapshot(accounts, vpc1, vpc2)
+
+    # When asked to peer them (an explicit create)
+    result = create({"Requester": side(vpc1), "Accepter": side(vpc2)})
+
+    # Then it fails with CidrNotAllowed naming the side, the CIDR and the parameter; nothing made
+    assert result.status == "FAILED"
+    assert result.error == "CidrNotAllowed"
+    assert "Accepter CIDR 52.216.0.0/16" in (result.cause or "")
+    assert "AllowedPeerCidrs" in (result.cause or "")
+    assert "CreatePeering" not in result.states_entered
+    assert snapshot(accounts, vpc1, vpc2) == before
+
+
 def test_route_conflict_is_rejected_with_nothing_changed(
     make_vpc: MakeVpc, create: Run, accounts: dict[str, Account]
 ) -> None:
