@@ -121,6 +121,9 @@ TAG_ADOPTED_BY = "vpc-peering:adopted-by"
 #: On our (the accepter's) view of a request made elsewhere that this stack accepted: the
 #: accepter VPC. Its ownership is read there: the requester's account may be out of reach.
 TAG_ACCEPTED_FOR = "vpc-peering:accepted-for"
+#: On a peering made elsewhere, written by its owner in the requester's account: the name of
+#: the stack allowed to adopt it (``"Adopt": true``). Without it, nothing is adopted.
+TAG_ADOPT = "vpc-peering:adopt"
 RESERVED_TAG_PREFIXES = ("aws:", "vpc-peering:")
 
 #: Peering states in which a connection exists or is on its way; anything else is gone.

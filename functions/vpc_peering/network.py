@@ -19,6 +19,7 @@ from typing import Any, Literal
 from . import group_policy, ownership, planning, policy
 from .errors import AcceptDenied, CidrOverlap, PeeringError, PeeringExists
 from .groups import (
+    TAG_ACCEPT_FROM,
     Member,
     Pair,
     VpcKey,
@@ -506,6 +507,18 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
         plan.members[want.pair[0]], plan.members[want.pair[1]], net.settings
     )
     label = f"{req.key} ~ {acc.key}"
+    # In tag mode either VPC may end up the accepter: the opt-in is asked of both.
+    try:
+        for member in (req, acc):
+            vpc = net.vpcs.get(member.key)
+            policy.check_opt_in(member.key.vpc_id, vpc.tags if vpc else {}, label, net.settings)
+    except AcceptDenied as exc:
+        plan.failed.append(
+            ReconcileFailure(
+                pair=label, group=want.group, action="create", error=exc.name, cause=str(exc)
+            )
+        )
+        return None
     request = pair_request(side_entry(req, req.key), side_entry(acc, acc.key), want.group)
     peerings = net.of_pair.get(want.pair, [])
     # A group peering deleted by hand leaves blackhole routes to it, which a new peering's
@@ -767,24 +780,43 @@ def _plan_one_incoming(net: _Network, plan: NetworkPlan, peering: Peering) -> _C
         policy.check_incoming(peering, tags, net.settings)
         policy.check_opt_in(acc.vpc_id, tags, pcx, net.settings)
     except AcceptDenied as refused:
-        _refused(plan, peering, ours, str(refused), net.settings)
+        _refused(plan, peering, ours, str(refused), net.settings, may_reject(net, peering, tags))
         return None
     plan.desired += 1
     return _plan_accept(net, plan, peering, vpc, ours)
 
 
 def _refused(
-    plan: NetworkPlan, peering: Peering, ours: bool, reason: str, settings: Settings
+    plan: NetworkPlan,
+    peering: Peering,
+    ours: bool,
+    reason: str,
+    settings: Settings,
+    rejectable: bool = False,
 ) -> None:
     """A request the policy does not (or no longer) allows: removed if this stack accepted it,
-    rejected with RejectUnwanted, else left pending and listed."""
+    rejected with RejectUnwanted when ``rejectable`` (see ``may_reject``), else left pending
+    and listed."""
     req, acc = side_key(peering.requester), side_key(peering.accepter)
     if ours:
         plan.work.append(WorkItem("remove-incoming", req, acc, "", peering.peering_id, reason))
-    elif settings.reject_unwanted:
+    elif settings.reject_unwanted and rejectable:
         plan.work.append(WorkItem("reject", req, acc, "", peering.peering_id, reason))
     else:
         plan.ignored.append(_ignored(peering, reason))
+
+
+def may_reject(net: _Network, peering: Peering, accepter_tags: dict[str, str]) -> bool:
+    """RejectUnwanted rejects only requests into VPCs that take part in accepter-only mode
+    (tagged vpc-peering:accept-from), never one another stack manages (its managed-by tag,
+    wherever it is seen): other teams' and other stacks' requests are left to them."""
+    if TAG_ACCEPT_FROM not in accepter_tags:
+        return False
+    seen = [peering.tags]
+    requested = next((p for p in net.peerings if p.peering_id == peering.peering_id), None)
+    if requested is not None:
+        seen.append(requested.tags)
+    return not any(ownership.managed_by_another(t, net.settings) for t in seen)
 
 
 def _ignored(peering: Peering, reason: str) -> ReconcileIgnored:

@@ -23,6 +23,7 @@ from .errors import (
     VpcNotFound,
 )
 from .models import (
+    TAG_ADOPT,
     Association,
     Check,
     CreateRequest,
@@ -491,8 +492,15 @@ def needs_adoption(
         raise PeeringExists(
             f"{subject} and is managed by stack {other}; this stack leaves it alone"
         )
-    if adopt:
+    if adopt and tags.get(TAG_ADOPT) == settings.stack_name:
         return True
+    if adopt:
+        raise PeeringExists(
+            f"{subject} and its owner has not consented to its adoption: the peering carries no "
+            f"tag {TAG_ADOPT}={settings.stack_name} in the requester's account "
+            f"({existing.requester.owner_id} {existing.requester.region}); its owner tags it so "
+            "to let this stack adopt it (and its cleanup delete it), then run the create again"
+        )
     raise PeeringExists(
         f"{subject} and was not made by stack {settings.stack_name} (made by hand, or by another "
         'tool); run the create again with "Adopt": true to manage it with this stack (its '

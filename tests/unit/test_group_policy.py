@@ -254,3 +254,21 @@ def test_a_join_that_needs_approval_waits_and_nothing_is_made(
         ("prod", a, ("10.1.0.0/16",)),
         ("prod", b, ("10.2.0.0/16", "10.3.0.0/16")),
     ]
+
+
+def test_the_accepter_opt_in_is_required_of_both_vpcs_of_a_group_pair(
+    world: World, settings: Settings
+) -> None:
+    # Given AccepterOptInTagKey, a victim without the tag and an opted-in joiner in one mesh
+    opted = settings.model_copy(update={"accepter_opt_in_tag_key": "vpc-peering:opt-in"})
+    # (the victim sorts first, so it is the requester: the old check asked only the accepter)
+    victim = world.vpc("10.1.0.0/16", MEMBER, mesh="prod")
+    world.vpc("10.2.0.0/16", mesh="prod", opt_in="true")
+    # When planned / Then the pair is refused naming the VPC without the opt-in, and not made
+    plan = plan_network(world.views(), Scope(), opted, world.policy())
+    assert plan.work == []
+    [failure] = plan.failed
+    assert failure.error == "AcceptDenied"
+    assert f"accepter VPC {victim.vpc_id} lacks the opt-in tag vpc-peering:opt-in=true" in (
+        failure.cause
+    )

@@ -563,6 +563,28 @@ def test_with_reject_unwanted_a_refused_request_is_rejected(
     assert [(w.action, w.peering_id) for w in plan.work] == [("reject", pcx)]
 
 
+@pytest.mark.parametrize("accepter", ["mesh", "other-stack"])
+def test_reject_unwanted_leaves_other_teams_and_other_stacks_requests_alone(
+    world: World, vendor_settings: Settings, accepter: str
+) -> None:
+    # Given a pending request into a group member that takes no part in accepter-only mode (no
+    # vpc-peering:accept-from), or into an opted-in VPC but requested by another stack
+    if accepter == "mesh":
+        ours = world.vpc("10.0.0.0/16", mesh="blue")
+        tags: dict[str, str] = {}
+    else:
+        ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+        tags = {"vpc-peering:managed-by": "other-stack"}
+    stranger = world.vpc("192.168.0.0/16", account=STRANGER)
+    pcx = world.peer(stranger, ours, status="pending-acceptance", group=None, managed=False,
+                     routed=False, accepter_tags=tags)  # fmt: skip
+    rejecting = vendor_settings.model_copy(update={"reject_unwanted": True})
+    # When planned with RejectUnwanted / Then it is not rejected: it stays pending, listed
+    plan = plan_network(world.views(), Scope(), rejecting, world.policy())
+    assert plan.work == []
+    assert [i.vpc_peering_connection_id for i in plan.ignored] == [pcx]
+
+
 def test_a_vendor_whose_cidr_overlaps_ours_is_ignored_with_the_reason(
     world: World, vendor_settings: Settings
 ) -> None:
