@@ -30,6 +30,8 @@ class Route:
     state: str
     origin: str
     peering_id: str | None
+    #: A prefix-list route (destination ``pl-...``): the list's CIDRs, as read with the table.
+    prefix_cidrs: list[str] = field(default_factory=list)
 
     @property
     def is_local(self) -> bool:

@@ -222,7 +222,13 @@ def plan_routes(
 def _comparable(table: RouteTable, net: Network) -> Iterable[tuple[Route, Network]]:
     """The table's CIDR routes of the same IP version as ``net``, with their networks."""
     for route in table.routes:
-        if route.destination and not route.destination.startswith("pl-"):
+        if route.destination.startswith("pl-"):
+            # A prefix list counts as the routes of its entries (its CIDRs, read with the table).
+            for cidr in route.prefix_cidrs:
+                existing = _net(cidr)
+                if existing.version == net.version:
+                    yield route, existing
+        elif route.destination:
             existing = _net(route.destination)
             if existing.version == net.version:
                 yield route, existing
@@ -248,15 +254,29 @@ def route_state(
         if existing == net:
             if peering_id and route.peering_id == peering_id:
                 return "present"
+            if route.destination.startswith("pl-"):
+                if allow_narrower:
+                    continue
+                raise RouteConflict(
+                    f"{side_name} route table {table.route_table_id}: {destination} is an entry "
+                    f"of prefix list {route.destination}, routed via {route.target}; a peering "
+                    f"route to it would take that traffic (set {side_name}.AllowMoreSpecificRoutes "
+                    "if that is what you want)"
+                )
             raise RouteConflict(
                 f"{side_name} route table {table.route_table_id} already has a route to "
                 f"{destination} via {route.target} ({route.state}); refusing to replace it"
             )
     wider = wider_route(table, destination, peering_id)
     if wider is not None and not allow_narrower:
+        where = (
+            f"an entry of prefix list {wider.destination}"
+            if wider.destination.startswith("pl-")
+            else f"the existing route {wider.destination}"
+        )
         raise RouteConflict(
-            f"{side_name} route table {table.route_table_id}: {destination} is inside the "
-            f"existing route {wider.destination} via {wider.target}; a narrower route to the "
+            f"{side_name} route table {table.route_table_id}: {destination} is inside "
+            f"{where} via {wider.target}; a narrower route to the "
             f"peering would divert part of its traffic (set {side_name}.AllowMoreSpecificRoutes "
             "if that is what you want)"
         )

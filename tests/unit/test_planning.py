@@ -630,3 +630,18 @@ def test_private_cidrs_and_amazon_ipv6_are_allowed_and_other_ipv6_only_when_list
         check_allowed_cidrs(["2001:db8::/56"], "Requester", byoip, _settings())
     listed = _settings("10.0.0.0/8,2001:db8::/32")
     check_allowed_cidrs(["10.2.0.0/16", "2001:db8::/56"], "Requester", byoip, listed)
+
+
+# ------------------------------------------------------------------- prefix lists
+def test_a_destination_inside_a_prefix_list_route_is_a_narrower_route_naming_the_list() -> None:
+    # Given a route to an S3 prefix list (its entries read with the table) via an endpoint
+    s3 = Route("pl-63a5400a", "vpce-0abc", "active", "CreateRoute", None, ["52.216.0.0/15"])
+    rtb = table("rtb-1", LOCAL, s3)
+    # When a peer CIDR inside an entry is routed / Then it is a RouteConflict naming the list
+    with pytest.raises(RouteConflict, match=r"inside an entry of prefix list pl-63a5400a via vpce"):
+        route_state("Requester", rtb, "52.216.0.0/16", None)
+    with pytest.raises(RouteConflict, match=r"is an entry of prefix list pl-63a5400a"):
+        route_state("Requester", rtb, "52.216.0.0/15", None)
+    # Unless AllowMoreSpecificRoutes; and a destination outside every entry is free
+    assert route_state("Requester", rtb, "52.216.0.0/16", None, allow_narrower=True) == "planned"
+    assert route_state("Requester", rtb, "172.16.0.0/16", None) == "planned"
