@@ -266,6 +266,7 @@ def reconcile() -> Json:
                 "Round.$": "$$.Map.Item.Value",
                 "Sides.$": "$.Sides",
                 "Groups.$": "$.Groups",
+                "Narrowing.$": "$.Narrowing",
                 "Reconcile.$": "$$.Execution.Name",
                 "MaxParallelPairs.$": "$.MaxParallelPairs",
                 "OutcomeBytes.$": "$.OutcomeBytes",

@@ -812,6 +812,8 @@ class NetworkPlanDocument(_Model):
     request: ReconcileRequest
     sides: list[SideEntry] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
+    #: The groups whose policy says AllowMoreSpecificRoutes (their pairs' sides get it).
+    narrowing: list[str] = Field(default_factory=list)
     rounds: list[RoundPlan] = Field(default_factory=list)
     has_work: bool = False
     max_parallel_pairs: int = 10
@@ -828,6 +830,7 @@ class RoundInput(_Model):
     round: RoundPlan
     sides: list[SideEntry]
     groups: list[str]
+    narrowing: list[str] = Field(default_factory=list)
     reconcile: str
     max_parallel_pairs: int
     outcome_bytes: int = 2048

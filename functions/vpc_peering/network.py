@@ -194,6 +194,8 @@ class NetworkPlan:
     all_pending: list[group_policy.JoinRequest] = field(default_factory=list)
     #: The one line said when the group policy cannot be used (every group closed).
     policy_closed: str | None = None
+    #: Groups whose policy says AllowMoreSpecificRoutes.
+    narrowing: list[str] = field(default_factory=list)
 
 
 def hold_removals(plan: NetworkPlan, limit: int, confirmed: bool) -> None:
@@ -354,6 +356,10 @@ def plan_network(
     # below are not planned: every group peering is left as it is.
     asked = plan.members
     plan.members = admission.members
+    if policy_state.policy is not None:
+        plan.narrowing = sorted(
+            g for g, rule in policy_state.policy.groups.items() if rule.allow_more_specific_routes
+        )
     wanted = wanted_pairs(plan.members.values())
     if scope.changed is not None:
         scope = replace(scope, groups=_groups_of(net, asked, scope.changed))
@@ -417,8 +423,9 @@ def _groups_of(
     return frozenset(found)
 
 
-def side_request(entry: SideEntry) -> SideRequest:
-    """A request side from a plan's side entry: where the VPC is, and its tags' options."""
+def side_request(entry: SideEntry, narrower: bool = False) -> SideRequest:
+    """A request side from a plan's side entry: where the VPC is, and its tags' options;
+    ``narrower``: the group policy's AllowMoreSpecificRoutes (never a member's tag)."""
     account, region, vpc_id, route_tables, dns = entry
     return SideRequest.model_validate(
         {
@@ -427,15 +434,20 @@ def side_request(entry: SideEntry) -> SideRequest:
             "Region": region,
             "RouteTables": route_tables,
             "DnsResolution": dns,
+            "AllowMoreSpecificRoutes": narrower,
         }
     )
 
 
-def pair_request(requester: SideEntry, accepter: SideEntry, group: str) -> CreateRequest:
+def pair_request(
+    requester: SideEntry, accepter: SideEntry, group: str, narrower: bool = False
+) -> CreateRequest:
     """The create machine's input for a group pair (Discover plans with it; the round starts
-    the create machine with it)."""
+    the create machine with it); ``narrower``: the group's AllowMoreSpecificRoutes."""
     return CreateRequest(
-        requester=side_request(requester), accepter=side_request(accepter), group=group
+        requester=side_request(requester, narrower),
+        accepter=side_request(accepter, narrower),
+        group=group,
     )
 
 
@@ -519,7 +531,12 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
             )
         )
         return None
-    request = pair_request(side_entry(req, req.key), side_entry(acc, acc.key), want.group)
+    request = pair_request(
+        side_entry(req, req.key),
+        side_entry(acc, acc.key),
+        want.group,
+        want.group in plan.narrowing,
+    )
     peerings = net.of_pair.get(want.pair, [])
     # A group peering deleted by hand leaves blackhole routes to it, which a new peering's
     # routes would collide with: its cleanup runs first (a round before the create).

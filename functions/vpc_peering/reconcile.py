@@ -449,6 +449,7 @@ def plan_document(
         groups=list(groups),
         rounds=rounds,
         has_work=bool(rounds),
+        narrowing=[g for g in plan.narrowing if g in groups],
         max_parallel_pairs=settings.max_parallel_pairs,
         report=_report(plan, request, scope, budget=0),
     )
@@ -510,7 +511,9 @@ def prepare_round(doc: RoundInput, access: Access, settings: Settings) -> RoundR
         elif action in ("accept", "repair-incoming"):
             child = network.incoming_request(requester, accepter, peering_id)
         else:
-            child = network.pair_request(requester, accepter, group or "")
+            child = network.pair_request(
+                requester, accepter, group or "", (group or "") in doc.narrowing
+            )
         machine = (
             settings.cleanup_state_machine_arn
             if network.ACTIONS[action].machine == "cleanup"

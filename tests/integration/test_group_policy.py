@@ -220,3 +220,30 @@ def test_a_join_that_needs_approval_waits_and_is_announced_once(
     assert sorted(e["VpcId"] for e in events) == sorted([a.vpc_id, b.vpc_id])
     again = network.reconcile({"Group": group})
     assert published(history(emu, again.execution_arn), "VPC Peering Join Requested") == []
+
+
+def test_allow_more_specific_routes_comes_from_the_group_policy(
+    network: Network, emu: EmulatorHandle
+) -> None:
+    # Given a member whose table sends 10.0.0.0/8 to a gateway (a summary route)
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB]})
+    a = network.vpc()
+    ec2 = network.ec2()
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=a.vpc_id)
+    [table] = list(network.routes(a))
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="10.0.0.0/8", GatewayId=igw)
+    network.tag(a, mesh=group)
+    b = network.vpc(mesh=group)
+    # When reconciled: the narrower peering route is refused (the group does not allow it)
+    refused = network.reconcile({"Group": group})
+    assert refused.error == "ReconcileIncomplete"
+    assert "RouteConflict" in (refused.cause or "")
+    # When the group's policy allows more specific routes (never a member's tag)
+    set_group(emu, group, {"Accounts": [HUB], "AllowMoreSpecificRoutes": True})
+    result = network.reconcile({"Group": group})
+    # Then the pair is made, its route narrowing the summary route
+    assert result.status == "SUCCEEDED", result
+    assert peered(network, group) == {frozenset({a.vpc_id, b.vpc_id})}
+    assert network.routes(a)[table][b.cidr].startswith("pcx-")

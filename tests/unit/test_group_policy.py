@@ -14,6 +14,7 @@ from vpc_peering.group_policy import (
     read,
 )
 from vpc_peering.network import Scope, hold_removals, plan_network
+from vpc_peering.observed import Route
 from vpc_peering.settings import Settings
 
 from .network_world import HUB, MEMBER, R1, R2, World
@@ -272,3 +273,24 @@ def test_the_accepter_opt_in_is_required_of_both_vpcs_of_a_group_pair(
     assert f"accepter VPC {victim.vpc_id} lacks the opt-in tag vpc-peering:opt-in=true" in (
         failure.cause
     )
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_allow_more_specific_routes_is_the_groups_policy_never_a_tag(
+    world: World, settings: Settings, allowed: bool
+) -> None:
+    # Given a member whose table sends 10.0.0.0/8 to a transit gateway (a summary route), and
+    # a member tagging itself with an AllowMoreSpecificRoutes-looking tag (which means nothing)
+    a = world.vpc("10.1.0.0/16", mesh="prod", allow_more_specific_routes="true")
+    world.tables[a][0].routes.append(Route("10.0.0.0/8", "tgw-1", "active", "CreateRoute", None))
+    world.vpc("10.2.0.0/16", mesh="prod")
+    rules = {"prod": {"Accounts": [HUB], "AllowMoreSpecificRoutes": allowed}}
+    # When planned
+    plan = plan_network(world.views(), Scope(), settings, policy(rules))
+    # Then the narrower peering route is made only when the group's policy allows it
+    if allowed:
+        assert [w.action for w in plan.work] == ["create"]
+        assert plan.narrowing == ["prod"]
+    else:
+        assert plan.work == []
+        assert [f.error for f in plan.failed] == ["RouteConflict"]
