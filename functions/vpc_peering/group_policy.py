@@ -118,6 +118,26 @@ def _first(message: str) -> str:
     return message.split("; ")[0]
 
 
+def approvals_of(stored: Mapping[str, Mapping[str, object]]) -> dict[tuple[str, VpcKey], Approval]:
+    """The decisions as the hub stores them (``group|account|region|vpc`` -> fields); an entry
+    that is not understood is left out (its VPC then waits for a decision again)."""
+    found: dict[tuple[str, VpcKey], Approval] = {}
+    for key, fields in stored.items():
+        parts = key.split("|")
+        decision = fields.get("Decision")
+        cidrs = fields.get("Cidrs") or []
+        if len(parts) != 4 or decision not in ("approved", "denied") or not isinstance(cidrs, list):
+            continue
+        group, account, region, vpc_id = parts
+        found[(group, VpcKey(account, region, vpc_id))] = Approval(
+            decision,
+            tuple(str(c) for c in cidrs),
+            str(fields.get("By") or ""),
+            str(fields.get("At") or ""),
+        )
+    return found
+
+
 def open_policy(groups: Iterable[str], accounts: Iterable[str]) -> GroupPolicy:
     """A policy that admits every VPC of ``accounts`` into ``groups`` (tests, demos, and the
     policy `vpc-peering` prints from the current tags)."""
@@ -131,6 +151,21 @@ class Refusal:
     group: str
     key: VpcKey
     cause: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A hub admin's decision on a VPC's join request (``vpc-peering approve``/``deny``): for
+    an approval, the CIDRs it pins."""
+
+    decision: Literal["approved", "denied"]
+    cidrs: tuple[str, ...] = ()
+    by: str = ""
+    at: str = ""
+
+
+#: (group, VPC) -> the decision recorded in the hub.
+Approvals = Mapping[tuple[str, VpcKey], Approval]
 
 
 @dataclass(frozen=True)
@@ -148,6 +183,9 @@ class Admission:
     members: dict[VpcKey, Member] = field(default_factory=dict)
     refused: list[Refusal] = field(default_factory=list)
     pending: list[JoinRequest] = field(default_factory=list)
+    #: Approved members whose CIDRs grew since: not members until approved again, but their
+    #: group peerings (routing the approved CIDRs) stay.
+    held: set[tuple[str, VpcKey]] = field(default_factory=set)
 
 
 def networks(values: Iterable[str]) -> list[Network]:
@@ -196,6 +234,7 @@ def admit(
     managed_regions: frozenset[str],
     allowed_peer_cidrs: list[Network],
     current: Mapping[str, set[VpcKey]],
+    approvals: Approvals | None = None,
 ) -> Admission:
     """The members the policy admits (each with the roles it refuses taken off), and a
     refusal for each role refused. ``current``: each group's members now (the VPCs of its live
@@ -221,15 +260,31 @@ def admit(
                 admission.refused.append(Refusal(group, key, cause))
                 roles[role] = None
             elif rule is not None and rule.join == "approval":
-                # Nothing is made for it until approved (no approval can be recorded yet).
                 vpc = vpcs.get(key)
                 cidrs = tuple(vpc.cidr_blocks) if vpc else ()
-                admission.pending.append(JoinRequest(group, key, cidrs))
-                roles[role] = None
+                decision = (approvals or {}).get((group, key))
+                if decision is None:
+                    # Nothing is made for it until approved.
+                    admission.pending.append(JoinRequest(group, key, cidrs))
+                    roles[role] = None
+                elif decision.decision == "denied":
+                    admission.refused.append(Refusal(group, key, _denied(group, decision)))
+                    roles[role] = None
+                elif not set(cidrs) <= set(decision.cidrs):
+                    # A CIDR added since the approval: asked again, its approved pairs kept.
+                    admission.pending.append(JoinRequest(group, key, cidrs))
+                    admission.held.add((group, key))
+                    roles[role] = None
         kept[key] = replace(member, mesh=roles["mesh"], hub=roles["hub"], spoke=roles["spoke"])
     _limit_members(policy, kept, current, admission)
     admission.members = {k: m for k, m in kept.items() if m.groups}
     return admission
+
+
+def _denied(group: str, decision: Approval) -> str:
+    by = f" by {decision.by}" if decision.by else ""
+    at = f" at {decision.at}" if decision.at else ""
+    return f"its request to join group {group} was denied{by}{at} (vpc-peering deny)"
 
 
 def _limit_members(

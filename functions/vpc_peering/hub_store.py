@@ -74,3 +74,40 @@ def record_announced(access: Access, settings: Settings, digests: set[str]) -> N
             table.delete_item(
                 TableName=settings.lock_table_name, Key={"LockId": {"S": ANNOUNCED_KEY}}
             )
+
+
+#: The lock table item holding the approvals of join requests (``vpc-peering approve``/``deny``):
+#: ``Approvals`` (a map: "<group>|<account>|<region>|<vpc>" -> Decision, Cidrs, By, At) and
+#: ``History`` (every decision ever recorded, in order: the audit trail).
+APPROVALS_KEY = "group-approvals"
+
+
+def approval_key(group: str, account: str, region: str, vpc_id: str) -> str:
+    return f"{group}|{account}|{region}|{vpc_id}"
+
+
+def read_approvals(access: Access, settings: Settings) -> dict[str, dict[str, object]]:
+    """The recorded decisions by key (``approval_key``), as stored."""
+    if not settings.lock_table_name:
+        return {}
+    hub = _hub(settings)
+    with aws_call(f"dynamodb:GetItem {settings.lock_table_name}", hub):
+        item = (
+            access.client("dynamodb", hub)
+            .get_item(
+                TableName=settings.lock_table_name,
+                Key={"LockId": {"S": APPROVALS_KEY}},
+                ConsistentRead=True,
+            )
+            .get("Item", {})
+        )
+    found: dict[str, dict[str, object]] = {}
+    for key, value in item.get("Approvals", {}).get("M", {}).items():
+        fields = value.get("M", {})
+        found[key] = {
+            "Decision": fields.get("Decision", {}).get("S", ""),
+            "Cidrs": [c.get("S", "") for c in fields.get("Cidrs", {}).get("L", [])],
+            "By": fields.get("By", {}).get("S", ""),
+            "At": fields.get("At", {}).get("S", ""),
+        }
+    return found

@@ -313,6 +313,7 @@ def plan_network(
     scope: Scope,
     settings: Settings,
     policy_state: group_policy.PolicyState,
+    approvals: group_policy.Approvals | None = None,
 ) -> NetworkPlan:
     """Everything a reconcile will do, from what EC2 showed and the hub's group policy (and
     nothing else). A VPC's group tags only ask: the policy decides who is a member. Without a
@@ -345,6 +346,7 @@ def plan_network(
         settings.managed_regions,
         group_policy.networks(settings.allowed_peer_cidrs),
         _current_members(net),
+        approvals,
     )
     if not policy_state.usable:
         plan.policy_closed = policy_state.closed_line()
@@ -383,7 +385,9 @@ def plan_network(
     _fit_together(net, plan, candidates)
     if policy_state.usable:
         refusals = {(r.key, r.group): r.cause for r in admission.refused}
-        _plan_removals(net, plan, wanted, frozen, scope, refusals)
+        # An approved member asked again (its CIDRs grew) keeps its approved pairs as they are.
+        held = {(g, k) for g, k in admission.held}
+        _plan_removals(net, plan, wanted, frozen, scope, refusals, held)
     return plan
 
 
@@ -891,13 +895,14 @@ def _plan_removals(
     frozen: set[VpcKey],
     scope: Scope,
     refusals: dict[tuple[VpcKey, str], str],
+    held: set[tuple[str, VpcKey]],
 ) -> None:
     """Group peerings no group wants: removed when both sides are in scope and neither VPC's
     tags are invalid; a peering without this stack's group tag is never a candidate (made by
     hand, or by an explicit create). Each peering is decided on its own."""
     for peering in net.peerings:
         try:
-            _plan_removal(net, plan, peering, wanted, frozen, scope, refusals)
+            _plan_removal(net, plan, peering, wanted, frozen, scope, refusals, held)
         except Exception as exc:  # isolated: that peering's failure
             label = f"{side_key(peering.requester)} ~ {side_key(peering.accepter)}"
             plan.failed.append(failure(exc, pair=label, action="remove"))
@@ -911,6 +916,7 @@ def _plan_removal(
     frozen: set[VpcKey],
     scope: Scope,
     refusals: dict[tuple[VpcKey, str], str],
+    held: set[tuple[str, VpcKey]],
 ) -> None:
     """One group peering. Its requester's location was read (its tags are read there); when
     its accepter's could not be, the peering is removed only if the requester's VPC is in no
@@ -927,6 +933,8 @@ def _plan_removal(
         return  # gone, and nothing left that points to it
     if any(k in frozen for k in keys):
         return  # its tags are invalid: reported above, and left as it is
+    if any((group, k) in held for k in keys):
+        return  # approved before, asked again for a new CIDR: its approved routes stay
     label = f"{keys[0]} ~ {keys[1]}"
     unread = [net.unreadable[w] for w in map(_where, keys) if w in net.unreadable]
     if unread and keys[0] in plan.members:

@@ -168,8 +168,10 @@ def discover(
         raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
     if request.dry_run:
         # Nothing changes, so nothing needs the network to itself: no lease.
-        policy = read_policy(access, settings)
-        plan = network.plan_network(observe_network(access, settings), scope, settings, policy)
+        policy, approvals = read_policy(access, settings)
+        plan = network.plan_network(
+            observe_network(access, settings), scope, settings, policy, approvals
+        )
         network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         return dry_run_document(plan, request, described, execution_name, settings)
     key, owner = take_turn(request, execution_name, access, settings)
@@ -179,8 +181,10 @@ def discover(
             changed = locks.take_tag_changes(access, settings)
             scope = Scope(changed=frozenset(VpcKey(*c) for c in changed))
             described.changed_vpcs = [str(VpcKey(*c)) for c in changed]
-        policy = read_policy(access, settings)
-        plan = network.plan_network(observe_network(access, settings), scope, settings, policy)
+        policy, approvals = read_policy(access, settings)
+        plan = network.plan_network(
+            observe_network(access, settings), scope, settings, policy, approvals
+        )
         network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         doc = plan_document(plan, request, described, execution_name, settings)
         doc.announcements = announce(plan, access, settings)
@@ -199,16 +203,21 @@ def discover(
     return doc
 
 
-def read_policy(access: Access, settings: Settings) -> group_policy.PolicyState:
-    """The hub's group policy, read once; a parameter that cannot be read closes every group
-    (named, with the reason), as an invalid one does."""
+def read_policy(
+    access: Access, settings: Settings
+) -> tuple[group_policy.PolicyState, group_policy.Approvals]:
+    """The hub's group policy and the approvals recorded for it, read once; a parameter (or
+    approvals) that cannot be read closes every group (named, with the reason), as an invalid
+    policy does."""
     parameter = settings.policy_parameter()
     try:
         text = hub_store.read_group_policy(access, settings)
+        stored = hub_store.read_approvals(access, settings)
     except PeeringError as exc:
         logger.warning("group policy not read", parameter=parameter, error=exc.name)
-        return group_policy.PolicyState(parameter, problem=_clip(f"could not be read ({exc})"))
-    return group_policy.read(parameter, text)
+        problem = _clip(f"could not be read ({exc})")
+        return group_policy.PolicyState(parameter, problem=problem), {}
+    return group_policy.read(parameter, text), group_policy.approvals_of(stored)
 
 
 #: Events one reconcile puts on the bus at most; the rest are announced by the next ones.

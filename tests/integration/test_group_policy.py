@@ -16,6 +16,7 @@ import pytest
 
 from emulator.testing import EmulatorHandle, running_emulator
 from tools.policy import parameter_name, set_group, write_policy
+from vpc_peering_cli.__main__ import main as vpc_peering_main
 
 from .conftest import HUB, MEMBER, UNTRUSTED
 from .network import Network
@@ -247,3 +248,62 @@ def test_allow_more_specific_routes_comes_from_the_group_policy(
     assert result.status == "SUCCEEDED", result
     assert peered(network, group) == {frozenset({a.vpc_id, b.vpc_id})}
     assert network.routes(a)[table][b.cidr].startswith("pcx-")
+
+
+def cli(
+    emu: EmulatorHandle, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """``vpc-peering --endpoint-url <emulator> ARGS...``, in this process (this checkout's)."""
+    code = vpc_peering_main(["--endpoint-url", emu.endpoint, "--region", "us-east-1", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_pending_approve_and_deny_through_the_command(
+    network: Network,
+    emu: EmulatorHandle,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Given a group whose joins need approval, and three VPCs tagged into it
+    group = group_name()
+    set_group(emu, group, {"Accounts": [HUB, MEMBER], "Join": "approval"})
+    a, b = network.vpc(mesh=group), network.vpc(MEMBER, mesh=group)
+    c = network.vpc(mesh=group)
+    # When the pending requests are listed: all three, with their CIDRs; nothing made
+    code, out, err = cli(emu, capsys, "pending")
+    assert code == 0, err
+    for vpc in (a, b, c):
+        assert f"{group}  {vpc.vpc_id}  {vpc.account} {vpc.region}  {vpc.cidr}" in out
+    assert peered(network, group) == set()
+    # When a and b are approved (each approval reconciles the group) and c denied
+    for vpc in (a, b):
+        code, out, err = cli(emu, capsys, "approve", group, vpc.vpc_id)
+        assert code == 0, (out, err)
+        assert f"approved {vpc.vpc_id} ({vpc.account} {vpc.region}) in group {group}" in out
+    code, out, err = cli(emu, capsys, "deny", group, c.vpc_id)
+    assert code == 0, (out, err)
+    # Then a and b are peered; c is refused, naming who denied it
+    assert peered(network, group) == {frozenset({a.vpc_id, b.vpc_id})}
+    result = network.reconcile({"Group": group})
+    assert result.status == "SUCCEEDED", result
+    [denied] = result.output["Refused"]
+    assert denied["VpcId"] == c.vpc_id
+    assert "was denied by arn:aws" in denied["Cause"]
+    # And the approval pinned a's CIDR: a CIDR it adds later asks again, its pair stays
+    network.ec2().associate_vpc_cidr_block(VpcId=a.vpc_id, CidrBlock="10.250.0.0/16")
+    again = network.reconcile({"Group": group})
+    assert again.status == "SUCCEEDED", again
+    assert [(p["VpcId"], sorted(p["Cidrs"])) for p in again.output["PendingApproval"]] == [
+        (a.vpc_id, sorted([a.cidr, "10.250.0.0/16"]))
+    ]
+    assert peered(network, group) == {frozenset({a.vpc_id, b.vpc_id})}
+    assert all("10.250.0.0/16" not in routes for routes in network.routes(b).values())
+    # And the decisions are kept in the hub with their audit trail
+    item = emu.client("dynamodb").get_item(
+        TableName=emu.outputs["LockTableName"], Key={"LockId": {"S": "group-approvals"}}
+    )["Item"]
+    assert len(item["History"]["L"]) == 3

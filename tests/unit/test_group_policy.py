@@ -10,7 +10,9 @@ import pytest
 from vpc_peering.group_policy import (
     DENIED,
     UNUSABLE,
+    Approval,
     PolicyState,
+    approvals_of,
     read,
 )
 from vpc_peering.network import Scope, hold_removals, plan_network
@@ -294,3 +296,44 @@ def test_allow_more_specific_routes_is_the_groups_policy_never_a_tag(
     else:
         assert plan.work == []
         assert [f.error for f in plan.failed] == ["RouteConflict"]
+
+
+def test_approvals_admit_deny_and_pin_the_cidrs(world: World, settings: Settings) -> None:
+    # Given an approval group: a approved with its CIDR, b approved before it added a CIDR
+    # (its pair with a already made), c denied, d not decided
+    rules = {"prod": {"Accounts": [HUB], "Join": "approval"}}
+    a = world.vpc("10.1.0.0/16", mesh="prod")
+    b = world.vpc("10.2.0.0/16", secondary=("10.22.0.0/16",), mesh="prod")
+    c = world.vpc("10.3.0.0/16", mesh="prod")
+    d = world.vpc("10.4.0.0/16", mesh="prod")
+    world.peer(a, b, group="prod")
+    approvals = {
+        ("prod", a): Approval("approved", ("10.1.0.0/16",), "arn:aws:iam::1:user/ann", "t1"),
+        ("prod", b): Approval("approved", ("10.2.0.0/16",)),
+        ("prod", c): Approval("denied", (), "arn:aws:iam::1:user/ann", "t2"),
+    }
+    plan = plan_network(world.views(), Scope(), settings, policy(rules), approvals)
+    # Then a is the only member; b waits with its new CIDR, its approved pair kept as it is
+    assert list(plan.members) == [a]
+    assert plan.work == []
+    assert sorted((p.key, p.cidrs) for p in plan.pending) == sorted(
+        [(b, ("10.2.0.0/16", "10.22.0.0/16")), (d, ("10.4.0.0/16",))]
+    )
+    # And c is refused, saying who denied it and when
+    assert [(r.key, r.cause) for r in plan.refused] == [
+        (c, "its request to join group prod was denied by arn:aws:iam::1:user/ann at t2 "
+         "(vpc-peering deny)")
+    ]  # fmt: skip
+
+
+def test_stored_approvals_are_read_and_bad_entries_left_out() -> None:
+    stored = {
+        f"prod|{HUB}|{R1}|vpc-1": {"Decision": "approved", "Cidrs": ["10.1.0.0/16"]},
+        "broken": {"Decision": "approved"},
+        f"prod|{HUB}|{R1}|vpc-2": {"Decision": "maybe"},
+    }
+    from vpc_peering.groups import VpcKey
+
+    assert approvals_of(stored) == {
+        ("prod", VpcKey(HUB, R1, "vpc-1")): Approval("approved", ("10.1.0.0/16",))
+    }
