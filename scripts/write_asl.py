@@ -270,6 +270,18 @@ def reconcile() -> Json:
             timeout=300,
             also_retry=[RECONCILE_IN_PROGRESS],
             catch=to_report,
+            next="HasNews",
+        ),
+        choice(
+            "HasNews",
+            [{"Variable": "$.Announcements[0]", "IsPresent": True, "Next": "Announce"}],
+            default="HasWork",
+        ),
+        announce(
+            "Announce",
+            comment="Put each piece of news Discover found (a new refusal by the group policy,"
+            " a new join request) on the stack's bus, once; best effort.",
+            items_path="$.Announcements",
             next="HasWork",
         ),
         choice(
@@ -676,6 +688,48 @@ def publish(name: str, *, detail_type: str, detail: list[str], next: str) -> Sta
         ],
         "Next": next,
         "Catch": [on_error(next, result_path=None)],
+    }
+
+
+def announce(name: str, *, comment: str, items_path: str, next: str) -> State:
+    """Put one event per item of ``items_path`` (``{DetailType, Detail}``) on the stack's bus,
+    best effort: the input passes through unchanged, and an event still refused after its
+    retries is dropped rather than failing the execution."""
+    put: State = (
+        "PutNews",
+        {
+            "Type": "Task",
+            "Resource": "arn:${Partition}:states:::events:putEvents",
+            "Parameters": {
+                "Entries": [
+                    {
+                        "EventBusName": "${EventBusName}",
+                        "Source": "${EventSource}",
+                        "DetailType.$": "$.DetailType",
+                        "Detail.$": "$.Detail",
+                    }
+                ]
+            },
+            "ResultPath": None,
+            "TimeoutSeconds": 30,
+            "Retry": [
+                retrier(
+                    [*EVENTBRIDGE_ERRORS, "States.Timeout"], interval=1, attempts=3, max_delay=10
+                )
+            ],
+            "Catch": [on_error("NewsDropped", result_path=None)],
+            "End": True,
+        },
+    )
+    return name, {
+        "Type": "Map",
+        "Comment": comment,
+        "ItemsPath": items_path,
+        "ItemProcessor": _processor([put, succeed("NewsDropped")], "INLINE"),
+        "MaxConcurrency": 5,
+        "ResultPath": None,
+        "Catch": [on_error(next, result_path=None)],
+        "Next": next,
     }
 
 

@@ -34,6 +34,7 @@ from emulator.testing import EmulatorHandle, is_mutating, running_emulator
 
 from . import CLEANUP_MACHINE, CREATE_MACHINE, RECONCILE_MACHINE
 from .members import forwarding_stacks
+from .policy import write_policy
 
 if TYPE_CHECKING:  # tools.bench imports this module: the types only, not at run time
     from .bench import Report, Row
@@ -504,6 +505,8 @@ def network_scenarios(
     note(f"network scenarios: {vpcs} VPCs, {pairs_of(vpcs)} pairs (progress every 30s)")
     started = time.monotonic()
     with network_emulator(ec2_throttling) as emu:
+        # The hub's group policy admits the bench's group from both accounts.
+        write_policy(emu, {"Groups": {GROUP: {"Accounts": [HUB, MEMBER]}}})
         bench = NetworkBench(emu, report, vpcs)
         bench.make_vpcs()
         for scenario in (bench.mesh, bench.sweep, bench.burst):

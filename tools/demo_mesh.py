@@ -1,5 +1,8 @@
 """`make demo-mesh`: tag four VPCs into a mesh and watch the network follow the tags.
 
+The hub's group policy is written first (the group, open to both accounts, CIDRs inside
+10.0.0.0/8), a sandbox VPC outside those CIDRs that tags itself in is refused, and in a second
+group whose joins need approval two VPCs wait until `vpc-peering approve` lets them in.
 On the local emulator (started here with two accounts and two regions in scope and the member
 forwarding stacks deployed, or one already running with ``--endpoint``, e.g. ``make local``
 with the parameters this demo names): four VPCs, one per account x region, are tagged
@@ -14,7 +17,10 @@ terminal.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import sys
 import time
 import uuid
@@ -24,9 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.testing import EmulatorHandle, attach_emulator, running_emulator
+from vpc_peering_cli.__main__ import main as cli_main
 
 from . import RECONCILE_MACHINE
 from .members import forwarding_stacks
+from .policy import parameter_name, set_group, write_policy
 
 HUB, MEMBER = "123456789012", "111111111111"
 REGIONS = ("us-east-1", "us-west-2")
@@ -229,6 +237,118 @@ class Mesh:
         return lines
 
     # -------------------------------------------------------------------------- reconciles
+    def write_policy(self) -> None:
+        """The hub's group policy: the demo's group, open to both accounts, CIDRs in 10/8."""
+        rule = {"Accounts": [HUB, MEMBER], "Cidrs": ["10.0.0.0/8"]}
+        write_policy(self.handle, {"Groups": {self.group: rule}})
+        say(f"  {parameter_name(self.handle)} = {json.dumps({'Groups': {self.group: rule}})}")
+
+    def join_refused(self, timeout: float = 90.0) -> bool:
+        """A sandbox VPC outside the group's Cidrs tags itself in: the reconcile its tag starts
+        refuses it (Refused, GroupPolicyDenied) and makes nothing for it."""
+        ec2 = self.ec2(HUB, "us-east-1")
+        vpc_id = ec2.create_vpc(CidrBlock="192.168.0.0/16")["Vpc"]["VpcId"]
+        before = {e["executionArn"] for e in self.reconciles()}
+        ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "vpc-peering:mesh", "Value": self.group}])
+        say(f"  tagged   sandbox {vpc_id} (192.168.0.0/16)  vpc-peering:mesh={self.group}")
+        deadline = time.monotonic() + timeout
+        refused: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not refused:
+            time.sleep(POLL_SECONDS)
+            for execution in self.reconciles():
+                if execution["executionArn"] in before or execution["status"] == "RUNNING":
+                    continue
+                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+                out = json.loads(described.get("output") or "null") or {}
+                refused += [r for r in out.get("Refused", []) if r["VpcId"] == vpc_id]
+        for entry in refused[:1]:
+            cause = f"{entry['Error']}: {entry['Cause']}"
+            say(f"  {STYLE.red}refused{STYLE.reset}  {entry['VpcId']}: {cause}")
+        ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": "vpc-peering:mesh"}])
+        ec2.delete_vpc(VpcId=vpc_id)
+        return bool(refused) and not any(vpc_id in str(k) for k in self.peerings())
+
+    def settle(self, before: set[str], timeout: float = 90.0) -> list[dict[str, Any]]:
+        """The outputs of the reconciles started since ``before``, once they have all ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            started = [e for e in self.reconciles() if e["executionArn"] not in before]
+            if started and all(e["status"] != "RUNNING" for e in started):
+                outputs = []
+                for e in started:
+                    described = self.sfn.describe_execution(executionArn=e["executionArn"])
+                    outputs.append(json.loads(described.get("output") or "null") or {})
+                return outputs
+        return []
+
+    def join_approved(self) -> bool:
+        """A group whose joins need approval: two VPCs tag themselves in and wait (nothing is
+        made); `vpc-peering approve` records each approval in the hub and the pair is made."""
+        group = f"{self.group}-vetted"
+        set_group(self.handle, group, {"Accounts": [HUB, MEMBER], "Join": "approval"})
+        say(f"  policy   Groups.{group} = {{Accounts: both, Join: approval}}")
+        joiners = [
+            (
+                HUB,
+                str(
+                    self.ec2(HUB, "us-east-1").create_vpc(CidrBlock="10.105.0.0/16")["Vpc"]["VpcId"]
+                ),
+            ),
+            (
+                MEMBER,
+                str(
+                    self.ec2(MEMBER, "us-east-1").create_vpc(CidrBlock="10.106.0.0/16")["Vpc"][
+                        "VpcId"
+                    ]
+                ),
+            ),
+        ]
+        before = {e["executionArn"] for e in self.reconciles()}
+        for account, vpc_id in joiners:
+            self.ec2(account, "us-east-1").create_tags(
+                Resources=[vpc_id], Tags=[{"Key": "vpc-peering:mesh", "Value": group}]
+            )
+            say(f"  tagged   {vpc_id} (account {account})  vpc-peering:mesh={group}")
+        self.settle(before)
+        wanted = {v for _, v in joiners}
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
+            cli_main(["--endpoint-url", self.handle.endpoint, "--region", self.handle.region,
+                      "pending"])  # fmt: skip
+        for line in said.getvalue().splitlines():
+            say(f"  vpc-peering pending: {line}")
+        waiting = {v for v in wanted if v in said.getvalue()}
+        say(f"  pending  {', '.join(sorted(waiting)) or 'none'} (nothing made yet)")
+        for _, vpc_id in joiners:
+            said = io.StringIO()
+            with contextlib.redirect_stdout(said):
+                code = cli_main(
+                    ["--endpoint-url", self.handle.endpoint, "--region", self.handle.region,
+                     "approve", group, vpc_id]
+                )  # fmt: skip
+            line = next((x for x in said.getvalue().splitlines() if x.startswith("approved")), "")
+            say(f"  {STYLE.green}{line or f'approve {vpc_id}: exit {code}'}{STYLE.reset}")
+        peered = [
+            p
+            for p in self.ec2(HUB, "us-east-1").describe_vpc_peering_connections()[
+                "VpcPeeringConnections"
+            ]
+            if p["Status"]["Code"] == "active"
+            and {p["RequesterVpcInfo"]["VpcId"], p["AccepterVpcInfo"]["VpcId"]}
+            == {v for _, v in joiners}
+        ]
+        say(f"  peered   {peered[0]['VpcPeeringConnectionId'] if peered else 'no'}")
+        before = {e["executionArn"] for e in self.reconciles()}
+        for account, vpc_id in joiners:
+            self.ec2(account, "us-east-1").delete_tags(
+                Resources=[vpc_id], Tags=[{"Key": "vpc-peering:mesh"}]
+            )
+        self.settle(before)
+        for account, vpc_id in joiners:
+            self.ec2(account, "us-east-1").delete_vpc(VpcId=vpc_id)
+        return wanted <= waiting and bool(peered)
+
     def reconciles(self) -> list[dict[str, Any]]:
         pages = self.sfn.get_paginator("list_executions").paginate(
             stateMachineArn=self.reconcile_arn
@@ -336,6 +456,9 @@ def demo(handle: EmulatorHandle) -> int:
     )
     say(f"Matrix cells: {legend}")
 
+    heading("The hub's group policy first: a tag only asks to join; the policy decides")
+    mesh.write_policy()
+
     heading("Four VPCs, one per account x region (not tagged yet: nothing happens)")
     mesh.make_vpcs()
 
@@ -343,6 +466,12 @@ def demo(handle: EmulatorHandle) -> int:
     for vpc in mesh.vpcs:
         mesh.tag(vpc)
     formed = mesh.watch(mesh.all_done, time.time())
+
+    heading("A sandbox VPC whose CIDR the policy does not allow tags itself in")
+    refused = mesh.join_refused()
+
+    heading("A group whose joins need approval: two VPCs ask, an admin approves")
+    approved = mesh.join_approved()
 
     gone = mesh.vpcs[-1]
     heading(f"Untag {gone.label}: its peerings and routes go, the others stay")
@@ -358,7 +487,7 @@ def demo(handle: EmulatorHandle) -> int:
     vpcs_left = mesh.delete_vpcs()
     say(f"  VPCs deleted; still shown: {', '.join(vpcs_left) or 'none'}")
 
-    clean = formed and left and emptied and not leftovers and not vpcs_left
+    clean = formed and refused and approved and left and emptied and not leftovers and not vpcs_left
     say(
         f"\n{STYLE.green}Done: the mesh formed, shrank and went away, from tags alone.{STYLE.reset}"
         if clean
@@ -394,11 +523,18 @@ def emulator(endpoint: str | None) -> Iterator[EmulatorHandle]:
         yield handle
 
 
+def _cli_credentials() -> None:
+    """The emulator takes any credentials: give the in-process `vpc-peering` some."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--endpoint", help="use an emulator already running (make local)")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    _cli_credentials()
     with emulator(args.endpoint) as handle:
         missing = missing_parameters(handle) if args.endpoint else []
         if missing:

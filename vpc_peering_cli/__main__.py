@@ -12,7 +12,7 @@ import os
 import sys
 from importlib import metadata
 
-from . import DEFAULT_STACK_NAME
+from . import DEFAULT_STACK_NAME, approvals
 from .aws import EXIT_FAILED, EXIT_USAGE, ToolError, UsageError
 from .commands import Context, graph, list_peerings, run_machine, status, watch
 from .inputs import (
@@ -198,6 +198,27 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     graph_parser.add_argument("--out", metavar="FILE", help="write here (default: stdout)")
     graph_parser.add_argument("--group", metavar="G", help="only this group")
 
+    pending = commands.add_parser(
+        "pending",
+        help="join requests waiting for approval (groups with Join approval)",
+        description="List every VPC waiting for approval to join a group, across accounts and "
+        "regions (a reconcile dry run's PendingApproval).",
+    )
+    decisions = {}
+    for name, verb in (("approve", "approve"), ("deny", "deny")):
+        decision = commands.add_parser(
+            name,
+            help=f"{verb} a VPC's request to join a group",
+            description=f"Record in the hub that the VPC's request to join GROUP is {name}d "
+            "(an approval pins the CIDRs its request shows), then reconcile the group.",
+        )
+        decision.add_argument("group", metavar="GROUP")
+        decision.add_argument("vpc_id", metavar="VPC_ID")
+        decision.add_argument(
+            "--account", dest="vpc_account", metavar="A", help="the VPC's account"
+        )
+        decision.add_argument("--region", dest="vpc_region", metavar="R", help="the VPC's region")
+        decisions[name] = decision
     reconcile = commands.add_parser(
         "reconcile",
         help="make the network follow the VPC tags (the reconcile machine)",
@@ -226,6 +247,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "status": status_parser,
         "graph": graph_parser,
         "reconcile": reconcile,
+        "pending": pending,
+        **decisions,
     }
     return parser, parsers
 
@@ -259,6 +282,13 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
         )
         request = reconcile_input(args.group, vpc, args.dry_run, args.confirm_removals)
         return run_machine(ctx, "reconcile", request)
+    if args.command == "pending":
+        return approvals.pending(ctx)
+    if args.command in ("approve", "deny"):
+        decision = "approved" if args.command == "approve" else "denied"
+        return approvals.decide(
+            ctx, decision, args.group, args.vpc_id, args.vpc_account, args.vpc_region
+        )
     if args.command == "watch":
         return watch(ctx, args.execution_arn, ignore_missing=args.ignore_missing)
     if args.command == "status":

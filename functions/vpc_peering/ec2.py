@@ -133,7 +133,13 @@ def _vpc(item: dict[str, Any]) -> Vpc:
         in ("associated", "associating")
         and a.get("Ipv6CidrBlock")
     ]
-    return Vpc(item["VpcId"], item.get("OwnerId", ""), v4, v6, _tags(item))
+    # Blocks not from Amazon's pool (BYOIP, IPAM): routed only when AllowedPeerCidrs lists them.
+    own = [
+        a["Ipv6CidrBlock"]
+        for a in item.get("Ipv6CidrBlockAssociationSet", [])
+        if a.get("Ipv6CidrBlock") in v6 and a.get("Ipv6Pool", "Amazon") != "Amazon"
+    ]
+    return Vpc(item["VpcId"], item.get("OwnerId", ""), v4, v6, _tags(item), own)
 
 
 def describe_vpcs(access: Access, loc: Location, vpc_ids: list[str]) -> dict[str, Vpc]:
@@ -221,7 +227,32 @@ def describe_route_tables(access: Access, loc: Location, vpc_ids: list[str]) -> 
             access, loc, "route_tables", Filters=[{"Name": "vpc-id", "Values": chunk}]
         )
     wanted = set(vpc_ids)
-    return [_route_table(i) for i in items if i["VpcId"] in wanted]
+    return with_prefix_lists(access, loc, [_route_table(i) for i in items if i["VpcId"] in wanted])
+
+
+def with_prefix_lists(access: Access, loc: Location, tables: list[RouteTable]) -> list[RouteTable]:
+    """Fill each prefix-list route's CIDRs (one read per list, only for tables that have one):
+    a peering route inside a prefix list's entry is as narrow as one inside a CIDR route."""
+    lists = sorted(
+        {r.destination for t in tables for r in t.routes if r.destination.startswith("pl-")}
+    )
+    if not lists:
+        return tables
+    ec2 = access.ec2(loc)
+    entries: dict[str, list[str]] = {}
+    for prefix_list in lists:
+        with aws_call(f"ec2:GetManagedPrefixListEntries {prefix_list}", loc):
+            pages = ec2.get_paginator("get_managed_prefix_list_entries").paginate(
+                PrefixListId=prefix_list
+            )
+            entries[prefix_list] = [
+                e["Cidr"] for page in pages for e in page.get("Entries", []) if e.get("Cidr")
+            ]
+    for table in tables:
+        for route in table.routes:
+            if route.destination in entries:
+                route.prefix_cidrs = entries[route.destination]
+    return tables
 
 
 def describe_route_tables_by_id(
@@ -235,7 +266,9 @@ def describe_route_tables_by_id(
             route_table_ids,
             "InvalidRouteTableID.NotFound",
         )
-    return [_route_table(i) for i in items if i["RouteTableId"] in route_table_ids]
+    return with_prefix_lists(
+        access, loc, [_route_table(i) for i in items if i["RouteTableId"] in route_table_ids]
+    )
 
 
 def route_tables_at(access: Access, vpcs: list[tuple[Location, str]]) -> dict[str, RouteTable]:

@@ -37,6 +37,10 @@ class CidrOverlap(PeeringError):
     """A CIDR of one VPC overlaps a CIDR of the other; AWS cannot peer them."""
 
 
+class CidrNotAllowed(PeeringError):
+    """A peer CIDR lies outside AllowedPeerCidrs (or a group's Cidrs): it is never routed."""
+
+
 class RouteConflict(PeeringError):
     """A planned route collides with an existing route to another target."""
 

@@ -129,6 +129,9 @@ TAG_ADOPTED_BY = "vpc-peering:adopted-by"
 #: On our (the accepter's) view of a request made elsewhere that this stack accepted: the
 #: accepter VPC. Its ownership is read there: the requester's account may be out of reach.
 TAG_ACCEPTED_FOR = "vpc-peering:accepted-for"
+#: On a peering made elsewhere, written by its owner in the requester's account: the name of
+#: the stack allowed to adopt it (``"Adopt": true``). Without it, nothing is adopted.
+TAG_ADOPT = "vpc-peering:adopt"
 RESERVED_TAG_PREFIXES = ("aws:", "vpc-peering:")
 
 
@@ -865,6 +868,35 @@ class ReconcileIgnored(_Model):
     reason: str
 
 
+class ReconcileRefusal(_Model):
+    """A VPC the group policy keeps out of a group (GroupPolicyDenied): the policy working,
+    not a failure."""
+
+    group: str
+    vpc_id: str
+    account_id: str
+    region: str
+    error: str = "GroupPolicyDenied"
+    cause: str
+
+
+class PendingJoin(_Model):
+    """A VPC waiting for approval to join a group (``"Join": "approval"``)."""
+
+    group: str
+    vpc_id: str
+    account_id: str
+    region: str
+    cidrs: list[str]
+
+
+class Announcement(_Model):
+    """An event Discover hands to the machine to put on the stack's bus (once per news)."""
+
+    detail_type: str
+    detail: dict[str, Any]
+
+
 class PairSideRef(_Model):
     vpc_id: str
     account_id: str
@@ -924,6 +956,15 @@ class ReconcileReport(ReconcileCounts):
     #: Removals the guard held back (MaxRemovalsPerReconcile), and how many.
     removals_held: list[ReconcilePair] = Field(default_factory=list)
     removals_held_count: int = 0
+    #: VPCs the group policy keeps out of a group (listed within a byte budget), and how many.
+    refused: list[ReconcileRefusal] = Field(default_factory=list)
+    refused_count: int = 0
+    #: VPCs waiting for approval to join a group, and how many.
+    pending_approval: list[PendingJoin] = Field(default_factory=list)
+    pending_approval_count: int = 0
+    #: Set when the group policy could not be used: one line naming the parameter and the
+    #: first problem (every group is then closed and nothing about groups changes).
+    group_policy: str | None = None
     #: The pairs the child executions made, removed and repaired (listed within a byte budget;
     #: the counts above count them all).
     created_pairs: list[ReconcilePair] = Field(default_factory=list)
@@ -1021,6 +1062,8 @@ class NetworkPlanDocument(_Model):
     max_parallel_pairs: int = 10
     #: Bytes each round's outcome may take (all of them must fit the reconcile's state).
     outcome_bytes: int = 2048
+    #: Events to put on the stack's bus before the rounds (new refusals, new join requests).
+    announcements: list[Announcement] = Field(default_factory=list)
     report: ReconcileReport
     #: The rounds Discover wrote to the plan object (not in the state).
     rounds: list[RoundRun] = Field(default_factory=list, exclude=True)

@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
-from . import ownership, planning, policy, states, traffic
+from . import group_policy, ownership, planning, policy, states, traffic
 from .errors import AcceptDenied, CidrOverlap, InvalidInput, PeeringError, PeeringExists
 from .groups import (
+    TAG_ACCEPT_FROM,
     TAG_ALLOW,
     Member,
     Pair,
@@ -154,6 +155,16 @@ class Scope:
             return False
         return self.group is None or self.group in set(groups)
 
+    def lists_refusal(self, key: VpcKey, group: str) -> bool:
+        """Whether a refusal is this reconcile's to list."""
+        if self.vpc is not None:
+            return key == self.vpc
+        if self.group is not None:
+            return group == self.group
+        if self.changed is not None:
+            return key in self.changed or group in (self.groups or ())
+        return True
+
     def wants_incoming(self, accepter: VpcKey) -> bool:
         """Whether a request made elsewhere to ``accepter`` is in scope."""
         if self.group is not None or (self.vpc is not None and self.vpc != accepter):
@@ -189,6 +200,17 @@ class NetworkPlan:
     ignored: list[ReconcileIgnored] = field(default_factory=list)
     #: Removals of live group peerings held back by the removal guard (hold_removals).
     removals_held: list[WorkItem] = field(default_factory=list)
+    #: Memberships the group policy refuses (the policy working, not failures).
+    refused: list[group_policy.Refusal] = field(default_factory=list)
+    #: Every refusal, in scope or not (what has been announced is kept for all of them).
+    all_refused: list[group_policy.Refusal] = field(default_factory=list)
+    #: Join requests waiting for approval (in scope; and all of them).
+    pending: list[group_policy.JoinRequest] = field(default_factory=list)
+    all_pending: list[group_policy.JoinRequest] = field(default_factory=list)
+    #: The one line said when the group policy cannot be used (every group closed).
+    policy_closed: str | None = None
+    #: Groups whose policy says AllowMoreSpecificRoutes.
+    narrowing: list[str] = field(default_factory=list)
 
 
 def hold_removals(plan: NetworkPlan, limit: int, confirmed: bool) -> None:
@@ -313,8 +335,17 @@ class _Network:
         )
 
 
-def plan_network(views: list[LocationView], scope: Scope, settings: Settings) -> NetworkPlan:
-    """Everything a reconcile will do, from what EC2 showed (and nothing else)."""
+def plan_network(
+    views: list[LocationView],
+    scope: Scope,
+    settings: Settings,
+    policy_state: group_policy.PolicyState,
+    approvals: group_policy.Approvals | None = None,
+) -> NetworkPlan:
+    """Everything a reconcile will do, from what EC2 showed and the hub's group policy (and
+    nothing else). A VPC's group tags only ask: the policy decides who is a member. Without a
+    usable policy every group is closed and no group peering is created, changed or removed
+    (accepter-only mode goes on: the group policy does not govern it)."""
     net = _Network(views, settings)
     plan = NetworkPlan()
     frozen: set[VpcKey] = set()
@@ -348,9 +379,36 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
             continue
         if member is not None:
             plan.members[key] = member
+    admission = group_policy.admit(
+        plan.members,
+        net.vpcs,
+        policy_state,
+        settings.managed_regions,
+        group_policy.networks(settings.allowed_peer_cidrs),
+        _current_members(net),
+        approvals,
+    )
+    if not policy_state.usable:
+        plan.policy_closed = policy_state.closed_line()
+        if plan.members or _group_peerings(net):
+            plan.failed.append(
+                ReconcileFailure(error=group_policy.UNUSABLE, cause=clip(plan.policy_closed))
+            )
+    # Without a usable policy there are no members (admit admits none), and the removals
+    # below are not planned: every group peering is left as it is.
+    asked = plan.members
+    plan.members = admission.members
+    if policy_state.policy is not None:
+        plan.narrowing = sorted(
+            g for g, rule in policy_state.policy.groups.items() if rule.allow_more_specific_routes
+        )
     wanted = wanted_pairs(plan.members.values())
     if scope.changed is not None:
-        scope = replace(scope, groups=_groups_of(net, plan.members, scope.changed))
+        scope = replace(scope, groups=_groups_of(net, asked, scope.changed))
+    plan.all_refused = admission.refused
+    plan.all_pending = admission.pending
+    plan.pending = [p for p in admission.pending if scope.lists_refusal(p.key, p.group)]
+    plan.refused = [r for r in admission.refused if scope.lists_refusal(r.key, r.group)]
     candidates: list[_Candidate] = []
     for pair, want in sorted(wanted.items()):
         if scope.wants(pair, want.groups):
@@ -365,8 +423,35 @@ def plan_network(views: list[LocationView], scope: Scope, settings: Settings) ->
                 candidates.append(candidate)
     candidates += _plan_incoming(net, plan, frozen, scope)
     _fit_together(net, plan, candidates)
-    _plan_removals(net, plan, wanted, frozen, scope)
+    if policy_state.usable:
+        refusals = {(r.key, r.group): r.cause for r in admission.refused}
+        # An approved member asked again (its CIDRs grew) keeps its approved pairs as they are.
+        held = {(g, k) for g, k in admission.held}
+        _plan_removals(net, plan, wanted, frozen, scope, refusals, held)
     return plan
+
+
+def _current_members(net: _Network) -> dict[str, set[VpcKey]]:
+    """Each group's members now: the VPCs of its live group peerings."""
+    current: dict[str, set[VpcKey]] = {}
+    for peering, group in _group_peerings(net):
+        if peering.live:
+            current.setdefault(group, set()).update(_peering_pair(peering))
+    return current
+
+
+def _group_peerings(net: _Network) -> list[tuple[Peering, str]]:
+    """The group peerings, each with its group (one whose tags cannot be read is left out
+    here: its removal planning reports it)."""
+    found = []
+    for peering in net.peerings:
+        try:
+            group = ownership.group_of(peering.tags, net.settings)
+        except Exception:  # isolated: _plan_removals names it as that peering's failure
+            group = None
+        if group:
+            found.append((peering, group))
+    return found
 
 
 def _groups_of(
@@ -399,8 +484,9 @@ class PlannedSide(NamedTuple):
         return VpcKey(self.account_id, self.region, self.vpc_id)
 
 
-def side_request(side: PlannedSide) -> SideRequest:
-    """A request side: where the VPC is, and its tags' options."""
+def side_request(side: PlannedSide, narrower: bool = False) -> SideRequest:
+    """A request side: where the VPC is, and its tags' options; ``narrower``: the group
+    policy's AllowMoreSpecificRoutes (never a member's tag)."""
     return SideRequest.model_validate(
         {
             "VpcId": side.vpc_id,
@@ -408,17 +494,20 @@ def side_request(side: PlannedSide) -> SideRequest:
             "Region": side.region,
             "RouteTables": side.route_tables,
             "DnsResolution": side.dns,
+            "AllowMoreSpecificRoutes": narrower,
         }
     )
 
 
-def pair_request(requester: PlannedSide, accepter: PlannedSide, group: str) -> CreateRequest:
+def pair_request(
+    requester: PlannedSide, accepter: PlannedSide, group: str, narrower: bool = False
+) -> CreateRequest:
     """The create machine's input for a group pair (Discover plans with it, and starts the
     create machine with it): with the rules the sides' vpc-peering:allow tags ask for the
-    group, from the peer VPC."""
+    group, from the peer VPC; ``narrower``: the group's AllowMoreSpecificRoutes."""
     return CreateRequest(
-        requester=side_request(requester),
-        accepter=side_request(accepter),
+        requester=side_request(requester, narrower),
+        accepter=side_request(accepter, narrower),
         group=group,
         security_group_rules=[
             SecurityGroupRuleRequest(
@@ -489,9 +578,12 @@ def planned_side(member: Member | None, key: VpcKey) -> PlannedSide:
     )
 
 
-def child_input(item: WorkItem, members: dict[VpcKey, Member]) -> CreateRequest | CleanupRequest:
+def child_input(
+    item: WorkItem, members: dict[VpcKey, Member], narrowing: Iterable[str] = ()
+) -> CreateRequest | CleanupRequest:
     """The input of the child execution that does ``item``: the create or cleanup machine's
-    request, built once, by Discover."""
+    request, built once, by Discover; ``narrowing``: the groups whose policy says
+    AllowMoreSpecificRoutes."""
     requester = planned_side(members.get(item.requester), item.requester)
     accepter = planned_side(members.get(item.accepter), item.accepter)
     peering_id = item.peering_id or ""
@@ -503,7 +595,7 @@ def child_input(item: WorkItem, members: dict[VpcKey, Member]) -> CreateRequest 
         case "accept" | "repair-incoming":
             return incoming_request(requester, accepter, peering_id)
         case _:
-            return pair_request(requester, accepter, item.group)
+            return pair_request(requester, accepter, item.group, item.group in set(narrowing))
 
 
 def _requester_first(a: Member, b: Member, settings: Settings) -> tuple[Member, Member]:
@@ -532,7 +624,24 @@ def _plan_wanted(net: _Network, plan: NetworkPlan, want: Wanted) -> _Candidate |
         plan.members[want.pair[0]], plan.members[want.pair[1]], net.settings
     )
     label = f"{req.key} ~ {acc.key}"
-    request = pair_request(planned_side(req, req.key), planned_side(acc, acc.key), want.group)
+    # In tag mode either VPC may end up the accepter: the opt-in is asked of both.
+    try:
+        for member in (req, acc):
+            vpc = net.vpcs.get(member.key)
+            policy.check_opt_in(member.key.vpc_id, vpc.tags if vpc else {}, label, net.settings)
+    except AcceptDenied as exc:
+        plan.failed.append(
+            ReconcileFailure(
+                pair=label, group=want.group, action="create", error=exc.name, cause=str(exc)
+            )
+        )
+        return None
+    request = pair_request(
+        planned_side(req, req.key),
+        planned_side(acc, acc.key),
+        want.group,
+        want.group in plan.narrowing,
+    )
     peerings = net.of_pair.get(want.pair, [])
     # A group peering deleted by hand leaves blackhole routes to it, which a new peering's
     # routes would collide with: its cleanup runs first (a round before the create).
@@ -807,24 +916,43 @@ def _plan_one_incoming(net: _Network, plan: NetworkPlan, peering: Peering) -> _C
         policy.check_incoming(peering, tags, net.settings)
         policy.check_opt_in(acc.vpc_id, tags, pcx, net.settings)
     except AcceptDenied as refused:
-        _refused(plan, peering, ours, str(refused), net.settings)
+        _refused(plan, peering, ours, str(refused), net.settings, may_reject(net, peering, tags))
         return None
     plan.desired += 1
     return _plan_accept(net, plan, peering, vpc, ours)
 
 
 def _refused(
-    plan: NetworkPlan, peering: Peering, ours: bool, reason: str, settings: Settings
+    plan: NetworkPlan,
+    peering: Peering,
+    ours: bool,
+    reason: str,
+    settings: Settings,
+    rejectable: bool = False,
 ) -> None:
     """A request the policy does not (or no longer) allows: removed if this stack accepted it,
-    rejected with RejectUnwanted, else left pending and listed."""
+    rejected with RejectUnwanted when ``rejectable`` (see ``may_reject``), else left pending
+    and listed."""
     req, acc = side_key(peering.requester), side_key(peering.accepter)
     if ours:
         plan.work.append(WorkItem("remove-incoming", req, acc, "", peering.peering_id, reason))
-    elif settings.reject_unwanted:
+    elif settings.reject_unwanted and rejectable:
         plan.work.append(WorkItem("reject", req, acc, "", peering.peering_id, reason))
     else:
         plan.ignored.append(_ignored(peering, reason))
+
+
+def may_reject(net: _Network, peering: Peering, accepter_tags: dict[str, str]) -> bool:
+    """RejectUnwanted rejects only requests into VPCs that take part in accepter-only mode
+    (tagged vpc-peering:accept-from), never one another stack manages (its managed-by tag,
+    wherever it is seen): other teams' and other stacks' requests are left to them."""
+    if TAG_ACCEPT_FROM not in accepter_tags:
+        return False
+    seen = [peering.tags]
+    requested = next((p for p in net.peerings if p.peering_id == peering.peering_id), None)
+    if requested is not None:
+        seen.append(requested.tags)
+    return not any(ownership.managed_by_another(t, net.settings) for t in seen)
 
 
 def _ignored(peering: Peering, reason: str) -> ReconcileIgnored:
@@ -876,14 +1004,20 @@ def _plan_accept(
 
 
 def _plan_removals(
-    net: _Network, plan: NetworkPlan, wanted: dict[Pair, Wanted], frozen: set[VpcKey], scope: Scope
+    net: _Network,
+    plan: NetworkPlan,
+    wanted: dict[Pair, Wanted],
+    frozen: set[VpcKey],
+    scope: Scope,
+    refusals: dict[tuple[VpcKey, str], str],
+    held: set[tuple[str, VpcKey]],
 ) -> None:
     """Group peerings no group wants: removed when both sides are in scope and neither VPC's
     tags are invalid; a peering without this stack's group tag is never a candidate (made by
     hand, or by an explicit create). Each peering is decided on its own."""
     for peering in net.peerings:
         try:
-            _plan_removal(net, plan, peering, wanted, frozen, scope)
+            _plan_removal(net, plan, peering, wanted, frozen, scope, refusals, held)
         except Exception as exc:  # isolated: that peering's failure
             label = f"{side_key(peering.requester)} ~ {side_key(peering.accepter)}"
             plan.failed.append(failure(exc, pair=label, action="remove"))
@@ -896,6 +1030,8 @@ def _plan_removal(
     wanted: dict[Pair, Wanted],
     frozen: set[VpcKey],
     scope: Scope,
+    refusals: dict[tuple[VpcKey, str], str],
+    held: set[tuple[str, VpcKey]],
 ) -> None:
     """One group peering. Its requester's location was read (its tags are read there); when
     its accepter's could not be, the peering is removed only if the requester's VPC is in no
@@ -912,6 +1048,8 @@ def _plan_removal(
         return  # gone, and nothing left that points to it
     if any(k in frozen for k in keys):
         return  # its tags are invalid: reported above, and left as it is
+    if any((group, k) in held for k in keys):
+        return  # approved before, asked again for a new CIDR: its approved routes stay
     label = f"{keys[0]} ~ {keys[1]}"
     unread = [net.unreadable[w] for w in map(_where, keys) if w in net.unreadable]
     if unread and keys[0] in plan.members:
@@ -940,7 +1078,10 @@ def _plan_removal(
             )
         )
         return
-    if peering.live:
+    refused = [refusals[(k, group)] for k in keys if (k, group) in refusals]
+    if peering.live and refused:
+        reason = f"the group policy no longer admits it: {refused[0]}"
+    elif peering.live:
         reason = unwanted_because(plan.members, pair, group)
     else:
         reason = f"{peering.peering_id} is {peering.status}: its routes are left"

@@ -19,6 +19,8 @@ class Vpc:
     cidr_blocks: list[str]
     ipv6_cidr_blocks: list[str]
     tags: dict[str, str]
+    #: IPv6 blocks not assigned by Amazon (brought by the owner): AllowedPeerCidrs must list them.
+    own_ipv6_cidr_blocks: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Route:
     state: str
     origin: str
     peering_id: str | None
+    #: A prefix-list route (destination ``pl-...``): the list's CIDRs, as read with the table.
+    prefix_cidrs: list[str] = field(default_factory=list)
 
     @property
     def is_local(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from . import ownership, policy, states
 from .errors import (
     AssociationConflict,
+    CidrNotAllowed,
     CidrOverlap,
     InvalidInput,
     ManagedByGroup,
@@ -23,6 +24,7 @@ from .errors import (
     VpcNotFound,
 )
 from .models import (
+    TAG_ADOPT,
     Association,
     Check,
     CreateRequest,
@@ -85,6 +87,26 @@ def destinations(side: Side, side_name: SideName, peer: Vpc) -> list[str]:
             )
         wanted += peer.ipv6_cidr_blocks
     return wanted
+
+
+def check_allowed_cidrs(
+    wanted: list[str], peer_name: SideName, peer: Vpc, settings: Settings
+) -> None:
+    """Every peer CIDR routed lies inside AllowedPeerCidrs; an IPv6 block Amazon assigned to
+    the peer VPC is allowed, any other IPv6 block only when listed."""
+    allowed = [_net(c) for c in settings.allowed_peer_cidrs]
+    for cidr in wanted:
+        net = _net(cidr)
+        if net.version == 6:
+            amazon = [_net(b) for b in peer.ipv6_cidr_blocks if b not in peer.own_ipv6_cidr_blocks]
+            if any(b.version == 6 and net.subnet_of(b) for b in amazon):
+                continue
+        if not any(net.version == a.version and net.subnet_of(a) for a in allowed):  # type: ignore[arg-type]
+            raise CidrNotAllowed(
+                f"{peer_name} CIDR {cidr} of {peer.vpc_id} is not inside AllowedPeerCidrs "
+                f"({', '.join(sorted(settings.allowed_peer_cidrs))}): a peer CIDR outside it is "
+                "never routed; nothing was made"
+            )
 
 
 def select_tables(
@@ -205,7 +227,13 @@ def plan_routes(
 def _comparable(table: RouteTable, net: Network) -> Iterable[tuple[Route, Network]]:
     """The table's CIDR routes of the same IP version as ``net``, with their networks."""
     for route in table.routes:
-        if route.destination and not route.destination.startswith("pl-"):
+        if route.destination.startswith("pl-"):
+            # A prefix list counts as the routes of its entries (its CIDRs, read with the table).
+            for cidr in route.prefix_cidrs:
+                existing = _net(cidr)
+                if existing.version == net.version:
+                    yield route, existing
+        elif route.destination:
             existing = _net(route.destination)
             if existing.version == net.version:
                 yield route, existing
@@ -232,15 +260,29 @@ def route_state(
         if existing == net:
             if peering_id and route.peering_id == peering_id:
                 return "present"
+            if route.destination.startswith("pl-"):
+                if allow_narrower:
+                    continue
+                raise RouteConflict(
+                    f"{side_name} route table {table.route_table_id}: {destination} is an entry "
+                    f"of prefix list {route.destination}, routed via {route.target}; a peering "
+                    f"route to it would take that traffic (set {side_name}.AllowMoreSpecificRoutes "
+                    "if that is what you want)"
+                )
             raise RouteConflict(
                 f"{side_name} route table {table.route_table_id} already has a route to "
                 f"{destination} via {route.target} ({route.state}); refusing to replace it"
             )
     wider = wider_route(table, destination, peering_id)
     if wider is not None and not allow_narrower:
+        where = (
+            f"an entry of prefix list {wider.destination}"
+            if wider.destination.startswith("pl-")
+            else f"the existing route {wider.destination}"
+        )
         raise RouteConflict(
-            f"{side_name} route table {table.route_table_id}: {destination} is inside the "
-            f"existing route {wider.destination} via {wider.target}; a narrower route to the "
+            f"{side_name} route table {table.route_table_id}: {destination} is inside "
+            f"{where} via {wider.target}; a narrower route to the "
             f"peering would divert part of its traffic ({narrowing_remedy(side_name, group)})"
         )
     return "planned"
@@ -493,8 +535,15 @@ def needs_adoption(
         raise PeeringExists(
             f"{subject} and is managed by stack {other}; this stack leaves it alone"
         )
-    if adopt:
+    if adopt and tags.get(TAG_ADOPT) == settings.stack_name:
         return True
+    if adopt:
+        raise PeeringExists(
+            f"{subject} and its owner has not consented to its adoption: the peering carries no "
+            f"tag {TAG_ADOPT}={settings.stack_name} in the requester's account "
+            f"({existing.requester.owner_id} {existing.requester.region}); its owner tags it so "
+            "to let this stack adopt it (and its cleanup delete it), then run the create again"
+        )
     raise PeeringExists(
         f"{subject} and was not made by stack {settings.stack_name} (made by hand, or by another "
         'tool); run the create again with "Adopt": true to manage it with this stack (its '
@@ -573,6 +622,7 @@ def _plan_side(
     """This side's routes: into the chosen existing tables, and its dedicated table."""
     side, peering_id = doc.side(name), doc.vpc_peering_connection_id
     wanted = destinations(side, name, peer)
+    check_allowed_cidrs(wanted, "Accepter" if name == "Requester" else "Requester", peer, settings)
     owned = [
         t
         for t in view.route_tables

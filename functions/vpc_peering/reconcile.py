@@ -22,11 +22,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ec2, locks, network, status
+from . import ec2, group_policy, hub_store, locks, network, status
 from .aws import Access, Location, aws_call
 from .errors import (
     ConfigurationError,
     InvalidInput,
+    PeeringError,
     ReconcileInProgress,
     TransientAwsError,
 )
@@ -34,15 +35,18 @@ from .groups import MANAGED_TAGS, TAG_ALLOW, VpcKey
 from .locations import check_allowed, location_for
 from .models import (
     TAG_MANAGED_BY,
+    Announcement,
     NetworkPlanDocument,
     NetworkStatus,
     PairRun,
     PairSideRef,
+    PendingJoin,
     PlannedPair,
     ReconcileFailure,
     ReconcileIgnored,
     ReconcileOutcome,
     ReconcilePair,
+    ReconcileRefusal,
     ReconcileReport,
     ReconcileRequest,
     ReconcileScope,
@@ -177,7 +181,10 @@ def discover(
         raise ConfigurationError("the create and cleanup state machine ARNs are not configured")
     if request.dry_run:
         # Nothing changes, so nothing needs the network to itself: no lease.
-        plan = network.plan_network(observe_network(access, settings), scope, settings)
+        policy, approvals = read_policy(access, settings)
+        plan = network.plan_network(
+            observe_network(access, settings), scope, settings, policy, approvals
+        )
         network.hold_removals(plan, settings.max_removals_per_reconcile, request.confirm_removals)
         return dry_run_document(plan, request, described, execution_name, settings)
     key, owner = take_turn(request, execution_name, access, settings)
@@ -188,11 +195,15 @@ def discover(
                 changed = locks.take_tag_changes(access, settings)
                 scope = Scope(changed=frozenset(VpcKey(*c) for c in changed))
                 described.changed_vpcs = [str(VpcKey(*c)) for c in changed]
-            plan = network.plan_network(observe_network(access, settings), scope, settings)
+            policy, approvals = read_policy(access, settings)
+            plan = network.plan_network(
+                observe_network(access, settings), scope, settings, policy, approvals
+            )
             network.hold_removals(
                 plan, settings.max_removals_per_reconcile, request.confirm_removals
             )
             doc = plan_document(plan, request, described, execution_name, settings)
+            doc.announcements = announce(plan, access, settings)
             write_plan(doc, access, settings)
         except BaseException:
             locks.give_back_tag_changes(access, settings, changed)
@@ -206,6 +217,89 @@ def discover(
         failed=doc.report.failed_count,
     )
     return doc
+
+
+def read_policy(
+    access: Access, settings: Settings
+) -> tuple[group_policy.PolicyState, group_policy.Approvals]:
+    """The hub's group policy and the approvals recorded for it, read once; a parameter (or
+    approvals) that cannot be read closes every group (named, with the reason), as an invalid
+    policy does."""
+    parameter = settings.policy_parameter()
+    try:
+        text = hub_store.read_group_policy(access, settings)
+        stored = hub_store.read_approvals(access, settings)
+    except PeeringError as exc:
+        logger.warning("group policy not read", parameter=parameter, error=exc.name)
+        problem = _clip(f"could not be read ({exc})")
+        return group_policy.PolicyState(parameter, problem=problem), {}
+    return group_policy.read(parameter, text), group_policy.approvals_of(stored)
+
+
+#: Events one reconcile puts on the bus at most; the rest are announced by the next ones.
+MAX_ANNOUNCEMENTS = 20
+
+
+def announce(plan: network.NetworkPlan, access: Access, settings: Settings) -> list[Announcement]:
+    """Each new refusal, once: those not announced before (the lock table keeps what was), at
+    most MAX_ANNOUNCEMENTS. A refusal no longer made is forgotten, so it is announced again if
+    it comes back. Kept before the machine publishes (at most once: a publish that fails after
+    its retries is not repeated)."""
+    try:
+        before = hub_store.announced(access, settings)
+        news: list[Announcement] = []
+        now: set[str] = set()
+        items: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                f"refused|{r.group}|{r.key.account_id}|{r.key.region}|{r.key.vpc_id}|{r.cause}",
+                "VPC Peering Join Refused",
+                refusal_of(r).dump(),
+            )
+            for r in plan.all_refused
+        ]
+        items += [
+            (
+                f"requested|{p.group}|{p.key.account_id}|{p.key.region}|{p.key.vpc_id}|"
+                + " ".join(p.cidrs),
+                "VPC Peering Join Requested",
+                pending_of(p).dump(),
+            )
+            for p in plan.all_pending
+        ]
+        for key, detail_type, detail in items:
+            digest = hub_store.digest_of(key)
+            if digest in before:
+                now.add(digest)
+            elif len(news) < MAX_ANNOUNCEMENTS:
+                now.add(digest)
+                news.append(Announcement(detail_type=detail_type, detail=detail))
+        if now != before:
+            hub_store.record_announced(access, settings, now)
+    except PeeringError as exc:  # announcing is best effort: the next reconcile tries again
+        logger.warning("announcements not kept", error=exc.name)
+        return []
+    return news
+
+
+def refusal_of(refusal: group_policy.Refusal) -> ReconcileRefusal:
+    return ReconcileRefusal(
+        group=refusal.group,
+        vpc_id=refusal.key.vpc_id,
+        account_id=refusal.key.account_id,
+        region=refusal.key.region,
+        error=group_policy.DENIED,
+        cause=_clip(refusal.cause),
+    )
+
+
+def pending_of(request: group_policy.JoinRequest) -> PendingJoin:
+    return PendingJoin(
+        group=request.group,
+        vpc_id=request.key.vpc_id,
+        account_id=request.key.account_id,
+        region=request.key.region,
+        cidrs=list(request.cidrs),
+    )
 
 
 def take_turn(
@@ -254,6 +348,8 @@ def within_bytes[
         ReconcileFailure,
         ReconcileSkip,
         ReconcileIgnored,
+        ReconcileRefusal,
+        PendingJoin,
     )
 ](items: list[T], budget: int) -> list[T]:
     """The first of ``items`` whose JSON together takes at most ``budget`` bytes."""
@@ -293,8 +389,15 @@ def _report(
         ignored=within_bytes(ignored[:MAX_LISTED], budget // 8),
         ignored_count=len(plan.ignored),
         dry_run=request.dry_run,
-        removals_held=within_bytes(held, budget // 4),
+        removals_held=within_bytes(held, budget // 8),
         removals_held_count=len(held),
+        refused=within_bytes([refusal_of(r) for r in plan.refused[:MAX_LISTED]], budget // 16),
+        refused_count=len(plan.refused),
+        pending_approval=within_bytes(
+            [pending_of(p) for p in plan.pending[:MAX_LISTED]], budget // 16
+        ),
+        pending_approval_count=len(plan.pending),
+        group_policy=plan.policy_closed,
     )
 
 
@@ -381,7 +484,7 @@ def pair_run(item: WorkItem, plan: network.NetworkPlan, name: str, settings: Set
         group=ref.group,
         state_machine_arn=machine,
         name=name,
-        input=network.child_input(item, plan.members),
+        input=network.child_input(item, plan.members, plan.narrowing),
     )
 
 
@@ -548,6 +651,9 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
     elif outcome.failed_count:
         outcome.status, outcome.error = "INCOMPLETE", "ReconcileIncomplete"
         outcome.cause = incomplete_cause(outcome)
+        if outcome.group_policy and any(f.error == group_policy.UNUSABLE for f in outcome.failed):
+            # The one line first: what the operator must fix before any group changes again.
+            outcome.cause = f"{outcome.group_policy}. {outcome.cause}"
     logger.info(
         "reconciled",
         status=outcome.status,
@@ -729,4 +835,7 @@ def read_status(
     """The network status (``vpc-peering status``, ``list``, ``graph``): read every managed
     account and region with the stack's roles, change nothing, take no lease."""
     request = parse(StatusRequest, raw_request if raw_request is not None else {})
-    return status.network_status(observe_network(access, settings), settings, request.group)
+    policy_state, approvals = read_policy(access, settings)
+    return status.network_status(
+        observe_network(access, settings), settings, policy_state, approvals, request.group
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -30,6 +31,22 @@ def _check_accounts(value: frozenset[str]) -> frozenset[str]:
     bad = sorted(a for a in value if not (len(a) == 12 and all("0" <= c <= "9" for c in a)))
     if bad:
         raise ValueError(f"not 12-digit account ids: {', '.join(bad)}")
+    return value
+
+
+#: AllowedPeerCidrs' default: the private ranges (RFC 1918) and the shared space (RFC 6598).
+DEFAULT_PEER_CIDRS = frozenset({"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"})
+
+
+def _check_cidrs(value: frozenset[str]) -> frozenset[str]:
+    bad = []
+    for cidr in sorted(value):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            bad.append(cidr)
+    if bad:
+        raise ValueError(f"AllowedPeerCidrs: not CIDR blocks: {', '.join(bad)}")
     return value
 
 
@@ -69,18 +86,29 @@ class Settings(BaseModel):
     #: A reconcile that would remove more group peerings than this removes none of them (it
     #: lists them as RemovalsHeld) unless its input says ConfirmRemovals.
     max_removals_per_reconcile: int = Field(default=10, ge=0)
+    #: The SSM parameter holding the group policy (who may join which group).
+    group_policy_parameter_name: str = ""
+    #: Every peer CIDR a route may be made for lies inside one of these (AllowedPeerCidrs).
+    allowed_peer_cidrs: frozenset[str] = DEFAULT_PEER_CIDRS
 
     _split = field_validator(
         "allowed_account_ids",
         "trusted_requester_account_ids",
         "external_requester_account_ids",
         "managed_regions",
+        "allowed_peer_cidrs",
         mode="before",
     )(_comma_set)
     _valid = field_validator(
         "allowed_account_ids", "trusted_requester_account_ids", "external_requester_account_ids"
     )(_check_accounts)
     _valid_regions = field_validator("managed_regions")(_check_regions)
+    _valid_cidrs = field_validator("allowed_peer_cidrs")(_check_cidrs)
+
+    def policy_parameter(self) -> str:
+        """The group policy's SSM parameter: GroupPolicyParameterName, by default
+        ``/vpc-peering/<stack name>/group-policy``."""
+        return self.group_policy_parameter_name or f"/vpc-peering/{self.stack_name}/group-policy"
 
     @model_validator(mode="after")
     def _trusted_inside_allowed(self) -> Settings:
@@ -126,4 +154,6 @@ class Settings(BaseModel):
             reconcile_state_machine_arn=env.get("RECONCILE_STATE_MACHINE_ARN") or None,
             tag_event_window_seconds=int(env.get("TAG_EVENT_WINDOW_SECONDS", "20")),
             max_removals_per_reconcile=int(env.get("MAX_REMOVALS_PER_RECONCILE", "10")),
+            group_policy_parameter_name=env.get("GROUP_POLICY_PARAMETER_NAME", ""),
+            allowed_peer_cidrs=env.get("ALLOWED_PEER_CIDRS") or DEFAULT_PEER_CIDRS,
         )

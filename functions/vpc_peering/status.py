@@ -6,6 +6,7 @@ judgement: ``network.plan_network``), said as a state."""
 from __future__ import annotations
 
 from . import states
+from .group_policy import Approvals, PolicyState
 from .groups import Member, VpcKey, wanted_pairs
 from .models import TAG_GROUP, NetworkStatus, PairState, StatusPair, StatusPeering, StatusVpc
 from .network import LocationView, NetworkPlan, Scope, plan_network
@@ -18,10 +19,15 @@ STATE_OF_ACTION: dict[str, PairState] = {"create": "missing", "repair": "repair"
 
 
 def network_status(
-    views: list[LocationView], settings: Settings, group: str | None = None
+    views: list[LocationView],
+    settings: Settings,
+    policy_state: PolicyState,
+    approvals: Approvals | None = None,
+    group: str | None = None,
 ) -> NetworkStatus:
-    """Every group's members and pairs (or one group's), and every managed peering."""
-    plan = plan_network(views, Scope(group=group), settings)
+    """Every group's members and pairs (or one group's), and every managed peering, judged as
+    the reconcile judges them (the hub's group policy and approvals included)."""
+    plan = plan_network(views, Scope(group=group), settings, policy_state, approvals)
     vpcs = {
         VpcKey(v.location.account_id, v.location.region, vpc.vpc_id): vpc
         for v in views

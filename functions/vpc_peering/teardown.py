@@ -24,6 +24,7 @@ from .errors import (
     PeeringError,
     TransientAwsError,
 )
+from .groups import TAG_ACCEPT_FROM
 from .locations import location_for
 from .models import (
     TAG_EXECUTION_ID,
@@ -458,7 +459,15 @@ def _plan_reject(
         seen = ec2.describe_peering(access, req_loc, peering_id)
         if seen is not None and ownership.owned_by_stack(seen.tags, settings):
             raise NotManaged(f"{peering_id} was requested by this stack: it is not rejected")
+        other = ownership.managed_by_another(seen.tags, settings) if seen else None
+        if other:
+            raise NotManaged(f"{peering_id} is managed by stack {other}: it is not rejected")
     vpc = ec2.describe_vpcs(access, acc_loc, [vpc_id]).get(vpc_id)
+    if TAG_ACCEPT_FROM not in (vpc.tags if vpc else {}):
+        raise NotManaged(
+            f"{vpc_id} takes no part in accepter-only mode (no {TAG_ACCEPT_FROM} tag): requests "
+            f"into it, such as {peering_id}, are not this stack's to reject"
+        )
     try:
         policy.check_incoming(peering, vpc.tags if vpc else {}, settings)
     except AcceptDenied as refused:

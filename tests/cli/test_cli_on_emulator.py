@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from emulator.testing import EmulatorHandle, running_emulator
+from tools.policy import admit
 
 COMMAND = Path(sys.executable).with_name("vpc-peering")
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,6 +310,7 @@ def test_tool_errors_are_one_line_and_usage_errors_exit_2(cli: Cli) -> None:
 
 
 def _tagged_mesh(emu: EmulatorHandle, group: str, count: int, first: int) -> list[str]:
+    admit(emu, [group], [emu.account_id])
     ec2 = emu.client("ec2")
     vpcs = [
         str(ec2.create_vpc(CidrBlock=f"10.{first + i}.0.0/16")["Vpc"]["VpcId"])
@@ -356,7 +358,7 @@ def test_create_with_allow_adds_the_rule_and_prints_the_warnings_after_the_check
 ) -> None:
     # Given two VPCs and a database group in the accepter
     ec2 = emu.client("ec2")
-    app, db = make_vpc("10.88.0.0/16"), make_vpc("172.88.0.0/16")
+    app, db = make_vpc("10.88.0.0/16"), make_vpc("172.29.0.0/16")
     db_sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=db)["GroupId"]
 
     # When created with --allow, in text

@@ -21,6 +21,7 @@ import pytest
 
 from emulator.executions import run_execution
 from emulator.testing import EmulatorHandle, running_emulator
+from tools.policy import write_policy
 
 COMMAND = Path(sys.executable).with_name("vpc-peering")
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +78,8 @@ def mesh() -> Iterator[Mesh]:
     """Four VPCs in mesh "blue" (two accounts x two regions), reconciled; two more in the hub
     peered by an explicit create."""
     with running_emulator(parameter_overrides=PARAMETERS) as emu:
+        # The hub's group policy admits "blue" from both accounts.
+        write_policy(emu, {"Groups": {g: {"Accounts": [HUB, MEMBER]} for g in ("blue", "green")}})
         members, names = [], {}
         for index, (account, region) in enumerate(
             [(a, r) for a in (HUB, MEMBER) for r in REGIONS], start=1

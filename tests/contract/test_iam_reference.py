@@ -78,6 +78,8 @@ REPRESENTATIVE: dict[str, dict[str, str]] = {
     "template.yaml": {
         "TrustedRequesterAccountIds": "111111111111,222222222222",
         "AllowedAccountIds": "111111111111,222222222222",
+        # The empty default is the other branch of its Fn::If; this is a name an admin chose.
+        "GroupPolicyParameterName": "/network/peering-policy",
     },
     "member-forwarding.yaml": {"HubAccountId": "999999999999", "HubRegion": "us-east-1"},
     "member-role.yaml": {

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from vpc_peering import network, reconcile
+from vpc_peering.group_policy import PolicyState, open_policy
 from vpc_peering.models import ReconcileRequest, ReconcileScope
 from vpc_peering.network import LocationView, Scope
 from vpc_peering.observed import Route, RouteTable, Vpc
@@ -64,10 +65,16 @@ def mesh_of(count: int, config: Settings) -> list[LocationView]:
     return list(views.values())
 
 
+def admitting(group: str, config: Settings) -> PolicyState:
+    """A group policy that admits the group from every managed account."""
+    policy = open_policy([group], config.allowed_account_ids)
+    return PolicyState("/vpc-peering/test/group-policy", policy=policy)
+
+
 @pytest.fixture(scope="module")
 def largest_plan() -> tuple[network.NetworkPlan, Any]:
     config = settings()
-    plan = network.plan_network(mesh_of(125, config), Scope(), config)
+    plan = network.plan_network(mesh_of(125, config), Scope(), config, admitting("big", config))
     scope = ReconcileScope(accounts=list(ACCOUNTS), regions=list(REGIONS))
     doc = reconcile.plan_document(plan, ReconcileRequest(), scope, "a" * 80, config)
     return plan, doc
@@ -119,7 +126,7 @@ def test_a_hostile_member_cannot_push_the_work_out_of_the_plan() -> None:
             RouteTable(f"rtb-{number:08x}{'f' * 9}", victim.vpc_id, False, [], {}, routes, {})
         )
     # When planned and written as Discover's output
-    plan = network.plan_network(views, Scope(), config)
+    plan = network.plan_network(views, Scope(), config, admitting(group, config))
     scope = ReconcileScope(accounts=list(ACCOUNTS), regions=list(REGIONS))
     doc = reconcile.plan_document(plan, ReconcileRequest(), scope, "a" * 80, config)
     # Then every failure is counted, and every other pair is planned: none deferred

@@ -176,7 +176,9 @@ def snapshot(accounts: dict[str, Account], *vpcs: Vpc) -> dict[str, Any]:
                 t["RouteTableId"],
                 sorted(
                     (
-                        r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock"),
+                        r.get("DestinationCidrBlock")
+                        or r.get("DestinationIpv6CidrBlock")
+                        or r.get("DestinationPrefixListId"),
                         r.get("GatewayId") or r.get("VpcPeeringConnectionId"),
                     )
                     for r in t["Routes"]

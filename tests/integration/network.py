@@ -12,6 +12,7 @@ from typing import Any
 from emulator.executions import ExecutionResult, run_execution
 from emulator.testing import EmulatorHandle
 from tools import RECONCILE_MACHINE
+from tools.policy import admit
 
 from .conftest import HUB, MEMBER, UNTRUSTED
 
@@ -35,8 +36,11 @@ class Network:
     """VPCs in any account and region of the module's emulator, tagged and untagged, and the
     reconciles their tag changes start."""
 
-    def __init__(self, emu: EmulatorHandle) -> None:
+    def __init__(self, emu: EmulatorHandle, admit_groups: bool = True) -> None:
         self.emu = emu
+        #: Tagging a VPC into a group first opens the group in the hub's policy to the three
+        #: accounts (the tests of other rules assume open groups); off for the policy's tests.
+        self.admit_groups = admit_groups
         self.sfn = emu.client("stepfunctions")
         self.reconcile_arn = emu.state_machine_arn(RECONCILE_MACHINE)
 
@@ -59,6 +63,9 @@ class Network:
 
     def tag(self, vpc: Tagged, **tags: str) -> None:
         """``mesh="g"`` sets ``vpc-peering:mesh=g`` (underscores as dashes)."""
+        groups = [v for k, v in tags.items() if k in ("mesh", "hub", "spoke")]
+        if self.admit_groups and groups:
+            admit(self.emu, groups, (HUB, MEMBER, UNTRUSTED))
         self.ec2(vpc.account, vpc.region).create_tags(
             Resources=[vpc.vpc_id],
             Tags=[

@@ -44,7 +44,7 @@ def request_from(
     """The vendor's side: its own VPC (a secondary CIDR too) and its request to ``ours``."""
     vendor = network.vpc(account=account)
     ec2 = network.ec2(account)
-    secondary = f"100.{vendor.cidr.split('.')[1]}.0.0/16"
+    secondary = vendor_secondary(vendor)
     if cidr:
         vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
         vendor = Tagged(vpc_id, account, "us-east-1", cidr)
@@ -59,6 +59,12 @@ def request_from(
 def status(network: Network, account: str, pcx: str) -> str:
     found = network.ec2(account).describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])
     return str(found["VpcPeeringConnections"][0]["Status"]["Code"])
+
+
+def vendor_secondary(vendor: Tagged) -> str:
+    """The vendor VPC's second CIDR: shared address space (100.64.0.0/10, inside the default
+    AllowedPeerCidrs), one /16 per VPC."""
+    return f"100.{64 + int(vendor.cidr.split('.')[1]) % 64}.0.0/16"
 
 
 def routes_to(network: Network, vpc: Tagged, pcx: str) -> dict[str, list[str]]:
@@ -82,7 +88,7 @@ def test_an_opted_in_vpc_accepts_a_vendor_request_and_routes_our_side_only(
     network.settled(before)
     # And the vendor's request to it, from the vendor's own account (a VPC with two CIDRs)
     pcx, vendor = request_from(network, VENDOR, ours)
-    vendor_cidrs = sorted([vendor.cidr, f"100.{vendor.cidr.split('.')[1]}.0.0/16"])
+    vendor_cidrs = sorted([vendor.cidr, vendor_secondary(vendor)])
     vendor_tables_before = network.routes(vendor)
     # When our VPC is reconciled (the sweep would do the same)
     result = reconcile_ours(network, ours)

@@ -227,6 +227,59 @@ def test_overlapping_vpcs_are_rejected_with_nothing_created(
     assert snapshot(accounts, vpc1, vpc2) == before
 
 
+def test_a_peer_cidr_outside_allowed_peer_cidrs_is_refused_with_nothing_created(
+    make_vpc: MakeVpc, create: Run, accounts: dict[str, Account]
+) -> None:
+    # Given an accepter holding public space as a secondary CIDR (inside S3's range): routed,
+    # it would take the requester's traffic to those addresses (issue 16, the CIDR attack)
+    vpc1 = make_vpc("10.0.0.0/16")
+    vpc2 = make_vpc("172.16.0.0/16", secondary=("52.216.0.0/16",))
+    before = snapshot(accounts, vpc1, vpc2)
+
+    # When asked to peer them (an explicit create)
+    result = create({"Requester": side(vpc1), "Accepter": side(vpc2)})
+
+    # Then it fails with CidrNotAllowed naming the side, the CIDR and the parameter; nothing made
+    assert result.status == "FAILED"
+    assert result.error == "CidrNotAllowed"
+    assert "Accepter CIDR 52.216.0.0/16" in (result.cause or "")
+    assert "AllowedPeerCidrs" in (result.cause or "")
+    assert "CreatePeering" not in result.states_entered
+    assert snapshot(accounts, vpc1, vpc2) == before
+
+
+def test_a_peer_cidr_inside_a_prefix_list_route_is_a_route_conflict_naming_the_list(
+    make_vpc: MakeVpc, create: Run, accounts: dict[str, Account]
+) -> None:
+    # Given VPC1's main table routes a prefix list holding 172.16.0.0/12 to an internet gateway
+    # (a VPN's or an appliance's list, say): before issue 16 a peering route narrower than it was
+    # added, as prefix-list routes were skipped by the narrower-route guard
+    vpc1 = make_vpc("10.0.0.0/16")
+    vpc2 = make_vpc("172.16.0.0/16")
+    ec2 = accounts[HUB].ec2()
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc1.vpc_id)
+    prefix_list = ec2.create_managed_prefix_list(
+        PrefixListName="onprem",
+        AddressFamily="IPv4",
+        MaxEntries=5,
+        Entries=[{"Cidr": "172.16.0.0/12", "Description": "on-premises"}],
+    )["PrefixList"]["PrefixListId"]
+    ec2.create_route(
+        RouteTableId=vpc1.main_route_table, DestinationPrefixListId=prefix_list, GatewayId=igw
+    )
+    before = snapshot(accounts, vpc1, vpc2)
+
+    # When asked to peer
+    result = create({"Requester": side(vpc1), "Accepter": side(vpc2)})
+
+    # Then RouteConflict names the prefix list, and nothing was made
+    assert result.error == "RouteConflict", (result.error, result.cause)
+    assert f"inside an entry of prefix list {prefix_list} via {igw}" in (result.cause or "")
+    assert "CreatePeering" not in result.states_entered
+    assert snapshot(accounts, vpc1, vpc2) == before
+
+
 def test_route_conflict_is_rejected_with_nothing_changed(
     make_vpc: MakeVpc, create: Run, accounts: dict[str, Account]
 ) -> None:

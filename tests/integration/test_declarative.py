@@ -286,6 +286,16 @@ def test_peering_made_by_hand_is_refused_with_peering_exists(
     assert tags_of(accounts, vpc1, peering_id) == {"Name": "by-hand"}
 
 
+ADOPT = "vpc-peering:adopt"
+
+
+def consent(accounts: Accounts, vpc: Vpc, peering_id: str) -> None:
+    """The owner's consent to adoption by this stack: the tag, in the requester's account."""
+    accounts[vpc.account].ec2(vpc.region).create_tags(
+        Resources=[peering_id], Tags=[{"Key": ADOPT, "Value": STACK}]
+    )
+
+
 def test_adopted_peering_is_routed_and_then_removed_by_cleanup(
     make_vpc: MakeVpc, create: Run, cleanup: Run, accounts: Accounts
 ) -> None:
@@ -294,6 +304,13 @@ def test_adopted_peering_is_routed_and_then_removed_by_cleanup(
     vpc2 = make_vpc("172.16.0.0/16")
     before = snapshot(accounts, vpc1, vpc2)
     peering_id = peer_by_hand(accounts, vpc1, vpc2, Name="by-hand")
+    # Without its owner's consent it is not adopted (issue 16: Adopt took other teams' peerings)
+    refused = create({"Requester": side(vpc1), "Accepter": side(vpc2), "Adopt": True})
+    assert refused.error == "PeeringExists"
+    assert f"no tag {ADOPT}={STACK} in the requester's account" in (refused.cause or "")
+    assert MANAGED_BY not in tags_of(accounts, vpc1, peering_id)
+    # Its owner consents, in the requester's account
+    consent(accounts, vpc1, peering_id)
 
     # When the create machine adopts it
     result = create(
@@ -335,7 +352,7 @@ def test_pending_request_made_by_hand_is_accepted_only_with_adopt(
     # Given a peering request made by hand and not accepted
     vpc1 = make_vpc("10.0.0.0/16")
     vpc2 = make_vpc("172.16.0.0/16")
-    peering_id = peer_by_hand(accounts, vpc1, vpc2, accept=False)
+    peering_id = peer_by_hand(accounts, vpc1, vpc2, accept=False, **{ADOPT: STACK})
     pending = peering_status(accounts, vpc1, peering_id)
     assert pending in ("initiating-request", "pending-acceptance")
     request = {"Requester": side(vpc1), "Accepter": side(vpc2)}
@@ -368,7 +385,7 @@ def test_failed_adopting_create_gives_the_peering_back(
     # Given a pair peered by hand, and EC2 refusing the second CreateRoute
     vpc1 = make_vpc("10.0.0.0/16")
     vpc2 = make_vpc("172.16.0.0/16")
-    peering_id = peer_by_hand(accounts, vpc1, vpc2, Name="by-hand")
+    peering_id = peer_by_hand(accounts, vpc1, vpc2, Name="by-hand", **{ADOPT: STACK})
     before = snapshot(accounts, vpc1, vpc2)
     faults.add_fault("ec2", "CreateRoute", "UnauthorizedOperation", nth=2)
 
@@ -382,7 +399,7 @@ def test_failed_adopting_create_gives_the_peering_back(
     assert "Compensate" in result.states_entered
     assert faults.faults()[0]["fired"] == 1
     assert peering_status(accounts, vpc1, peering_id) == "active"
-    assert tags_of(accounts, vpc1, peering_id) == {"Name": "by-hand"}
+    assert tags_of(accounts, vpc1, peering_id) == {"Name": "by-hand", ADOPT: STACK}
     assert snapshot(accounts, vpc1, vpc2) == before
 
 
@@ -393,7 +410,7 @@ def test_cross_account_peering_made_by_hand_is_adopted_and_removed(
     vpc1 = make_vpc("10.0.0.0/16", account=MEMBER)
     vpc2 = make_vpc("172.16.0.0/16")
     before = snapshot(accounts, vpc1, vpc2)
-    peering_id = peer_by_hand(accounts, vpc1, vpc2)
+    peering_id = peer_by_hand(accounts, vpc1, vpc2, **{ADOPT: STACK})
     assert peering_status(accounts, vpc2, peering_id) == "active"
 
     # When the create machine adopts it

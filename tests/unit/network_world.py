@@ -7,7 +7,8 @@ import itertools
 from dataclasses import dataclass, field
 
 from vpc_peering.errors import PeeringError
-from vpc_peering.groups import VpcKey
+from vpc_peering.group_policy import PolicyState, open_policy
+from vpc_peering.groups import GROUP_NAME, GROUP_TAGS, VpcKey
 from vpc_peering.locations import location_for
 from vpc_peering.models import TAG_GROUP, TAG_MANAGED_BY, TAG_PEERING_ID
 from vpc_peering.network import LocationView
@@ -163,6 +164,14 @@ class World:
 
     def route(self, table: RouteTable, destination: str, peering_id: str) -> None:
         table.routes.append(Route(destination, peering_id, "active", "CreateRoute", peering_id))
+
+    def policy(self) -> PolicyState:
+        """A group policy that admits every group the VPCs' tags name, from every managed
+        account (the tests of other rules assume open groups)."""
+        groups = {v.tags[t] for v in self.vpcs.values() for t in GROUP_TAGS if t in v.tags}
+        groups = {g for g in groups if GROUP_NAME.fullmatch(g)}
+        policy = open_policy(groups, self.settings.allowed_account_ids)
+        return PolicyState("/vpc-peering/test/group-policy", policy=policy)
 
     def views(self) -> list[LocationView]:
         """What Discover reads in each managed account and region."""

@@ -104,7 +104,7 @@ def test_three_tagged_vpcs_make_three_creates(world: World, settings: Settings) 
     # Given three VPCs tagged into one mesh, nothing peered
     a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then every pair is a create
     assert plan.desired == 3
     assert actions(plan.work) == sorted(("create", p) for p in (pair(a, b), pair(a, c), pair(b, c)))
@@ -117,7 +117,7 @@ def test_a_converged_mesh_needs_nothing(world: World, settings: Settings) -> Non
     for x, y in itertools.combinations((a, b, c), 2):
         world.peer(x, y)
     # When planned / Then nothing to do
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     assert (plan.desired, plan.unchanged, plan.work, plan.failed) == (3, 3, [], [])
 
 
@@ -136,7 +136,7 @@ def test_drift_on_a_wanted_pair_is_a_repair(world: World, settings: Settings, dr
     elif drift == "secondary cidr":
         world.vpcs[b].cidr_blocks.append("10.2.0.0/16")
     # When planned / Then the pair is repaired by the create machine, nothing else
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     assert actions(plan.work) == [("repair", pair(a, b))]
 
 
@@ -147,7 +147,7 @@ def test_a_peering_made_by_hand_between_members_is_left_alone(
     a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
     pcx = world.peer(a, b, group=None, managed=False)
     # When planned / Then the pair is skipped with the peering named, and nothing is done
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     assert plan.work == []
     assert [(s.vpc_peering_connection_id, "made by hand" in s.reason) for s in plan.skipped] == [
         (pcx, True)
@@ -159,7 +159,7 @@ def test_an_explicit_create_peering_between_members_is_left_alone_too(
 ) -> None:
     a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
     world.peer(a, b, group=None, managed=True)  # this stack's, but not for a group
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     assert (plan.work, len(plan.skipped)) == ([], 1)
 
 
@@ -171,7 +171,7 @@ def test_a_vpc_leaving_the_group_has_its_group_peerings_removed(
     pcx = {frozenset((x, y)): world.peer(x, y) for x, y in itertools.combinations((a, b, c), 2)}
     world.tag(c)
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then c's two group peerings are removed, a-b stays
     removed = {w.peering_id for w in plan.work if w.action == "remove"}
     assert removed == {pcx[frozenset((a, c))], pcx[frozenset((b, c))]}
@@ -189,7 +189,7 @@ def test_each_work_item_says_why(world: World, settings: Settings) -> None:
     world.peer(b, d)
     world.peer(b, c)
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then each item says what is missing or which tag asks for it
     why = {(w.action, pair(w.requester, w.accepter)): w.reason for w in plan.work}
     assert why[("create", pair(a, c))] == "no peering yet; vpc-peering:mesh=blue on both VPCs"
@@ -205,7 +205,7 @@ def test_more_removals_than_the_limit_are_all_held(world: World, settings: Setti
     for key in keys:
         world.tag(key)
     world.vpc("10.8.0.0/16", mesh="red"), world.vpc("10.9.0.0/16", mesh="red")
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # When the guard allows 5 removals (six are planned)
     hold_removals(plan, limit=5, confirmed=False)
     # Then none of the six is removed; the create stays
@@ -222,7 +222,7 @@ def test_removals_within_the_limit_or_confirmed_go_on(
         world.peer(x, y)
     for key in keys:
         world.tag(key)
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     hold_removals(plan, limit=limit, confirmed=confirmed)
     assert (len(plan.work), plan.removals_held) == (6, [])
 
@@ -233,7 +233,7 @@ def test_cleaning_up_after_a_peering_already_gone_is_not_a_removal_the_guard_cou
     # Given a group peering deleted by hand (blackhole routes left), and a guard of 0
     a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
     world.peer(a, b, status="deleted")
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     hold_removals(plan, limit=0, confirmed=False)
     # Then its cleanup and the new peering go on
     assert [w.action for w in plan.work] == ["remove", "create"]
@@ -255,7 +255,7 @@ def test_a_hand_made_peering_survives_its_vpcs_leaving_the_group(
     a, b = world.vpc("10.0.0.0/16"), world.vpc("10.1.0.0/16")  # untagged
     world.peer(a, b, group=None, managed=False)
     world.peer(a, b, group=None, managed=True)
-    assert plan_network(world.views(), Scope(), settings).work == []
+    assert plan_network(world.views(), Scope(), settings, world.policy()).work == []
 
 
 def test_overlapping_members_fail_their_pair_and_the_others_go_on(
@@ -267,7 +267,7 @@ def test_overlapping_members_fail_their_pair_and_the_others_go_on(
     c = world.vpc("10.1.0.0/16", mesh="blue")
     d = world.vpc("10.2.0.0/16", mesh="blue")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then a-b fails with CidrOverlap naming both
     errors = sorted((f.error, f.pair or "") for f in plan.failed)
     assert errors[0][0] == "CidrOverlap"
@@ -291,7 +291,7 @@ def test_a_vpc_with_a_bad_tag_is_reported_and_its_peerings_left_as_they_are(
     world.peer(a, b)
     world.tag(b, mesh="not ok!")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then the VPC and the tag are named, and its peering is not removed
     assert [(f.vpc, f.error) for f in plan.failed] == [(str(b), "InvalidInput")]
     assert "vpc-peering:mesh: 'not ok!'" in plan.failed[0].cause
@@ -305,7 +305,7 @@ def test_two_vpcs_in_a_group_named_with_a_final_newline_fail_alone(
     bad = [world.vpc(f"10.{i}.0.0/16", mesh="x\n") for i in range(2)]
     a, b = world.vpc("10.8.0.0/16", mesh="blue"), world.vpc("10.9.0.0/16", mesh="blue")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then each bad VPC is its own failure, naming the tag and its value (the newline shown)
     assert sorted((f.vpc, f.error) for f in plan.failed) == sorted(
         (str(k), "InvalidInput") for k in bad
@@ -323,7 +323,7 @@ def test_a_group_peering_to_a_vpc_outside_the_managed_regions_is_not_removed(
     far = world.vpc("10.1.0.0/16", region=R2)
     pcx = world.peer(a, far)
     # When planned (ManagedRegions is us-east-1 only)
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then it is skipped, with the reason, not removed
     assert plan.work == []
     assert [s.vpc_peering_connection_id for s in plan.skipped] == [pcx]
@@ -339,7 +339,7 @@ def test_an_unreadable_account_is_a_failure_and_its_peerings_are_kept(
     world.peer(a, m)
     world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then the account is a failure, and so is the pair, named with the location and the
     # error; the peering (wanted or not, nobody knows) stays
     where = f"account {MEMBER} in {R1}"
@@ -361,7 +361,7 @@ def test_a_peering_whose_readable_requester_left_every_group_is_removed_from_tha
     pcx = world.peer(a, m)
     world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then no tag the accepter may carry can want the pair: it is removed (the cleanup
     # machine acts from the requester's side), and the account is still a failure
     assert [(w.action, w.requester, w.peering_id) for w in plan.work] == [("remove", a, pcx)]
@@ -378,7 +378,7 @@ def test_a_peering_whose_requester_cannot_be_read_is_kept(world: World, settings
     world.peer(m, a)
     world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
     # When planned / Then nothing proves it is this stack's: nothing is done
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     assert plan.work == []
     assert [f.location for f in plan.failed] == [f"account {MEMBER} in {R1}"]
 
@@ -394,7 +394,7 @@ def test_a_pending_request_from_an_unreadable_account_is_not_rejected(
     world.broken[(MEMBER, R1)] = AccessDenied("sts:AssumeRole was denied")
     rejecting = settings.model_copy(update={"reject_unwanted": True})
     # When planned
-    plan = plan_network(world.views(), Scope(), rejecting)
+    plan = plan_network(world.views(), Scope(), rejecting, world.policy())
     # Then it is neither rejected nor accepted: the pair is that location's failure
     assert plan.work == []
     assert [(f.pair, f.error) for f in plan.failed][1:] == [(f"{m} ~ {ours}", "AccessDenied")]
@@ -407,7 +407,7 @@ def test_a_group_peering_deleted_by_hand_is_cleaned_then_made_again(
     a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
     dead = world.peer(a, b, status="deleted")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then the dead peering's routes are cleaned up first, then a new one is made
     assert [(w.action, w.peering_id) for w in plan.work] == [("remove", dead), ("create", None)]
     rounds = schedule(plan.work)
@@ -417,9 +417,9 @@ def test_a_group_peering_deleted_by_hand_is_cleaned_then_made_again(
 def test_scope_group_and_scope_vpc_narrow_what_is_done(world: World, settings: Settings) -> None:
     a, b = world.vpc("10.0.0.0/16", mesh="blue"), world.vpc("10.1.0.0/16", mesh="blue")
     c, d = world.vpc("10.2.0.0/16", mesh="red"), world.vpc("10.3.0.0/16", mesh="red")
-    red = plan_network(world.views(), Scope(group="red"), settings)
+    red = plan_network(world.views(), Scope(group="red"), settings, world.policy())
     assert actions(red.work) == [("create", pair(c, d))]
-    one = plan_network(world.views(), Scope(vpc=a), settings)
+    one = plan_network(world.views(), Scope(vpc=a), settings, world.policy())
     assert actions(one.work) == [("create", pair(a, b))]
 
 
@@ -430,7 +430,7 @@ def test_peerings_beyond_the_quota_fail_before_anything_is_made(
     small = settings.model_copy(update={"max_peerings_per_vpc": 2})
     keys = [world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(4)]
     # When planned
-    plan = plan_network(world.views(), Scope(), small)
+    plan = plan_network(world.views(), Scope(), small, world.policy())
     # Then some creates fail QuotaExceeded naming MaxPeeringsPerVpc, and no VPC exceeds two
     assert plan.failed
     assert {f.error for f in plan.failed} == {"QuotaExceeded"}
@@ -446,7 +446,7 @@ def test_a_cross_account_pair_is_requested_by_the_trusted_side(
     m = world.vpc("10.0.0.0/16", account=MEMBER, mesh="blue")
     h = world.vpc("10.1.0.0/16", mesh="blue")
     # When planned / Then the hub's VPC requests, so the accept policy allows the peering
-    [item] = plan_network(world.views(), Scope(), settings).work
+    [item] = plan_network(world.views(), Scope(), settings, world.policy()).work
     assert (item.requester, item.accepter) == (h, m)
 
 
@@ -498,7 +498,7 @@ def test_an_allow_tag_asks_its_rule_of_each_group_pair_on_its_side(
     group = world.security_group(a, allow="blue tcp/443,tcp/8000-8080")
     world.security_group(a, allow="red tcp/22")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     [item] = plan.work
     side = network.planned_side(plan.members[a], a)
     request = network.pair_request(side, network.planned_side(plan.members[b], b), "blue")
@@ -521,7 +521,7 @@ def test_a_pair_whose_asked_rules_are_there_is_unchanged(world: World, settings:
     # And one made by hand in the peer's tagged group (the create machine reuses it)
     world.rule(world.security_group(b, allow="blue tcp/5432"), "10.0.0.0/16", 5432)
     # When planned / Then nothing to do
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     assert (plan.unchanged, plan.work, plan.failed) == (1, [], [])
 
 
@@ -536,7 +536,7 @@ def test_a_rule_missing_or_no_longer_asked_is_a_repair_naming_it(
     old = world.security_group(b)
     world.rule(old, "10.0.0.0/16", 22, pcx)
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then the pair is a repair whose reason names both rules
     [item] = plan.work
     assert item.action == "repair"
@@ -551,7 +551,7 @@ def test_too_many_allowed_rules_are_the_vpcs_failure(world: World, settings: Set
     ports = ",".join(f"tcp/{p}" for p in range(network.MAX_ALLOW_RULES + 1))
     world.security_group(a, allow=f"blue {ports}")
     # When planned / Then that VPC fails, saying why, and nothing is done for it
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     assert [(f.vpc, f.error) for f in plan.failed] == [(str(a), "InvalidInput")]
     assert f"more than {network.MAX_ALLOW_RULES}" in plan.failed[0].cause
     assert plan.work == []
@@ -564,7 +564,7 @@ def test_a_bad_allow_tag_is_its_vpcs_failure_and_the_others_go_on(
     a, b, c = (world.vpc(f"10.{i}.0.0/16", mesh="blue") for i in range(3))
     group = world.security_group(a, allow="blue tcp/443-80")
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then that VPC is a failure naming the tag and the value, and the others' pair is made
     [failed] = plan.failed
     assert (failed.vpc, failed.error) == (str(a), "InvalidInput")
@@ -640,7 +640,7 @@ def test_a_vendors_request_to_an_opted_in_vpc_is_accepted_and_routed_on_our_side
     pcx = world.peer(vendor, ours, status="pending-acceptance", group=None, managed=False,
                      routed=False)  # fmt: skip
     # When planned
-    plan = plan_network(world.views(), Scope(), vendor_settings)
+    plan = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     # Then it is accepted: the create machine runs in accepter-only mode for that request
     assert [(w.action, w.peering_id, w.requester) for w in plan.work] == [("accept", pcx, vendor)]
     assert (plan.desired, plan.ignored, plan.failed) == (1, [], [])
@@ -666,7 +666,7 @@ def test_a_request_the_double_opt_in_refuses_stays_pending_and_is_listed(
     other = world.vpc("192.168.0.0/16", account=requester_account)
     pcx = world.peer(other, ours, status="pending-acceptance", group=None, managed=False,
                      routed=False)  # fmt: skip
-    plan = plan_network(world.views(), Scope(), vendor_settings)
+    plan = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     assert plan.work == []
     [ignored] = plan.ignored
     assert (ignored.vpc_peering_connection_id, ignored.status) == (pcx, "pending-acceptance")
@@ -681,8 +681,30 @@ def test_with_reject_unwanted_a_refused_request_is_rejected(
     pcx = world.peer(stranger, ours, status="pending-acceptance", group=None, managed=False,
                      routed=False)  # fmt: skip
     rejecting = vendor_settings.model_copy(update={"reject_unwanted": True})
-    plan = plan_network(world.views(), Scope(), rejecting)
+    plan = plan_network(world.views(), Scope(), rejecting, world.policy())
     assert [(w.action, w.peering_id) for w in plan.work] == [("reject", pcx)]
+
+
+@pytest.mark.parametrize("accepter", ["mesh", "other-stack"])
+def test_reject_unwanted_leaves_other_teams_and_other_stacks_requests_alone(
+    world: World, vendor_settings: Settings, accepter: str
+) -> None:
+    # Given a pending request into a group member that takes no part in accepter-only mode (no
+    # vpc-peering:accept-from), or into an opted-in VPC but requested by another stack
+    if accepter == "mesh":
+        ours = world.vpc("10.0.0.0/16", mesh="blue")
+        tags: dict[str, str] = {}
+    else:
+        ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+        tags = {"vpc-peering:managed-by": "other-stack"}
+    stranger = world.vpc("192.168.0.0/16", account=STRANGER)
+    pcx = world.peer(stranger, ours, status="pending-acceptance", group=None, managed=False,
+                     routed=False, accepter_tags=tags)  # fmt: skip
+    rejecting = vendor_settings.model_copy(update={"reject_unwanted": True})
+    # When planned with RejectUnwanted / Then it is not rejected: it stays pending, listed
+    plan = plan_network(world.views(), Scope(), rejecting, world.policy())
+    assert plan.work == []
+    assert [i.vpc_peering_connection_id for i in plan.ignored] == [pcx]
 
 
 def test_a_vendor_whose_cidr_overlaps_ours_is_ignored_with_the_reason(
@@ -691,7 +713,7 @@ def test_a_vendor_whose_cidr_overlaps_ours_is_ignored_with_the_reason(
     ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
     vendor = world.vpc("10.0.128.0/17", account=VENDOR)
     world.peer(vendor, ours, status="pending-acceptance", group=None, managed=False, routed=False)
-    plan = plan_network(world.views(), Scope(), vendor_settings)
+    plan = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     assert plan.work == []
     assert "overlaps" in plan.ignored[0].reason
 
@@ -704,16 +726,16 @@ def test_an_accepted_request_is_kept_while_wanted_and_removed_once_the_tag_goes(
     vendor = world.vpc("192.168.0.0/16", account=VENDOR)
     pcx = accepted(world, vendor, ours)
     # Then it needs nothing while the tag says so
-    kept = plan_network(world.views(), Scope(), vendor_settings)
+    kept = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     assert (kept.unchanged, kept.work) == (1, [])
     # When a route is deleted by hand / Then it is repaired
     world.tables[ours][0].routes.pop()
-    assert [w.action for w in plan_network(world.views(), Scope(), vendor_settings).work] == [
-        "repair-incoming"
-    ]
+    assert [
+        w.action for w in plan_network(world.views(), Scope(), vendor_settings, world.policy()).work
+    ] == ["repair-incoming"]
     # When the tag is removed / Then our routes and the peering are removed
     world.tag(ours)
-    gone = plan_network(world.views(), Scope(), vendor_settings)
+    gone = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     assert [(w.action, w.peering_id) for w in gone.work] == [("remove-incoming", pcx)]
 
 
@@ -723,7 +745,7 @@ def test_a_peering_the_vendor_deleted_gets_our_routes_removed(
     ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
     vendor = world.vpc("192.168.0.0/16", account=VENDOR)
     pcx = accepted(world, vendor, ours, status="deleted")
-    plan = plan_network(world.views(), Scope(), vendor_settings)
+    plan = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     assert [(w.action, w.peering_id) for w in plan.work] == [("remove-incoming", pcx)]
 
 
@@ -742,7 +764,7 @@ def test_an_unexpected_error_planning_one_pair_is_that_pairs_failure(
 
     monkeypatch.setattr(network.planning, "plan_pair", plan_pair)
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then c's two pairs are InternalError, their cause clipped; a and b are still peered
     assert sorted((f.pair, f.error) for f in plan.failed) == sorted(
         (f"{x} ~ {c}", "InternalError") for x in (a, b)
@@ -768,7 +790,7 @@ def test_an_unexpected_error_reading_one_vpcs_tags_is_that_vpcs_failure(
 
     monkeypatch.setattr(network, "membership", membership)
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then c is its own failure and left as it is (its peering with a is not removed)
     assert [(f.vpc, f.error) for f in plan.failed] == [(str(c), "InternalError")]
     assert actions(plan.work) == [("create", pair(a, b))]
@@ -791,7 +813,7 @@ def test_an_unexpected_error_on_one_removal_is_that_peerings_failure(
 
     monkeypatch.setattr(network.ownership, "group_of", group_of)
     # When planned
-    plan = plan_network(world.views(), Scope(), settings)
+    plan = plan_network(world.views(), Scope(), settings, world.policy())
     # Then that peering is a failure, the other is removed
     assert [(f.pair, f.action, f.error) for f in plan.failed] == [
         (f"{a} ~ {b}", "remove", "InternalError")
@@ -818,7 +840,7 @@ def test_an_unexpected_error_on_one_incoming_request_is_that_requests_failure(
 
     monkeypatch.setattr(network.policy, "check_incoming", check_incoming)
     # When planned
-    plan = plan_network(world.views(), Scope(), vendor_settings)
+    plan = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     # Then the one is a failure, the other is accepted
     assert [(f.pair, f.error) for f in plan.failed] == [
         (f"{vendors[0]} ~ {ours[0]}", "InternalError")

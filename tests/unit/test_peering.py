@@ -21,6 +21,7 @@ from vpc_peering.errors import (
     VpcNotFound,
 )
 from vpc_peering.models import (
+    TAG_ADOPT,
     TAG_EXECUTION,
     TAG_EXECUTION_ID,
     TAG_MANAGED_BY,
@@ -399,8 +400,9 @@ def test_a_create_for_a_pair_peered_by_hand_is_refused_and_changes_nothing(
 def test_adopt_makes_a_hand_made_peering_this_stacks_and_cleanup_then_removes_it(
     tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
 ) -> None:
-    # Given an active peering of the pair made by hand, with a tag of its own
-    pcx = hand_made(ec2, tutorial, team="net")
+    # Given an active peering of the pair made by hand, with a tag of its own, whose owner
+    # consents to its adoption by this stack
+    pcx = hand_made(ec2, tutorial, team="net", **{TAG_ADOPT: STACK_NAME})
     # When created with Adopt
     done = create_chain(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
     # Then the peering is reused, tagged as this stack's (its own tags kept), and routed
@@ -424,7 +426,7 @@ def test_adopt_makes_a_hand_made_peering_this_stacks_and_cleanup_then_removes_it
 def test_adopt_of_a_pending_request_made_by_hand_accepts_it(
     tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
 ) -> None:
-    pcx = hand_made(ec2, tutorial, accept=False)
+    pcx = hand_made(ec2, tutorial, accept=False, **{TAG_ADOPT: STACK_NAME})
     done = create_chain(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
     assert (done["VpcPeeringConnectionId"], done["Status"]) == (pcx, "active")
     assert done["Acceptance"]["AcceptedNow"] is True
@@ -434,7 +436,7 @@ def test_a_failed_create_gives_an_adopted_peering_back_as_it_was(
     tutorial: TutorialVpcs, ec2: Any, access: Access, settings: Settings
 ) -> None:
     # Given a hand-made peering adopted by a create that then failed
-    pcx = hand_made(ec2, tutorial, team="net")
+    pcx = hand_made(ec2, tutorial, team="net", **{TAG_ADOPT: STACK_NAME})
     doc = peering.plan(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
     doc = peering.create_peering(doc, access, settings)
     failed = {**doc.dump(), "Error": {"Error": "PeeringFailed", "Cause": "injected"}}
@@ -442,7 +444,27 @@ def test_a_failed_create_gives_an_adopted_peering_back_as_it_was(
     teardown.compensate(failed, access, settings)
     # Then the peering is still there, with its own tags only
     assert peering_status(ec2, pcx) == "active"
-    assert peering_tags(ec2, pcx) == {"team": "net"}
+    assert peering_tags(ec2, pcx) == {"team": "net", TAG_ADOPT: STACK_NAME}
+
+
+@pytest.mark.parametrize("consent", [None, "another-stack"])
+def test_adopt_without_the_owners_consent_is_refused_and_says_how_to_consent(
+    tutorial: TutorialVpcs,
+    ec2: Any,
+    access: Access,
+    settings: Settings,
+    ec2_calls: list[str],
+    consent: str | None,
+) -> None:
+    # Given another team's hand-made peering, not tagged vpc-peering:adopt=<this stack>
+    pcx = hand_made(ec2, tutorial, **({TAG_ADOPT: consent} if consent else {}))
+    ec2_calls.clear()
+    # When a create asks to adopt it / Then PeeringExists says how its owner consents
+    with pytest.raises(PeeringExists) as caught:
+        peering.plan(tutorial_request(tutorial, Adopt=True), "exec-1", access, settings)
+    assert f"no tag {TAG_ADOPT}={STACK_NAME} in the requester's account" in str(caught.value)
+    assert mutating(ec2_calls) == []
+    assert TAG_MANAGED_BY not in peering_tags(ec2, pcx)
 
 
 def test_adopt_never_takes_a_peering_another_stack_manages(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from vpc_peering.ec2 import Peering, PeeringSide, Route, RouteTable, Vpc
 from vpc_peering.errors import (
     AssociationConflict,
+    CidrNotAllowed,
     CidrOverlap,
     InvalidInput,
     QuotaExceeded,
@@ -21,6 +22,7 @@ from vpc_peering.errors import (
 from vpc_peering.models import DedicatedRouteTableRequest, Side
 from vpc_peering.planning import (
     Conflicts,
+    check_allowed_cidrs,
     check_no_overlap,
     check_peering_quota,
     choose_existing,
@@ -30,6 +32,7 @@ from vpc_peering.planning import (
     route_state,
     select_tables,
 )
+from vpc_peering.settings import Settings
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111111111111"
@@ -607,3 +610,50 @@ def test_a_groups_narrowing_conflict_says_what_a_group_can_do() -> None:
     assert "vpc-peering:route-tables=main or none" in str(raised.value)
     with pytest.raises(RouteConflict, match=r"Requester\.AllowMoreSpecificRoutes"):
         route_state("Requester", rtb, "172.16.0.0/16", None)
+
+
+# ------------------------------------------------------------------- AllowedPeerCidrs
+def _settings(cidrs: str | None = None) -> Settings:
+    env = {"STACK_NAME": "s", "HUB_ACCOUNT_ID": ACCOUNT, "AWS_REGION": "us-east-1"}
+    env["MEMBER_ROLE_NAME"] = "r"
+    if cidrs is not None:
+        env["ALLOWED_PEER_CIDRS"] = cidrs
+    return Settings.from_env(env)
+
+
+@pytest.mark.parametrize("public", ["8.8.8.0/24", "52.216.0.0/16"])
+def test_a_peer_cidr_outside_allowed_peer_cidrs_names_the_side_the_cidr_and_the_parameter(
+    public: str,
+) -> None:
+    peer = vpc("vpc-2", "172.16.0.0/16", public)
+    with pytest.raises(CidrNotAllowed) as caught:
+        check_allowed_cidrs(["172.16.0.0/16", public], "Accepter", peer, _settings())
+    assert str(caught.value).startswith(
+        f"Accepter CIDR {public} of vpc-2 is not inside AllowedPeerCidrs"
+    )
+
+
+def test_private_cidrs_and_amazon_ipv6_are_allowed_and_other_ipv6_only_when_listed() -> None:
+    amazon = vpc("vpc-2", "10.1.0.0/16", ipv6=("2600:1f18::/56",))
+    check_allowed_cidrs(["10.1.0.0/16", "2600:1f18::/56"], "Requester", amazon, _settings())
+    byoip = vpc("vpc-3", "10.2.0.0/16", ipv6=("2001:db8::/56",))
+    byoip.own_ipv6_cidr_blocks = ["2001:db8::/56"]
+    with pytest.raises(CidrNotAllowed, match="Requester CIDR 2001:db8::/56"):
+        check_allowed_cidrs(["2001:db8::/56"], "Requester", byoip, _settings())
+    listed = _settings("10.0.0.0/8,2001:db8::/32")
+    check_allowed_cidrs(["10.2.0.0/16", "2001:db8::/56"], "Requester", byoip, listed)
+
+
+# ------------------------------------------------------------------- prefix lists
+def test_a_destination_inside_a_prefix_list_route_is_a_narrower_route_naming_the_list() -> None:
+    # Given a route to an S3 prefix list (its entries read with the table) via an endpoint
+    s3 = Route("pl-63a5400a", "vpce-0abc", "active", "CreateRoute", None, ["52.216.0.0/15"])
+    rtb = table("rtb-1", LOCAL, s3)
+    # When a peer CIDR inside an entry is routed / Then it is a RouteConflict naming the list
+    with pytest.raises(RouteConflict, match=r"inside an entry of prefix list pl-63a5400a via vpce"):
+        route_state("Requester", rtb, "52.216.0.0/16", None)
+    with pytest.raises(RouteConflict, match=r"is an entry of prefix list pl-63a5400a"):
+        route_state("Requester", rtb, "52.216.0.0/15", None)
+    # Unless AllowMoreSpecificRoutes; and a destination outside every entry is free
+    assert route_state("Requester", rtb, "52.216.0.0/16", None, allow_narrower=True) == "planned"
+    assert route_state("Requester", rtb, "172.16.0.0/16", None) == "planned"

@@ -41,6 +41,22 @@ MakeVpc = Callable[..., str]
 VENDOR = "444444444444"
 
 
+@pytest.fixture(autouse=True)
+def open_groups(request: pytest.FixtureRequest) -> None:
+    """The hub's group policy admits the groups these tests use, from both accounts (they test
+    other rules; tests/unit/test_group_policy.py tests the policy)."""
+    if "aws" not in request.fixturenames:
+        return
+    request.getfixturevalue("aws")
+    settings: Settings = request.getfixturevalue("settings")
+    rule = {"Accounts": [HUB_ACCOUNT, MEMBER_ACCOUNT]}
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name=settings.policy_parameter(),
+        Value=json.dumps({"Groups": {"blue": rule, "g": rule}}),
+        Type="String",
+    )
+
+
 def mesh(make_vpc: MakeVpc, group: str, *cidrs: str) -> list[str]:
     return [make_vpc(c, tags={"vpc-peering:mesh": group}) for c in cidrs]
 

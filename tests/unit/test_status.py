@@ -28,7 +28,7 @@ def test_each_pair_of_a_group_has_its_state_and_members_their_names(world: World
     world.peer(a, c, status="pending-acceptance", routed=False)
 
     # When the status is made
-    status = network_status(world.views(), world.settings)
+    status = network_status(world.views(), world.settings, world.policy())
 
     # Then every member is listed with its Name, account, region and CIDRs
     assert status.groups == {"blue": [str(k) for k in sorted((a, b, c))]}
@@ -53,8 +53,8 @@ def test_one_group_only_and_an_explicit_peering_is_listed(world: World) -> None:
     world.peer(c, d, group="red")
     explicit = world.peer(x, y, group=None)
 
-    blue = network_status(world.views(), world.settings, group="blue")
-    everything = network_status(world.views(), world.settings)
+    blue = network_status(world.views(), world.settings, world.policy(), group="blue")
+    everything = network_status(world.views(), world.settings, world.policy())
 
     assert set(blue.groups) == {"blue"}
     assert {p.state for p in blue.pairs} == {"active"}
@@ -76,7 +76,7 @@ def test_a_request_made_elsewhere_waits_for_approval(world: World, settings: Set
     pcx = world.peer(other, ours, status="pending-acceptance", group=None, managed=False,
                      routed=False)  # fmt: skip
 
-    status = network_status(world.views(), vendor_settings)
+    status = network_status(world.views(), vendor_settings, world.policy())
 
     [pending] = status.pending_approval
     assert pending.vpc_peering_connection_id == pcx
