@@ -526,7 +526,22 @@ class Smoke:
         if not name:
             return "the stack has no GroupPolicyParameterName output: no group policy written"
         if self.args.group_policy is None:
-            return f"{name} exists; no --group-policy given: left as deployed"
+            # The run's own group is added to the policy (the stack's own parameter: the smoke
+            # stack is the run's own on AWS), admitting the run's account in its region; every
+            # other group is kept as it is.
+            ssm = self.aws.client("ssm")
+            try:
+                document = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+            except ssm.exceptions.ParameterNotFound:
+                document = {}
+            if not isinstance(document, dict) or not isinstance(document.get("Groups"), dict):
+                document = {"Groups": {}}
+            document["Groups"][group] = {
+                "Accounts": [self.aws.account()],
+                "Regions": [self.regions[0]],
+            }
+            ssm.put_parameter(Name=name, Value=json.dumps(document), Type="String", Overwrite=True)
+            return f"group {group} added to {name} (the other groups kept)"
         text = self.args.group_policy.read_text(encoding="utf-8")
         value = text.format(group=group, account=self.aws.account(), region=self.regions[0])
         self.aws.client("ssm").put_parameter(Name=name, Value=value, Type="String", Overwrite=True)

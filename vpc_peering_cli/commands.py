@@ -168,7 +168,15 @@ def report(
         machine == "reconcile"
         and scope.get("Group")
         and not any(
-            output.get(k) for k in ("Desired", "Removed", "FailedCount", "RemovalsHeldCount")
+            output.get(k)
+            for k in (
+                "Desired",
+                "Removed",
+                "FailedCount",
+                "RemovalsHeldCount",
+                "PendingApproval",
+                "Refused",
+            )
         )
     ):
         ctx.warn(

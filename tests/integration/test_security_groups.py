@@ -58,7 +58,7 @@ def test_two_rules_are_added_tagged_and_verified_then_a_rerun_revokes_the_droppe
 ) -> None:
     # Given two VPCs, a database group in the accepter and an app group in the requester
     app = make_vpc("10.40.0.0/16", subnets=("10.40.1.0/24",))
-    db = make_vpc("172.40.0.0/16", subnets=("172.40.1.0/24",))
+    db = make_vpc("172.20.0.0/16", subnets=("172.20.1.0/24",))
     app_sg, db_sg = new_group(accounts, app, "app"), new_group(accounts, db, "db")
     asked = [rule("Accepter", db_sg, 5432), rule("Accepter", db_sg, (8000, 8080), app_sg)]
     # When a create asks for both rules
@@ -107,7 +107,7 @@ def test_cleanup_leaves_a_hand_made_rule_in_the_same_group_and_reports_stale_ref
     # Given a pair with a rule of the tool's in a group, and rules made by hand in the same
     # group: one from the peer's CIDR on another port, one from the peer's security group
     app = make_vpc("10.41.0.0/16")
-    db = make_vpc("172.41.0.0/16")
+    db = make_vpc("172.21.0.0/16")
     app_sg, db_sg = new_group(accounts, app, "app"), new_group(accounts, db, "db")
     made = create(
         {
@@ -156,7 +156,7 @@ def test_a_peer_group_reference_across_regions_is_refused(
 ) -> None:
     # Given VPCs in two regions and a group in each
     east = make_vpc("10.42.0.0/16")
-    west = make_vpc("172.42.0.0/16", region="us-west-2")
+    west = make_vpc("172.22.0.0/16", region="us-west-2")
     east_sg, west_sg = new_group(accounts, east, "east"), new_group(accounts, west, "west")
     # When a rule on one references the other's group
     result = create(
@@ -180,7 +180,7 @@ def test_a_peer_group_reference_across_regions_is_refused(
 
 def test_bad_rules_are_named_with_their_values(make_vpc: MakeVpc, create: Run) -> None:
     app = make_vpc("10.43.0.0/16")
-    db = make_vpc("172.43.0.0/16")
+    db = make_vpc("172.23.0.0/16")
     result = create(
         {
             "Requester": side(app),
@@ -204,7 +204,7 @@ def test_a_group_of_another_vpc_is_refused(
     make_vpc: MakeVpc, create: Run, accounts: Accounts
 ) -> None:
     app = make_vpc("10.44.0.0/16")
-    db = make_vpc("172.44.0.0/16")
+    db = make_vpc("172.24.0.0/16")
     app_sg = new_group(accounts, app, "app")
     result = create(
         {
@@ -225,7 +225,7 @@ def test_warnings_name_a_denying_network_acl_and_vpcs_without_flow_logs(
     # Given a pair whose accepter subnet has a network ACL denying the requester's CIDR in,
     # and flow logs on the requester VPC only
     app = make_vpc("10.45.0.0/16", subnets=("10.45.1.0/24",))
-    db = make_vpc("172.45.0.0/16", subnets=("172.45.1.0/24",))
+    db = make_vpc("172.25.0.0/16", subnets=("172.25.1.0/24",))
     ec2 = accounts[db.account].ec2(db.region)
     acls = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [db.vpc_id]}])
     association = acls["NetworkAcls"][0]["Associations"][0]["NetworkAclAssociationId"]
@@ -279,7 +279,7 @@ def test_an_identical_rule_made_by_hand_is_reused_and_left_alone_at_cleanup(
 ) -> None:
     # Given a group that already admits the peer's CIDR on 5432, by hand
     app = make_vpc("10.46.0.0/16")
-    db = make_vpc("172.46.0.0/16")
+    db = make_vpc("172.26.0.0/16")
     db_sg = new_group(accounts, db, "db")
     accounts[db.account].ec2(db.region).authorize_security_group_ingress(
         GroupId=db_sg,
@@ -317,7 +317,7 @@ def test_compensation_revokes_the_rules_its_execution_added(
 ) -> None:
     # Given a create with a rule whose Verify will be refused (after the rule is added)
     app = make_vpc("10.47.0.0/16")
-    db = make_vpc("172.47.0.0/16")
+    db = make_vpc("172.27.0.0/16")
     db_sg = new_group(accounts, db, "db")
     faults.add_fault("ec2", "DescribeFlowLogs", "UnauthorizedOperation", times=0)
     # When it runs
@@ -341,7 +341,7 @@ def test_rules_in_a_member_account_and_another_region_are_made_there_and_removed
 ) -> None:
     # Given a hub VPC and a member account's VPC in another region, a group in each
     hub = make_vpc("10.48.0.0/16", subnets=("10.48.1.0/24",))
-    member = make_vpc("172.48.0.0/16", account=MEMBER, region="us-west-2")
+    member = make_vpc("172.28.0.0/16", account=MEMBER, region="us-west-2")
     hub_sg, member_sg = new_group(accounts, hub, "web"), new_group(accounts, member, "db")
     # When created with a rule on each side, from the peer VPC
     made = create(
