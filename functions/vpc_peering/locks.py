@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from .aws import Access, Location, aws_call
 from .errors import PeeringError, PeeringInProgress
 from .locations import partition_for
-from .models import SideRef
+from .models.requests import SideRef
 from .settings import Settings
 
 #: DynamoDB's TTL clean-up of leases nobody gave back, and nothing else: far beyond the longest
