@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "functions"))
 
-from vpc_peering.models import CleanupRequest, CreateRequest, ReconcileRequest  # noqa: E402
+from vpc_peering.models.requests import CleanupRequest, CreateRequest, ReconcileRequest  # noqa: E402
 
 SCHEMAS = {
     "create-input.schema.json": CreateRequest,

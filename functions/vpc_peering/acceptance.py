@@ -14,7 +14,8 @@ from . import ec2, ownership, policy, states
 from .aws import Access, Location
 from .errors import AcceptDenied, PeeringFailed, TransientAwsError
 from .locations import check_allowed, location_for
-from .models import AcceptanceRequest, AcceptOutcome
+from .models.documents import AcceptOutcome
+from .models.requests import AcceptanceRequest
 from .observability import logger
 from .observed import Peering
 from .settings import Settings

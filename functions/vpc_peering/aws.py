@@ -26,7 +26,7 @@ from .errors import (
     QuotaExceeded,
     TransientAwsError,
 )
-from .models import Location
+from .models.vocabulary import Location
 from .settings import Settings
 
 __all__ = ["Access", "Location", "aws_call"]

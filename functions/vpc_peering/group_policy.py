@@ -23,7 +23,8 @@ from pydantic import AfterValidator, Field, field_validator
 
 from .errors import InvalidInput
 from .groups import Member, VpcKey
-from .models import AccountId, GroupName, Region, _Strict, parse
+from .models.messages import parse
+from .models.vocabulary import AccountId, GroupName, Region, _Strict
 from .observed import Vpc
 
 #: The error a refused member is listed with (Refused).

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import InvalidInput
-from .models import GROUP_NAME_PATTERN
+from .models.vocabulary import GROUP_NAME_PATTERN
 
 TAG_PREFIX = "vpc-peering:"
 TAG_MESH = "vpc-peering:mesh"

@@ -4,7 +4,7 @@ enforced here, where every side's location is made."""
 from __future__ import annotations
 
 from .errors import AccountNotAllowed, InvalidInput
-from .models import Location
+from .models.vocabulary import Location
 from .settings import Settings
 
 

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from .aws import Access, Location, aws_call
 from .errors import PeeringError, PeeringInProgress
 from .locations import partition_for
-from .models import SideRef
+from .models.requests import SideRef
 from .settings import Settings
 
 #: DynamoDB's TTL clean-up of leases nobody gave back, and nothing else: far beyond the longest
@@ -90,12 +90,7 @@ def acquire(
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            holder = (
-                table.get_item(TableName=settings.lock_table_name, Key={"LockId": {"S": key}})
-                .get("Item", {})
-                .get("Owner", {})
-                .get("S", "")
-            )
+            holder = _holder(table, settings, key)
             if holder and not _still_running(access, settings, holder):
                 _take_over(table, settings, key, owner, holder, now + seconds, busy, what)
                 return
@@ -129,6 +124,12 @@ def released_on_failure(access: Access, settings: Settings, key: str, owner: str
     except BaseException:
         release(access, settings, key, owner)
         raise
+
+
+def _holder(table: Any, settings: Settings, key: str) -> str:
+    """Who holds the lease ``key`` ("" when nobody does)."""
+    item = table.get_item(TableName=settings.lock_table_name, Key={"LockId": {"S": key}})
+    return str(item.get("Item", {}).get("Owner", {}).get("S", ""))
 
 
 def _put_lease(
@@ -314,12 +315,7 @@ def operator_waiting(access: Access, settings: Settings, me: str) -> str | None:
     """The operator's reconcile waiting for the lease (and still running), if another one."""
     table, hub = _table(access, settings)
     with aws_call(f"dynamodb:GetItem {settings.lock_table_name}", hub):
-        holder = (
-            table.get_item(TableName=settings.lock_table_name, Key={"LockId": {"S": NEXT_KEY}})
-            .get("Item", {})
-            .get("Owner", {})
-            .get("S", "")
-        )
+        holder = _holder(table, settings, NEXT_KEY)
     if not holder or holder == me or not _still_running(access, settings, holder):
         return None
     return holder
@@ -345,12 +341,7 @@ def wait_first(access: Access, settings: Settings, me: str) -> None:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-        holder = (
-            table.get_item(TableName=settings.lock_table_name, Key={"LockId": {"S": NEXT_KEY}})
-            .get("Item", {})
-            .get("Owner", {})
-            .get("S", "")
-        )
+        holder = _holder(table, settings, NEXT_KEY)
         if holder and _still_running(access, settings, holder):
             return
         try:

@@ -31,20 +31,16 @@ from .groups import (
     pair_of,
     wanted_pairs,
 )
-from .models import (
-    TAG_PEERING_ID,
+from .models.documents import PeeringDocument
+from .models.network import ReconcileFailure, ReconcileIgnored, ReconcileSkip
+from .models.requests import (
     CleanupRequest,
     CreateRequest,
-    Location,
-    PeeringDocument,
-    ReconcileFailure,
-    ReconcileIgnored,
-    ReconcileSkip,
     SecurityGroupRuleRequest,
-    SideName,
     SideRefInput,
     SideRequest,
 )
+from .models.vocabulary import TAG_PEERING_ID, Location, SideName
 from .observed import (
     Peering,
     PeeringSide,

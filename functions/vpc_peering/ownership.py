@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .models import (
+from .models.vocabulary import (
     TAG_ACCEPTED_FOR,
     TAG_ADOPTED_BY,
     TAG_EXECUTION,

@@ -21,11 +21,8 @@ from .errors import (
     TransientAwsError,
     VerificationFailed,
 )
-from .models import (
-    TAG_PEERING_ID,
-    TAG_SIDE,
+from .models.documents import (
     Association,
-    CreateRequest,
     DedicatedTable,
     DnsReport,
     PeeringDocument,
@@ -33,9 +30,10 @@ from .models import (
     SecurityGroupRuleEntry,
     Side,
     SideDns,
-    SideName,
-    parse,
 )
+from .models.messages import parse
+from .models.requests import CreateRequest
+from .models.vocabulary import TAG_PEERING_ID, TAG_SIDE, SideName
 from .observability import logger
 from .planning import check_pair, choose_existing, plan_pair
 from .settings import Settings

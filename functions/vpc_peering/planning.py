@@ -23,20 +23,19 @@ from .errors import (
     RouteConflict,
     VpcNotFound,
 )
-from .models import (
-    TAG_ADOPT,
+from .models.documents import (
     Association,
     Check,
-    CreateRequest,
     DedicatedTable,
     DnsReport,
     PeeringDocument,
     RouteEntry,
     Side,
     SideDns,
-    SideName,
     Verification,
 )
+from .models.requests import CreateRequest
+from .models.vocabulary import TAG_ADOPT, SideName
 from .observed import Peering, Route, RouteTable, SideView, Vpc
 from .settings import Settings
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from . import ownership
 from .errors import AcceptDenied
 from .groups import TAG_ACCEPT_FROM, accept_from
-from .models import TAG_MANAGED_BY, SideRef
+from .models.requests import SideRef
+from .models.vocabulary import TAG_MANAGED_BY
 from .observed import Peering, PeeringSide
 from .settings import Settings
 

@@ -33,8 +33,9 @@ from .errors import (
 )
 from .groups import MANAGED_TAGS, TAG_ALLOW, VpcKey
 from .locations import check_allowed, location_for
-from .models import (
-    TAG_MANAGED_BY,
+from .models.documents import TagChangeOutcome
+from .models.messages import parse
+from .models.network import (
     Announcement,
     NetworkPlanDocument,
     NetworkStatus,
@@ -48,18 +49,15 @@ from .models import (
     ReconcilePair,
     ReconcileRefusal,
     ReconcileReport,
-    ReconcileRequest,
     ReconcileScope,
     ReconcileSkip,
     RoundInput,
     RoundOutcome,
     RoundResult,
     RoundRun,
-    StatusRequest,
-    TagChangeEvent,
-    TagChangeOutcome,
-    parse,
 )
+from .models.requests import ReconcileRequest, StatusRequest, TagChangeEvent
+from .models.vocabulary import TAG_MANAGED_BY
 from .network import LocationView, Scope, WorkItem
 from .observability import logger
 from .settings import Settings

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 from .aws import Access
 from .callbacks import TaskCallbacks
 from .errors import ConfigurationError, InvalidInput, PeeringError, TransientAwsError
-from .models import FailureReport, parse
+from .models.documents import FailureReport
+from .models.messages import parse
 from .observability import logger, metrics, tracer
 from .settings import Settings
 

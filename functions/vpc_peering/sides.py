@@ -7,7 +7,9 @@ from __future__ import annotations
 from . import policy
 from .errors import InvalidInput, PeeringFailed
 from .locations import location_for
-from .models import CreateRequest, Side, SideName, SideRequest
+from .models.documents import Side
+from .models.requests import CreateRequest, SideRequest
+from .models.vocabulary import SideName
 from .observed import SideView, Vpc
 from .settings import Settings
 

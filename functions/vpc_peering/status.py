@@ -8,7 +8,8 @@ from __future__ import annotations
 from . import states
 from .group_policy import Approvals, PolicyState
 from .groups import Member, VpcKey, wanted_pairs
-from .models import TAG_GROUP, NetworkStatus, PairState, StatusPair, StatusPeering, StatusVpc
+from .models.network import NetworkStatus, PairState, StatusPair, StatusPeering, StatusVpc
+from .models.vocabulary import TAG_GROUP
 from .network import LocationView, NetworkPlan, Scope, plan_network
 from .observed import Peering, PeeringSide, Vpc
 from .ownership import accepted_here, owned_by_stack

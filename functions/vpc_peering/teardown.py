@@ -26,25 +26,20 @@ from .errors import (
 )
 from .groups import TAG_ACCEPT_FROM
 from .locations import location_for
-from .models import (
-    TAG_EXECUTION_ID,
-    TAG_MANAGED_BY,
-    TAG_PEERING_ID,
-    TAG_SIDE,
+from .models.documents import (
     Association,
     CleanupDocument,
-    CleanupRequest,
     CompensationReport,
     DedicatedTable,
     FailureReport,
     PeeringDocument,
     RouteEntry,
     SecurityGroupRuleEntry,
-    SideName,
-    SideRef,
     StaleReference,
-    parse,
 )
+from .models.messages import parse
+from .models.requests import CleanupRequest, SideRef
+from .models.vocabulary import TAG_EXECUTION_ID, TAG_MANAGED_BY, TAG_PEERING_ID, TAG_SIDE, SideName
 from .observability import logger
 from .planning import check_explicit
 from .settings import Settings

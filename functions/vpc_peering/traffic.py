@@ -12,16 +12,9 @@ from collections.abc import Iterable, Mapping
 
 from . import ownership, planning
 from .errors import InvalidInput
-from .models import (
-    Check,
-    CreateRequest,
-    PeeringDocument,
-    SecurityGroupRuleEntry,
-    Side,
-    SideName,
-    TrafficWarning,
-    port_label,
-)
+from .models.documents import Check, PeeringDocument, SecurityGroupRuleEntry, Side, TrafficWarning
+from .models.requests import CreateRequest, port_label
+from .models.vocabulary import SideName
 from .observed import (
     NetworkAcl,
     RouteTable,

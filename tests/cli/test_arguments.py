@@ -310,7 +310,7 @@ def test_every_create_input_field_has_a_flag() -> None:
         "--accepter-dns",
     )  # fmt: skip
     # Then each lands in its field of the input the create machine validates
-    from vpc_peering.models import CreateRequest
+    from vpc_peering.models.requests import CreateRequest
 
     parsed = CreateRequest.model_validate(request)
     assert parsed.dns_resolution is False
@@ -335,7 +335,7 @@ def test_no_dns_turns_dns_off_and_no_flag_leaves_the_input_files_value() -> None
 
 
 def test_every_cleanup_input_field_has_a_flag() -> None:
-    from vpc_peering.models import CleanupRequest
+    from vpc_peering.models.requests import CleanupRequest
     from vpc_peering_cli.inputs import CLEANUP_FLAGS, apply_field_flags
 
     args = parse(

@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from emulator.template import load_yaml
-from vpc_peering.models import ReconcileOutcome, ReconcileScope
+from vpc_peering.models.network import ReconcileOutcome, ReconcileScope
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_FILES = sorted((ROOT / "statemachine").glob("*.asl.json"))

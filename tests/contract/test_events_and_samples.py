@@ -17,13 +17,13 @@ from moto.events.models import EventPattern
 
 from emulator.template import Resolver, Template
 from vpc_peering.errors import InvalidInput
-from vpc_peering.models import (
+from vpc_peering.models.messages import parse
+from vpc_peering.models.requests import (
     AcceptanceRequest,
     CleanupRequest,
     CreateRequest,
     ReconcileRequest,
     TagChangeEvent,
-    parse,
 )
 from vpc_peering.reconcile import vpc_of_event
 

@@ -18,7 +18,8 @@ import pytest
 
 from vpc_peering import network, reconcile
 from vpc_peering.group_policy import PolicyState, open_policy
-from vpc_peering.models import ReconcileRequest, ReconcileScope
+from vpc_peering.models.network import ReconcileScope
+from vpc_peering.models.requests import ReconcileRequest
 from vpc_peering.network import LocationView, Scope
 from vpc_peering.observed import Route, RouteTable, Vpc
 from vpc_peering.settings import Settings
@@ -142,7 +143,7 @@ def test_a_hostile_member_cannot_push_the_work_out_of_the_plan() -> None:
 
 def test_a_round_outcome_fits_its_share_whatever_fails() -> None:
     # Given a round of 40 pairs of which 20 failed with long causes and 20 were made
-    from vpc_peering.models import ChildError, PairResult, RoundResult
+    from vpc_peering.models.network import ChildError, PairResult, RoundResult
 
     pairs = [
         PairResult(

@@ -11,7 +11,9 @@ from botocore.exceptions import ClientError
 from emulator.testing import is_mutating
 from vpc_peering import acceptance, peering
 from vpc_peering.aws import Access
-from vpc_peering.models import AcceptanceRequest, PeeringDocument, parse
+from vpc_peering.models.documents import PeeringDocument
+from vpc_peering.models.messages import parse
+from vpc_peering.models.requests import AcceptanceRequest
 from vpc_peering.settings import Settings
 
 from .environment import ENV, HUB_ACCOUNT, REGION

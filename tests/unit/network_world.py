@@ -10,7 +10,7 @@ from vpc_peering.errors import PeeringError
 from vpc_peering.group_policy import PolicyState, open_policy
 from vpc_peering.groups import GROUP_NAME, GROUP_TAGS, VpcKey
 from vpc_peering.locations import location_for
-from vpc_peering.models import TAG_GROUP, TAG_MANAGED_BY, TAG_PEERING_ID
+from vpc_peering.models.vocabulary import TAG_GROUP, TAG_MANAGED_BY, TAG_PEERING_ID
 from vpc_peering.network import LocationView
 from vpc_peering.observed import (
     Peering,

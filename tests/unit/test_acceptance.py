@@ -10,7 +10,8 @@ import pytest
 from vpc_peering import acceptance, peering
 from vpc_peering.aws import Access
 from vpc_peering.errors import AcceptDenied, PeeringFailed, TransientAwsError
-from vpc_peering.models import AcceptanceRequest, parse
+from vpc_peering.models.messages import parse
+from vpc_peering.models.requests import AcceptanceRequest
 from vpc_peering.settings import Settings
 
 from .helpers import MEMBER_ACCOUNT, TutorialVpcs, accept_detail, peering_status

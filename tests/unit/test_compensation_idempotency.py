@@ -20,7 +20,7 @@ from vpc_peering import ec2 as ec2_module
 from vpc_peering import peering, teardown
 from vpc_peering.aws import Access
 from vpc_peering.errors import InvalidInput
-from vpc_peering.models import CleanupDocument
+from vpc_peering.models.documents import CleanupDocument
 from vpc_peering.settings import Settings
 
 from .helpers import (

@@ -31,7 +31,8 @@ from vpc_peering import acceptance, peering
 from vpc_peering.aws import Access
 from vpc_peering.errors import InvalidInput, NotManaged, TransientAwsError, VpcNotFound
 from vpc_peering.handlers import accept, cleanup_plan, plan
-from vpc_peering.models import TAG_EXECUTION, TAG_MANAGED_BY, CreateRequest
+from vpc_peering.models.requests import CreateRequest
+from vpc_peering.models.vocabulary import TAG_EXECUTION, TAG_MANAGED_BY
 from vpc_peering.settings import Settings
 
 from .helpers import (

@@ -7,13 +7,9 @@ from typing import Any
 import pytest
 
 from vpc_peering.errors import InvalidInput
-from vpc_peering.models import (
-    CleanupRequest,
-    CreateRequest,
-    PeeringDocument,
-    SideRequest,
-    parse,
-)
+from vpc_peering.models.documents import PeeringDocument
+from vpc_peering.models.messages import parse
+from vpc_peering.models.requests import CleanupRequest, CreateRequest, SideRequest
 
 VPC_A = "vpc-0123456789abcdef0"
 VPC_B = "vpc-0fedcba9876543210"

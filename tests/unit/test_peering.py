@@ -20,7 +20,7 @@ from vpc_peering.errors import (
     VerificationFailed,
     VpcNotFound,
 )
-from vpc_peering.models import (
+from vpc_peering.models.vocabulary import (
     TAG_ADOPT,
     TAG_EXECUTION,
     TAG_EXECUTION_ID,

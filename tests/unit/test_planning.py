@@ -19,7 +19,8 @@ from vpc_peering.errors import (
     RouteConflict,
     VpcNotFound,
 )
-from vpc_peering.models import DedicatedRouteTableRequest, Side
+from vpc_peering.models.documents import Side
+from vpc_peering.models.requests import DedicatedRouteTableRequest
 from vpc_peering.planning import (
     Conflicts,
     check_allowed_cidrs,

@@ -20,16 +20,14 @@ from vpc_peering.errors import (
     TransientAwsError,
 )
 from vpc_peering.groups import VpcKey
-from vpc_peering.models import (
-    CleanupRequest,
-    CreateRequest,
+from vpc_peering.models.messages import parse
+from vpc_peering.models.network import (
     NetworkPlanDocument,
     ReconcileOutcome,
     RoundInput,
     RoundResult,
-    TagChangeEvent,
-    parse,
 )
+from vpc_peering.models.requests import CleanupRequest, CreateRequest, TagChangeEvent
 from vpc_peering.network import NetworkPlan, WorkItem
 from vpc_peering.settings import Settings
 

@@ -11,7 +11,8 @@ import pytest
 from vpc_peering import peering, teardown
 from vpc_peering.aws import Access
 from vpc_peering.errors import AccessDenied, NotManaged, RouteConflict
-from vpc_peering.models import TAG_MANAGED_BY, TAG_PEERING_ID, CleanupDocument
+from vpc_peering.models.documents import CleanupDocument
+from vpc_peering.models.vocabulary import TAG_MANAGED_BY, TAG_PEERING_ID
 from vpc_peering.settings import Settings
 
 from .helpers import (

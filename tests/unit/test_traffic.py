@@ -8,14 +8,9 @@ from typing import Any
 import pytest
 
 from vpc_peering.errors import InvalidInput
-from vpc_peering.models import (
-    CreateRequest,
-    PeeringDocument,
-    RouteEntry,
-    SecurityGroupRuleEntry,
-    Side,
-    parse,
-)
+from vpc_peering.models.documents import PeeringDocument, RouteEntry, SecurityGroupRuleEntry, Side
+from vpc_peering.models.messages import parse
+from vpc_peering.models.requests import CreateRequest
 from vpc_peering.observed import (
     AclEntry,
     NetworkAcl,

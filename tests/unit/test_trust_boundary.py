@@ -18,7 +18,8 @@ from vpc_peering.errors import (
     InvalidInput,
 )
 from vpc_peering.locations import location_for
-from vpc_peering.models import AcceptanceRequest, parse
+from vpc_peering.models.messages import parse
+from vpc_peering.models.requests import AcceptanceRequest
 from vpc_peering.settings import Settings
 
 from .helpers import ENV, HUB_ACCOUNT, MEMBER_ACCOUNT, MEMBER_ROLE_NAME, REGION, TutorialVpcs

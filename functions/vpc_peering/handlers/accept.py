@@ -6,7 +6,7 @@ heartbeat: an event whose token no execution waits on is dropped before any EC2 
 """
 
 from ..acceptance import accept
-from ..models import AcceptanceRequest
+from ..models.requests import AcceptanceRequest
 from ..runtime import event_step, load_settings
 
 __all__ = ["accept", "lambda_handler", "load_settings"]

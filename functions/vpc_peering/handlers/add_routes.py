@@ -1,6 +1,6 @@
 """Create machine, step 4: dedicated route tables and the planned routes on both sides."""
 
-from ..models import PeeringDocument
+from ..models.documents import PeeringDocument
 from ..peering import add_routes
 from ..runtime import document_step
 

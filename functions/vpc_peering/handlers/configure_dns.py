@@ -1,6 +1,6 @@
 """Create machine, step 5: DNS resolution across the peering, when asked."""
 
-from ..models import PeeringDocument
+from ..models.documents import PeeringDocument
 from ..peering import configure_dns
 from ..runtime import document_step
 

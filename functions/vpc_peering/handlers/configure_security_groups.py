@@ -1,6 +1,6 @@
 """Create machine, step 6: the security-group rules asked, converged (added, or revoked)."""
 
-from ..models import PeeringDocument
+from ..models.documents import PeeringDocument
 from ..peering import configure_security_groups
 from ..runtime import document_step
 

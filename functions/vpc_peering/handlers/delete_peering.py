@@ -1,6 +1,6 @@
 """Cleanup machine, step 3: delete the peering and confirm it is gone."""
 
-from ..models import CleanupDocument
+from ..models.documents import CleanupDocument
 from ..runtime import document_step
 from ..teardown import delete_peering
 

@@ -1,6 +1,6 @@
 """Reconcile machine, a round's last step: how its child executions ended, in brief."""
 
-from ..models import RoundResult
+from ..models.network import RoundResult
 from ..reconcile import record_round
 from ..runtime import document_step
 

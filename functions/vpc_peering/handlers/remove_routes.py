@@ -1,6 +1,6 @@
 """Cleanup machine, step 2: remove the routes to the peering and this stack's route tables."""
 
-from ..models import CleanupDocument
+from ..models.documents import CleanupDocument
 from ..runtime import document_step
 from ..teardown import remove_routes
 

@@ -1,6 +1,6 @@
 """EventBridge target: a VPC's vpc-peering: tags changed; start (or join) its window's reconcile."""
 
-from ..models import TagChangeEvent
+from ..models.requests import TagChangeEvent
 from ..reconcile import on_tag_change
 from ..runtime import event_target
 

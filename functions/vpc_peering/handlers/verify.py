@@ -1,6 +1,6 @@
 """Create machine, step 7: read everything back, report, and warn."""
 
-from ..models import PeeringDocument
+from ..models.documents import PeeringDocument
 from ..peering import verify
 from ..runtime import document_step
 
