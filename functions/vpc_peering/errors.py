@@ -6,6 +6,11 @@ here is one documented error name; nothing matches on message text.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from . import states
+
 
 class PeeringError(Exception):
     """Base of every error this tool reports by name; the message names the field or resource."""
@@ -120,3 +125,40 @@ ERROR_NAMES: frozenset[str] = frozenset(cls.__name__ for cls in PeeringError.__s
     "Timeout",
     "CompensationFailed",
 }
+
+
+#: A summarised cause at most (a failure report, a published event, a Fail state's cause).
+SUMMARY_CAUSE = 2000
+
+
+def summarize_error(error: Any, doc: dict[str, Any] | None = None) -> tuple[str, str]:
+    """A short error name from the documented set, and a cause that names field or resource."""
+    if isinstance(error, dict):
+        name, cause = str(error.get("Error", "")), str(error.get("Cause", ""))
+    else:
+        name, cause = "InternalError", str(error)
+    try:
+        details = json.loads(cause)
+    except ValueError:
+        details = None
+    if isinstance(details, dict) and "errorMessage" in details:
+        cause = str(details["errorMessage"])
+        name = str(details.get("errorType") or name)
+    if name in ("States.Timeout", "States.HeartbeatTimeout"):
+        if doc and doc.get("VpcPeeringConnectionId") and doc.get("Status") != states.ACTIVE:
+            name = "AcceptTimeout"
+            cause = (
+                f"{doc.get('VpcPeeringConnectionId')} was not accepted in time: the accept "
+                "function did not report back (check the accept policy and its logs)"
+            )
+        else:
+            name = "Timeout"
+            cause = f"a step timed out: {cause}".strip()
+    elif name.endswith(("AccessDeniedException", ".AccessDenied")):
+        # The state machine's own call was refused (its role may not invoke or put events).
+        cause = f"{name}: {cause}" if cause else name
+        name = "AccessDenied"
+    elif name not in ERROR_NAMES:
+        cause = f"{name}: {cause}" if cause else name
+        name = "InternalError"
+    return name, cause[:SUMMARY_CAUSE]

@@ -30,6 +30,7 @@ from .errors import (
     PeeringError,
     ReconcileInProgress,
     TransientAwsError,
+    summarize_error,
 )
 from .groups import MANAGED_TAGS, TAG_ALLOW, VpcKey
 from .locations import check_allowed, location_for
@@ -61,7 +62,6 @@ from .models.vocabulary import TAG_MANAGED_BY
 from .network import LocationView, Scope, WorkItem
 from .observability import logger
 from .settings import Settings
-from .teardown import summarize_error
 
 #: Failures and skips listed in a report (all are counted); the rest are in the history.
 MAX_LISTED = 100
@@ -72,7 +72,7 @@ ROUND_LISTED = 3
 #: each round gets its share, at least MIN_OUTCOME_BYTES (its counts always fit).
 ROUND_OUTCOMES_BYTES = 64 * 1024
 MIN_OUTCOME_BYTES = 400
-MAX_CAUSE = 400
+MAX_CAUSE = network.MAX_CAUSE
 #: Discover's output (the report, without the rounds: they are in the plan object) at most,
 #: leaving room in the 256 KB state for the rounds' outcomes.
 MAX_PLAN_BYTES = 160 * 1024
@@ -229,7 +229,7 @@ def read_policy(
         stored = hub_store.read_approvals(access, settings)
     except PeeringError as exc:
         logger.warning("group policy not read", parameter=parameter, error=exc.name)
-        problem = _clip(f"could not be read ({exc})")
+        problem = network.clip(f"could not be read ({exc})")
         return group_policy.PolicyState(parameter, problem=problem), {}
     return group_policy.read(parameter, text), group_policy.approvals_of(stored)
 
@@ -286,7 +286,7 @@ def refusal_of(refusal: group_policy.Refusal) -> ReconcileRefusal:
         account_id=refusal.key.account_id,
         region=refusal.key.region,
         error=group_policy.DENIED,
-        cause=_clip(refusal.cause),
+        cause=network.clip(refusal.cause),
     )
 
 
@@ -362,7 +362,7 @@ def within_bytes[
 
 
 def clipped(item: ReconcileFailure) -> ReconcileFailure:
-    return item.model_copy(update={"cause": _clip(item.cause)})
+    return item.model_copy(update={"cause": network.clip(item.cause)})
 
 
 def _report(
@@ -374,8 +374,8 @@ def _report(
     """Discover's findings, each list clipped and within its share of ``budget`` bytes (every
     item counted)."""
     held = [pair_ref(w.requester, w.accepter, w.group) for w in plan.removals_held]
-    skipped = [s.model_copy(update={"reason": _clip(s.reason)}) for s in plan.skipped]
-    ignored = [i.model_copy(update={"reason": _clip(i.reason)}) for i in plan.ignored]
+    skipped = [s.model_copy(update={"reason": network.clip(s.reason)}) for s in plan.skipped]
+    ignored = [i.model_copy(update={"reason": network.clip(i.reason)}) for i in plan.ignored]
     return ReconcileReport(
         scope=scope,
         desired=plan.desired,
@@ -563,10 +563,6 @@ def child_failure(error: str, cause: str) -> tuple[str, str]:
     return error or "InternalError", cause
 
 
-def _clip(text: str, limit: int = MAX_CAUSE) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundOutcome:
     """How the round's child executions ended, in brief: counted, and within the round's share
     of bytes, its first failures and the pairs it did (by their place: [round, index])."""
@@ -581,7 +577,11 @@ def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundO
         name, cause = child_failure(pair.error.error, pair.error.cause)
         outcome.failed_count += 1
         logger.warning(
-            "pair failed", pair=pair.label, error=name, cause=_clip(cause), execution=pair.name
+            "pair failed",
+            pair=pair.label,
+            error=name,
+            cause=network.clip(cause),
+            execution=pair.name,
         )
         if len(outcome.failed) < ROUND_LISTED:
             outcome.failed.append(
@@ -590,7 +590,7 @@ def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundO
                     group=pair.group,
                     action=pair.action,
                     error=name,
-                    cause=_clip(f"{cause} (execution {pair.name})"),
+                    cause=network.clip(f"{cause} (execution {pair.name})"),
                 )
             )
     while outcome.failed and len(json.dumps(outcome.dump())) > doc.outcome_bytes:
@@ -639,7 +639,7 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
     if error is not None:
         name, cause = _error_of(error)
         outcome.failed_count += 1
-        outcome.failed.append(ReconcileFailure(error=name, cause=_clip(cause)))
+        outcome.failed.append(ReconcileFailure(error=name, cause=network.clip(cause)))
     outcome.failed = within_bytes(outcome.failed[:MAX_LISTED], FAILED_LIST_BYTES)
     if outcome.dry_run:
         pass  # a plan, not a run: its failures are what a real run would meet
@@ -724,7 +724,7 @@ def round_outcome(item: dict[str, Any]) -> RoundOutcome:
     cause = f"round {number} ({pairs} pairs) failed: {item.get('Cause') or 'no cause'}"
     execution = item.get("ExecutionArn")
     failure = ReconcileFailure(
-        error=error, cause=_clip(f"{cause} (execution {execution})" if execution else cause)
+        error=error, cause=network.clip(f"{cause} (execution {execution})" if execution else cause)
     )
     return RoundOutcome(round=number, failed_count=pairs, failed=[failure])
 

@@ -8,7 +8,6 @@ routes whose target is this very peering are removed. Running either twice chang
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -17,12 +16,13 @@ from pydantic import ValidationError
 from . import ec2, locks, ownership, policy, states, traffic
 from .aws import Access, Location
 from .errors import (
-    ERROR_NAMES,
+    SUMMARY_CAUSE,
     AcceptDenied,
     InvalidInput,
     NotManaged,
     PeeringError,
     TransientAwsError,
+    summarize_error,
 )
 from .groups import TAG_ACCEPT_FROM
 from .locations import location_for
@@ -44,7 +44,7 @@ from .observability import logger
 from .planning import check_explicit
 from .settings import Settings
 
-MAX_CAUSE = 2000
+MAX_CAUSE = SUMMARY_CAUSE
 #: An id or name copied from an input into a failure report is clipped to this.
 MAX_ID = 256
 DELETE_WAIT_SECONDS = 30.0
@@ -59,39 +59,6 @@ READ_RETRY_SECONDS = 2.0
 
 
 # ------------------------------------------------------------------------- error summaries
-def summarize_error(error: Any, doc: dict[str, Any] | None = None) -> tuple[str, str]:
-    """A short error name from the documented set, and a cause that names field or resource."""
-    if isinstance(error, dict):
-        name, cause = str(error.get("Error", "")), str(error.get("Cause", ""))
-    else:
-        name, cause = "InternalError", str(error)
-    try:
-        details = json.loads(cause)
-    except ValueError:
-        details = None
-    if isinstance(details, dict) and "errorMessage" in details:
-        cause = str(details["errorMessage"])
-        name = str(details.get("errorType") or name)
-    if name in ("States.Timeout", "States.HeartbeatTimeout"):
-        if doc and doc.get("VpcPeeringConnectionId") and doc.get("Status") != states.ACTIVE:
-            name = "AcceptTimeout"
-            cause = (
-                f"{doc.get('VpcPeeringConnectionId')} was not accepted in time: the accept "
-                "function did not report back (check the accept policy and its logs)"
-            )
-        else:
-            name = "Timeout"
-            cause = f"a step timed out: {cause}".strip()
-    elif name.endswith(("AccessDeniedException", ".AccessDenied")):
-        # The state machine's own call was refused (its role may not invoke or put events).
-        cause = f"{name}: {cause}" if cause else name
-        name = "AccessDenied"
-    elif name not in ERROR_NAMES:
-        cause = f"{name}: {cause}" if cause else name
-        name = "InternalError"
-    return name, cause[:MAX_CAUSE]
-
-
 # ---------------------------------------------------------------------------- compensation
 class _Undo:
     """What compensation removed so far, and what it still meant to remove (for the cause of a
