@@ -5,6 +5,7 @@ table), so that each refusal is published once."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -39,21 +40,25 @@ def digest_of(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
+def _item(access: Access, settings: Settings, key: str) -> dict[str, Any]:
+    """One item of the lock table, read consistently (empty when there is none)."""
+    hub = _hub(settings)
+    with aws_call(f"dynamodb:GetItem {settings.lock_table_name}", hub):
+        item: dict[str, Any] = (
+            access.client("dynamodb", hub)
+            .get_item(
+                TableName=settings.lock_table_name, Key={"LockId": {"S": key}}, ConsistentRead=True
+            )
+            .get("Item", {})
+        )
+    return item
+
+
 def announced(access: Access, settings: Settings) -> set[str]:
     """The digests of the news already announced."""
     if not settings.lock_table_name:
         return set()
-    hub = _hub(settings)
-    with aws_call(f"dynamodb:GetItem {settings.lock_table_name}", hub):
-        item = (
-            access.client("dynamodb", hub)
-            .get_item(
-                TableName=settings.lock_table_name,
-                Key={"LockId": {"S": ANNOUNCED_KEY}},
-                ConsistentRead=True,
-            )
-            .get("Item", {})
-        )
+    item = _item(access, settings, ANNOUNCED_KEY)
     return set(item.get("Keys", {}).get("SS", []))
 
 
@@ -90,17 +95,7 @@ def read_approvals(access: Access, settings: Settings) -> dict[str, dict[str, ob
     """The recorded decisions by key (``approval_key``), as stored."""
     if not settings.lock_table_name:
         return {}
-    hub = _hub(settings)
-    with aws_call(f"dynamodb:GetItem {settings.lock_table_name}", hub):
-        item = (
-            access.client("dynamodb", hub)
-            .get_item(
-                TableName=settings.lock_table_name,
-                Key={"LockId": {"S": APPROVALS_KEY}},
-                ConsistentRead=True,
-            )
-            .get("Item", {})
-        )
+    item = _item(access, settings, APPROVALS_KEY)
     found: dict[str, dict[str, object]] = {}
     for key, value in item.get("Approvals", {}).get("M", {}).items():
         fields = value.get("M", {})
