@@ -43,7 +43,7 @@ HUB, MEMBER = "123456789012", "111111111111"
 REGIONS = ("us-east-1", "us-west-2")
 LOCATIONS = tuple((account, region) for account in (HUB, MEMBER) for region in REGIONS)
 WINDOW_SECONDS = 5
-#: The reconcile's wait after its window (functions/vpc_peering/reconcile.py SETTLE_SECONDS).
+#: The reconcile's wait after its window (functions/vpc_peering/tag_start.py SETTLE_SECONDS).
 SETTLE_SECONDS = 5
 GROUP = "bench"
 PARAMETERS = {

@@ -39,7 +39,7 @@ from .policy import parameter_name, set_group, write_policy
 HUB, MEMBER = "123456789012", "111111111111"
 REGIONS = ("us-east-1", "us-west-2")
 WINDOW_SECONDS = 2
-#: The reconcile's wait after its window (functions/vpc_peering/reconcile.py SETTLE_SECONDS).
+#: The reconcile's wait after its window (functions/vpc_peering/tag_start.py SETTLE_SECONDS).
 SETTLE_SECONDS = 5
 PARAMETERS = {
     "AllowedAccountIds": f"{HUB},{MEMBER}",

@@ -80,6 +80,12 @@ QUOTA_CODES = frozenset(
 
 
 _SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_name(text: str) -> str:
+    """``text`` in the characters an execution name and an S3 key of ours share."""
+    return _NAME_UNSAFE.sub("-", text)
 
 
 def session_name(stack_name: str, execution: str) -> str:

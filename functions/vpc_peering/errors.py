@@ -11,6 +11,12 @@ from typing import Any
 
 from . import states
 
+#: The error a member the group policy refuses is listed with (Refused): the policy working,
+#: not a failure.
+GROUP_POLICY_DENIED = "GroupPolicyDenied"
+#: The failure a reconcile lists when the group policy cannot be used (every group closed).
+GROUP_POLICY_INVALID = "GroupPolicyInvalid"
+
 
 class PeeringError(Exception):
     """Base of every error this tool reports by name; the message names the field or resource."""

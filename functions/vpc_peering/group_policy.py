@@ -27,10 +27,6 @@ from .models.messages import parse
 from .models.vocabulary import AccountId, GroupName, Region, _Strict
 from .observed import Vpc
 
-#: The error a refused member is listed with (Refused).
-DENIED = "GroupPolicyDenied"
-#: The failure a reconcile lists when the policy cannot be used (every group closed).
-UNUSABLE = "GroupPolicyInvalid"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 

@@ -14,10 +14,18 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from . import group_policy, ownership, planning, policy, states, traffic
-from .errors import AcceptDenied, CidrOverlap, InvalidInput, PeeringError, PeeringExists
+from .actions import ACTIONS, Action, clip
+from .errors import (
+    GROUP_POLICY_INVALID,
+    AcceptDenied,
+    CidrOverlap,
+    InvalidInput,
+    PeeringError,
+    PeeringExists,
+)
 from .groups import (
     TAG_ACCEPT_FROM,
     TAG_ALLOW,
@@ -53,45 +61,12 @@ from .observed import (
 from .settings import Settings
 from .sides import incoming_view, resolve_sides
 
-Action = Literal[
-    "create", "repair", "remove", "accept", "repair-incoming", "remove-incoming", "reject"
-]
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    """What an action is: the machine it starts, the report count and list it adds to when
-    it ends well, what a dry run calls it, and whether it frees routes and quota (those run
-    in the first rounds)."""
-
-    machine: Literal["create", "cleanup"]
-    counter: Literal["created", "repaired", "removed", "accepted", "rejected"]
-    shown: str
-    frees: bool = False
-
-
-#: Every action, once.
-ACTIONS: dict[Action, ActionSpec] = {
-    "create": ActionSpec("create", "created", "create"),
-    "repair": ActionSpec("create", "repaired", "repair"),
-    "remove": ActionSpec("cleanup", "removed", "remove", frees=True),
-    "accept": ActionSpec("create", "accepted", "accept"),
-    "repair-incoming": ActionSpec("create", "repaired", "repair"),
-    "remove-incoming": ActionSpec("cleanup", "removed", "remove", frees=True),
-    "reject": ActionSpec("cleanup", "rejected", "reject"),
-}
 #: Items of one round at most: the round's Map runs them MaxParallelPairs at a time, and
 #: its output (one result per item) stays far below Step Functions' 256 KB.
 MAX_ROUND_ITEMS = 40
 #: vpc-peering:allow rules one VPC's security groups may ask for, all groups together (EC2's
 #: default is 60 inbound rules per security group; these travel in the plan, once per side).
 MAX_ALLOW_RULES = 20
-#: A failure's cause at most (an unexpected exception's text can be anything, of any length).
-MAX_CAUSE = 400
-
-
-def clip(text: str, limit: int = MAX_CAUSE) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def failure(exc: Exception, **subject: str | None) -> ReconcileFailure:
@@ -388,7 +363,7 @@ def plan_network(
         plan.policy_closed = policy_state.closed_line()
         if plan.members or _group_peerings(net):
             plan.failed.append(
-                ReconcileFailure(error=group_policy.UNUSABLE, cause=clip(plan.policy_closed))
+                ReconcileFailure(error=GROUP_POLICY_INVALID, cause=clip(plan.policy_closed))
             )
     # Without a usable policy there are no members (admit admits none), and the removals
     # below are not planned: every group peering is left as it is.

@@ -1,4 +1,4 @@
-"""The reconcile machine's steps, and the starter that turns tag changes into reconciles.
+"""The reconcile machine's first step, Discover, and the read-only network status.
 
 Discover reads every managed account and region once (tagged VPCs, their route tables, every
 peering), decides with ``network`` (pure), and builds each pair's work once, fully formed (a
@@ -6,35 +6,30 @@ peering), decides with ``network`` (pure), and builds each pair's work once, ful
 bucket, which the reconcile machine's distributed Map reads (``ItemReader``). A round's child
 starts the create or cleanup machine for each of its pairs, RecordRound sums up how they ended
 (the pairs done by their place in the plan), and Report names them from the plan object and
-turns it all into the execution's result. One reconcile changes the network at a time (the
-reconcile lease).
+turns it all into the execution's result (``outcomes``). One reconcile changes the network at a
+time (the reconcile lease). Tag changes start reconciles in ``tag_start``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from . import ec2, group_policy, hub_store, locks, network, status
-from .aws import Access, Location, aws_call
+from .actions import ACTIONS, clip
+from .aws import Access, Location, safe_name
 from .errors import (
+    GROUP_POLICY_DENIED,
     ConfigurationError,
     InvalidInput,
     PeeringError,
     ReconcileInProgress,
     TransientAwsError,
-    summarize_error,
 )
 from .groups import MANAGED_TAGS, TAG_ALLOW, VpcKey
 from .locations import check_allowed, location_for
-from .models.documents import TagChangeOutcome
 from .models.messages import parse
 from .models.network import (
     Announcement,
@@ -45,56 +40,37 @@ from .models.network import (
     PendingJoin,
     PlannedPair,
     ReconcileFailure,
-    ReconcileIgnored,
-    ReconcileOutcome,
     ReconcilePair,
     ReconcileRefusal,
     ReconcileReport,
     ReconcileScope,
-    ReconcileSkip,
-    RoundInput,
-    RoundOutcome,
-    RoundResult,
     RoundRun,
 )
-from .models.requests import ReconcileRequest, StatusRequest, TagChangeEvent
+from .models.requests import ReconcileRequest, StatusRequest
 from .models.vocabulary import TAG_MANAGED_BY
 from .network import LocationView, Scope, WorkItem
 from .observability import logger
+from .outcomes import MAX_LISTED, within_bytes
+from .plan_store import plan_key, write_plan
 from .settings import Settings
 
-#: Failures and skips listed in a report (all are counted); the rest are in the history.
-MAX_LISTED = 100
-#: Failures a round passes on in full (the rest counted): every round's outcome must fit the
-#: reconcile execution's 256 KB state, however many rounds and failures there are.
-ROUND_LISTED = 3
 #: Every round's outcome together (the distributed Map's result, in the reconcile's state):
 #: each round gets its share, at least MIN_OUTCOME_BYTES (its counts always fit).
 ROUND_OUTCOMES_BYTES = 64 * 1024
 MIN_OUTCOME_BYTES = 400
-MAX_CAUSE = network.MAX_CAUSE
 #: Discover's output (the report, without the rounds: they are in the plan object) at most,
 #: leaving room in the 256 KB state for the rounds' outcomes.
 MAX_PLAN_BYTES = 160 * 1024
-#: Where the plan objects are, in the plan bucket (the only prefix Discover may write).
-PLAN_PREFIX = "plans/"
 #: Bytes of JSON the lists of a report may take: Discover's (Failed, Skipped, Ignored,
 #: RemovalsHeld, shared), a dry run's Plan, the pairs created, removed and repaired (together).
 #: Every item is counted; the first are listed, their causes clipped.
 REPORT_LIST_BYTES = 56 * 1024
-FAILED_LIST_BYTES = 32 * 1024
 PLAN_LIST_BYTES = 48 * 1024
-DONE_LIST_BYTES = 40 * 1024
-#: A reconcile started by tag events begins this long after its window ends: time for EC2 to
-#: show the last tag change of the window (eventual consistency), and for clocks to differ.
-SETTLE_SECONDS = 5
 READ_THREADS = 8
 #: Reads of one location Discover tries (each after the client's own retries) before it
 #: reports the location as not read; the pause grows by this much after each.
 READ_ATTEMPTS = 3
 READ_RETRY_SECONDS = 2.0
-_VPC_ARN = re.compile(r"^arn:aws[a-z-]*:ec2:([a-z0-9-]+):([0-9]{12}):vpc/(vpc-[0-9a-f]+)$")
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 # -------------------------------------------------------------------------------- discover
@@ -229,7 +205,7 @@ def read_policy(
         stored = hub_store.read_approvals(access, settings)
     except PeeringError as exc:
         logger.warning("group policy not read", parameter=parameter, error=exc.name)
-        problem = network.clip(f"could not be read ({exc})")
+        problem = clip(f"could not be read ({exc})")
         return group_policy.PolicyState(parameter, problem=problem), {}
     return group_policy.read(parameter, text), group_policy.approvals_of(stored)
 
@@ -285,8 +261,8 @@ def refusal_of(refusal: group_policy.Refusal) -> ReconcileRefusal:
         vpc_id=refusal.key.vpc_id,
         account_id=refusal.key.account_id,
         region=refusal.key.region,
-        error=group_policy.DENIED,
-        cause=network.clip(refusal.cause),
+        error=GROUP_POLICY_DENIED,
+        cause=clip(refusal.cause),
     )
 
 
@@ -339,30 +315,8 @@ def pair_ref(requester: VpcKey, accepter: VpcKey, group: str | None) -> Reconcil
     return ReconcilePair(requester=side(requester), accepter=side(accepter), group=group or None)
 
 
-def within_bytes[
-    T: (
-        ReconcilePair,
-        PlannedPair,
-        ReconcileFailure,
-        ReconcileSkip,
-        ReconcileIgnored,
-        ReconcileRefusal,
-        PendingJoin,
-    )
-](items: list[T], budget: int) -> list[T]:
-    """The first of ``items`` whose JSON together takes at most ``budget`` bytes."""
-    kept: list[T] = []
-    size = 0
-    for item in items:
-        size += len(json.dumps(item.dump())) + 2
-        if size > budget:
-            break
-        kept.append(item)
-    return kept
-
-
 def clipped(item: ReconcileFailure) -> ReconcileFailure:
-    return item.model_copy(update={"cause": network.clip(item.cause)})
+    return item.model_copy(update={"cause": clip(item.cause)})
 
 
 def _report(
@@ -374,8 +328,8 @@ def _report(
     """Discover's findings, each list clipped and within its share of ``budget`` bytes (every
     item counted)."""
     held = [pair_ref(w.requester, w.accepter, w.group) for w in plan.removals_held]
-    skipped = [s.model_copy(update={"reason": network.clip(s.reason)}) for s in plan.skipped]
-    ignored = [i.model_copy(update={"reason": network.clip(i.reason)}) for i in plan.ignored]
+    skipped = [s.model_copy(update={"reason": clip(s.reason)}) for s in plan.skipped]
+    ignored = [i.model_copy(update={"reason": clip(i.reason)}) for i in plan.ignored]
     return ReconcileReport(
         scope=scope,
         desired=plan.desired,
@@ -413,7 +367,7 @@ def dry_run_document(
     planned = [
         PlannedPair(
             **pair_ref(item.requester, item.accepter, item.group).model_dump(),
-            action=network.ACTIONS[item.action].shown,
+            action=ACTIONS[item.action].shown,
             reason=item.reason,
         )
         for item in ordered
@@ -465,7 +419,7 @@ def plan_document(
 
 def pair_run(item: WorkItem, plan: network.NetworkPlan, name: str, settings: Settings) -> PairRun:
     """One pair's work as its child execution runs it: machine, name, input."""
-    spec = network.ACTIONS[item.action]
+    spec = ACTIONS[item.action]
     machine = (
         settings.cleanup_state_machine_arn
         if spec.machine == "cleanup"
@@ -486,347 +440,17 @@ def pair_run(item: WorkItem, plan: network.NetworkPlan, name: str, settings: Set
     )
 
 
-def plan_key(execution_name: str) -> str:
-    return f"{PLAN_PREFIX}{_NAME_UNSAFE.sub('-', execution_name)}.json"
-
-
-def write_plan(doc: NetworkPlanDocument, access: Access, settings: Settings) -> None:
-    """The rounds, as the distributed Map reads them: a JSON array, one item per round."""
-    if not doc.rounds:
-        return
-    if not settings.plan_bucket_name:
-        raise ConfigurationError("PLAN_BUCKET_NAME is not configured")
-    body = json.dumps([round_.dump() for round_ in doc.rounds]).encode()
-    hub = Location(settings.hub_account_id, settings.hub_region)
-    with aws_call(f"s3:PutObject {doc.plan_key}", hub):
-        access.client("s3", hub).put_object(
-            Bucket=settings.plan_bucket_name,
-            Key=doc.plan_key,
-            Body=body,
-            ContentType="application/json",
-        )
-
-
-def read_plan(key: str, access: Access, settings: Settings) -> list[RoundRun]:
-    """The plan object's rounds; [] (logged) when it cannot be read: the report still counts
-    everything, it only cannot name the pairs done."""
-    if not key or not settings.plan_bucket_name:
-        return []
-    hub = Location(settings.hub_account_id, settings.hub_region)
-    try:
-        with aws_call(f"s3:GetObject {key}", hub):
-            body = access.client("s3", hub).get_object(Bucket=settings.plan_bucket_name, Key=key)
-            rounds = json.loads(body["Body"].read())
-        return [RoundRun.model_validate(r) for r in rounds]
-    except Exception as exc:  # the report goes on without the names
-        logger.warning("plan not read", key=key, error=type(exc).__name__)
-        return []
-
-
-def delete_plan(key: str, access: Access, settings: Settings) -> None:
-    """The plan object is done with (the bucket's lifecycle rule expires any left behind)."""
-    if not key or not settings.plan_bucket_name:
-        return
-    hub = Location(settings.hub_account_id, settings.hub_region)
-    try:
-        with aws_call(f"s3:DeleteObject {key}", hub):
-            access.client("s3", hub).delete_object(Bucket=settings.plan_bucket_name, Key=key)
-    except Exception as exc:  # expired by the lifecycle rule instead
-        logger.warning("plan not deleted", key=key, error=type(exc).__name__)
-
-
 # ---------------------------------------------------------------------------------- rounds
 def child_name(reconcile: str, round_number: int, index: int) -> str:
     """A child execution's name: the reconcile's, its round and place (at most 80 characters
     of [A-Za-z0-9_-]; a long reconcile name keeps its start and a hash of the whole)."""
-    base = _NAME_UNSAFE.sub("-", reconcile)
+    base = safe_name(reconcile)
     if len(base) > 60:
         base = f"{base[:51]}-{hashlib.sha256(reconcile.encode()).hexdigest()[:8]}"
     return f"{base}-{round_number:03d}-{index:02d}"
 
 
-def child_failure(error: str, cause: str) -> tuple[str, str]:
-    """The error name and cause a failed child execution ended with. Step Functions reports a
-    failed ``startExecution.sync`` as States.TaskFailed whose cause is the child's
-    DescribeExecution, as JSON; anything else (the start itself refused) is its own error."""
-    try:
-        details = json.loads(cause)
-    except ValueError:
-        details = None
-    if isinstance(details, dict):
-        name = details.get("Error") or details.get("error")
-        text = details.get("Cause") or details.get("cause") or ""
-        if name:
-            return str(name), str(text)
-    if error == "States.Timeout":
-        return "Timeout", "the child execution outlived its task's TimeoutSeconds"
-    return error or "InternalError", cause
-
-
-def record_round(doc: RoundResult, access: Access, settings: Settings) -> RoundOutcome:
-    """How the round's child executions ended, in brief: counted, and within the round's share
-    of bytes, its first failures and the pairs it did (by their place: [round, index])."""
-    outcome = RoundOutcome(round=doc.round)
-    done: list[tuple[int, int]] = []
-    for index, pair in enumerate(doc.pairs):
-        if pair.error is None:
-            count = network.ACTIONS[pair.action].counter  # type: ignore[index]
-            setattr(outcome, count, getattr(outcome, count) + 1)
-            done.append((doc.round, index))
-            continue
-        name, cause = child_failure(pair.error.error, pair.error.cause)
-        outcome.failed_count += 1
-        logger.warning(
-            "pair failed",
-            pair=pair.label,
-            error=name,
-            cause=network.clip(cause),
-            execution=pair.name,
-        )
-        if len(outcome.failed) < ROUND_LISTED:
-            outcome.failed.append(
-                ReconcileFailure(
-                    pair=pair.label,
-                    group=pair.group,
-                    action=pair.action,
-                    error=name,
-                    cause=network.clip(f"{cause} (execution {pair.name})"),
-                )
-            )
-    while outcome.failed and len(json.dumps(outcome.dump())) > doc.outcome_bytes:
-        outcome.failed.pop()
-    room = doc.outcome_bytes - len(json.dumps(outcome.dump()))
-    for position in done:
-        room -= len(json.dumps(position)) + 2  # and its ", "
-        if room < 0:
-            break
-        outcome.done.append(position)
-    return outcome
-
-
-# ---------------------------------------------------------------------------------- report
-def report(raw: Any, execution_name: str, access: Access, settings: Settings) -> ReconcileOutcome:
-    """The reconcile's result: Discover's findings and every round's outcome summed; give the
-    lease back. Ends INCOMPLETE (ReconcileIncomplete, the failed pairs named) when anything
-    did not converge, FAILED with the error when the reconcile itself could not run."""
-    state = raw if isinstance(raw, dict) else {}
-    locks.release(access, settings, *locks.reconcile_lease(execution_name))
-    error = state.get("Error")
-    if "Report" not in state:
-        # Discover failed: nothing was decided, nothing changed.
-        name, cause = _error_of(error)
-        return ReconcileOutcome(
-            scope=ReconcileScope(
-                accounts=sorted(settings.allowed_account_ids),
-                regions=sorted(settings.managed_regions),
-            ),
-            execution_name=execution_name,
-            status="FAILED",
-            error=name,
-            cause=cause,
-        )
-    outcome = ReconcileOutcome.model_validate({**state["Report"], "ExecutionName": execution_name})
-    done: list[tuple[int, int]] = []
-    for item in state.get("Rounds") or []:
-        if isinstance(item, dict):
-            result = round_outcome(item)
-            _add_round(outcome, result)
-            done += result.done
-    key = str(state.get("PlanKey") or "")
-    if done:
-        _list_done(outcome, done, read_plan(key, access, settings))
-    delete_plan(key, access, settings)
-    if error is not None:
-        name, cause = _error_of(error)
-        outcome.failed_count += 1
-        outcome.failed.append(ReconcileFailure(error=name, cause=network.clip(cause)))
-    outcome.failed = within_bytes(outcome.failed[:MAX_LISTED], FAILED_LIST_BYTES)
-    if outcome.dry_run:
-        pass  # a plan, not a run: its failures are what a real run would meet
-    elif outcome.removals_held_count:
-        outcome.status, outcome.error = "FAILED", "RemovalsHeld"
-        outcome.cause = held_cause(outcome, settings)
-    elif outcome.failed_count:
-        outcome.status, outcome.error = "INCOMPLETE", "ReconcileIncomplete"
-        outcome.cause = incomplete_cause(outcome)
-        if outcome.group_policy and any(f.error == group_policy.UNUSABLE for f in outcome.failed):
-            # The one line first: what the operator must fix before any group changes again.
-            outcome.cause = f"{outcome.group_policy}. {outcome.cause}"
-    logger.info(
-        "reconciled",
-        status=outcome.status,
-        pairs_desired=outcome.desired,
-        pairs_created=outcome.created,
-        pairs_repaired=outcome.repaired,
-        pairs_removed=outcome.removed,
-        pairs_unchanged=outcome.unchanged,
-        pairs_failed=outcome.failed_count,
-    )
-    return outcome
-
-
-def _list_done(
-    outcome: ReconcileOutcome, done: list[tuple[int, int]], rounds: list[RoundRun]
-) -> None:
-    """The pairs the rounds made, removed and repaired, named from the plan object by their
-    place in it, within the report's byte budget."""
-    lists = {
-        "created": outcome.created_pairs,
-        "removed": outcome.removed_pairs,
-        "repaired": outcome.repaired_pairs,
-    }
-    size = 0
-    for number, index in done:
-        try:
-            run = rounds[number].pairs[index]
-        except (IndexError, TypeError):
-            logger.warning("pair done not in the plan", round=number, index=index)
-            continue
-        counter = network.ACTIONS[run.action].counter  # type: ignore[index]
-        if counter not in lists:
-            continue
-        pair = ReconcilePair(requester=run.requester, accepter=run.accepter, group=run.group)
-        size += len(json.dumps(pair.dump())) + 2
-        if size > DONE_LIST_BYTES:
-            break
-        lists[counter].append(pair)
-
-
-def held_cause(outcome: ReconcileOutcome, settings: Settings) -> str:
-    """Why a reconcile with held removals ends as it does, and what to do."""
-    count = outcome.removals_held_count
-    cause = (
-        f"{count} group peering removals held: more than MaxRemovalsPerReconcile "
-        f"({settings.max_removals_per_reconcile}) in one reconcile, so none was removed (the "
-        "creates and repairs went on). If the tag changes are meant, run the reconcile again "
-        'with {"ConfirmRemovals": true} (vpc-peering reconcile --confirm-removals); '
-        "otherwise put the tags back. The pairs are listed under RemovalsHeld"
-    )
-    if outcome.failed_count:
-        cause += f"; and {incomplete_cause(outcome, limit=20_000)}"
-    return cause
-
-
-def round_outcome(item: dict[str, Any]) -> RoundOutcome:
-    """A round's entry in RunRounds' results: the outcome RecordRound made, or, when the round's
-    child execution failed, that execution's result (Status FAILED, Error, Cause, Input: Step
-    Functions returns a failed child's result unchanged, "ResultWriter (Map)"). Every pair of a
-    failed round counts as not converged: which of them did is not known here."""
-    if item.get("Status") != "FAILED":
-        return RoundOutcome.model_validate(item)
-    number, pairs = -1, 1
-    try:
-        planned = RoundInput.model_validate(json.loads(str(item.get("Input"))))
-        number, pairs = planned.round, max(len(planned.pairs), 1)
-    except ValueError:  # pydantic's ValidationError is a ValueError, as JSON's is
-        pass
-    error = str(item.get("Error") or "InternalError")
-    cause = f"round {number} ({pairs} pairs) failed: {item.get('Cause') or 'no cause'}"
-    execution = item.get("ExecutionArn")
-    failure = ReconcileFailure(
-        error=error, cause=network.clip(f"{cause} (execution {execution})" if execution else cause)
-    )
-    return RoundOutcome(round=number, failed_count=pairs, failed=[failure])
-
-
-def _add_round(outcome: ReconcileOutcome, result: RoundOutcome) -> None:
-    outcome.add(result)
-    outcome.failed += result.failed
-
-
-def _error_of(error: Any) -> tuple[str, str]:
-    if not isinstance(error, dict):
-        return "InternalError", "the reconcile failed without an error"
-    return summarize_error(error)
-
-
-def incomplete_cause(outcome: ReconcileOutcome, limit: int = 30_000) -> str:
-    """Every failure listed (as many as the Fail state's cause holds), each with its error."""
-    head = (
-        f"{outcome.failed_count} of the reconcile's pairs did not converge (desired "
-        f"{outcome.desired}, created {outcome.created}, repaired {outcome.repaired}, removed "
-        f"{outcome.removed}, unchanged {outcome.unchanged}): "
-    )
-    parts: list[str] = []
-    size = len(head)
-    for failure in outcome.failed:
-        group = f" [{failure.group}]" if failure.group else ""
-        part = f"{failure.subject}{group}: {failure.error}"
-        if size + len(part) + 2 > limit:
-            break
-        parts.append(part)
-        size += len(part) + 2
-    rest = outcome.failed_count - len(parts)
-    tail = f"; and {rest} more (see the execution output and its child executions)" if rest else ""
-    return head + "; ".join(parts) + tail
-
-
-# ----------------------------------------------------------------------------- tag events
-def vpc_of_event(event: TagChangeEvent) -> VpcKey:
-    """The VPC whose tags changed; the event's account must be the VPC's (a forwarded event
-    keeps the account it happened in)."""
-    match = _VPC_ARN.fullmatch(event.resources[0])
-    if match is None:
-        raise InvalidInput(f"resources[0]: {event.resources[0]!r} is not a VPC ARN")
-    region, account, vpc_id = match.groups()
-    if (account, region) != (event.account, event.region):
-        raise InvalidInput(
-            f"resources[0]: {event.resources[0]} is not in the event's account and region "
-            f"({event.account} {event.region})"
-        )
-    return VpcKey(account, region, vpc_id)
-
-
-def on_tag_change(event: TagChangeEvent, access: Access, settings: Settings) -> TagChangeOutcome:
-    """Queue this VPC's tag change for the next tag-started reconcile, and start that reconcile
-    unless one is queued already (it begins after its time window ends, then takes every change
-    queued by then): at most one tag-started reconcile waits at a time, however many tags
-    change. A change to a VPC outside the managed accounts and regions starts nothing."""
-    vpc = vpc_of_event(event)
-    if not settings.account_allowed(vpc.account_id):
-        return TagChangeOutcome(started=False, reason=f"{vpc}: not in AllowedAccountIds")
-    if not settings.region_managed(vpc.region):
-        return TagChangeOutcome(started=False, reason=f"{vpc}: not in ManagedRegions")
-    window = settings.tag_event_window_seconds
-    number = int(time.time() // window)
-    # Named for the event (a redelivered event starts nothing new: StartExecution is
-    # idempotent by name and input), begun after the window ends.
-    name = f"tags-{window}s-{number}-{_NAME_UNSAFE.sub('-', event.id)[:36]}"
-    not_before = (number + 1) * window + SETTLE_SECONDS
-    where = (vpc.account_id, vpc.region, vpc.vpc_id)
-    if settings.lock_table_name and not locks.queue_tag_change(access, settings, where, name):
-        logger.info("tag change queued", vpc=str(vpc))
-        return TagChangeOutcome(
-            started=False, reason=f"{vpc}: queued for the reconcile waiting to begin"
-        )
-    arn = _start_reconcile(access, settings, name, not_before)
-    logger.info("reconcile started", vpc=str(vpc), execution_arn=arn)
-    return TagChangeOutcome(started=arn is not None, execution_arn=arn, reason=str(vpc))
-
-
-def _start_reconcile(
-    access: Access, settings: Settings, name: str, not_before: float
-) -> str | None:
-    """StartExecution, idempotent by name: the same name and input while the execution runs
-    returns it. None when that name's execution has already ended."""
-    if not settings.reconcile_state_machine_arn:
-        raise ConfigurationError("RECONCILE_STATE_MACHINE_ARN is not configured")
-    moment = datetime.fromtimestamp(not_before, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    hub = Location(settings.hub_account_id, settings.hub_region)
-    with aws_call(f"states:StartExecution {name}", hub):
-        try:
-            started = access.client("stepfunctions", hub).start_execution(
-                stateMachineArn=settings.reconcile_state_machine_arn,
-                name=name,
-                input=json.dumps({"NotBefore": moment, "TagChanges": True}),
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return None
-            raise
-    return str(started["executionArn"])
-
-
+# ---------------------------------------------------------------------------------- status
 def read_status(
     raw_request: Any, execution_name: str, access: Access, settings: Settings
 ) -> NetworkStatus:

@@ -25,7 +25,7 @@ from vpc_peering.models.requests import (
     ReconcileRequest,
     TagChangeEvent,
 )
-from vpc_peering.reconcile import vpc_of_event
+from vpc_peering.tag_start import vpc_of_event
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

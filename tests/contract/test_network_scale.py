@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from vpc_peering import network, reconcile
+from vpc_peering import actions, network, outcomes, reconcile
 from vpc_peering.group_policy import PolicyState, open_policy
 from vpc_peering.models.network import ReconcileScope
 from vpc_peering.models.requests import ReconcileRequest
@@ -137,7 +137,7 @@ def test_a_hostile_member_cannot_push_the_work_out_of_the_plan() -> None:
     assert sum(len(r.pairs) for r in doc.rounds) == 99 * 98 // 2
     # And the document stays within Discover's budget, the causes clipped
     assert len(json.dumps(doc.dump())) <= reconcile.MAX_PLAN_BYTES
-    assert all(len(f.cause) <= reconcile.MAX_CAUSE for f in doc.report.failed)
+    assert all(len(f.cause) <= actions.MAX_CAUSE for f in doc.report.failed)
     assert 0 < len(doc.report.failed) < 99
 
 
@@ -157,7 +157,7 @@ def test_a_round_outcome_fits_its_share_whatever_fails() -> None:
     ]
     result = RoundResult(round=3, reconcile="r", outcome_bytes=400, pairs=pairs)
     # When recorded
-    outcome = reconcile.record_round(result, None, settings())  # type: ignore[arg-type]
+    outcome = outcomes.record_round(result, None, settings())  # type: ignore[arg-type]
     # Then it counts them all within its share of bytes
     assert (outcome.created, outcome.failed_count) == (20, 20)
     assert len(json.dumps(outcome.dump())) <= 400

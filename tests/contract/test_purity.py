@@ -22,6 +22,7 @@ PURE = (
     "traffic",
     "states",
     "status",
+    "actions",
 )
 #: Modules that call AWS, or are steps of a machine (they act).
 ACTING = (
@@ -33,6 +34,9 @@ ACTING = (
     "acceptance",
     "callbacks",
     "reconcile",
+    "outcomes",
+    "plan_store",
+    "tag_start",
     "runtime",
     "handlers",
 )
@@ -64,3 +68,23 @@ def test_a_pure_module_imports_nothing_that_acts(module: str) -> None:
     acting = sorted(m for m in loaded if m.split(".")[:2] in (["vpc_peering", a] for a in ACTING))
     assert acting == [], acting
     assert "boto3" not in loaded
+
+
+#: Steps that only count, report or start a reconcile, and what stays out of their cold start:
+#: the planner, the group policy and the readers of the network (Discover's).
+LIGHT_STEPS = ("record_round", "reconcile_report", "tag_change")
+PLANNER_AND_READERS = ("network", "planning", "group_policy", "ec2", "reconcile", "status")
+
+
+@pytest.mark.parametrize("handler", LIGHT_STEPS)
+def test_a_step_that_only_counts_or_starts_imports_neither_planner_nor_readers(
+    handler: str,
+) -> None:
+    # Given a reconcile step that counts results or starts a reconcile
+    # When its handler is imported alone, as a cold start does
+    loaded = imported_by(f"handlers.{handler}")
+    # Then the planner and the network readers did not come with it
+    heavy = sorted(
+        m for m in loaded if m.split(".")[:2] in (["vpc_peering", h] for h in PLANNER_AND_READERS)
+    )
+    assert heavy == [], heavy

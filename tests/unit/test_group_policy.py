@@ -7,9 +7,8 @@ import json
 
 import pytest
 
+from vpc_peering.errors import GROUP_POLICY_DENIED, GROUP_POLICY_INVALID
 from vpc_peering.group_policy import (
-    DENIED,
-    UNUSABLE,
     Approval,
     PolicyState,
     approvals_of,
@@ -221,7 +220,7 @@ def test_without_a_usable_policy_nothing_about_groups_changes(
     assert plan.work == []
     assert plan.refused == []
     [failure] = plan.failed
-    assert failure.error == UNUSABLE
+    assert failure.error == GROUP_POLICY_INVALID
     assert failure.cause.startswith(f"group policy {PARAMETER}: ")
     assert plan.policy_closed is not None
 
@@ -240,7 +239,7 @@ def test_refusals_are_listed_for_the_scope_only(world: World, settings: Settings
     plan = plan_network(world.views(), Scope(group="dev"), settings, policy(rules))
     assert [r.group for r in plan.refused] == ["dev"]
     assert sorted(r.group for r in plan.all_refused) == ["dev", "prod"]
-    assert DENIED == "GroupPolicyDenied"
+    assert GROUP_POLICY_DENIED == "GroupPolicyDenied"
 
 
 def test_a_join_that_needs_approval_waits_and_nothing_is_made(

@@ -12,10 +12,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from vpc_peering import network
+from vpc_peering.actions import ACTIONS, MAX_CAUSE
 from vpc_peering.errors import AccessDenied, InvalidInput
 from vpc_peering.groups import Member, VpcKey, allow_rules, membership, wanted_pairs
 from vpc_peering.network import (
-    ACTIONS,
     MAX_ROUND_ITEMS,
     Scope,
     WorkItem,
@@ -770,7 +770,7 @@ def test_an_unexpected_error_planning_one_pair_is_that_pairs_failure(
         (f"{x} ~ {c}", "InternalError") for x in (a, b)
     )
     assert all(f.cause.startswith("RuntimeError: boom") for f in plan.failed)
-    assert all(len(f.cause) <= network.MAX_CAUSE for f in plan.failed)
+    assert all(len(f.cause) <= MAX_CAUSE for f in plan.failed)
     assert actions(plan.work) == [("create", pair(a, b))]
 
 

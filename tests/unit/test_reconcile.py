@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from vpc_peering import locks, reconcile, teardown
+from vpc_peering import locks, outcomes, reconcile, tag_start, teardown
 from vpc_peering.aws import Access
 from vpc_peering.errors import (
     AccountNotAllowed,
@@ -355,7 +355,7 @@ def test_record_round_counts_outcomes_and_names_each_failure(
         }
     )
     # When recorded
-    outcome = reconcile.record_round(result, access, settings)
+    outcome = outcomes.record_round(result, access, settings)
     # Then the counts and each failure's own error name
     assert (outcome.created, outcome.removed, outcome.repaired, outcome.failed_count) == (
         2,
@@ -372,9 +372,11 @@ def test_record_round_counts_outcomes_and_names_each_failure(
 
 
 # ---------------------------------------------------------------------------------- report
-def discovered_state(doc: NetworkPlanDocument, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-    """The reconcile machine's state after its rounds: the plan, rounds replaced by outcomes."""
-    return {**doc.dump(), "Rounds": outcomes}
+def discovered_state(
+    doc: NetworkPlanDocument, round_outcomes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The reconcile machine's state after its rounds: the plan, its rounds' outcomes."""
+    return {**doc.dump(), "Rounds": round_outcomes}
 
 
 def test_report_sums_the_rounds_and_gives_the_lease_back(
@@ -383,9 +385,9 @@ def test_report_sums_the_rounds_and_gives_the_lease_back(
     # Given a discovered mesh of three whose rounds all succeeded
     mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
     doc = reconcile.discover({}, "exec-1", access, settings)
-    outcomes = [{"Round": r.round, "Created": 1, "Done": [[r.round, 0]]} for r in doc.rounds]
+    round_outcomes = [{"Round": r.round, "Created": 1, "Done": [[r.round, 0]]} for r in doc.rounds]
     # When reported
-    result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
+    result = outcomes.report(discovered_state(doc, round_outcomes), "exec-1", access, settings)
     # Then it succeeded with three created, named from the plan object, and the network is
     # free for the next reconcile
     output = result.dump()
@@ -409,9 +411,9 @@ def test_report_of_failed_pairs_is_incomplete_naming_each_pair_and_error(
     mesh(make_vpc, "blue", "10.0.0.0/16", "10.0.128.0/17")
     doc = reconcile.discover({}, "exec-1", access, settings)
     failed = {"Pair": "x ~ y", "Group": "blue", "Error": "AcceptDenied", "Cause": "untrusted"}
-    outcomes = [{"Round": 0, "Created": 1, "FailedCount": 1, "Failed": [failed]}]
+    round_outcomes = [{"Round": 0, "Created": 1, "FailedCount": 1, "Failed": [failed]}]
     # When reported
-    result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
+    result = outcomes.report(discovered_state(doc, round_outcomes), "exec-1", access, settings)
     # Then ReconcileIncomplete, whose cause lists each failed pair with its error name
     assert (result.status, result.error, result.failed_count) == (
         "INCOMPLETE",
@@ -443,9 +445,9 @@ def test_report_counts_every_pair_of_a_failed_round_and_names_its_error(
         "Error": "InternalError",
         "Cause": "A round's own steps failed",
     }
-    outcomes = [failed_round, *({"Round": r.round, "Created": len(r.pairs)} for r in others)]
+    round_outcomes = [failed_round, *({"Round": r.round, "Created": len(r.pairs)} for r in others)]
     # When reported
-    result = reconcile.report(discovered_state(doc, outcomes), "exec-1", access, settings)
+    result = outcomes.report(discovered_state(doc, round_outcomes), "exec-1", access, settings)
     # Then the other rounds count, the failed round's pairs are failed, its error is named
     assert result.created == sum(len(r.pairs) for r in others)
     assert result.failed_count == len(first.pairs)
@@ -460,7 +462,7 @@ def test_report_of_a_reconcile_that_could_not_start_names_its_error(
     access: Access, settings: Settings
 ) -> None:
     state = {"Request": {}, "Error": {"Error": "InvalidInput", "Cause": "Group: bad"}}
-    result = reconcile.report(state, "exec-1", access, settings)
+    result = outcomes.report(state, "exec-1", access, settings)
     assert (result.status, result.error, result.cause) == ("FAILED", "InvalidInput", "Group: bad")
 
 
@@ -503,9 +505,9 @@ def test_a_tag_change_starts_a_reconcile_after_its_window_and_queues_the_vpc(
     access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the clock 3 s into a 20 s window
-    monkeypatch.setattr(reconcile.time, "time", lambda: 20 * 1000 + 3.0)
+    monkeypatch.setattr(tag_start.time, "time", lambda: 20 * 1000 + 3.0)
     # When a VPC's group tag changes
-    outcome = reconcile.on_tag_change(tag_event(), access, settings)
+    outcome = tag_start.on_tag_change(tag_event(), access, settings)
     # Then a reconcile starts, named for the window and the event, beginning 5 s after the
     # window ends, for the tag changes queued by then
     assert outcome.started
@@ -526,17 +528,17 @@ def test_tag_changes_while_a_reconcile_is_queued_join_it_however_many(
     access: Access, settings: Settings, reconcile_machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a queued reconcile (started, not yet begun)
-    first = reconcile.on_tag_change(tag_event(), access, settings)
+    first = tag_start.on_tag_change(tag_event(), access, settings)
     # When fifty more tag changes arrive, in later windows too, for other VPCs
     for number in range(50):
-        monkeypatch.setattr(reconcile.time, "time", lambda n=number: 20.0 * (1000 + n))
+        monkeypatch.setattr(tag_start.time, "time", lambda n=number: 20.0 * (1000 + n))
         event = tag_event().model_copy(
             update={
                 "id": f"event-{number}",
                 "resources": [f"arn:aws:ec2:{REGION}:{HUB_ACCOUNT}:vpc/vpc-{number:017x}"],
             }
         )
-        outcome = reconcile.on_tag_change(event, access, settings)
+        outcome = tag_start.on_tag_change(event, access, settings)
         assert not outcome.started
         assert "queued" in outcome.reason
     # Then no other execution waits: the queued one will take every VPC
@@ -552,11 +554,11 @@ def test_a_change_after_the_queue_was_taken_starts_the_next_reconcile(
     access: Access, settings: Settings, reconcile_machine: str
 ) -> None:
     # Given a reconcile that took the queue (it runs, past Discover)
-    reconcile.on_tag_change(tag_event(), access, settings)
+    tag_start.on_tag_change(tag_event(), access, settings)
     locks.take_tag_changes(access, settings)
     # When another change arrives
     event = tag_event().model_copy(update={"id": "another-event"})
-    outcome = reconcile.on_tag_change(event, access, settings)
+    outcome = tag_start.on_tag_change(event, access, settings)
     # Then it starts a reconcile of its own, which will take it
     assert outcome.started
     assert outcome.execution_arn is not None
@@ -567,12 +569,12 @@ def test_a_queued_reconcile_that_ended_before_taking_the_queue_is_replaced(
     access: Access, settings: Settings, reconcile_machine: str
 ) -> None:
     # Given the queued reconcile stopped before it began
-    first = reconcile.on_tag_change(tag_event(), access, settings).execution_arn
+    first = tag_start.on_tag_change(tag_event(), access, settings).execution_arn
     sfn = boto3.client("stepfunctions", region_name=REGION)
     sfn.stop_execution(executionArn=first)
     # When another change arrives
     event = tag_event().model_copy(update={"id": "later-event"})
-    outcome = reconcile.on_tag_change(event, access, settings)
+    outcome = tag_start.on_tag_change(event, access, settings)
     # Then a new reconcile takes its place, and both changes are queued for it
     assert outcome.started
     assert (outcome.execution_arn or "").endswith("-later-event")
@@ -620,7 +622,7 @@ def test_a_tag_change_outside_the_managed_scope_starts_nothing(
     region: str,
     reason: str,
 ) -> None:
-    outcome = reconcile.on_tag_change(tag_event(account, region), access, settings)
+    outcome = tag_start.on_tag_change(tag_event(account, region), access, settings)
     assert (outcome.started, reason in outcome.reason) == (False, True)
     sfn = boto3.client("stepfunctions", region_name=REGION)
     assert sfn.list_executions(stateMachineArn=reconcile_machine)["executions"] == []
@@ -631,7 +633,7 @@ def test_a_forged_event_for_a_vpc_of_another_account_is_refused(
 ) -> None:
     event = tag_event().model_copy(update={"account": MEMBER_ACCOUNT})
     with pytest.raises(InvalidInput, match="not in the event's account and region"):
-        reconcile.on_tag_change(event, access, settings)
+        tag_start.on_tag_change(event, access, settings)
 
 
 def test_a_vpc_arn_is_matched_whole_a_final_newline_included() -> None:
@@ -640,7 +642,7 @@ def test_a_vpc_arn_is_matched_whole_a_final_newline_included() -> None:
     event = event.model_copy(update={"resources": [event.resources[0] + "\n"]})
     # When its VPC is read / Then it is refused, the value shown as repr
     with pytest.raises(InvalidInput, match=r"vpc-0a1b2c3d4e5f60718\\n' is not a VPC ARN"):
-        reconcile.vpc_of_event(event)
+        tag_start.vpc_of_event(event)
 
 
 def test_the_lease_key_is_one_for_every_reconcile() -> None:
@@ -666,15 +668,15 @@ def run_child(pair: dict[str, Any], access: Access, settings: Settings) -> dict[
 def run_reconcile(raw: Any, name: str, access: Access, settings: Settings) -> ReconcileOutcome:
     """The reconcile machine, its rounds one after the other, each child run to its end."""
     doc = reconcile.discover(raw, name, access, settings)
-    outcomes = []
+    round_outcomes = []
     for plan in doc.rounds:
         run = round_input(doc, plan.round).dump()
         pairs = [{**p, "Error": run_child(p, access, settings)} for p in run["Pairs"]]
         result = RoundResult.model_validate(
             {"Round": plan.round, "Reconcile": name, "Pairs": pairs}
         )
-        outcomes.append(reconcile.record_round(result, access, settings).dump())
-    return reconcile.report({**doc.dump(), "Rounds": outcomes}, name, access, settings)
+        round_outcomes.append(outcomes.record_round(result, access, settings).dump())
+    return outcomes.report({**doc.dump(), "Rounds": round_outcomes}, name, access, settings)
 
 
 def peerings_of(ec2: Any, group: str) -> dict[frozenset[str], str]:

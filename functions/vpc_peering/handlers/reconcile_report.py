@@ -1,6 +1,6 @@
 """Reconcile machine, last step: the report; the reconcile lease given back."""
 
-from ..reconcile import report
+from ..outcomes import report
 from ..runtime import request_step
 
 lambda_handler = request_step("ReconcileReport", report)
