@@ -61,6 +61,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job 
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency import (
     DEFAULT_MAX_CONCURRENCY_VALUE,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
+    resource_eval_s3 as s3_writer,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
     ToleratedFailureCountDecl,
     ToleratedFailureCountInt,
@@ -104,6 +107,7 @@ def install() -> None:
     _terminal_errors()
     _payload_size()
     _distributed_map_failures()
+    _result_writer()
     _put_events_errors()
 
 
@@ -250,6 +254,8 @@ def _map_run(
     if worker_exception is not None:
         raise worker_exception
     outputs = [job.job_output for job in job_pool.get_closed_jobs()]
+    while len(_ENTRIES) > _KEPT_MAP_RUNS:  # those of Maps without a ResultWriter, oldest first
+        _ENTRIES.pop(next(iter(_ENTRIES)))
     failed = sum(isinstance(output, _FailedChild) for output in outputs)
     total = len(outputs)
     if failed and (
@@ -301,6 +307,10 @@ def _eval_job(self: worker.DistributedItemProcessorWorker, env: Environment, job
             record.execution_counter.results_written.count()
             record.execution_counter.running.offset(-1)
             job_output = env.states.get_input()
+            entry = _child_result(record, child_input, started, "SUCCEEDED")
+            entry["Output"] = json.dumps(job_output, separators=(",", ":"))
+            entry["OutputDetails"] = {"Included": True}
+            _ENTRIES.setdefault(record.map_run_arn, {})[job.job_index] = entry
         else:  # stopped
             record.execution_counter.aborted.count()
             record.item_counter.aborted.count()
@@ -319,6 +329,7 @@ def _eval_job(self: worker.DistributedItemProcessorWorker, env: Environment, job
             record.execution_counter.failed.count()
             record.item_counter.failed.count()
         job_output = _failed_child(record, child_input, started, *error)
+        _ENTRIES.setdefault(record.map_run_arn, {})[job.job_index] = dict(job_output)
     job.job_output = job_output
 
 
@@ -330,22 +341,78 @@ def _failed_child(
     details, as DescribeExecution gives them), whatever the ResultWriter's transformation.
     "ResultWriter (Map)", WriterConfig:
     https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html"""
+    entry = _child_result(record, child_input, started, "FAILED")
+    return _FailedChild({**entry, "Error": error, "Cause": cause})
+
+
+def _child_result(record: Any, child_input: Any, started: str, status: str) -> dict[str, Any]:
+    """A child execution's result, as DescribeExecution gives it (``Transformation`` ``NONE``)."""
     name = str(uuid.uuid4())
     machine = record.map_state_machine_arn
-    return _FailedChild(
-        {
-            "ExecutionArn": f"{machine.replace(':stateMachine:', ':execution:')}:{name}",
-            "Input": json.dumps(child_input, separators=(",", ":")),
-            "InputDetails": {"Included": True},
-            "Name": name,
-            "RedriveCount": 0,
-            "StartDate": started,
-            "StateMachineArn": machine,
-            "Status": "FAILED",
-            "StopDate": _now(),
-            "Error": error,
-            "Cause": cause,
-        }
+    return {
+        "ExecutionArn": f"{machine.replace(':stateMachine:', ':execution:')}:{name}",
+        "Input": json.dumps(child_input, separators=(",", ":")),
+        "InputDetails": {"Included": True},
+        "Name": name,
+        "RedriveCount": 0,
+        "StartDate": started,
+        "StateMachineArn": machine,
+        "Status": status,
+        "StopDate": _now(),
+    }
+
+
+# --------------------------------------------------------------------------- ResultWriter
+#: Each Map Run's child results by item index (as with Transformation NONE), for its
+#: ResultWriter.
+_ENTRIES: dict[str, dict[int, dict[str, Any]]] = {}
+_KEPT_MAP_RUNS = 64
+
+
+def _result_writer() -> None:
+    """ "ResultWriter (Map)": Step Functions "exports executions with the same status to their
+    respective files" under ``<Prefix>/<Map Run id>/`` (``SUCCEEDED_0.json``, ``FAILED_0.json``,
+    ``PENDING_0.json``; JSON arrays of the children's results, as with Transformation NONE)
+    and writes ``manifest.json`` beside them, listing them; the Map's output is the Map Run's
+    ARN and where the manifest is. moto writes an empty manifest only ("TODO: generate result
+    files"): the product reads the files, so the emulator writes them.
+    https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html"""
+    s3_writer.ResourceEvalS3._handle_put_object = staticmethod(_put_results)  # type: ignore[method-assign,assignment]
+
+
+def _put_results(env: Environment, runtime_part: Any, credentials: Any) -> None:
+    parameters = env.stack.pop()
+    env.stack.pop()  # the Map's results: written from the children's, in full
+    client = s3_writer.ResourceEvalS3._get_s3_client(
+        resource_runtime_part=runtime_part, state_credentials=credentials
+    )
+    record = env.map_run_record_pool_manager.get_all().pop()
+    run_id = record.map_run_arn.split(":")[-1]
+    prefix = str(parameters.get("Prefix") or "")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    bucket = parameters["Bucket"]
+    entries = _ENTRIES.pop(record.map_run_arn, {})
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    by_status: dict[str, list[dict[str, Any]]] = {status: [] for status in files}
+    for _, entry in sorted(entries.items()):
+        by_status.setdefault(str(entry["Status"]), []).append(entry)
+    for status, results in by_status.items():
+        if not results:
+            continue
+        key = f"{prefix}{run_id}/{status}_0.json"
+        body = json.dumps(results).encode()
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+        files[status].append({"Key": key, "Size": len(body)})
+    manifest = {
+        "DestinationBucket": bucket,
+        "MapRunArn": record.map_run_arn,
+        "ResultFiles": files,
+    }
+    key = f"{prefix}{run_id}/manifest.json"
+    client.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode())
+    env.stack.append(
+        {"MapRunArn": record.map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}}
     )
 
 

@@ -307,6 +307,10 @@ def reconcile() -> Json:
                 "MaxParallelPairs.$": "$.MaxParallelPairs",
                 "OutcomeBytes.$": "$.OutcomeBytes",
             },
+            result_writer={
+                "Resource": "arn:${Partition}:states:::s3:putObject",
+                "Parameters": {"Bucket": "${PlanBucketName}", "Prefix": "plans/results"},
+            },
             max_concurrency=1,
             result_path="$.Rounds",
             catch=to_report,
@@ -594,6 +598,7 @@ def distributed_map(
     comment: str,
     item_reader: Json,
     item_selector: Json,
+    result_writer: Json,
     max_concurrency: int,
     result_path: str,
     catch: Json,
@@ -601,16 +606,19 @@ def distributed_map(
     states: Sequence[State],
 ) -> State:
     """A Map whose iterations are child executions with histories of their own, its items read
-    by ``item_reader`` (from S3: no item list in the state). A failed child
-    never fails the Map Run (ToleratedFailurePercentage 100: on AWS none is tolerated by
-    default, States.ExceedToleratedFailureThreshold); its entry in the results is its execution
-    result (Status FAILED, Error, Cause), for the next state to read."""
+    by ``item_reader`` (from S3: no item list in the state), its children's results written by
+    ``result_writer`` (to S3: the state gets the manifest's place, however many children failed
+    and however large their inputs). A failed child never fails the Map Run
+    (ToleratedFailurePercentage 100: on AWS none is tolerated by default,
+    States.ExceedToleratedFailureThreshold); its result is its execution's (Status FAILED,
+    Error, Cause, Input), for the next state to read."""
     return name, {
         "Type": "Map",
         "Comment": comment,
         "ItemReader": item_reader,
         "ItemSelector": item_selector,
         "ItemProcessor": _processor(states, "DISTRIBUTED"),
+        "ResultWriter": result_writer,
         "MaxConcurrency": max_concurrency,
         "ToleratedFailurePercentage": 100,
         "Label": name,

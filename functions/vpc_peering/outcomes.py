@@ -26,7 +26,7 @@ from .models.network import (
     RoundRun,
 )
 from .observability import logger
-from .plan_store import delete_plan, read_plan
+from .plan_store import delete_plan, read_plan, round_results
 from .settings import Settings
 
 #: Failures and skips listed in a report (all are counted); the rest are in the history.
@@ -143,11 +143,22 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
         )
     outcome = ReconcileOutcome.model_validate({**state["Report"], "ExecutionName": execution_name})
     done: list[tuple[int, int]] = []
-    for item in state.get("Rounds") or []:
-        if isinstance(item, dict):
-            result = round_outcome(item)
-            _add_round(outcome, result)
-            done += result.done
+    try:
+        results = round_results(state.get("Rounds"), access, settings)
+    except Exception as exc:  # the rounds ran; only what they did cannot be told
+        logger.warning("round results not read", error=type(exc).__name__)
+        outcome.failed_count += 1
+        outcome.failed.append(
+            ReconcileFailure(
+                error="InternalError",
+                cause=clip(f"the rounds' results could not be read ({type(exc).__name__}: {exc})"),
+            )
+        )
+        results = []
+    for item in results:
+        result = round_outcome(item)
+        _add_round(outcome, result)
+        done += result.done
     key = str(state.get("PlanKey") or "")
     if done:
         _list_done(outcome, done, read_plan(key, access, settings))

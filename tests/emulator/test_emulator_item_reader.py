@@ -57,6 +57,14 @@ Resources:
       DefinitionUri: reader.asl.json
       DefinitionSubstitutions:
         Bucket: !Ref Plans
+  Writer:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Name: !Sub ${AWS::StackName}-writer
+      Type: STANDARD
+      DefinitionUri: writer.asl.json
+      DefinitionSubstitutions:
+        Bucket: !Ref Plans
 Outputs:
   BucketName:
     Value: !Ref Plans
@@ -90,11 +98,51 @@ ASL = {
 }
 
 
+#: A Map writing its children's results to the bucket (ResultWriter); an item with "Fail"
+#: fails its child.
+WRITER_ASL = {
+    "StartAt": "Rounds",
+    "States": {
+        "Rounds": {
+            "Type": "Map",
+            "ItemReader": ASL["States"]["Rounds"]["ItemReader"],
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Check",
+                "States": {
+                    "Check": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.Fail", "IsPresent": True, "Next": "Broken"}],
+                        "Default": "Done",
+                    },
+                    "Broken": {"Type": "Fail", "Error": "RoundBroke", "Cause": "as asked"},
+                    "Done": {
+                        "Type": "Pass",
+                        "Result": {"Ok": True},
+                        "ResultPath": "$.Seen",
+                        "End": True,
+                    },
+                },
+            },
+            "MaxConcurrency": 1,
+            "ToleratedFailurePercentage": 100,
+            "ResultWriter": {
+                "Resource": "arn:aws:states:::s3:putObject",
+                "Parameters": {"Bucket": "${Bucket}", "Prefix": "results"},
+            },
+            "ResultPath": "$.Rounds",
+            "End": True,
+        }
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def reader_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
     root = tmp_path_factory.mktemp("reader-stack")
     (root / "template.yaml").write_text(TEMPLATE)
     (root / "reader.asl.json").write_text(json.dumps(ASL))
+    (root / "writer.asl.json").write_text(json.dumps(WRITER_ASL))
     with running_emulator(template=root / "template.yaml", stack_name="reader") as handle:
         yield handle
 
@@ -165,3 +213,52 @@ def test_a_missing_object_fails_the_map(reader_emulator: EmulatorHandle) -> None
     )
     # Then the execution fails (S3's NoSuchKey), it does not run an empty Map
     assert _finished(reader_emulator, started["executionArn"])["status"] == "FAILED"
+
+
+def test_a_result_writer_exports_each_childs_result_by_status(
+    reader_emulator: EmulatorHandle,
+) -> None:
+    # Given three items, the second of which fails its child
+    s3 = reader_emulator.client("s3")
+    bucket = reader_emulator.outputs["BucketName"]
+    items = [{"N": 1}, {"N": 2, "Fail": True}, {"N": 3}]
+    s3.put_object(Bucket=bucket, Key="plans/run-2.json", Body=json.dumps(items).encode())
+    # When the Map runs them with a ResultWriter
+    started = reader_emulator.client("stepfunctions").start_execution(
+        stateMachineArn=reader_emulator.state_machine_arn("Writer"),
+        input=json.dumps({"Key": "plans/run-2.json"}),
+    )
+    execution = _finished(reader_emulator, started["executionArn"])
+    # Then the Map's result is only the Map Run and where its manifest is
+    assert execution["status"] == "SUCCEEDED", execution
+    result = json.loads(execution["output"])["Rounds"]
+    assert set(result) == {"MapRunArn", "ResultWriterDetails"}
+    details = result["ResultWriterDetails"]
+    assert details["Bucket"] == bucket
+    assert details["Key"].startswith("results/")
+    assert details["Key"].endswith("/manifest.json")
+    # And the manifest lists one file per status, of the children's results (Transformation
+    # NONE: each with its input and, when it succeeded, its output as JSON text)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=details["Key"])["Body"].read())
+    assert manifest["MapRunArn"] == result["MapRunArn"]
+    assert manifest["DestinationBucket"] == bucket
+    assert manifest["ResultFiles"]["PENDING"] == []
+
+    def read(status: str) -> list[dict[str, Any]]:
+        (file,) = manifest["ResultFiles"][status]
+        assert file["Key"].endswith(f"/{status}_0.json")
+        body = s3.get_object(Bucket=bucket, Key=file["Key"])["Body"].read()
+        assert file["Size"] == len(body)
+        return list(json.loads(body))
+
+    succeeded = read("SUCCEEDED")
+    assert [json.loads(e["Input"]) for e in succeeded] == [items[0], items[2]]
+    assert [json.loads(e["Output"]) for e in succeeded] == [
+        {**items[0], "Seen": {"Ok": True}},
+        {**items[2], "Seen": {"Ok": True}},
+    ]
+    assert {e["Status"] for e in succeeded} == {"SUCCEEDED"}
+    (failed,) = read("FAILED")
+    assert failed["Status"] == "FAILED"
+    assert (failed["Error"], failed["Cause"]) == ("RoundBroke", "as asked")
+    assert json.loads(failed["Input"]) == items[1]

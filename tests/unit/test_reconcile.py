@@ -458,6 +458,81 @@ def test_report_counts_every_pair_of_a_failed_round_and_names_its_error(
     assert "execution:r/RunRounds:c1" in failure.cause
 
 
+def test_report_reads_the_rounds_results_where_the_result_writer_put_them_however_large(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a discovered mesh, and RunRounds' results exported by its ResultWriter: a manifest
+    # and a file per status, in which twelve failed rounds each carry a 40 KB input (together
+    # past Step Functions' 256 KB, were they in the state) and the real rounds succeeded
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = ENV["PLAN_BUCKET_NAME"]
+    run = "plans/results/run-1"
+    failed = [
+        {
+            "ExecutionArn": f"arn:aws:states:us-east-1:123456789012:execution:r/RunRounds:c{n}",
+            "Input": json.dumps({"Round": 90 + n, "Pairs": [], "Padding": "x" * 40_000}),
+            "Status": "FAILED",
+            "Error": "Lambda.ServiceException",
+            "Cause": "RecordRound could not run",
+        }
+        for n in range(12)
+    ]
+    succeeded = [
+        {
+            "Status": "SUCCEEDED",
+            "Output": json.dumps({"Round": r.round, "Created": len(r.pairs)}),
+        }
+        for r in doc.rounds
+    ]
+    s3.put_object(Bucket=bucket, Key=f"{run}/FAILED_0.json", Body=json.dumps(failed).encode())
+    s3.put_object(Bucket=bucket, Key=f"{run}/SUCCEEDED_0.json", Body=json.dumps(succeeded).encode())
+    manifest = {
+        "DestinationBucket": bucket,
+        "MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:r/RunRounds:run-1",
+        "ResultFiles": {
+            "FAILED": [{"Key": f"{run}/FAILED_0.json", "Size": 1}],
+            "PENDING": [],
+            "SUCCEEDED": [{"Key": f"{run}/SUCCEEDED_0.json", "Size": 1}],
+        },
+    }
+    s3.put_object(Bucket=bucket, Key=f"{run}/manifest.json", Body=json.dumps(manifest).encode())
+    state = {
+        **doc.dump(),
+        "Rounds": {
+            "MapRunArn": manifest["MapRunArn"],
+            "ResultWriterDetails": {"Bucket": bucket, "Key": f"{run}/manifest.json"},
+        },
+    }
+    # When reported
+    result = outcomes.report(state, "exec-1", access, settings)
+    # Then every round counts: the real ones' pairs created, each failed round's error named
+    assert result.created == sum(len(r.pairs) for r in doc.rounds)
+    assert result.failed_count == 12
+    assert {f.error for f in result.failed} == {"Lambda.ServiceException"}
+    assert (result.status, result.error) == ("INCOMPLETE", "ReconcileIncomplete")
+    # And the report stays small, and the results are deleted with the plan
+    assert len(json.dumps(result.dump())) < 64 * 1024
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="plans/")
+    assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
+
+
+def test_report_says_when_the_rounds_results_cannot_be_read(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given RunRounds' results said to be at a manifest that is not there
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16")
+    doc = reconcile.discover({}, "exec-1", access, settings)
+    details = {"Bucket": ENV["PLAN_BUCKET_NAME"], "Key": "plans/results/gone/manifest.json"}
+    state = {**doc.dump(), "Rounds": {"MapRunArn": "arn:x", "ResultWriterDetails": details}}
+    # When reported
+    result = outcomes.report(state, "exec-1", access, settings)
+    # Then the reconcile is incomplete, saying why
+    assert (result.status, result.error) == ("INCOMPLETE", "ReconcileIncomplete")
+    assert any("results could not be read" in f.cause for f in result.failed)
+
+
 def test_report_of_a_reconcile_that_could_not_start_names_its_error(
     access: Access, settings: Settings
 ) -> None:
