@@ -319,7 +319,6 @@ def plan_network(
     (accepter-only mode goes on: the group policy does not govern it)."""
     net = _Network(views, settings)
     plan = NetworkPlan()
-    frozen: set[VpcKey] = set()
     for view in views:
         if view.error is not None:
             name, cause = view.failure()
@@ -328,28 +327,7 @@ def plan_network(
             )
     # Each VPC, each pair and each peering is planned on its own: whatever one of them raises
     # is its own failure, and the plan of every other goes on.
-    for key, vpc in sorted(net.vpcs.items()):
-        try:
-            member = membership(key, vpc.tags)
-            if member is not None:
-                allows = [
-                    rule
-                    for group in sorted(net.allow_groups.get(key, []), key=lambda g: g.group_id)
-                    for rule in allow_rules(group.group_id, group.tags[TAG_ALLOW])
-                ]
-                if len(allows) > MAX_ALLOW_RULES:
-                    raise InvalidInput(
-                        f"{TAG_ALLOW}: the security groups of {key.vpc_id} ask for {len(allows)} "
-                        f"rules, more than {MAX_ALLOW_RULES} (every side's rules travel in the "
-                        "reconcile's plan); use a port range, or fewer tagged groups"
-                    )
-                member = replace(member, allows=tuple(allows))
-        except Exception as exc:  # isolated: that VPC's failure
-            frozen.add(key)  # a VPC whose tags are wrong is left exactly as it is
-            plan.failed.append(failure(exc, vpc=str(key)))
-            continue
-        if member is not None:
-            plan.members[key] = member
+    frozen = _ask_membership(net, plan)
     admission = group_policy.admit(
         plan.members,
         net.vpcs,
@@ -400,6 +378,42 @@ def plan_network(
         held = {(g, k) for g, k in admission.held}
         _plan_removals(net, plan, wanted, frozen, scope, refusals, held)
     return plan
+
+
+def _ask_membership(net: _Network, plan: NetworkPlan) -> set[VpcKey]:
+    """Each VPC's request to be a member (its group tags, its security groups' allow rules),
+    into ``plan.members``; a VPC whose tags cannot be read is its own failure and is frozen
+    (left exactly as it is). Returns the frozen VPCs."""
+    frozen: set[VpcKey] = set()
+    for key, vpc in sorted(net.vpcs.items()):
+        try:
+            member = membership(key, vpc.tags)
+            if member is not None:
+                member = replace(member, allows=tuple(_allow_rules(net, key)))
+        except Exception as exc:  # isolated: that VPC's failure
+            frozen.add(key)
+            plan.failed.append(failure(exc, vpc=str(key)))
+            continue
+        if member is not None:
+            plan.members[key] = member
+    return frozen
+
+
+def _allow_rules(net: _Network, key: VpcKey) -> list[str]:
+    """The rules a VPC's security groups tagged vpc-peering:allow ask for, at most
+    MAX_ALLOW_RULES (every side's rules travel in the reconcile's plan)."""
+    allows = [
+        rule
+        for group in sorted(net.allow_groups.get(key, []), key=lambda g: g.group_id)
+        for rule in allow_rules(group.group_id, group.tags[TAG_ALLOW])
+    ]
+    if len(allows) > MAX_ALLOW_RULES:
+        raise InvalidInput(
+            f"{TAG_ALLOW}: the security groups of {key.vpc_id} ask for {len(allows)} "
+            f"rules, more than {MAX_ALLOW_RULES} (every side's rules travel in the "
+            "reconcile's plan); use a port range, or fewer tagged groups"
+        )
+    return allows
 
 
 def _current_members(net: _Network) -> dict[str, set[VpcKey]]:
