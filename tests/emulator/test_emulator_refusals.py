@@ -37,7 +37,7 @@ REFUSED = {
                     "Properties": {"Queue": "arn:aws:sqs:us-east-1:123456789012:q"},
                 }
             },
-        ),  # noqa: E501
+        ),
         ("EchoFunctionQueue", "AWS::Lambda::EventSourceMapping"),
     ),
     "state machine API event": (
@@ -45,7 +45,7 @@ REFUSED = {
             "Flow",
             "Events",
             {"Api": {"Type": "Api", "Properties": {"Path": "/go", "Method": "post"}}},
-        ),  # noqa: E501
+        ),
         ("ServerlessRestApi", "AWS::ApiGateway::RestApi"),
     ),
 }
