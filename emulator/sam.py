@@ -14,6 +14,8 @@ in :attr:`Translation.artifacts`; the deployer reads the code and definitions fr
 from __future__ import annotations
 
 import copy
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,10 @@ SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 #: The bucket of the S3 locations standing for local paths (no such bucket is created).
 LOCAL_BUCKET = "emulator-local-artifacts"
 _URIS = ("CodeUri", "ContentUri", "DefinitionUri")
+#: samtranslator keeps the region in a class attribute (ArnGenerator): one translation at a time.
+_TRANSLATING = threading.Lock()
+# Its metrics are never published here; it warns of that once per translation.
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 
 
 class SamError(Exception):
@@ -78,11 +84,13 @@ def translate(
             _to_s3(resource["Properties"], base_dir, artifacts)
     values = dict(parameter_values or {})
     to_py27_compatible_template(sam, values)
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
     try:
-        result: dict[str, Any] = translator.translate(
-            sam, values, get_managed_policy_map=_NoManagedPolicies().load
-        )
+        with _TRANSLATING:
+            session = boto3.Session(region_name=region)
+            translator = Translator(None, Parser(), boto_session=session)
+            result: dict[str, Any] = translator.translate(
+                sam, values, get_managed_policy_map=_NoManagedPolicies().load
+            )
     except InvalidDocumentException as exc:
         causes = "; ".join(cause.message for cause in exc.causes) or str(exc)
         raise SamError(f"SAM transform failed: {causes}") from None
