@@ -132,6 +132,7 @@ def ready_info(stack: DeployedStack, endpoint: str) -> dict[str, Any]:
         "state_machines": stack.state_machines,
         "event_buses": stack.event_buses,
         "rules": stack.rules,
+        "schedules": stack.schedules,
         "outputs": stack.outputs,
         "stacks": [stacks.summary(s) for s in stacks.deployed()],
         "pid": os.getpid(),

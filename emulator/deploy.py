@@ -1,22 +1,29 @@
-"""Deploy a SAM template into the running moto server, through its AWS APIs.
+"""Deploy a CloudFormation template into the running moto server, through its AWS APIs.
 
-Why through the APIs (boto3 against the local endpoint) rather than moto's backends: the
-resources are then created exactly as a client would see them, with moto's own validation
-(e.g. of the state machine definitions).
+A SAM template is deployed as CloudFormation would deploy it: transformed by samtranslator
+first (:mod:`emulator.sam`, through :meth:`Template.load`), so this module knows CloudFormation
+resource types only. Why through the APIs (boto3 against the local endpoint) rather than moto's
+backends: the resources are then created exactly as a client would see them, with moto's own
+validation (e.g. of the state machine definitions).
 
-Supported resources: ``AWS::Serverless::Function`` (role, function, ``EventBridgeRule``
-events), ``AWS::Serverless::StateMachine``, ``AWS::Events::EventBus`` (with its ``Policy``),
-``AWS::Events::EventBusPolicy`` (``Statement``, or the legacy ``Action``/``Principal``/
-``Condition``), ``AWS::Events::Rule`` (``EventPattern`` or ``ScheduleExpression``; schedules
-fire through ``schedules.py``), ``AWS::DynamoDB::Table`` (keys, billing mode, TTL),
-``AWS::SQS::Queue`` (including the one SAM generates for an ``EventBridgeRule``
-``DeadLetterConfig``; the emulator's event delivery does not send to it, and
-``EventInvokeConfig`` destinations are not deployed), ``AWS::SNS::Topic`` and
+Deployed (:data:`DEPLOYED_TYPES`): ``AWS::Lambda::Function`` (code from a local path of the
+template, run in-process), ``AWS::IAM::Role`` (with its trust policy and path, where functions
+are deployed: Lambda's CreateFunction wants its role to exist),
+``AWS::StepFunctions::StateMachine`` (``DefinitionS3Location`` of a local file, ``Definition``
+or ``DefinitionString``, with ``DefinitionSubstitutions``), ``AWS::Events::EventBus`` (with its
+``Policy``), ``AWS::Events::EventBusPolicy`` (``Statement``, or the legacy
+``Action``/``Principal``/``Condition``), ``AWS::Events::Rule`` (``EventPattern`` or
+``ScheduleExpression``; schedules fire through ``schedules.py``), ``AWS::DynamoDB::Table``
+(keys, billing mode, TTL), ``AWS::SQS::Queue`` (by name), ``AWS::SNS::Topic`` and
 ``AWS::SNS::Subscription`` (moto delivers a topic's messages to its SQS subscribers),
-``AWS::CloudWatch::Alarm`` and ``AWS::CloudWatch::Dashboard`` (kept as configured; no metric
-is evaluated locally), ``AWS::S3::Bucket`` (encryption, public access block, lifecycle rules;
-named ``<stack>-<logical id>-<account>-<region>``, lowercase) and ``AWS::S3::BucketPolicy``
-(only its statements without a ``Condition`` reach moto: see :meth:`_Deployer._bucket_policy`).
+``AWS::CloudWatch::Alarm`` and ``AWS::CloudWatch::Dashboard`` (kept as configured; no metric is
+evaluated locally), ``AWS::S3::Bucket`` (encryption, public access block, lifecycle rules; named
+``<stack>-<logical id>-<account>-<region>``, lowercase) and ``AWS::S3::BucketPolicy`` (only its
+statements without a ``Condition`` reach moto: see :meth:`_Deployer._bucket_policy`).
+
+Ignored, each for the reason in :data:`IGNORED_TYPES` (Refs to them still resolve). Any other
+type is a :class:`~emulator.template.TemplateError` naming the logical id and the type, before
+any call: deployed without it, the stack would silently lack what the type does.
 
 Any account and region: resources are created with credentials moto maps to ``account_id``
 (its default account's, else those STS ``AssumeRole`` returns for a role in that account).
@@ -24,12 +31,6 @@ Functions only where ``functions_allowed`` (the in-process runtime runs every ha
 emulator's one environment, so the caller allows them in the hub account and region only).
 Deployment calls carry :data:`DEPLOY_USER_AGENT`, which the server keeps out of the call log
 and away from fault injection.
-Skipped (moto does not enforce IAM, and logs/layers change nothing locally, but Refs to them
-resolve): log groups, IAM roles and policies, SNS topic policies, Lambda layers and
-permissions. Anything else is a
-:class:`~emulator.template.TemplateError`, and so is a property that would start the
-stack's code in a way the emulator does not create (:data:`REFUSED_PROPERTIES`, e.g. a state
-machine's ``Events``): deployed without it, the stack would silently never be triggered.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ from botocore.config import Config
 
 from emulator import lambda_runtime
 from emulator.server import UNLOGGED_USER_AGENT
-from emulator.template import NO_VALUE, Resolver, Template, TemplateError, scalar_to_str
+from emulator.template import Resolver, Template, TemplateError, scalar_to_str
 
+#: In this order: what a resource names exists before it (roles before functions, functions
+#: and state machines before the rules that target them).
 DEPLOYED_TYPES = (
     "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy",
@@ -60,53 +63,33 @@ DEPLOYED_TYPES = (
     "AWS::SNS::Subscription",
     "AWS::Events::EventBus",
     "AWS::Events::EventBusPolicy",
-    "AWS::Serverless::Function",
+    "AWS::Scheduler::ScheduleGroup",
+    "AWS::IAM::Role",
+    "AWS::Lambda::Function",
+    "AWS::StepFunctions::StateMachine",
     "AWS::Events::Rule",
-    "AWS::Serverless::StateMachine",
+    "AWS::Scheduler::Schedule",
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
 )
-SKIPPED_TYPES = frozenset(
-    {
-        "AWS::SNS::TopicPolicy",
-        "AWS::Logs::LogGroup",
-        "AWS::IAM::ManagedPolicy",
-        "AWS::IAM::Policy",
-        "AWS::IAM::Role",
-        "AWS::Serverless::LayerVersion",
-        "AWS::Lambda::LayerVersion",
-        "AWS::Lambda::Permission",
-    }
-)
-#: Properties that would start the stack's code in a way the emulator does not create: refused
-#: at deploy, naming resource and property, rather than dropped (the stack would deploy, and
-#: silently never be triggered). Where failures go is accepted and not deployed instead
-#: (``EventInvokeConfig``, ``DeadLetterQueue``, a queue's ``RedrivePolicy``, an
-#: ``EventBridgeRule``'s ``DeadLetterConfig``): see emulator/README.md, "Known gaps".
-REFUSED_PROPERTIES: dict[str, dict[str, str]] = {
-    "AWS::Serverless::StateMachine": {
-        "Events": "its event sources (rules, schedules, APIs) are not created, so nothing would "
-        "start it; declare an AWS::Events::Rule with the state machine as a target instead",
-    },
-    "AWS::Serverless::Function": {
-        "FunctionUrlConfig": "no function URL is served",
-    },
+_IAM_NOT_ENFORCED = "IAM is not enforced: moto checks no permission (emulator/README.md)"
+#: Accepted and not deployed: none of them starts code or holds data the stack uses locally.
+IGNORED_TYPES: dict[str, str] = {
+    "AWS::IAM::ManagedPolicy": _IAM_NOT_ENFORCED,
+    "AWS::IAM::Policy": _IAM_NOT_ENFORCED,
+    "AWS::Lambda::Permission": _IAM_NOT_ENFORCED + " (resource policies included)",
+    "AWS::SQS::QueuePolicy": _IAM_NOT_ENFORCED + " (resource policies included)",
+    "AWS::SNS::TopicPolicy": _IAM_NOT_ENFORCED + " (resource policies included)",
+    "AWS::Logs::LogGroup": "handlers log to the emulator's log; state machine logging is not "
+    "deployed",
+    "AWS::Lambda::LayerVersion": "the in-process runtime imports from the emulator's own "
+    "environment, where the layer's packages are installed",
+    "AWS::Lambda::EventInvokeConfig": "asynchronous retries and destinations are not emulated "
+    "(a failing rule target gets the emulator's own retries)",
 }
 #: The user agent suffix of every deployment call (``server.py`` keeps them out of the call log).
 DEPLOY_USER_AGENT = UNLOGGED_USER_AGENT
 _DEPLOY_ACCESS_KEY = "emulator-deploy"  # moto maps an unknown key to its default account
-_TRUST_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 _LEFTOVER_SUBSTITUTION = re.compile(r"\$\{[A-Za-z0-9_]+\}")
 
 
@@ -124,7 +107,9 @@ class DeployedStack:
     buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
     #: Bucket name -> its declared policy (statements with a Condition are not given to moto).
     bucket_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
-    rules: dict[str, str] = field(default_factory=dict)  # logical id (or Fn.Event) -> rule name
+    rules: dict[str, str] = field(default_factory=dict)  # logical id -> rule name
+    #: logical id -> EventBridge Scheduler schedule name
+    schedules: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)  # output name -> resolved Value
     function_environments: dict[str, dict[str, str]] = field(default_factory=dict)
     #: What CloudFormation's DescribeStacks would show (``stacks.py``).
@@ -146,9 +131,9 @@ def deploy(
     parameter_overrides: Mapping[str, str] | None = None,
     functions_allowed: bool = True,
 ) -> DeployedStack:
-    """Create the template's resources in the emulator at ``endpoint``, in ``account_id`` and
-    ``region``; register the functions' code."""
-    template = Template.load(template_path)
+    """Create the template's resources (a SAM template's as samtranslator makes them) in the
+    emulator at ``endpoint``, in ``account_id`` and ``region``; register the functions' code."""
+    template = Template.load(template_path, region=region, parameter_overrides=parameter_overrides)
     resolver = Resolver(
         template,
         stack_name=stack_name,
@@ -162,7 +147,7 @@ def deploy(
     for kind in DEPLOYED_TYPES:
         for logical_id in template.resources:
             if template.resource_type(logical_id) == kind and resolver.resource_enabled(logical_id):
-                deployer.deploy(kind, logical_id)
+                deployer.deploy(kind, logical_id, functions_allowed=functions_allowed)
     _describe(stack, template, resolver)
     return stack
 
@@ -190,29 +175,25 @@ def _describe(stack: DeployedStack, template: Template, resolver: Resolver) -> N
 def _check_supported(
     template: Template, resolver: Resolver, *, functions_allowed: bool = True
 ) -> None:
-    transform = template.body.get("Transform")
-    transforms = transform if isinstance(transform, list) else [transform] if transform else []
-    unsupported = [t for t in transforms if t != "AWS::Serverless-2016-10-31"]
-    if unsupported:
-        raise TemplateError(f"unsupported Transform {unsupported}")
+    unknown = [
+        f"{logical_id}: resource type {resource.get('Type')} is not supported by the emulator"
+        for logical_id, resource in template.resources.items()
+        if resource.get("Type") not in DEPLOYED_TYPES and resource.get("Type") not in IGNORED_TYPES
+    ]
+    if unknown:
+        raise TemplateError(
+            "; ".join(unknown) + " (emulator/README.md, 'What the emulator deploys', lists the "
+            "types it deploys and those it ignores)"
+        )
     for logical_id, resource in template.resources.items():
         kind = resource.get("Type")
-        if kind not in DEPLOYED_TYPES and kind not in SKIPPED_TYPES:
-            raise TemplateError(f"{logical_id}: resource type {kind} is not supported")
         if not resolver.resource_enabled(logical_id):  # evaluates (and so checks) its Condition
             continue
-        if kind == "AWS::Serverless::Function" and not functions_allowed:
+        if kind == "AWS::Lambda::Function" and not functions_allowed:
             raise TemplateError(
                 f"{logical_id} ({kind}): functions are deployed only in the emulator's own "
                 "account and region (the in-process runtime runs every handler there)"
             )
-        refused = REFUSED_PROPERTIES.get(str(kind), {})
-        for prop, value in template.properties(logical_id).items():
-            if prop in refused and resolver.resolve(value) is not NO_VALUE:
-                raise TemplateError(
-                    f"{logical_id} ({kind}): property {prop} is not supported by the emulator: "
-                    f"{refused[prop]}"
-                )
 
 
 class _Deployer:
@@ -231,11 +212,12 @@ class _Deployer:
         self.sns: Any = session.client("sns", endpoint_url=endpoint, config=config)
         self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint, config=config)
         self.s3: Any = session.client("s3", endpoint_url=endpoint, config=config)
+        self.scheduler: Any = session.client("scheduler", endpoint_url=endpoint, config=config)
         self.stack = DeployedStack(
             stack_name=resolver.stack_name, region=resolver.region, account_id=resolver.account_id
         )
 
-    def deploy(self, kind: str, logical_id: str) -> None:
+    def deploy(self, kind: str, logical_id: str, *, functions_allowed: bool = True) -> None:
         props = self.resolver.resolve(self.template.properties(logical_id))
         match kind:
             case "AWS::S3::Bucket":
@@ -250,16 +232,22 @@ class _Deployer:
                 self._event_bus(logical_id, props)
             case "AWS::Events::EventBusPolicy":
                 self._event_bus_policy(logical_id, props)
-            case "AWS::Serverless::Function":
+            case "AWS::IAM::Role" if functions_allowed:  # else no function needs it
+                self._role(logical_id, props)
+            case "AWS::Lambda::Function":
                 self._function(logical_id, props)
             case "AWS::Events::Rule":
                 self._rule(logical_id, props)
-            case "AWS::Serverless::StateMachine":
+            case "AWS::StepFunctions::StateMachine":
                 self._state_machine(logical_id, props)
             case "AWS::SNS::Topic":
                 self.sns.create_topic(Name=self.resolver.physical_name(logical_id))
             case "AWS::SNS::Subscription":
                 self._subscription(props)
+            case "AWS::Scheduler::ScheduleGroup":
+                self.scheduler.create_schedule_group(Name=self.resolver.physical_name(logical_id))
+            case "AWS::Scheduler::Schedule":
+                self._schedule(logical_id, props)
             case "AWS::CloudWatch::Alarm":
                 self._alarm(logical_id, props)
             case "AWS::CloudWatch::Dashboard":
@@ -296,12 +284,15 @@ class _Deployer:
             alarm["Threshold"] = float(alarm["Threshold"])
         self.cloudwatch.put_metric_alarm(AlarmName=self.resolver.physical_name(logical_id), **alarm)
 
-    def _role(self, logical_id: str, path: str = "/") -> str:
-        name = f"{self.resolver.stack_name}-{logical_id}"[:59] + "-role"
-        role = self.iam.create_role(
-            RoleName=name, Path=path, AssumeRolePolicyDocument=_TRUST_POLICY
-        )["Role"]
-        return str(role["Arn"])
+    def _role(self, logical_id: str, props: dict[str, Any]) -> None:
+        """The role with its path and trust (Lambda's CreateFunction checks that its role exists;
+        its policies are not given: IAM is not enforced)."""
+        trust = props["AssumeRolePolicyDocument"]
+        self.iam.create_role(
+            RoleName=self.resolver.physical_name(logical_id),
+            Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=trust if isinstance(trust, str) else json.dumps(trust),
+        )
 
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.physical_name(logical_id)
@@ -405,17 +396,15 @@ class _Deployer:
     def _function(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.physical_name(logical_id)
         where = f"{logical_id} ({name})"
-        if props.get("PackageType", "Zip") != "Zip" or "InlineCode" in props:
-            raise TemplateError(f"{where}: only Zip functions with a CodeUri are supported")
+        code = props.get("Code") or {}
+        if props.get("PackageType", "Zip") != "Zip" or "S3Bucket" not in code:
+            raise TemplateError(f"{where}: only Zip functions with a local CodeUri are supported")
+        code_dir = self.template.artifact(code["S3Bucket"], code.get("S3Key"), where)
+        if not code_dir.is_dir():
+            raise TemplateError(f"{where}: CodeUri {code_dir} is not a directory")
         runtime = str(props.get("Runtime", ""))
         if not runtime.startswith("python"):
             raise TemplateError(f"{where}: runtime {runtime!r} cannot run in-process")
-        code_uri = props.get("CodeUri")
-        if not isinstance(code_uri, str):
-            raise TemplateError(f"{where}: CodeUri must be a local directory, got {code_uri!r}")
-        code_dir = (self.template.dir / code_uri).resolve()
-        if not code_dir.is_dir():
-            raise TemplateError(f"{where}: CodeUri {code_dir} is not a directory")
         handler = scalar_to_str(props.get("Handler"), f"{where} Handler")
         variables = (props.get("Environment") or {}).get("Variables") or {}
         environment = {k: scalar_to_str(v, f"{where} {k}") for k, v in variables.items()}
@@ -424,7 +413,7 @@ class _Deployer:
         self.lambda_.create_function(
             FunctionName=name,
             Runtime=runtime,
-            Role=self._role(logical_id, props.get("RolePath") or "/"),
+            Role=props["Role"],
             Handler=handler,
             Code={"ZipFile": _placeholder_zip()},
             Timeout=timeout,
@@ -445,36 +434,6 @@ class _Deployer:
         )
         self.stack.functions[logical_id] = name
         self.stack.function_environments[name] = environment
-        for event_id, event in (props.get("Events") or {}).items():
-            if event.get("Type") != "EventBridgeRule":
-                raise TemplateError(
-                    f"{where}: event {event_id} of type {event.get('Type')} is not supported"
-                )
-            self._function_rule(logical_id, event_id, event.get("Properties") or {})
-
-    def _function_rule(self, logical_id: str, event_id: str, props: dict[str, Any]) -> None:
-        unsupported = sorted(set(props) - {"EventBusName", "Pattern", "RetryPolicy", "RuleName",
-                                           "State", "Target", "Input", "InputPath",
-                                           "DeadLetterConfig"})  # fmt: skip
-        if unsupported:
-            raise TemplateError(f"{logical_id}.{event_id}: unsupported properties {unsupported}")
-        name = props.get("RuleName") or f"{self.resolver.stack_name}-{logical_id}{event_id}"[:64]
-        target: dict[str, Any] = {
-            "Id": (props.get("Target") or {}).get("Id") or f"{logical_id}{event_id}Target"[:64],
-            "Arn": self.resolver.arn(logical_id),
-        }
-        for key in ("RetryPolicy", "Input", "InputPath"):
-            if key in props:
-                target[key] = props[key]
-        bus = props.get("EventBusName", "default")
-        self.events.put_rule(
-            Name=name,
-            EventBusName=bus,
-            EventPattern=json.dumps(props["Pattern"]),
-            State=props.get("State", "ENABLED"),
-        )
-        self.events.put_targets(Rule=name, EventBusName=bus, Targets=[target])
-        self.stack.rules[f"{logical_id}.{event_id}"] = name
 
     def _rule(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.physical_name(logical_id)
@@ -496,26 +455,36 @@ class _Deployer:
             self.events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         self.stack.rules[logical_id] = name
 
+    def _schedule(self, logical_id: str, props: dict[str, Any]) -> None:
+        """An EventBridge Scheduler schedule (``schedules.py`` fires it)."""
+        name = self.resolver.physical_name(logical_id)
+        keys = ("GroupName", "Description", "ScheduleExpression", "ScheduleExpressionTimezone",
+                "FlexibleTimeWindow", "Target", "State", "StartDate", "EndDate",
+                "KmsKeyArn")  # fmt: skip
+        self.scheduler.create_schedule(Name=name, **{k: props[k] for k in keys if k in props})
+        self.stack.schedules[logical_id] = name
+
     def _state_machine(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self.resolver.physical_name(logical_id)
-        if "DefinitionUri" in props:
-            uri = props["DefinitionUri"]
-            if not isinstance(uri, str):
-                raise TemplateError(f"{logical_id}: DefinitionUri must be a local file path")
-            definition = (self.template.dir / uri).read_text(encoding="utf-8")
+        if "DefinitionS3Location" in props:
+            location = props["DefinitionS3Location"]
+            path = self.template.artifact(location.get("Bucket"), location.get("Key"), logical_id)
+            definition = path.read_text(encoding="utf-8")
         elif "Definition" in props:
             definition = json.dumps(props["Definition"])
+        elif "DefinitionString" in props:
+            definition = scalar_to_str(props["DefinitionString"], f"{logical_id} DefinitionString")
         else:
-            raise TemplateError(f"{logical_id}: no Definition or DefinitionUri")
+            raise TemplateError(f"{logical_id}: no Definition, DefinitionString or S3 location")
         definition = substitute(definition, props.get("DefinitionSubstitutions") or {})
         leftover = sorted(set(_LEFTOVER_SUBSTITUTION.findall(definition)))
         if leftover:
             raise TemplateError(f"{logical_id}: no DefinitionSubstitutions for {leftover}")
-        kind = props.get("Type", "STANDARD")
+        kind = props.get("StateMachineType", "STANDARD")
         if kind != "STANDARD":
             raise TemplateError(f"{logical_id}: only STANDARD state machines are supported")
         response = self.sfn.create_state_machine(
-            name=name, definition=definition, roleArn=self._role(logical_id), type=kind
+            name=name, definition=definition, roleArn=props["RoleArn"], type=kind
         )
         self.stack.state_machines[logical_id] = str(response["stateMachineArn"])
 

@@ -205,6 +205,33 @@ def deliver_to_rule(
         original_send_to_targets()(rest, original_event, transform_input)
 
 
+def deliver_scheduled_input(name: str, account: str, region: str, target: dict[str, Any]) -> None:
+    """An EventBridge Scheduler schedule's firing: its target's ``Input`` as it is (JSON text
+    parsed), to a Lambda function (invoked, with the rules' retries) or a state machine (an
+    execution started): Scheduler's templated targets. Any other target is logged, not sent."""
+    text = target.get("Input", "{}")
+    try:
+        payload: Any = json.loads(text)
+    except ValueError:
+        payload = text
+    arn = parse_arn(target["Arn"])
+    # The deliveries name their source as they name a rule: by name, account and region.
+    owner: Any = _ScheduleOwner(name=name, account_id=account, region_name=region)
+    if arn.service == "lambda" and arn.resource_type == "function":
+        _start(_deliver_to_lambda, owner, target["Arn"], payload)
+    elif arn.service == "states" and arn.resource_type == "stateMachine":
+        _start(_deliver_to_state_machine, owner, target["Arn"], payload)
+    else:
+        logger.error("schedule %s: target %s is not emulated, not sent", name, target["Arn"])
+
+
+class _ScheduleOwner:
+    """What a delivery reads of the rule it delivers for, for a Scheduler schedule."""
+
+    def __init__(self, *, name: str, account_id: str, region_name: str) -> None:
+        self.name, self.account_id, self.region_name = name, account_id, region_name
+
+
 def _forward(rule: Rule, bus_arn: str, event: EventMessageType, forwarded: bool) -> None:
     if forwarded:
         logger.info(

@@ -1,24 +1,28 @@
-"""Schedules: EventBridge rules with a ``ScheduleExpression`` fire, as AWS fires them.
+"""Schedules: EventBridge schedule rules and EventBridge Scheduler schedules fire, as AWS's do.
 
-Why: moto stores a rule's ``ScheduleExpression`` and never acts on it, so a stack started by a
-schedule (a nightly sweep) would deploy and silently never run.
+Why: moto stores a rule's ``ScheduleExpression`` and a Scheduler schedule, and never acts on
+either, so a stack started by a schedule (a nightly sweep) would deploy and silently never run.
 
-What: a timer thread fires every enabled ``rate(N minute|minutes|hour|hours|day|days)`` rule
-of every account and region once per period, the first time one period after it first sees the
-rule. A firing hands the rule's targets a "Scheduled Event" (source ``aws.events``, detail
-``{}``, ``resources`` = [rule ARN], the rule's account and region, the firing time), through
-the same delivery as any event (each target's ``Input``/``InputPath``/``InputTransformer``
-applies). ``time_scale`` divides every period (3600: ``rate(1 hour)`` fires every second) so
-that tests need not wait. A disabled rule never fires. A period the timer missed (the process
-was busy) is skipped, never caught up in a burst.
+What: a timer thread fires every enabled ``rate(N minute|minutes|hour|hours|day|days)``
+schedule of every account and region once per period, the first time one period after it first
+sees the schedule. A rule's firing hands its targets a "Scheduled Event" (source
+``aws.events``, detail ``{}``, ``resources`` = [rule ARN], the rule's account and region, the
+firing time), through the same delivery as any event (each target's
+``Input``/``InputPath``/``InputTransformer`` applies). A Scheduler schedule's firing hands its
+one target (a Lambda function or a state machine: Scheduler's templated targets) the target's
+``Input`` as it is, no event around it ("EventBridge Scheduler: templated targets"; no ``Input``:
+``{}``, unverified). ``time_scale`` divides every period (3600: ``rate(1 hour)`` fires every
+second) so that tests need not wait. A disabled schedule never fires. A period the timer missed
+(the process was busy) is skipped, never caught up in a burst.
 
-Gaps (emulator/README.md): ``cron(...)`` rules deploy and can be fired on request, but never on
-the timer; the first firing is one period after the rule is first seen, where AWS picks its own
-moment within the period.
+Gaps (emulator/README.md): ``cron(...)`` (and Scheduler's ``at(...)``) deploy and can be fired on
+request, but never on the timer; the first firing is one period after the schedule is first
+seen, where AWS picks its own moment within the period; Scheduler's flexible time windows,
+retries, dead-letter queues, start and end dates are not applied.
 
-Control (``/_emulator/schedules``): ``GET`` lists the schedule rules with expression, state and
+Control (``/_emulator/schedules``): ``GET`` lists the schedules with expression, state and
 fire counts; ``POST /_emulator/schedules/fire`` with optional ``{"rule": "<name, ARN or
-logical id>"}`` fires now (every schedule rule when none is named) and says what it fired.
+logical id>"}`` fires now (every schedule when none is named) and says what it fired.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 from moto.events.models import Rule, events_backends
 from moto.events.utils import EventMessageType
+from moto.scheduler.models import Schedule, scheduler_backends
 
 from emulator import event_delivery
 
@@ -44,8 +49,8 @@ _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_TICK_SECONDS = 0.25
 MIN_TICK_SECONDS = 0.01
 
-#: (reference) -> the (account, region, rule name) it names besides rule names and ARNs: the
-#: logical ids of the deployed stacks' rules (``stacks.rule_locations``).
+#: (reference) -> the (account, region, name) it names besides names and ARNs: the logical ids
+#: of the deployed stacks' rules and schedules (``stacks.rule_locations``).
 LogicalIdResolver = Callable[[str], list[tuple[str, str, str]]]
 
 
@@ -79,6 +84,50 @@ def schedule_rules() -> Iterator[Rule]:
                         yield rule
 
 
+@dataclass(frozen=True)
+class Timed:
+    """One schedule of either kind: an EventBridge schedule rule or a Scheduler schedule."""
+
+    name: str
+    arn: str
+    account: str
+    region: str
+    expression: str
+    state: str
+    rule: Rule | None = None
+    schedule: Schedule | None = None
+
+    def fire(self) -> str | None:
+        """Deliver now; the event's id (a Scheduler schedule sends no event: None)."""
+        if self.rule is not None:
+            event = scheduled_event(self.rule)
+            event_delivery.fire_rule(self.rule, event)
+            return str(event["id"])
+        assert self.schedule is not None
+        event_delivery.deliver_scheduled_input(
+            self.name, self.account, self.region, self.schedule.target
+        )
+        return None
+
+
+def schedules() -> Iterator[Timed]:
+    """Every schedule rule and every Scheduler schedule, in every account and region."""
+    for rule in schedule_rules():
+        yield Timed(
+            rule.name, rule.arn, rule.account_id, rule.region_name,
+            str(rule.scheduled_expression), str(rule.state or "ENABLED"), rule=rule,
+        )  # fmt: skip
+    for _, by_region in list(scheduler_backends.items()):
+        for _, backend in list(by_region.items()):
+            for group in list(backend.schedule_groups.values()):
+                for schedule in list(group.schedules.values()):
+                    _, _, _, region, account, _ = schedule.arn.split(":", 5)
+                    yield Timed(
+                        schedule.name, schedule.arn, account, region,
+                        schedule.schedule_expression, schedule.state, schedule=schedule,
+                    )  # fmt: skip
+
+
 @dataclass
 class _Tracked:
     expression: str
@@ -88,7 +137,7 @@ class _Tracked:
 
 
 class Scheduler:
-    """Fires schedule rules on a timer thread and on request; thread-safe."""
+    """Fires schedules on a timer thread and on request; thread-safe."""
 
     def __init__(self, time_scale: float = 1.0, logical_ids: LogicalIdResolver | None = None):
         if time_scale <= 0:
@@ -120,76 +169,74 @@ class Scheduler:
         return max(MIN_TICK_SECONDS, min(MAX_TICK_SECONDS, shortest))
 
     def tick(self, now: float | None = None) -> list[dict[str, Any]]:
-        """Fire every enabled rate rule that is due; return what fired."""
+        """Fire every enabled rate schedule that is due; return what fired."""
         now = time.monotonic() if now is None else now
         fired = []
-        for rule in schedule_rules():
+        for timed in schedules():
             with self._lock:
-                tracked = self._track(rule, now)
+                tracked = self._track(timed, now)
                 due = tracked.next_due is not None and now >= tracked.next_due
                 if due and tracked.period is not None and tracked.next_due is not None:
                     tracked.next_due += tracked.period
                     if tracked.next_due <= now:  # missed periods are skipped, not caught up
                         tracked.next_due = now + tracked.period
-            if due and rule.state != "DISABLED":
-                fired.append(self._fire(rule))
+            if due and timed.state != "DISABLED":
+                fired.append(self._fire(timed))
         return fired
 
-    def _track(self, rule: Rule, now: float) -> _Tracked:
-        """The rule's schedule state; (re)started when the rule or its expression is new."""
-        tracked = self._tracked.get(rule.arn)
-        expression = str(rule.scheduled_expression)
-        if tracked is None or tracked.expression != expression:
-            seconds = rate_seconds(expression)
+    def _track(self, timed: Timed, now: float) -> _Tracked:
+        """The schedule's state; (re)started when the schedule or its expression is new."""
+        tracked = self._tracked.get(timed.arn)
+        if tracked is None or tracked.expression != timed.expression:
+            seconds = rate_seconds(timed.expression)
             period = seconds / self.time_scale if seconds is not None else None
             next_due = now + period if period is not None else None
-            tracked = _Tracked(expression, period, next_due, tracked.fire_count if tracked else 0)
-            self._tracked[rule.arn] = tracked
+            count = tracked.fire_count if tracked else 0
+            tracked = _Tracked(timed.expression, period, next_due, count)
+            self._tracked[timed.arn] = tracked
         return tracked
 
-    def _fire(self, rule: Rule) -> dict[str, Any]:
-        event = scheduled_event(rule)
+    def _fire(self, timed: Timed) -> dict[str, Any]:
         with self._lock:
-            self._track(rule, time.monotonic()).fire_count += 1
-        logger.info("schedule %s (%s) fired: event %s", rule.arn, rule.scheduled_expression,
-                    event["id"])  # fmt: skip
-        event_delivery.fire_rule(rule, event)
-        return {"rule": rule.name, "arn": rule.arn, "event_id": event["id"]}
+            self._track(timed, time.monotonic()).fire_count += 1
+        event_id = timed.fire()
+        logger.info("schedule %s (%s) fired: event %s", timed.arn, timed.expression, event_id)
+        return {"rule": timed.name, "arn": timed.arn, "event_id": event_id}
 
     def fire(self, reference: str | None = None) -> dict[str, Any]:
-        """Fire now the schedule rules ``reference`` names (all when None); disabled ones are
-        skipped. KeyError when ``reference`` names no schedule rule."""
-        rules = [r for r in schedule_rules() if reference is None or self._names(r, reference)]
-        if reference is not None and not rules:
+        """Fire now the schedules ``reference`` names (all when None); disabled ones are
+        skipped. KeyError when ``reference`` names no schedule."""
+        chosen = [t for t in schedules() if reference is None or self._names(t, reference)]
+        if reference is not None and not chosen:
             raise KeyError(reference)
-        fired = [self._fire(r) for r in rules if r.state != "DISABLED"]
+        fired = [self._fire(t) for t in chosen if t.state != "DISABLED"]
         skipped = [
-            {"rule": r.name, "arn": r.arn, "reason": "DISABLED"}
-            for r in rules
-            if r.state == "DISABLED"
+            {"rule": t.name, "arn": t.arn, "reason": "DISABLED"}
+            for t in chosen
+            if t.state == "DISABLED"
         ]
         return {"fired": fired, "skipped": skipped}
 
-    def _names(self, rule: Rule, reference: str) -> bool:
-        if reference in (rule.name, rule.arn):
+    def _names(self, timed: Timed, reference: str) -> bool:
+        if reference in (timed.name, timed.arn):
             return True
-        return (rule.account_id, rule.region_name, rule.name) in self._logical_ids(reference)
+        return (timed.account, timed.region, timed.name) in self._logical_ids(reference)
 
     def report(self) -> list[dict[str, Any]]:
-        """Each schedule rule: name, ARN, account, region, expression, state, fire count."""
+        """Each schedule: name, ARN, account, region, expression, state, fire count."""
         now = time.monotonic()
         rows = []
-        for rule in schedule_rules():
+        for timed in schedules():
             with self._lock:
-                tracked = self._track(rule, now)
+                tracked = self._track(timed, now)
                 rows.append(
                     {
-                        "rule": rule.name,
-                        "arn": rule.arn,
-                        "account": rule.account_id,
-                        "region": rule.region_name,
+                        "rule": timed.name,
+                        "arn": timed.arn,
+                        "account": timed.account,
+                        "region": timed.region,
                         "expression": tracked.expression,
-                        "state": rule.state,
+                        "state": timed.state,
                         "fires_on_timer": tracked.period is not None,
                         "period_seconds": tracked.period,
                         "fire_count": tracked.fire_count,
@@ -213,4 +260,4 @@ class Scheduler:
         except ValueError as exc:
             return 400, {"error": f"bad request: {exc}"}
         except KeyError as exc:
-            return 404, {"error": f"no schedule rule named {exc.args[0]!r}"}
+            return 404, {"error": f"no schedule named {exc.args[0]!r}"}

@@ -62,12 +62,12 @@ def find(account_id: str, region: str, name_or_id: str) -> DeployedStack | None:
 
 
 def rule_locations(logical_id: str) -> list[tuple[str, str, str]]:
-    """(account, region, rule name) of each deployed rule with that logical id (for the
-    scheduler: a rule is named in tests by its template's logical id)."""
+    """(account, region, name) of each deployed rule or Scheduler schedule with that logical
+    id (for the scheduler: a schedule is named in tests by its template's logical id)."""
     return [
         (stack.account_id, stack.region, name)
         for stack in deployed()
-        for rule_id, name in stack.rules.items()
+        for rule_id, name in {**stack.rules, **stack.schedules}.items()
         if rule_id == logical_id
     ]
 
@@ -83,6 +83,7 @@ def summary(stack: DeployedStack) -> dict[str, Any]:
         "state_machines": stack.state_machines,
         "event_buses": stack.event_buses,
         "rules": stack.rules,
+        "schedules": stack.schedules,
         "outputs": stack.outputs,
     }
 

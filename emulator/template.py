@@ -1,12 +1,15 @@
-"""Load a SAM/CloudFormation template and resolve its intrinsic functions.
+"""Load a CloudFormation template and resolve its intrinsic functions.
 
 Why: the emulator deploys *from template.yaml*, so the environment variables, rule patterns and
-state machine substitutions exercised locally are the ones that ship. Only what templates of
-this kind use is supported; anything else fails loudly (:class:`TemplateError`) instead of being
-silently ignored, so a template change the emulator cannot honour is noticed at start-up.
+state machine substitutions exercised locally are the ones that ship. A SAM template is first
+transformed by AWS's own translator (:mod:`emulator.sam`), so what is resolved and deployed is
+CloudFormation's resources, as on AWS. Intrinsics the emulator cannot resolve fail loudly
+(:class:`TemplateError`) instead of being silently ignored, so a template change the emulator
+cannot honour is noticed at start-up.
 
-Physical names are decided here, in one place: functions ``{stack}-{LogicalId}``, state machines
-and event buses by their ``Name`` property, rules ``{stack}-{LogicalId}``.
+Physical names are decided here, in one place: a resource's name property when it has one,
+else ``{stack}-{LogicalId}`` (rules and roles cut to 64 characters; log groups and buckets
+below).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
+
+from emulator import sam
 
 
 class TemplateError(Exception):
@@ -100,19 +105,43 @@ PSEUDO_PARAMETERS = frozenset(
 
 @dataclass(frozen=True)
 class Template:
-    """A parsed template file; paths in it (CodeUri, DefinitionUri) are relative to ``dir``."""
+    """A parsed template file, as CloudFormation deploys it: a SAM template transformed by
+    samtranslator (``source`` keeps it as written). Local code and definition paths are
+    ``artifacts`` (:mod:`emulator.sam`)."""
 
     path: Path
     body: dict[str, Any]
+    source: dict[str, Any]
+    artifacts: dict[str, Path]
 
     @classmethod
-    def load(cls, path: str | Path) -> Template:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        region: str = "us-east-1",
+        parameter_overrides: Mapping[str, str] | None = None,
+    ) -> Template:
+        """Load ``path``; a SAM template is transformed as in ``region`` with the overrides
+        (CloudFormation gives the transform the stack's parameter values)."""
         path = Path(path).resolve()
-        body = load_yaml(path.read_text(encoding="utf-8"))
-        if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
+        source = load_yaml(path.read_text(encoding="utf-8"))
+        if not isinstance(source, dict) or not isinstance(source.get("Resources"), dict):
             raise TemplateError(f"{path}: not a CloudFormation template (no Resources map)")
-        _add_implicit_resources(body["Resources"])
-        return cls(path=path, body=body)
+        transform = source.get("Transform")
+        transforms = transform if isinstance(transform, list) else [transform] if transform else []
+        unsupported = [t for t in transforms if t != sam.SAM_TRANSFORM]
+        if unsupported:
+            raise TemplateError(f"{path.name}: unsupported Transform {unsupported}")
+        if not transforms:
+            return cls(path=path, body=source, source=source, artifacts={})
+        try:
+            translation = sam.translate(
+                source, path.parent, region=region, parameter_values=parameter_overrides
+            )
+        except sam.SamError as exc:
+            raise TemplateError(f"{path.name}: {exc}") from None
+        return cls(path=path, body=translation.body, source=source, artifacts=translation.artifacts)
 
     @property
     def dir(self) -> Path:
@@ -135,43 +164,14 @@ class Template:
             raise TemplateError(f"no resource {logical_id!r} in {self.path.name}") from None
 
     def properties(self, logical_id: str) -> dict[str, Any]:
-        """The resource's raw Properties, with SAM Globals merged in for serverless resources.
+        """The resource's Properties, unresolved."""
+        return dict(self.resources[logical_id].get("Properties") or {})
 
-        SAM merge rules: maps merge recursively, lists are globals + local, scalars: local wins.
-        """
-        resource = self.resources[logical_id]
-        local = resource.get("Properties") or {}
-        kind = self.resource_type(logical_id)
-        if not kind.startswith("AWS::Serverless::"):
-            return dict(local)
-        global_props = self.section("Globals").get(kind.removeprefix("AWS::Serverless::")) or {}
-        merged = _merge_globals(global_props, local)
-        assert isinstance(merged, dict)
-        return merged
-
-
-def _add_implicit_resources(resources: dict[str, Any]) -> None:
-    """Resources SAM generates that others may reference: the SQS dead-letter queue of an
-    ``EventBridgeRule`` event that names it with ``QueueLogicalId``."""
-    for resource in list(resources.values()):
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
-            dead_letter = (event.get("Properties") or {}).get("DeadLetterConfig") or {}
-            queue = dead_letter.get("QueueLogicalId")
-            if dead_letter.get("Type") == "SQS" and queue and queue not in resources:
-                resources[queue] = {"Type": "AWS::SQS::Queue", "Properties": {}}
-
-
-def _merge_globals(global_value: Any, local_value: Any) -> Any:
-    if isinstance(global_value, dict) and isinstance(local_value, dict):
-        merged = dict(global_value)
-        for key, value in local_value.items():
-            merged[key] = _merge_globals(global_value[key], value) if key in merged else value
-        return merged
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return [*global_value, *local_value]
-    return local_value
+    def artifact(self, bucket: Any, key: Any, where: str) -> Path:
+        """The local path an S3 location of :data:`emulator.sam.LOCAL_BUCKET` stands for."""
+        if bucket != sam.LOCAL_BUCKET or key not in self.artifacts:
+            raise TemplateError(f"{where}: s3://{bucket}/{key} is not a local path of the template")
+        return self.artifacts[key]
 
 
 # ----------------------------------------------------------------------------------- resolver
@@ -186,18 +186,15 @@ class _NoValue:
 
 NO_VALUE = _NoValue()
 
-_LAMBDA, _STATES = "AWS::Serverless::Function", "AWS::Serverless::StateMachine"
-_LAYER, _BUS, _QUEUE = "AWS::Serverless::LayerVersion", "AWS::Events::EventBus", "AWS::SQS::Queue"
+_LAMBDA, _STATES = "AWS::Lambda::Function", "AWS::StepFunctions::StateMachine"
+_LAYER, _BUS, _QUEUE = "AWS::Lambda::LayerVersion", "AWS::Events::EventBus", "AWS::SQS::Queue"
 #: The property that names a resource, by the resource types the emulator resolves.
 _NAME_PROPERTIES = {
     _LAMBDA: "FunctionName",
-    "AWS::Lambda::Function": "FunctionName",
-    _STATES: "Name",
-    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    _STATES: "StateMachineName",
     _BUS: "Name",
     "AWS::Events::Rule": "Name",
     _LAYER: "LayerName",
-    "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::IAM::Role": "RoleName",
     "AWS::Logs::LogGroup": "LogGroupName",
@@ -207,6 +204,8 @@ _NAME_PROPERTIES = {
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::S3::Bucket": "BucketName",
+    "AWS::Scheduler::Schedule": "Name",
+    "AWS::Scheduler::ScheduleGroup": "Name",
 }
 _LAMBDA_ARN = "arn:aws:lambda:{region}:{account}:function:{name}"
 _STATES_ARN = "arn:aws:states:{region}:{account}:stateMachine:{name}"
@@ -214,21 +213,16 @@ _LAYER_ARN = "arn:aws:lambda:{region}:{account}:layer:{name}:1"
 #: Fn::GetAtt values, and Refs that are not the name, by (resource type, attribute or "Ref").
 _ATTRIBUTES: dict[tuple[str, str], str] = {
     (_LAMBDA, "Arn"): _LAMBDA_ARN,
-    ("AWS::Lambda::Function", "Arn"): _LAMBDA_ARN,
     (_STATES, "Ref"): _STATES_ARN,
     (_STATES, "Arn"): _STATES_ARN,
     (_STATES, "Name"): "{name}",
-    ("AWS::StepFunctions::StateMachine", "Ref"): _STATES_ARN,
-    ("AWS::StepFunctions::StateMachine", "Arn"): _STATES_ARN,
-    ("AWS::StepFunctions::StateMachine", "Name"): "{name}",
     (_BUS, "Arn"): "arn:aws:events:{region}:{account}:event-bus/{name}",
     (_BUS, "Name"): "{name}",
     ("AWS::Events::Rule", "Arn"): "arn:aws:events:{region}:{account}:rule/{name}",
     (_LAYER, "Ref"): _LAYER_ARN,
-    ("AWS::Lambda::LayerVersion", "Ref"): _LAYER_ARN,
     ("AWS::IAM::ManagedPolicy", "Ref"): "arn:aws:iam::{account}:policy/{name}",
     ("AWS::IAM::ManagedPolicy", "PolicyArn"): "arn:aws:iam::{account}:policy/{name}",
-    ("AWS::IAM::Role", "Arn"): "arn:aws:iam::{account}:role/{name}",
+    ("AWS::IAM::Role", "Arn"): "arn:aws:iam::{account}:role{path}{name}",
     ("AWS::Logs::LogGroup", "Arn"): "arn:aws:logs:{region}:{account}:log-group:{name}:*",
     ("AWS::DynamoDB::Table", "Arn"): "arn:aws:dynamodb:{region}:{account}:table/{name}",
     (_QUEUE, "Ref"): "http://sqs.{region}.localhost/{account}/{name}",
@@ -239,7 +233,15 @@ _ATTRIBUTES: dict[tuple[str, str], str] = {
     ("AWS::SNS::Topic", "TopicName"): "{name}",
     ("AWS::CloudWatch::Alarm", "Arn"): "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
     ("AWS::S3::Bucket", "Arn"): "arn:aws:s3:::{name}",
+    ("AWS::Scheduler::Schedule", "Arn"): (
+        "arn:aws:scheduler:{region}:{account}:schedule/{group}/{name}"
+    ),
+    ("AWS::Scheduler::ScheduleGroup", "Arn"): (
+        "arn:aws:scheduler:{region}:{account}:schedule-group/{name}"
+    ),
 }
+#: ARN parts read from a resource's own properties: {placeholder: (property, default)}.
+_ARN_PROPERTIES = {"path": ("Path", "/"), "group": ("GroupName", "default")}
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
@@ -333,7 +335,8 @@ class Resolver:
             # emulator the account and region (the same template deploys in several).
             name = f"{self.stack_name}-{logical_id}-{self.account_id}-{self.region}".lower()
             return name[:63].rstrip("-")
-        return f"{self.stack_name}-{logical_id}"[: 64 if kind == "AWS::Events::Rule" else None]
+        cut = 64 if kind in ("AWS::Events::Rule", "AWS::IAM::Role") else None
+        return f"{self.stack_name}-{logical_id}"[:cut]
 
     def arn(self, logical_id: str) -> str:
         """``Fn::GetAtt <logical_id>.Arn``."""
@@ -384,8 +387,17 @@ class Resolver:
 
     def _attribute(self, logical_id: str, kind: str, attribute: str) -> str:
         pattern = _ATTRIBUTES.get((kind, attribute), "{name}")  # a Ref is the name by default
+        props = self.template.resources[logical_id].get("Properties") or {}
+        parts = {
+            placeholder: scalar_to_str(self.resolve(props.get(prop, default)), prop)
+            for placeholder, (prop, default) in _ARN_PROPERTIES.items()
+            if "{" + placeholder + "}" in pattern  # an IAM role's Path, a schedule's group
+        }
         return pattern.format(
-            name=self.physical_name(logical_id), region=self.region, account=self.account_id
+            name=self.physical_name(logical_id),
+            region=self.region,
+            account=self.account_id,
+            **parts,
         )
 
     # --------------------------------------------------------------------------- resolve

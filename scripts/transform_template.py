@@ -3,9 +3,10 @@
 Usage: ``python scripts/transform_template.py [TEMPLATE] OUTPUT`` (TEMPLATE: template.yaml).
 
 Static checks (checkov in ``make checkov``) read this to see the resources SAM generates (roles,
-permissions, rules, queues) rather than only the ``AWS::Serverless::*`` shorthand. Offline: local
-CodeUri/ContentUri/DefinitionUri become placeholder S3 locations (what ``sam package`` would
-write), and managed policy names are not looked up (the template uses none).
+permissions, rules, queues) rather than only the ``AWS::Serverless::*`` shorthand. It is the
+emulator's own translation (``emulator.sam``, what the emulator deploys): offline, local
+CodeUri/ContentUri/DefinitionUri become S3 locations (what ``sam package`` would write), and
+managed policy names are not looked up (the template uses none).
 
 SAM keeps a resource's ``Metadata`` on the resource it becomes (``AWS::Serverless::Function`` ->
 ``AWS::Lambda::Function``) but not on the others it generates (role, rule, queue). So that a
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,53 +26,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from samtranslator.translator.transform import transform  # noqa: E402
-
-from emulator.template import TemplateError, load_yaml  # noqa: E402
-
-_S3_URI = {
-    "CodeUri": "s3://placeholder-bucket/code.zip",
-    "ContentUri": "s3://placeholder-bucket/layer.zip",
-}
-_S3_LOCATION = {"DefinitionUri": {"Bucket": "placeholder-bucket", "Key": "definition.json"}}
-
-
-class _NoManagedPolicies:
-    """samtranslator's managed policy loader: the template names no AWS managed policy."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def _is_local(value: Any) -> bool:
-    return isinstance(value, str) and not value.startswith("s3://")
-
-
-def _to_s3(properties: dict[str, Any]) -> None:
-    for key, uri in _S3_URI.items():
-        if _is_local(properties.get(key)):
-            properties[key] = uri
-    for key, location in _S3_LOCATION.items():
-        if _is_local(properties.get(key)):
-            properties[key] = dict(location)
+from emulator.template import Template  # noqa: E402
 
 
 def transformed(path: str | Path) -> dict[str, Any]:
     """The template at ``path`` transformed by samtranslator (us-east-1, no AWS calls)."""
-    # The template as written: not Template.load's body, which adds resources SAM generates (the
-    # emulator's view) that samtranslator would then find twice.
-    body = load_yaml(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
-        raise TemplateError(f"{path}: not a CloudFormation template (no Resources map)")
-    for section in (body.get("Globals") or {}).values():
-        if isinstance(section, dict):
-            _to_s3(section)
-    for resource in body["Resources"].values():
-        if isinstance(resource.get("Properties"), dict):
-            _to_s3(resource["Properties"])
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    result: dict[str, Any] = transform(body, {}, _NoManagedPolicies())
-    _copy_checkov_metadata(body["Resources"], result["Resources"])
+    template = Template.load(path)
+    result = copy.deepcopy(template.body)
+    _copy_checkov_metadata(template.source["Resources"], result["Resources"])
     return result
 
 

@@ -284,7 +284,7 @@ def _handlers() -> dict[str, str]:
     return {
         logical_id: str(resource["Properties"]["Handler"]).rsplit(".", 1)[0]
         for logical_id, resource in template.resources.items()
-        if resource["Type"] == "AWS::Serverless::Function"
+        if resource["Type"] == "AWS::Lambda::Function"
     }
 
 

@@ -34,10 +34,11 @@ RESOLVER = Resolver(
     TEMPLATE, stack_name="vpc-peering", region="us-east-1", account_id="123456789012"
 )
 
-TAG_RULES = {"TagChangeFunction/TagChangedHere", "TagChangeFunction/TagChangedElsewhere"}
-#: sample event file -> the rules (function logical id / event name) it must trigger
+TAG_RULES = {"TagChangeFunctionTagChangedHere", "TagChangeFunctionTagChangedElsewhere"}
+#: sample event file -> the rules (logical ids as deployed: SAM names a function event's rule
+#: function logical id + event name) it must trigger
 EXPECTED_MATCHES: dict[str, set[str]] = {
-    "acceptance-requested.json": {"AcceptFunction/AcceptanceRequested"},
+    "acceptance-requested.json": {"AcceptFunctionAcceptanceRequested"},
     "acceptance-requested-foreign-source.json": set(),
     "peering-established.json": set(),
     # A refusal at Plan (bad input, a dry run, Plan's checks) pages nobody; a later failure does.
@@ -59,16 +60,12 @@ EXPECTED_MATCHES: dict[str, set[str]] = {
 
 
 def _rules() -> dict[str, dict[str, Any]]:
-    """Every EventBridge rule in the template: function events and standalone rules."""
-    rules: dict[str, dict[str, Any]] = {}
-    for logical_id, resource in TEMPLATE.resources.items():
-        if resource["Type"] == "AWS::Serverless::Function":
-            for name, event in (resource["Properties"].get("Events") or {}).items():
-                if event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
-                    rules[f"{logical_id}/{name}"] = RESOLVER.resolve(event["Properties"]["Pattern"])
-        elif resource["Type"] == "AWS::Events::Rule" and "EventPattern" in resource["Properties"]:
-            rules[logical_id] = RESOLVER.resolve(resource["Properties"]["EventPattern"])
-    return rules
+    """Every EventBridge rule with a pattern the stack deploys (SAM's events as it makes them)."""
+    return {
+        logical_id: RESOLVER.resolve(resource["Properties"]["EventPattern"])
+        for logical_id, resource in TEMPLATE.resources.items()
+        if resource["Type"] == "AWS::Events::Rule" and "EventPattern" in resource["Properties"]
+    }
 
 
 RULES = _rules()

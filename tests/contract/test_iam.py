@@ -224,7 +224,7 @@ def test_every_function_has_its_own_role(transformed: dict[str, Any]) -> None:
 
 
 def test_logging_and_tracing_on_both_machines() -> None:
-    resources = Template.load(ROOT / "template.yaml").resources
+    resources = Template.load(ROOT / "template.yaml").source["Resources"]
     for machine in ("CreateStateMachine", "CleanupStateMachine"):
         props = resources[machine]["Properties"]
         assert props["Tracing"]["Enabled"] is True

@@ -519,6 +519,7 @@ _NAME_PROPERTY = {
     "AWS::S3::Bucket": "BucketName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::SQS::Queue": "QueueName",
+    "AWS::Scheduler::ScheduleGroup": "Name",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
 }
 
@@ -715,6 +716,10 @@ class Resolver:
                     values.append(name)
                 case "AWS::S3::Bucket", "Arn":
                     values.append(f"arn:aws:s3:::{name}")
+                case "AWS::Scheduler::ScheduleGroup", "":
+                    values.append(name)
+                case "AWS::Scheduler::ScheduleGroup", "Arn":
+                    values.append(arn.format("scheduler", f"schedule-group/{name}"))
                 case _:
                     what = (
                         f"Fn::GetAtt {logical_id}.{attribute}" if attribute else f"Ref {logical_id}"

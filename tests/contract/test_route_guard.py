@@ -81,7 +81,7 @@ def _actions(template: dict[str, Any], function: str) -> set[str]:
 
 def test_the_accept_function_role_cannot_change_routes() -> None:
     # Given the template's accept function (the only function events reach)
-    template = Template.load(ROOT / "template.yaml").body
+    template = Template.load(ROOT / "template.yaml").source  # as written: SAM Policies
     actions = _actions(template, "AcceptFunction")
     assert "ec2:AcceptVpcPeeringConnection" in actions  # the right function was read
     # When its actions are matched against every route-changing EC2 action (wildcards too)

@@ -15,7 +15,7 @@ def test_every_function_of_the_template_is_deployed(product_emulator: EmulatorHa
     expected = {
         logical_id: f"vpc-peering-{logical_id}"
         for logical_id, resource in template.resources.items()
-        if resource["Type"] == "AWS::Serverless::Function"
+        if resource["Type"] == "AWS::Lambda::Function"
     }
     # When / Then each is a Lambda function named {stack}-{LogicalId}
     assert product_emulator.functions == expected

@@ -36,6 +36,33 @@ Resources:
       Environment:
         Variables:
           SCHEDULE_OUT_DIR: !Ref OutDir
+      Events:
+        # SAM's own schedule events, as samtranslator turns them into rules and schedules.
+        Fortnightly:
+          Type: Schedule
+          Properties:
+            Schedule: rate(14 days)
+            Input: '{"kind": "sam-function-schedule"}'
+  SweptFlow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Name: !Sub ${AWS::StackName}-swept
+      Definition:
+        StartAt: Done
+        States:
+          Done: {Type: Pass, End: true}
+      Policies: []
+      Events:
+        Sweep:
+          Type: Schedule
+          Properties:
+            Schedule: rate(30 days)
+            Input: '{"kind": "sam-rule"}'
+        SweepV2:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: rate(30 days)
+            Input: '{"kind": "sam-scheduler"}'
   Flow:
     Type: AWS::Serverless::StateMachine
     Properties:
@@ -251,3 +278,51 @@ def test_schedule_rules_match_no_event(scheduled: EmulatorHandle, schedule_dir: 
     time.sleep(0.5)
     assert not list((schedule_dir / "out").glob("Anything-*.json"))
     assert not list((schedule_dir / "out").glob("put-*.json"))
+
+
+def executions(handle: EmulatorHandle, machine: str, count: int) -> list[Any]:
+    """The inputs of the machine's executions, once there are ``count`` (or 5 s)."""
+    sfn = handle.client("stepfunctions")
+    deadline = time.monotonic() + 5
+    while len(runs := sfn.list_executions(stateMachineArn=machine)["executions"]) < count:
+        assert time.monotonic() < deadline, f"{len(runs)} executions, not {count}"
+        time.sleep(0.05)
+    return sorted(
+        json.loads(sfn.describe_execution(executionArn=r["executionArn"])["input"])["kind"]
+        for r in runs
+    )
+
+
+def test_sam_schedule_events_of_a_state_machine_deploy_and_fire(
+    scheduled: EmulatorHandle,
+) -> None:
+    # Given a state machine with SAM Events of type Schedule (an EventBridge rule, as SAM makes
+    # it) and ScheduleV2 (an EventBridge Scheduler schedule): the old reader refused both
+    swept = scheduled.state_machines["SweptFlow"]
+    rows = by_rule(scheduled)
+    assert rows["sched-SweptFlowSweep"]["expression"] == "rate(30 days)"
+    assert rows["SweptFlowSweepV2"]["arn"] == (
+        "arn:aws:scheduler:us-east-1:123456789012:schedule/default/SweptFlowSweepV2"
+    )
+    # When each is fired by its logical id (the ids SAM gives them)
+    rule = scheduled.fire_schedules("SweptFlowSweep")
+    schedule = scheduled.fire_schedules("SweptFlowSweepV2")
+    # Then each started the machine with its Input: the rule's target Input, and the Scheduler
+    # schedule's Input as it is (no event around it)
+    assert [f["rule"] for f in rule["fired"]] == ["sched-SweptFlowSweep"]
+    assert schedule["fired"] == [
+        {"rule": "SweptFlowSweepV2", "arn": rows["SweptFlowSweepV2"]["arn"], "event_id": None}
+    ]
+    assert executions(scheduled, swept, 2) == ["sam-rule", "sam-scheduler"]
+
+
+def test_a_sam_schedule_event_of_a_function_fires_it(
+    scheduled: EmulatorHandle, schedule_dir: Path
+) -> None:
+    # Given the function's SAM Schedule event (refused by the old reader: not an EventBridgeRule)
+    # When it is fired by the logical id of the rule SAM made of it
+    scheduled.fire_schedules("RecordFunctionFortnightly")
+    # Then the function got the event's Input
+    assert recorded(schedule_dir / "out", "sam-function-schedule") == [
+        {"kind": "sam-function-schedule"}
+    ]

@@ -25,13 +25,13 @@ def resolver(overrides: dict[str, str] | None = None, path: Path = REPO_TEMPLATE
 
 
 def accept_condition(r: Resolver) -> list[str]:
-    props = r.resolve(r.template.properties("AcceptFunction"))
+    # SAM puts the function's Policies on the role it generates for it.
+    props = r.resolve(r.template.properties("AcceptFunctionRole"))
     statement = next(
         s
         for policy in props["Policies"]
-        if isinstance(policy, dict)
-        for s in policy["Statement"]
-        if s["Sid"] == "AcceptOnlyFromTrustedRequesters"
+        for s in policy["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AcceptOnlyFromTrustedRequesters"
     )
     arns: list[str] = statement["Condition"]["ArnLike"]["ec2:RequesterVpc"]
     return arns
@@ -90,7 +90,7 @@ def test_accept_policy_split_join_trick_yields_one_arn_per_account() -> None:
 def test_trusted_requester_env_if(overrides: dict[str, str], expected: str) -> None:
     # Given the template, with or without trusted requesters
     r = resolver(overrides)
-    # When a function's environment (Globals merged) is resolved
+    # When a function's environment (SAM merged Globals into it) is resolved
     env = r.resolve(r.template.properties("PlanFunction"))["Environment"]["Variables"]
     # Then TRUSTED_REQUESTER_ACCOUNT_IDS follows the !If, and Refs became strings
     assert env["TRUSTED_REQUESTER_ACCOUNT_IDS"] == expected
@@ -102,7 +102,7 @@ def test_trusted_requester_env_if(overrides: dict[str, str], expected: str) -> N
 def test_globals_merge_with_function_properties() -> None:
     # Given AcceptFunction, which overrides Timeout only
     r = resolver()
-    # When its properties are resolved
+    # When its properties, as samtranslator made them, are resolved
     props = r.resolve(r.template.properties("AcceptFunction"))
     # Then local scalars win, the rest comes from Globals
     assert props["Timeout"] == 120

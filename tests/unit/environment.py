@@ -51,7 +51,7 @@ def _stack() -> tuple[Template, Resolver]:
 def template_environment() -> dict[str, str]:
     """``Globals.Function.Environment.Variables`` of template.yaml, resolved."""
     template, resolver = _stack()
-    variables = resolver.resolve(template.section("Globals")["Function"]["Environment"])
+    variables = resolver.resolve(template.source["Globals"]["Function"]["Environment"])
     return {key: scalar_to_str(value, key) for key, value in variables["Variables"].items()}
 
 
