@@ -124,7 +124,7 @@ def execution_line(
     return line
 
 
-class _ConsoleFormatter(logging.Formatter):
+class ConsoleFormatter(logging.Formatter):
     """``HH:MM:SS message`` on one line, clipped; WARNING and above say their level and logger.
     A handler's traceback stays in the log file, named; any other traceback is the emulator's own
     fault and is shown in full."""
@@ -145,7 +145,7 @@ class _ConsoleFormatter(logging.Formatter):
         return f"{when} {level}{record.getMessage()}\n{self.formatException(record.exc_info)}"
 
 
-class _ConsoleFilter(logging.Filter):
+class ConsoleFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith(FILE_ONLY):
             return False
@@ -176,8 +176,8 @@ def install(log_path: Path) -> None:
     to_file = logging.StreamHandler(log)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     to_console = logging.StreamHandler(console_err)
-    to_console.setFormatter(_ConsoleFormatter(log_path))
-    to_console.addFilter(_ConsoleFilter())
+    to_console.setFormatter(ConsoleFormatter(log_path))
+    to_console.addFilter(ConsoleFilter())
     root.handlers[:] = [to_file, to_console]
 
     original = BaseExecutionWorkerCommunication.terminated

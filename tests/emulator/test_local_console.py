@@ -5,6 +5,7 @@ tracebacks in the log file the announcement names."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from emulator.console import execution_line, one_line
+from emulator.console import ConsoleFilter, ConsoleFormatter, execution_line, one_line
 from tools.local import LOG_FILE, local_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,44 @@ def test_an_execution_line_names_the_execution_machine_status_and_clipped_cause(
         "execution run-1 (vpc-peering-create) SUCCEEDED"
     )
     assert one_line("a\u009bb\u2028c") == "a\\x9bb c"  # a line separator is a space
+
+
+def _record(name: str, level: int, message: str, failing: bool) -> logging.LogRecord:
+    exc_info = None
+    if failing:
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            exc_info = sys.exc_info()
+    return logging.LogRecord(name, level, __file__, 1, message, None, exc_info)
+
+
+def test_the_console_keeps_one_line_per_failure_and_the_emulators_own_faults_in_full() -> None:
+    # Given the console's filter and formatter, and records of each kind
+    keep, fmt = ConsoleFilter(), ConsoleFormatter(Path(".local/emulator.log"))
+    own_refusal = _record("emulator.lambda", logging.INFO, "Plan raised CidrOverlap: x", False)
+    client_error = _record("emulator.lambda", logging.INFO, "Plan raised ClientError:\ny", True)
+    per_state = _record("moto.stepfunctions.parser.x", logging.ERROR, "Exception=...", False)
+    fired = _record("emulator.schedules", logging.INFO, "schedule fired", False)
+    request = _record("werkzeug", logging.ERROR, "Error on request", True)
+    chatter = _record("botocore.credentials", logging.INFO, "Found credentials", False)
+
+    # Then a function's own refusal, moto's per-state errors and INFO chatter stay in the file
+    assert not keep.filter(own_refusal)
+    assert not keep.filter(per_state)
+    assert not keep.filter(chatter)
+    # a handler's other error is one line naming the file with its traceback
+    assert keep.filter(client_error)
+    line = fmt.format(client_error)
+    assert "\n" not in line
+    assert line.endswith("Plan raised ClientError: y (traceback: .local/emulator.log)")
+    # the emulator's own messages are kept; its faults are shown in full
+    assert keep.filter(fired)
+    assert keep.filter(request)
+    shown = fmt.format(request)
+    assert "ERROR werkzeug: Error on request" in shown
+    assert "Traceback (most recent call last)" in shown
+    assert "RuntimeError: boom" in shown
 
 
 def test_make_local_writes_its_log_to_a_file_unless_told_otherwise() -> None:
