@@ -56,6 +56,7 @@ $(DEPS_STAMP): requirements-dev.txt
 	@touch $(DEPS_STAMP)
 
 $(STAMP): $(DEPS_STAMP) pyproject.toml
+	@echo "Installing this project into $(VENV) (editable: the vpc-peering command)..."
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
@@ -63,6 +64,7 @@ install: $(STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	@if [ -z "$(PYTHON_313)" ]; then echo "Python 3.13 not found: install it with pyenv (pyenv install 3.13) or put python3.13 on PATH" >&2; exit 1; fi
+	@echo "Installing checkov into $(CHECKOV_VENV) (a venv of its own; the first time only, and when requirements-checkov.txt changes: about a minute)..."
 	$(PYTHON_313) -m venv --clear $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator import (
+    console,
     ec2_fixes,
     ec2_limits,
     event_delivery,
@@ -94,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="answer RequestLimitExceeded as EC2's documented token buckets would (per action, "
         "account and region)",
     )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="handler output, moto's logs and tracebacks go here; the console has one line per "
+        "execution and per failure (make local: .local/emulator.log)",
+    )
     args = parser.parse_args(argv)
     if args.schedule_time_scale <= 0:
         parser.error("--schedule-time-scale must be > 0")
@@ -141,7 +148,12 @@ def ready_info(stack: DeployedStack, endpoint: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.log_file:
+        console.install(args.log_file)
+    else:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
     for noisy in ("werkzeug", "botocore"):  # no line per request or per client
         logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides = parse_overrides(args.parameter_overrides)
@@ -213,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = ready_info(stack, endpoint)
     app.info = info
-    _announce(info)
+    _announce(info, args.log_file)
     if args.ready_file:
         tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -241,7 +253,7 @@ def _environment_installer(endpoint: str, region: str) -> Callable[[DeployedStac
     return install
 
 
-def _announce(info: dict[str, Any]) -> None:
+def _announce(info: dict[str, Any], log_file: Path | None = None) -> None:
     endpoint = info["endpoint"]
     lines = [
         f"emulator: serving on {endpoint}",
@@ -254,6 +266,11 @@ def _announce(info: dict[str, Any]) -> None:
             for s in info["stacks"][1:]
         ),
     ]
+    if log_file is not None:
+        lines.append(
+            f"  log:            {log_file} (handler output, moto's logs, tracebacks); here: "
+            "one line per execution and per failure"
+        )
     machine = next(iter(info["state_machines"].values()), "")
     if machine:
         lines += [

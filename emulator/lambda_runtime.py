@@ -15,7 +15,8 @@ Behaviour, and how it differs from AWS Lambda:
 * The function ``Timeout`` is NOT enforced (a Python thread cannot be killed); the context's
   ``get_remaining_time_in_millis()`` does count down from it, so handlers that budget their
   time see realistic values.
-* Handler logs go to the emulator's stdout/stderr; ``LogResult`` is empty. A handler's own error
+* Handler logs go to the emulator's stdout/stderr (under ``--log-file``, to that file only:
+  ``console.py``); ``LogResult`` is empty. A handler's own error
   classes (defined under its CodeUri: the refusals it raises by name) are logged in one line;
   any other exception with its traceback.
 """
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
+
+from emulator import console
 
 
 @dataclass(frozen=True)
@@ -135,13 +138,15 @@ def install_environment(
 def invoke(spec: FunctionSpec, event: Any) -> tuple[str, bool]:
     """Run the handler once: (JSON payload, errored). Errors are Lambda-shaped payloads."""
     try:
-        handler = _load_handler(spec)
+        with console.handler_output():  # a module's import can print too
+            handler = _load_handler(spec)
     except _InitError as exc:
         logger.error("%s: %s: %s", spec.name, exc.error_type, exc.message)
         return _error_payload(exc.error_type, exc.message, exc.__cause__), True
     context = _context(spec)
     try:
-        result = handler(_event_object(event), context)
+        with console.handler_output():  # to the log file under make local, as to CloudWatch
+            result = handler(_event_object(event), context)
     except Exception as exc:  # every handler error becomes a Lambda error
         # An error class of the function's own code is one it raises on purpose (a refusal it
         # reports by name): one line. Anything else may be a bug: the traceback too.

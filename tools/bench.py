@@ -6,6 +6,7 @@ time per scenario; cold-init time of each handler module as a ratio to the floor
 of each function; and what a tag-declared mesh of ``--network-vpcs`` VPCs (50) costs over two
 accounts and two regions, swept again unchanged, and how a burst of tag changes coalesces
 (``tools.bench_network``; ``--network-only`` runs only that, ``--no-network`` all but that).
+``--write-docs`` writes the table, dated, into docs/performance.md (``tools.bench_docs``).
 Exits non-zero when a figure misses its budget. A benchmark, not a test: wall times are printed,
 never asserted.
 """
@@ -16,6 +17,7 @@ import argparse
 import io
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,7 @@ from emulator.template import Template
 from emulator.testing import EmulatorHandle, is_mutating, running_emulator
 
 from . import CLEANUP_MACHINE, CREATE_MACHINE
+from .bench_docs import BEGIN, END, write_docs
 from .bench_network import network_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -401,7 +404,14 @@ def main(argv: list[str] | None = None) -> int:
         help="EC2 answers RequestLimitExceeded as its documented token buckets would "
         "(the emulator's --ec2-throttling): the figures under AWS's request limits",
     )
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the figures, dated, into docs/performance.md (between its "
+        f"{BEGIN} and {END} markers)",
+    )
     args = parser.parse_args(argv)
+    command = shlex.join(["python", "-m", "tools.bench", *(sys.argv[1:] if argv is None else argv)])
     if args.network_only and args.no_network:
         parser.error("--network-only and --no-network exclude each other")
     if not 2 <= args.network_vpcs <= 250:
@@ -428,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbench wall time {elapsed:.1f}s; {len(report.failed)} budget(s) missed")
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in report.rows], indent=2))
+    if args.write_docs:
+        print(f"wrote {write_docs(report.rows, command, elapsed).relative_to(ROOT)}")
     return 1 if report.failed else 0
 
 

@@ -1,6 +1,7 @@
 """`make local`: the emulator with the stack deployed, and the member forwarding template in
 every other managed account and region (``tools.members``), so that tagging a VPC anywhere in
-scope reaches the hub as it would on AWS. Takes the emulator's own options."""
+scope reaches the hub as it would on AWS; the console says one line per execution and per
+failure, the rest goes to ``.local/emulator.log``. Takes the emulator's own options."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from emulator.__main__ import DEFAULT_ACCOUNT_ID, main, parse_args, parse_overri
 
 from .members import forwarding_stacks
 
+#: Where handler output, moto's logs and tracebacks go unless ``--log-file`` says otherwise: the
+#: console has one line per execution and per failure (``emulator/console.py``).
+LOG_FILE = ".local/emulator.log"
+
 
 def local_argv(argv: list[str]) -> list[str]:
-    """The emulator's arguments, with an ``--extra-stack`` per member forwarding stack."""
+    """The emulator's arguments, with an ``--extra-stack`` per member forwarding stack and the
+    log file."""
     args = parse_args(argv)
     overrides = parse_overrides(args.parameter_overrides)
     stacks = forwarding_stacks(overrides, DEFAULT_ACCOUNT_ID, args.region, args.stack_name)
-    return argv + [arg for stack in stacks for arg in ("--extra-stack", json.dumps(stack))]
+    log = [] if args.log_file else ["--log-file", LOG_FILE]
+    return argv + log + [arg for stack in stacks for arg in ("--extra-stack", json.dumps(stack))]
 
 
 if __name__ == "__main__":

@@ -184,7 +184,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "with the stack's roles: per group its VPCs (id, Name, account, region, CIDRs) and a "
         "matrix of its pairs (active and routed both ways, pending, missing, needs repair, "
         "failed, refused), the peerings made by explicit creates, what could not be read, the "
-        "last reconcile and the sweep. Exit 1 when a pair failed or a location was not read.",
+        "last reconcile, the last sweep and when the next runs. Exit 1 when a pair failed or a "
+        "location was not read.",
     )
     status_parser.add_argument("--group", metavar="G", help="only this group")
 

@@ -238,7 +238,7 @@ def list_peerings(ctx: Context, include_ended: bool) -> int:
 
 def status(ctx: Context, group: str | None) -> int:
     """The network as the hub reads it: each group's members and pair matrix, the explicit
-    peerings, what could not be read, the last reconcile and the sweep."""
+    peerings, what could not be read, the last reconcile, the last sweep and the next."""
     view = read_network(ctx.aws(), ctx.stack_name, group)
     if ctx.output == "json":
         ctx.say(render.to_json(view.as_json()))

@@ -4,10 +4,12 @@ Every string that came from AWS goes through :func:`render.safe` (``columns`` do
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from .network import NetworkView
 from .render import Style, columns, safe
+from .schedule import in_words
 
 #: A pair's state in the matrix: its letter and what it means.
 STATES = {
@@ -110,35 +112,48 @@ def _group_lines(
     return lines
 
 
-def _reconcile_lines(view: NetworkView) -> list[str]:
+def _execution_said(label: str, run: dict[str, Any]) -> str:
+    """``<label>: <name> <STATUS>, started ..., ended ... (counts)`` and its error, if any."""
+    ended = f", ended {run['StopDate']}" if run.get("StopDate") else ""
+    said = f"{label}: {safe(run['Name'])} {safe(run['Status'])}, started {run['StartDate']}{ended}"
+    report = run.get("Report") or {}
+    counts = [f"{k} {report[k]}" for k in ("Desired", "Created", "Removed", "Repaired",
+              "Unchanged", "FailedCount") if k in report]  # fmt: skip
+    if report.get("DryRun"):
+        counts.insert(0, "dry run")
+    if counts:
+        said += f" ({', '.join(counts)})"
+    if run.get("Error"):
+        said += f"\n  {safe(run['Error'])}: {safe(run.get('Cause') or '')}"
+    return said
+
+
+def _reconcile_lines(view: NetworkView, now: datetime | None = None) -> list[str]:
     last = view.last_reconcile or {}
-    lines = []
-    if "Name" not in last:
-        said = "Last reconcile: none ended yet"
-    else:
-        ended = f", ended {last['StopDate']}" if last.get("StopDate") else ""
-        said = (
-            f"Last reconcile: {safe(last['Name'])} {last['Status']}, "
-            f"started {last['StartDate']}{ended}"
-        )
-        report = last.get("Report") or {}
-        counts = [f"{k} {report[k]}" for k in ("Desired", "Created", "Removed", "Repaired",
-                  "Unchanged", "FailedCount") if k in report]  # fmt: skip
-        if report.get("DryRun"):
-            counts.insert(0, "dry run")
-        if counts:
-            said += f" ({', '.join(counts)})"
-        if last.get("Error"):
-            said += f"\n  {safe(last['Error'])}: {safe(last.get('Cause') or '')}"
-    lines.append(said)
+    lines = [
+        _execution_said("Last reconcile", last) if "Name" in last
+        else "Last reconcile: none ended yet"
+    ]  # fmt: skip
     running = last.get("Running")
     if running:
         lines.append(f"Running now: {safe(running['Name'])}, started {running['StartDate']}")
+    if not view.schedule:
+        lines.append("Sweep: none scheduled (ReconcileSchedule is empty)")
+        return lines
+    upcoming = view.next_sweep
+    if upcoming is not None and upcoming.at is not None:
+        when = upcoming.at.isoformat(timespec="minutes")
+        soon = in_words(upcoming.at, now or datetime.now(UTC))
+        next_said = f"next {when} ({soon})" if upcoming.exact else f"next about {when} ({soon})"
+    else:
+        next_said = f"next: cannot tell ({safe(upcoming.note) if upcoming else 'unknown'})"
     lines.append(
-        f"Sweep: {safe(view.schedule)} (a full reconcile; tag changes start their own)"
-        if view.schedule
-        else "Sweep: none scheduled (ReconcileSchedule is empty)"
+        f"Sweep: {safe(view.schedule)}, {next_said}; a full reconcile (tag changes start their own)"
     )
+    lines.append(
+        _execution_said("Last sweep", view.last_sweep) if view.last_sweep
+        else "Last sweep: none yet"
+    )  # fmt: skip
     return lines
 
 

@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +236,48 @@ def test_html_graph_is_self_contained_and_renders_every_vpc_in_a_browser(
     assert shot.stat().st_size > 10_000
     if os.environ.get("GRAPH_SCREENSHOT"):
         shutil.copy(shot, os.environ["GRAPH_SCREENSHOT"])
+
+
+def _sweeps(emu: EmulatorHandle) -> list[dict[str, Any]]:
+    sfn = emu.client("stepfunctions")
+    machine = emu.state_machine_arn("ReconcileStateMachine")
+    found = []
+    for listed in sfn.list_executions(stateMachineArn=machine)["executions"]:
+        described = sfn.describe_execution(executionArn=listed["executionArn"])
+        if json.loads(described["input"]).get("Sweep") is True:
+            found.append(described)
+    return found
+
+
+def test_status_says_when_the_next_sweep_runs_and_what_the_last_one_said(mesh: Mesh) -> None:
+    # Given no sweep yet: the status says so, and when the schedule will run one
+    before = mesh.cli("status")
+    assert before.code == 0, before.err
+    assert "Last sweep: none yet" in before.out
+    assert re.search(r"Sweep: rate\(1 hour\), next about \S+ \(in (\d+ min|1 h)\)", before.out)
+
+    # When the stack's schedule fires (as deployed, wherever the template declares it: its
+    # input marks the sweep)
+    assert mesh.emu.fire_schedules()["fired"]
+    deadline = time.monotonic() + 180
+    while not (sweeps := _sweeps(mesh.emu)) or sweeps[0]["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the sweep did not end"
+        time.sleep(1)
+    [sweep] = sweeps
+
+    # Then text and JSON name the last sweep, its result and counts, and the next one after it
+    text = mesh.cli("status")
+    data = mesh.cli("--output", "json", "status").json()
+    assert sweep["status"] == "SUCCEEDED"
+    assert re.search(
+        rf"Last sweep: {sweep['name']} SUCCEEDED, started \S+, ended \S+ \(Desired \d+", text.out
+    ), text.out
+    assert data["Sweep"]["Schedule"] == "rate(1 hour)"
+    assert data["Sweep"]["Last"]["Name"] == sweep["name"]
+    assert data["Sweep"]["Last"]["Status"] == "SUCCEEDED"
+    assert data["Sweep"]["NextExact"] is False
+    started = datetime.fromisoformat(data["Sweep"]["Last"]["StartDate"])
+    assert datetime.fromisoformat(data["Sweep"]["Next"]) == started + timedelta(hours=1)
 
 
 def test_explicit_commands_on_a_groups_peering_are_refused_unless_forced(mesh: Mesh) -> None:

@@ -343,6 +343,9 @@ class ReconcileRequest(_Strict):
     #: Set by the tag-event starter: the scope is the groups of the VPCs whose tags changed
     #: since the last tag-started reconcile took them (the queue in the lock table).
     tag_changes: bool = False
+    #: Set by the schedule rule: this reconcile is the sweep (``vpc-peering status`` shows the
+    #: last one by it). It changes nothing else: a sweep reconciles everything in scope.
+    sweep: bool = False
 
     @model_validator(mode="after")
     def _one_scope(self) -> ReconcileRequest:
