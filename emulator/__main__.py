@@ -34,8 +34,8 @@ from emulator import (
 from emulator.deploy import DeployedStack
 from emulator.faults import FaultInjector, FaultRule, PeeringStatusForcer
 from emulator.schedules import Scheduler
-from emulator.session_policies import SessionPolicies
 from emulator.server import HOST, configure_moto, create_server
+from emulator.session_policies import SessionPolicies
 from emulator.stacks import StackControl
 from emulator.template import TemplateError
 
