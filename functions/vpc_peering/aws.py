@@ -128,19 +128,25 @@ READ_ONLY_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The resources of the read actions that have resource types in the Service Authorization
+#: Reference (Describe* have none: "*"); AWS-managed prefix lists belong to AWS, hence any owner.
+_READ_RESOURCES = {"ec2:GetManagedPrefixListEntries": "arn:*:ec2:*:*:prefix-list/*"}
+
+
 def session_policy(step: str | None) -> str | None:
-    """The session policy (AssumeRole ``Policy``) of a read-only step; None for any other."""
+    """The session policy (AssumeRole ``Policy``) of a read-only step; None for any other:
+    one statement per resource, named after the step."""
     actions = READ_ONLY_STEPS.get(step or "")
     if actions is None:
         return None
-    statement = {
-        "Sid": f"{step}ReadsOnly",
-        "Effect": "Allow",
-        "Action": sorted(actions),
-        # Describe* support no resource-level permissions; the member role scopes the rest.
-        "Resource": "*",
-    }
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, separators=(",", ":"))
+    by_resource: dict[str, list[str]] = {}
+    for action in sorted(actions):
+        by_resource.setdefault(_READ_RESOURCES.get(action, "*"), []).append(action)
+    statements = [
+        {"Sid": f"{step}Reads{index}", "Effect": "Allow", "Action": named, "Resource": resource}
+        for index, (resource, named) in enumerate(sorted(by_resource.items()))
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))
 
 
 _SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
