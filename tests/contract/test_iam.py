@@ -142,6 +142,7 @@ def test_tag_scoped_creates_and_deletes(transformed: dict[str, Any]) -> None:
             assert "route-table" not in resources
             if adopt is not None:
                 assert sorted(adopt) == [
+                    "vpc-peering:accepted-cidrs",
                     "vpc-peering:accepted-for",
                     "vpc-peering:adopted-by",
                     "vpc-peering:managed-by",
