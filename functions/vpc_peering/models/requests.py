@@ -382,3 +382,6 @@ class StatusRequest(_Strict):
     """Input of the network status function: every group, or one."""
 
     group: GroupName | None = None
+    #: Also list every VPC whose tags name a group, whatever the group policy says (what
+    #: ``vpc-peering policy --from-tags`` writes a policy from).
+    tagged: StrictBool = False
