@@ -6,8 +6,8 @@ judgement: ``network.plan_network``), said as a state."""
 from __future__ import annotations
 
 from . import states
-from .group_policy import Approvals, PolicyState
 from .errors import PeeringError
+from .group_policy import Approvals, PolicyState
 from .groups import Member, VpcKey, membership, wanted_pairs
 from .models.network import NetworkStatus, PairState, StatusPair, StatusPeering, StatusVpc
 from .models.vocabulary import TAG_GROUP
