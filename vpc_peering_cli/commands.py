@@ -254,8 +254,13 @@ def status(ctx: Context, group: str | None) -> int:
 def print_policy(ctx: Context) -> int:
     """``policy --from-tags``: the group policy the VPCs' tags ask for today, on stdout (JSON,
     whatever ``--output``), ready for ``aws ssm put-parameter``; how to write it, on stderr."""
-    document, parameter = policy_from_tags(ctx.aws(), ctx.stack_name)
+    document, parameter, from_members = policy_from_tags(ctx.aws(), ctx.stack_name)
     ctx.say(policy_text(document))
+    if from_members:
+        ctx.warn(
+            "this stack's NetworkStatus lists members, not tags: before the group policy they "
+            "are the same; with a policy, VPCs it refuses are missing here"
+        )
     if not document["Groups"]:
         ctx.warn("no VPC is tagged into a group in the managed accounts and regions")
     ctx.warn(

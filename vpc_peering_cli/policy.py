@@ -47,8 +47,10 @@ def policy_from_tagged(tagged: list[dict[str, Any]]) -> dict[str, Any]:
     return document
 
 
-def from_tags(aws: Aws, stack_name: str) -> tuple[dict[str, Any], str | None]:
-    """The policy the current tags ask for, and the parameter the stack reads it from."""
+def from_tags(aws: Aws, stack_name: str) -> tuple[dict[str, Any], str | None, bool]:
+    """The policy the current tags ask for, the parameter the stack reads it from, and whether
+    it was read from the members (a stack older than ``Tagged``: before the group policy every
+    tagged VPC was a member, so its ``Vpcs`` are the tags; the case of the upgrade)."""
     stack = stack_description(aws, stack_name)
     if stack is None:
         raise ToolError(f"no stack {stack_name} in {aws.region} (--stack-name, --region)")
@@ -59,11 +61,14 @@ def from_tags(aws: Aws, stack_name: str) -> tuple[dict[str, Any], str | None]:
             f"stack {stack_name} in {aws.region} has no output {FUNCTION_OUTPUT}: is it this "
             "application's stack (--stack-name), deployed from this version?"
         )
-    status = _invoke(aws, function, {"Request": {"Tagged": True}})
-    if status.get("Tagged") is None:
-        raise ToolError(
-            f"{function} does not list tagged VPCs: update the stack to this version first"
-        )
+    try:
+        status = _invoke(aws, function, {"Request": {"Tagged": True}})
+        tagged, from_members = status.get("Tagged"), False
+    except ToolError:  # a stack older than "Tagged" refuses the field: ask as status does
+        status = _invoke(aws, function, {"Request": {}})
+        tagged = None
+    if tagged is None:
+        tagged, from_members = status.get("Vpcs") or [], True
     unread = [f for f in status.get("Failed") or [] if f.get("Location")]
     if unread:
         where = ", ".join(sorted({str(f["Location"]) for f in unread}))
@@ -71,7 +76,7 @@ def from_tags(aws: Aws, stack_name: str) -> tuple[dict[str, Any], str | None]:
             f"not every managed account and region could be read ({where}): a policy written "
             "from part of the tags would close the groups of the rest"
         )
-    return policy_from_tagged(status["Tagged"]), outputs.get(POLICY_OUTPUT)
+    return policy_from_tagged(tagged), outputs.get(POLICY_OUTPUT), from_members
 
 
 def as_text(document: dict[str, Any]) -> str:
