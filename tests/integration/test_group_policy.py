@@ -8,6 +8,7 @@ One emulator for the module, three allowed accounts and two regions, a tag event
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 from collections.abc import Iterator
@@ -310,6 +311,11 @@ def test_pending_approve_and_deny_through_the_command(
     assert len(item["History"]["L"]) == 3
 
 
+def collapsed(*cidrs: str) -> list[str]:
+    """The CIDRs as one policy entry lists them: adjacent blocks merged, in address order."""
+    return [str(n) for n in ipaddress.collapse_addresses(map(ipaddress.IPv4Network, cidrs))]
+
+
 def test_policy_from_tags_prints_a_policy_admitting_the_groups_as_tagged(
     network: Network,
     emu: EmulatorHandle,
@@ -336,18 +342,14 @@ def test_policy_from_tags_prints_a_policy_admitting_the_groups_as_tagged(
     assert document["Groups"][mesh] == {
         "Accounts": sorted([HUB, MEMBER]),
         "Regions": ["us-east-1", "us-west-2"],
-        "Cidrs": sorted(
-            [a.cidr, b.cidr], key=lambda c: tuple(map(int, c.split("/")[0].split(".")))
-        ),
+        "Cidrs": collapsed(a.cidr, b.cidr),
         "Join": "auto",
         "HubAccounts": [],
     }
     assert document["Groups"][star] == {
         "Accounts": sorted([HUB, UNTRUSTED]),
         "Regions": ["us-east-1"],
-        "Cidrs": sorted(
-            [core.cidr, spoke.cidr], key=lambda c: tuple(map(int, c.split("/")[0].split(".")))
-        ),
+        "Cidrs": collapsed(core.cidr, spoke.cidr),
         "Join": "auto",
         "HubAccounts": [HUB],
     }
