@@ -36,6 +36,7 @@ from emulator.deploy import DeployedStack
 from emulator.faults import FaultInjector, FaultRule, PeeringStatusForcer
 from emulator.schedules import Scheduler
 from emulator.server import HOST, configure_moto, create_server
+from emulator.session_policies import SessionPolicies
 from emulator.stacks import StackControl
 from emulator.template import TemplateError
 
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             server.shutdown()
             return 1
     app.reset_calls()  # the deployment's own calls are not the application's
+    sessions = SessionPolicies()
+    app.before_request_hooks.append(sessions)  # IAM's answer comes before any injected fault
+    app.control_handlers["session-policies"] = sessions.control
     app.before_request_hooks.append(injector)  # faults count the application's calls only
     app.control_handlers["faults"] = injector.control
     throttle = ec2_limits.Ec2Throttle(enabled=args.ec2_throttling)

@@ -159,6 +159,12 @@ class EmulatorHandle:
         result: dict[str, Any] = self._control("POST", "peering-status", payload)
         return result
 
+    def session_policies(self) -> list[dict[str, str]]:
+        """Each access key whose AssumeRole session carries a session policy, with the policy
+        (the emulator enforces its actions: ``session_policies.py``)."""
+        result: list[dict[str, str]] = self._control("GET", "session-policies")
+        return result
+
     def forget_peering(self, peering_id: str) -> None:
         """An ended peering disappears from Describe, as AWS lets it some time after it ended."""
         self._control("POST", "peering-status", {"id": peering_id, "forget": True})

@@ -14,7 +14,7 @@ from importlib import metadata
 
 from . import DEFAULT_STACK_NAME, approvals
 from .aws import EXIT_FAILED, EXIT_USAGE, ToolError, UsageError
-from .commands import Context, graph, list_peerings, run_machine, status, watch
+from .commands import Context, graph, list_peerings, print_policy, run_machine, status, watch
 from .inputs import (
     CLEANUP_FLAGS,
     CREATE_FLAGS,
@@ -205,6 +205,22 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         description="List every VPC waiting for approval to join a group, across accounts and "
         "regions (a reconcile dry run's PendingApproval).",
     )
+    policy_parser = commands.add_parser(
+        "policy",
+        help="print a group policy that admits the groups the VPCs' tags name today",
+        description="Read every managed account and region as the hub does (as status does) "
+        "and print a group policy JSON admitting each group the VPCs are tagged into: its "
+        "members' accounts, regions and IPv4 CIDRs, the accounts of its hubs, Join auto. It "
+        "writes nothing: review it, then write it with aws ssm put-parameter (the parameter is "
+        "the stack output GroupPolicyParameterName). For the upgrade to a stack with a group "
+        "policy, before upgrading.",
+    )
+    policy_parser.add_argument(
+        "--from-tags",
+        action="store_true",
+        required=True,
+        help="from the VPCs' vpc-peering: tags (the only source so far)",
+    )
     decisions = {}
     for name, verb in (("approve", "approve"), ("deny", "deny")):
         decision = commands.add_parser(
@@ -249,6 +265,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "graph": graph_parser,
         "reconcile": reconcile,
         "pending": pending,
+        "policy": policy_parser,
         **decisions,
     }
     return parser, parsers
@@ -285,6 +302,8 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
         return run_machine(ctx, "reconcile", request)
     if args.command == "pending":
         return approvals.pending(ctx)
+    if args.command == "policy":
+        return print_policy(ctx)
     if args.command in ("approve", "deny"):
         decision = "approved" if args.command == "approve" else "denied"
         return approvals.decide(

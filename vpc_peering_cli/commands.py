@@ -20,6 +20,8 @@ from .graph import render_graph
 from .inputs import FieldFlag, name_flags
 from .network import read_network
 from .peerings import list_managed
+from .policy import as_text as policy_text
+from .policy import from_tags as policy_from_tags
 from .stack import Machine, find_machine, machine_of
 from .views import peering_rows, status_lines
 
@@ -247,6 +249,26 @@ def status(ctx: Context, group: str | None) -> int:
             ctx.say(line)
     failing = [p for p in view.status.get("Pairs", []) if p.get("State") in ("failed", "refused")]
     return EXIT_FAILED if failing or view.status.get("Failed") else EXIT_OK
+
+
+def print_policy(ctx: Context) -> int:
+    """``policy --from-tags``: the group policy the VPCs' tags ask for today, on stdout (JSON,
+    whatever ``--output``), ready for ``aws ssm put-parameter``; how to write it, on stderr."""
+    document, parameter, from_members = policy_from_tags(ctx.aws(), ctx.stack_name)
+    ctx.say(policy_text(document))
+    if from_members:
+        ctx.warn(
+            "this stack's NetworkStatus lists members, not tags: before the group policy they "
+            "are the same; with a policy, VPCs it refuses are missing here"
+        )
+    if not document["Groups"]:
+        ctx.warn("no VPC is tagged into a group in the managed accounts and regions")
+    ctx.warn(
+        "review it, then write it (in the hub account and the stack's region):\n"
+        f"  aws ssm put-parameter --name {parameter or '<GroupPolicyParameterName>'} "
+        "--type String --overwrite --value file://policy.json"
+    )
+    return EXIT_OK
 
 
 def graph(ctx: Context, fmt: str, out: str | None, group: str | None) -> int:

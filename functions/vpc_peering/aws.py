@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from .errors import (
 from .models.vocabulary import Location
 from .settings import Settings
 
-__all__ = ["Access", "Location", "aws_call"]
+__all__ = ["READ_ONLY_STEPS", "Access", "Location", "aws_call", "session_policy"]
 
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -77,6 +78,75 @@ QUOTA_CODES = frozenset(
         "ResourceLimitExceeded",
     }
 )
+
+
+#: The steps that only read in member accounts, and the calls each makes there: the one list.
+#: Their AssumeRole sessions carry a session policy allowing these actions and nothing else, so
+#: whatever such a step's code does, IAM lets it change nothing in a member account (the member
+#: role's own rights are the other bound: a session gets the intersection). Their writes in the
+#: hub (leases) use the function's own role, which no session policy touches.
+READ_ONLY_STEPS: dict[str, tuple[str, ...]] = {
+    "Plan": (
+        "ec2:DescribeVpcs",
+        "ec2:DescribeRouteTables",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:DescribeSecurityGroups",
+    ),
+    "Verify": (
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:DescribeRouteTables",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeFlowLogs",
+    ),
+    "CleanupPlan": (
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeRouteTables",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:DescribeSecurityGroupRules",
+    ),
+    "Discover": (
+        "ec2:DescribeVpcs",
+        "ec2:DescribeRouteTables",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+    ),
+    "NetworkStatus": (
+        "ec2:DescribeVpcs",
+        "ec2:DescribeRouteTables",
+        "ec2:GetManagedPrefixListEntries",
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+    ),
+}
+
+
+#: The resources of the read actions that have resource types in the Service Authorization
+#: Reference (Describe* have none: "*"); AWS-managed prefix lists belong to AWS, hence any owner.
+_READ_RESOURCES = {"ec2:GetManagedPrefixListEntries": "arn:*:ec2:*:*:prefix-list/*"}
+
+
+def session_policy(step: str | None) -> str | None:
+    """The session policy (AssumeRole ``Policy``) of a read-only step; None for any other:
+    one statement per resource, named after the step."""
+    actions = READ_ONLY_STEPS.get(step or "")
+    if actions is None:
+        return None
+    by_resource: dict[str, list[str]] = {}
+    for action in sorted(actions):
+        by_resource.setdefault(_READ_RESOURCES.get(action, "*"), []).append(action)
+    statements = [
+        {"Sid": f"{step}Reads{index}", "Effect": "Allow", "Action": named, "Resource": resource}
+        for index, (resource, named) in enumerate(sorted(by_resource.items()))
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))
 
 
 _SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
@@ -140,18 +210,23 @@ def _new_session(**credentials: str) -> boto3.Session:
 
 
 class Access:
-    """Clients per location, with assumed-role sessions cached for the invocation's lifetime."""
+    """Clients per location, with assumed-role sessions cached for the invocation's lifetime.
 
-    def __init__(self, settings: Settings, execution: str = "unknown") -> None:
+    ``step`` names the step acting: a read-only one (``READ_ONLY_STEPS``) assumes member roles
+    with its session policy."""
+
+    def __init__(self, settings: Settings, execution: str = "unknown", step: str = "") -> None:
         self.settings = settings
         self.session_name = session_name(settings.stack_name, execution)
-        self._sessions: dict[str | None, boto3.Session] = {}
-        self._clients: dict[tuple[str | None, str, str], Any] = {}
+        self.policy = session_policy(step)
+        self._sessions: dict[tuple[str | None, bool], boto3.Session] = {}
+        self._clients: dict[tuple[str | None, bool, str, str], Any] = {}
         self._lock = threading.Lock()
 
     def _session(self, loc: Location) -> boto3.Session:
-        if loc.role_arn in self._sessions:
-            return self._sessions[loc.role_arn]
+        key = (loc.role_arn, self.policy is not None)
+        if key in self._sessions:
+            return self._sessions[key]
         if loc.role_arn is None:
             session = _new_session()
         else:
@@ -164,17 +239,19 @@ class Access:
                 }
                 if self.settings.member_role_external_id:
                     kwargs["ExternalId"] = self.settings.member_role_external_id
+                if self.policy is not None:
+                    kwargs["Policy"] = self.policy
                 creds = sts.assume_role(**kwargs)["Credentials"]
             session = _new_session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
                 aws_session_token=creds["SessionToken"],
             )
-        self._sessions[loc.role_arn] = session
+        self._sessions[key] = session
         return session
 
     def client(self, service: str, loc: Location) -> Any:
-        key = (loc.role_arn, loc.region, service)
+        key = (loc.role_arn, self.policy is not None, loc.region, service)
         with self._lock:
             if key not in self._clients:
                 session = self._session(loc)

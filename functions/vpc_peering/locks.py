@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Access, Location, aws_call
 from .errors import PeeringError, PeeringInProgress
+from .hub_store import ANNOUNCED_KEY, APPROVALS_KEY
 from .locations import partition_for
 from .models.requests import SideRef
 from .settings import Settings
@@ -50,10 +51,14 @@ def pair_lease(
     return key, f"{machine}:{execution}"
 
 
+#: The key of the one reconcile lease.
+RECONCILE_KEY = "reconcile"
+
+
 def reconcile_lease(execution: str) -> tuple[str, str]:
     """The one lease every reconcile execution takes: one at a time changes the network, so
     that no two executions of two reconciles race on one VPC's route tables."""
-    return "reconcile", f"reconcile:{execution}"
+    return RECONCILE_KEY, f"reconcile:{execution}"
 
 
 def _table(access: Access, settings: Settings) -> tuple[Any, Location]:
@@ -226,6 +231,20 @@ QUEUE_KEY = "reconcile-queue"
 #: An operator's reconcile (anything not started by tag changes) waiting for the lease: queued
 #: tag reconciles let it go first.
 NEXT_KEY = "reconcile-next"
+
+#: Every kind of item in the lock table, as IAM's ``dynamodb:LeadingKeys`` matches its key
+#: (``StringLike``): each function's role in template.yaml may touch only the kinds it uses
+#: (tests/contract/test_iam.py holds the template to this table). A pair lease's key is two
+#: ``account/region/vpc`` sides joined by ``|`` (``pair_key``); no other kind has ``/`` or ``|``.
+#: The group-policy items are hub_store's, named here so the kinds are listed in one place.
+LOCK_KEY_PATTERNS: dict[str, str] = {
+    "pair": "*/*/vpc-*|*/*/vpc-*",
+    "reconcile": RECONCILE_KEY,
+    "reconcile-next": NEXT_KEY,
+    "reconcile-queue": QUEUE_KEY,
+    "group-policy-announced": ANNOUNCED_KEY,
+    "group-approvals": APPROVALS_KEY,
+}
 
 
 def _vpc_word(account: str, region: str, vpc_id: str) -> str:

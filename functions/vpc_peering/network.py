@@ -154,6 +154,8 @@ class WorkItem:
     reason: str = field(default="", compare=False)
     #: A removal of a peering that is already gone (deleted by hand): only its routes are left.
     gone: bool = field(default=False, compare=False)
+    #: Accepter-only mode: the requester CIDRs accepted (pinned), for the child to route.
+    accept_cidrs: tuple[str, ...] | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -511,15 +513,21 @@ def pair_request(
 
 
 def incoming_request(
-    requester: PlannedSide, accepter: PlannedSide, peering_id: str
+    requester: PlannedSide,
+    accepter: PlannedSide,
+    peering_id: str,
+    accept_cidrs: list[str] | None = None,
 ) -> CreateRequest:
     """The create machine's input for a request made elsewhere (accepter-only mode): the
-    requester as EC2 reports it, our side with its VPC's options."""
+    requester as EC2 reports it, our side with its VPC's options, the requester CIDRs pinned."""
     external = SideRequest(
         vpc_id=requester.vpc_id, account_id=requester.account_id, region=requester.region
     )
     return CreateRequest(
-        requester=external, accepter=side_request(accepter), accept_incoming=peering_id
+        requester=external,
+        accepter=side_request(accepter),
+        accept_incoming=peering_id,
+        accept_cidrs=accept_cidrs,
     )
 
 
@@ -578,7 +586,8 @@ def child_input(
         case "remove-incoming" | "reject":
             return incoming_removal_request(accepter, peering_id, item.action == "reject")
         case "accept" | "repair-incoming":
-            return incoming_request(requester, accepter, peering_id)
+            cidrs = list(item.accept_cidrs) if item.accept_cidrs is not None else None
+            return incoming_request(requester, accepter, peering_id, cidrs)
         case _:
             return pair_request(requester, accepter, item.group, item.group in set(narrowing))
 
@@ -867,7 +876,7 @@ def _plan_incoming(
                 )
             continue
         try:
-            candidate = _plan_one_incoming(net, plan, peering)
+            candidate = _plan_one_incoming(net, plan, peering, scope)
         except Exception as exc:  # isolated: that request's failure
             label = f"{req} ~ {acc}"
             plan.failed.append(failure(exc, pair=label, action="accept"))
@@ -877,7 +886,9 @@ def _plan_incoming(
     return candidates
 
 
-def _plan_one_incoming(net: _Network, plan: NetworkPlan, peering: Peering) -> _Candidate | None:
+def _plan_one_incoming(
+    net: _Network, plan: NetworkPlan, peering: Peering, scope: Scope
+) -> _Candidate | None:
     req, acc = side_key(peering.requester), side_key(peering.accepter)
     vpc = net.vpcs.get(acc)
     tags = vpc.tags if vpc else {}
@@ -904,7 +915,7 @@ def _plan_one_incoming(net: _Network, plan: NetworkPlan, peering: Peering) -> _C
         _refused(plan, peering, ours, str(refused), net.settings, may_reject(net, peering, tags))
         return None
     plan.desired += 1
-    return _plan_accept(net, plan, peering, vpc, ours)
+    return _plan_accept(net, plan, peering, vpc, ours, scope)
 
 
 def _refused(
@@ -950,22 +961,44 @@ def _ignored(peering: Peering, reason: str) -> ReconcileIgnored:
     )
 
 
+def accepted_cidrs(peering: Peering, ours: bool, retag: bool) -> tuple[list[str], bool]:
+    """The requester CIDRs to route for a request in accepter-only mode, and whether that pin is
+    new. Pinned at acceptance (the accepted-cidrs tag on our view of the peering): a CIDR the
+    requester adds later is not routed until the VPC's accept-from tag is set again (``retag``:
+    this reconcile was started by a tag change of that VPC), when every CIDR it reports is
+    pinned again. A request not accepted yet, or accepted before pins existed, pins what it
+    reports now."""
+    reported = [*peering.requester.cidr_blocks, *peering.requester.ipv6_cidr_blocks]
+    recorded = ownership.pinned_cidrs(peering.tags) if ours else None
+    if recorded is None or retag:
+        return sorted(set(reported)), recorded != set(reported)
+    return sorted(recorded), False
+
+
 def _plan_accept(
-    net: _Network, plan: NetworkPlan, peering: Peering, vpc: Vpc | None, ours: bool
+    net: _Network,
+    plan: NetworkPlan,
+    peering: Peering,
+    vpc: Vpc | None,
+    ours: bool,
+    scope: Scope,
 ) -> _Candidate | None:
     """A wanted request, judged by the create machine's planner in accepter-only mode: our
-    side's routes, conflicts and quotas; a requester whose CIDRs overlap ours is Ignored."""
+    side's routes (to the CIDRs pinned at acceptance), conflicts and quotas; a requester whose
+    CIDRs overlap ours is Ignored."""
     req, acc = side_key(peering.requester), side_key(peering.accepter)
     pcx = peering.peering_id
     label = f"{req} ~ {acc}"
+    retag = scope.changed is not None and acc in scope.changed
+    pin, pin_changed = accepted_cidrs(peering, ours, retag)
     try:
         route_tables, dns = options(vpc.tags if vpc else {})
         our_side = PlannedSide(acc.account_id, acc.region, acc.vpc_id, route_tables, dns)
-        request = incoming_request(planned_side(None, req), our_side, pcx)
+        request = incoming_request(planned_side(None, req), our_side, pcx, pin)
         sides = resolve_sides(request, net.settings)
         ours_view = net.view_of(acc, set())
         views: dict[SideName, SideView] = {
-            "Requester": incoming_view(pcx, sides, ours_view),
+            "Requester": incoming_view(pcx, sides, ours_view, pin),
             "Accepter": ours_view,
         }
         doc = planning.plan_pair(request, sides, views, net.settings, ("reconcile", ""))
@@ -979,13 +1012,24 @@ def _plan_accept(
         return None
     if ours and peering.status == states.ACTIVE:
         differences = planning.drift(doc, peering)
-        item = WorkItem("repair-incoming", req, acc, "", pcx, reason="; ".join(differences))
+        if pin_changed:
+            differences.append(f"accepted CIDRs to pin: {' '.join(pin) or 'none'}")
+        item = WorkItem(
+            "repair-incoming",
+            req,
+            acc,
+            "",
+            pcx,
+            reason="; ".join(differences),
+            accept_cidrs=tuple(pin),
+        )
         return _Candidate((req, acc), item, doc, not differences)
     reason = (
         f"requested from {req.account_id}, which the accept policy and the VPC's "
         "vpc-peering:accept-from tag allow"
     )
-    return _Candidate((req, acc), WorkItem("accept", req, acc, "", pcx, reason), doc)
+    item = WorkItem("accept", req, acc, "", pcx, reason, accept_cidrs=tuple(pin))
+    return _Candidate((req, acc), item, doc)
 
 
 def _plan_removals(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .errors import PeeringFailed
 from .models.vocabulary import (
+    TAG_ACCEPTED_CIDRS,
     TAG_ACCEPTED_FOR,
     TAG_ADOPTED_BY,
     TAG_EXECUTION,
@@ -74,6 +76,38 @@ def adoption_tags(
     for a request accepted in accepter-only mode, the accepter VPC it was accepted for."""
     tags = {TAG_MANAGED_BY: settings.stack_name, TAG_ADOPTED_BY: execution_id}
     return tags | ({TAG_ACCEPTED_FOR: accepted_for} if accepted_for else {})
+
+
+#: Every ownership key an adoption (or an acceptance) may write; undone, all of them go.
+ADOPTION_KEYS = (TAG_MANAGED_BY, TAG_ADOPTED_BY, TAG_ACCEPTED_FOR, TAG_ACCEPTED_CIDRS)
+
+
+#: EC2's longest tag value.
+MAX_TAG_VALUE = 256
+
+
+def pinned_cidrs(tags: Mapping[str, str]) -> frozenset[str] | None:
+    """The requester CIDRs pinned on a request accepted in accepter-only mode (our view's
+    tags); None when none were pinned (not accepted yet, or accepted before pins existed)."""
+    value = tags.get(TAG_ACCEPTED_CIDRS)
+    return None if value is None else frozenset(value.split())
+
+
+def pin_tags(settings: Settings, accepter_vpc_id: str, cidrs: list[str]) -> dict[str, str]:
+    """The tags that pin ``cidrs`` on a request accepted for ``accepter_vpc_id``, with the
+    ownership tags IAM requires beside them (only these keys may be written there)."""
+    value = " ".join(sorted(set(cidrs)))
+    if len(value) > MAX_TAG_VALUE:
+        raise PeeringFailed(
+            f"the requester's CIDRs ({len(set(cidrs))}) do not fit in one tag value "
+            f"({len(value)} characters over EC2's {MAX_TAG_VALUE}): they cannot be pinned, so the "
+            "request is not accepted"
+        )
+    return {
+        TAG_MANAGED_BY: settings.stack_name,
+        TAG_ACCEPTED_FOR: accepter_vpc_id,
+        TAG_ACCEPTED_CIDRS: value,
+    }
 
 
 def accepted_here(tags: Mapping[str, str], settings: Settings, accepter_vpc_id: str) -> bool:

@@ -33,7 +33,7 @@ from .models.documents import (
 )
 from .models.messages import parse
 from .models.requests import CreateRequest
-from .models.vocabulary import TAG_PEERING_ID, TAG_SIDE, SideName
+from .models.vocabulary import TAG_ACCEPTED_CIDRS, TAG_PEERING_ID, TAG_SIDE, SideName
 from .observability import logger
 from .planning import check_pair, choose_existing, plan_pair
 from .settings import Settings
@@ -83,7 +83,9 @@ def _observe_and_plan(
         subnets_for={n for n, s in sides.items() if s.subnet_ids or s.dedicated_route_table},
     )
     if request.accept_incoming:
-        views["Requester"] = incoming_view(request.accept_incoming, sides, views["Accepter"])
+        views["Requester"] = incoming_view(
+            request.accept_incoming, sides, views["Accepter"], request.accept_cidrs
+        )
     execution = (execution_name, uuid.uuid4().hex)
     doc = plan_pair(request, sides, views, settings, execution)
     if request.security_group_rules:
@@ -203,15 +205,28 @@ def _converge_tags(
     if doc.adopt and not ownership.owned_by_stack(tags, settings):
         accepted_for = doc.accepter.vpc_id if doc.incoming else None
         adoption = ownership.adoption_tags(settings, doc.execution_id, accepted_for)
+        if doc.incoming:  # the requester's CIDRs accepted, pinned in the same write
+            adoption |= _pin(doc, settings)
         ec2.create_tags(access, loc, existing.peering_id, adoption)
         tags |= adoption
         logger.info("peering adopted", vpc_peering_connection_id=existing.peering_id)
     if not ownership.owned_by_stack(tags, settings):
         return
+    if doc.incoming:
+        pin = _pin(doc, settings)
+        if tags.get(TAG_ACCEPTED_CIDRS) != pin[TAG_ACCEPTED_CIDRS]:
+            ec2.create_tags(access, loc, existing.peering_id, pin)
+            logger.info("accepted CIDRs pinned", cidrs=pin[TAG_ACCEPTED_CIDRS])
     changed = {k: v for k, v in doc.tags.items() if tags.get(k) != v}
     if changed:
         ec2.create_tags(access, loc, existing.peering_id, changed)
         logger.info("peering tags updated", keys=sorted(changed))
+
+
+def _pin(doc: PeeringDocument, settings: Settings) -> dict[str, str]:
+    """The pin of a request accepted in accepter-only mode: the requester CIDRs Plan routes."""
+    cidrs = doc.requester.cidr_blocks + doc.requester.ipv6_cidr_blocks
+    return ownership.pin_tags(settings, doc.accepter.vpc_id, cidrs)
 
 
 # ---------------------------------------------------------------------------------- routes

@@ -459,5 +459,10 @@ def read_status(
     request = parse(StatusRequest, raw_request if raw_request is not None else {})
     policy_state, approvals = read_policy(access, settings)
     return status.network_status(
-        observe_network(access, settings), settings, policy_state, approvals, request.group
+        observe_network(access, settings),
+        settings,
+        policy_state,
+        approvals,
+        request.group,
+        request.tagged,
     )

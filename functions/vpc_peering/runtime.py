@@ -74,9 +74,9 @@ def request_step(
         settings = load_settings()
         request = _event_part(event, "Request")
         execution = _execution_name(event)
-        return step(request, execution, Access(settings, execution), settings).model_dump(
-            mode="json", by_alias=True
-        )
+        return step(
+            request, execution, Access(settings, execution, step_name), settings
+        ).model_dump(mode="json", by_alias=True)
 
     return _instrument(step_name, run)
 
@@ -89,7 +89,7 @@ def document_step[DocT: BaseModel](
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
         settings = load_settings()
         doc = parse(model, _event_part(event, "Document"), root="Document")
-        access = Access(settings, _execution_name(event))
+        access = Access(settings, _execution_name(event), step_name)
         return step(doc, access, settings).model_dump(mode="json", by_alias=True)
 
     return _instrument(step_name, run)
@@ -117,7 +117,7 @@ def event_step[RequestT: BaseModel](
             return {"Reported": False}
         try:
             request = parse(model, detail, root="detail")
-            outcome = step(request, Access(settings, _execution_name(detail)), settings)
+            outcome = step(request, Access(settings, _execution_name(detail), step_name), settings)
         except TransientAwsError:
             raise
         except PeeringError as exc:
@@ -143,7 +143,9 @@ def event_target[EventT: BaseModel](
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
         settings = load_settings()
         try:
-            result = step(parse(model, event, root="event"), Access(settings), settings)
+            result = step(
+                parse(model, event, root="event"), Access(settings, step=step_name), settings
+            )
         except TransientAwsError:
             raise
         except PeeringError as exc:
@@ -166,7 +168,7 @@ def raw_step(step_name: str, step: Callable[[dict[str, Any], Access, Settings], 
         except ConfigurationError as exc:
             return FailureReport(error=exc.name, cause=str(exc), stage="Plan").dump()
         document = event.get("Document") if isinstance(event, dict) else None
-        access = Access(settings, _execution_name(event))
+        access = Access(settings, _execution_name(event), step_name)
         return step(document if isinstance(document, dict) else {}, access, settings)
 
     return _instrument(step_name, run)

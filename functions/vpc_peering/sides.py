@@ -4,7 +4,9 @@ Plan and by the reconcile's planning alike."""
 
 from __future__ import annotations
 
-from . import policy
+from collections.abc import Collection
+
+from . import ownership, policy
 from .errors import InvalidInput, PeeringFailed
 from .locations import location_for
 from .models.documents import Side
@@ -70,9 +72,15 @@ def resolve_sides(request: CreateRequest, settings: Settings) -> dict[SideName, 
     }
 
 
-def incoming_view(peering_id: str, sides: dict[SideName, Side], ours: SideView) -> SideView:
+def incoming_view(
+    peering_id: str,
+    sides: dict[SideName, Side],
+    ours: SideView,
+    pinned: Collection[str] | None = None,
+) -> SideView:
     """What is known of an external requester's side: only what EC2 shows of the request in our
-    (the accepter's) account and region: its VPC and CIDRs, and the request itself."""
+    (the accepter's) account and region: its VPC and CIDRs, and the request itself. Its CIDRs
+    are only those accepted: ``pinned`` (else the pin on the peering, else all it reports)."""
     found = [p for p in ours.peerings if p.peering_id == peering_id]
     acc = sides["Accepter"]
     if not found:
@@ -84,5 +92,11 @@ def incoming_view(peering_id: str, sides: dict[SideName, Side], ours: SideView) 
     policy.check_side("requester", sides["Requester"], peering.requester, peering_id)
     policy.check_side("accepter", acc, peering.accepter, peering_id)
     info = peering.requester
-    vpc = Vpc(info.vpc_id, info.owner_id, info.cidr_blocks, info.ipv6_cidr_blocks, {})
+    accepted = ownership.pinned_cidrs(peering.tags) if pinned is None else frozenset(pinned)
+    if accepted is None:
+        cidrs, ipv6 = info.cidr_blocks, info.ipv6_cidr_blocks
+    else:
+        cidrs = [c for c in info.cidr_blocks if c in accepted]
+        ipv6 = [c for c in info.ipv6_cidr_blocks if c in accepted]
+    vpc = Vpc(info.vpc_id, info.owner_id, cidrs, ipv6, {})
     return SideView(vpc, [], {}, [peering])

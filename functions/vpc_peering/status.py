@@ -6,8 +6,9 @@ judgement: ``network.plan_network``), said as a state."""
 from __future__ import annotations
 
 from . import states
+from .errors import PeeringError
 from .group_policy import Approvals, PolicyState
-from .groups import Member, VpcKey, wanted_pairs
+from .groups import Member, VpcKey, membership, wanted_pairs
 from .models.network import NetworkStatus, PairState, StatusPair, StatusPeering, StatusVpc
 from .models.vocabulary import TAG_GROUP
 from .network import LocationView, NetworkPlan, Scope, plan_network
@@ -25,9 +26,11 @@ def network_status(
     policy_state: PolicyState,
     approvals: Approvals | None = None,
     group: str | None = None,
+    tagged: bool = False,
 ) -> NetworkStatus:
     """Every group's members and pairs (or one group's), and every managed peering, judged as
-    the reconcile judges them (the hub's group policy and approvals included)."""
+    the reconcile judges them (the hub's group policy and approvals included); ``tagged``: also
+    every VPC whose tags name a group, whatever the policy says."""
     plan = plan_network(views, Scope(group=group), settings, policy_state, approvals)
     vpcs = {
         VpcKey(v.location.account_id, v.location.region, vpc.vpc_id): vpc
@@ -47,12 +50,28 @@ def network_status(
             status.groups.setdefault(name, []).append(str(key))
     peerings = _peerings(views, settings)
     status.peerings = [_peering(p, vpcs) for p in peerings]
+    if tagged:
+        status.tagged = _tagged(vpcs)
     live = {frozenset((_key(p.requester), _key(p.accepter))): p for p in peerings}
     for pair, want in sorted(wanted_pairs(plan.members.values()).items()):
         if group is not None and group not in want.groups:
             continue
         status.pairs.append(_pair(pair, sorted(want.groups), plan, live.get(frozenset(pair))))
     return status
+
+
+def _tagged(vpcs: dict[VpcKey, Vpc]) -> list[StatusVpc]:
+    """Every VPC whose tags name a group, as its tags ask (invalid tags are skipped: the
+    reconcile lists them as failures)."""
+    found = []
+    for key, vpc in sorted(vpcs.items()):
+        try:
+            member = membership(key, vpc.tags)
+        except PeeringError:
+            continue
+        if member is not None and (member.mesh or member.hub or member.spoke):
+            found.append(_vpc(key, vpc, member))
+    return found
 
 
 def _key(side: PeeringSide) -> VpcKey:

@@ -261,7 +261,7 @@ def _give_back(
     if peering is not None and ownership.adopted_by_execution(
         peering.tags, settings, doc.execution_id
     ):
-        keys = list(ownership.adoption_tags(settings, "", accepted_for="-"))
+        keys = list(ownership.ADOPTION_KEYS)
         ec2.delete_tags(access, loc, peering_id, keys)
         logger.info("adoption undone", vpc_peering_connection_id=peering_id)
 

@@ -142,6 +142,7 @@ def test_tag_scoped_creates_and_deletes(transformed: dict[str, Any]) -> None:
             assert "route-table" not in resources
             if adopt is not None:
                 assert sorted(adopt) == [
+                    "vpc-peering:accepted-cidrs",
                     "vpc-peering:accepted-for",
                     "vpc-peering:adopted-by",
                     "vpc-peering:managed-by",
@@ -265,3 +266,102 @@ def test_every_function_role_is_under_the_stack_path(transformed: dict[str, Any]
     assert set(map(json.dumps, roles.values())) == {
         json.dumps({"Fn::Sub": "/vpc-peering/${AWS::StackName}/"})
     }
+
+
+# ------------------------------------------------------------------ lock table, by kind
+#: The kinds of lock-table item (locks.LOCK_KEY_PATTERNS) each function may touch.
+LOCK_KINDS: dict[str, set[str]] = {
+    **{
+        f"{name}Function": {"pair"}
+        for name in (
+            "Plan",
+            "Verify",
+            "Compensate",
+            "CleanupPlan",
+            "DeletePeering",
+            "ReportFailure",
+        )
+    },
+    "DiscoverFunction": {
+        "reconcile",
+        "reconcile-next",
+        "reconcile-queue",
+        "group-approvals",
+        "group-policy-announced",
+    },
+    "ReconcileReportFunction": {"reconcile"},
+    "TagChangeFunction": {"reconcile-queue"},
+    "NetworkStatusFunction": {"group-approvals"},
+}
+
+
+def _role_statements(transformed: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    """A role's statements: inline, and those of the template's managed policies it attaches."""
+    resources = transformed["Resources"]
+    props = resources[role_id]["Properties"]
+    documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+    for arn in props.get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and arn.get("Ref") in resources:
+            documents.append(resources[arn["Ref"]]["Properties"]["PolicyDocument"])
+    return [s for d in documents for s in _as_list(d["Statement"])]
+
+
+def test_each_function_touches_only_its_own_kinds_of_lock_table_item(
+    transformed: dict[str, Any],
+) -> None:
+    from vpc_peering.locks import LOCK_KEY_PATTERNS
+
+    kind_of = {pattern: kind for kind, pattern in LOCK_KEY_PATTERNS.items()}
+    lock_table = {"Fn::GetAtt": ["LockTable", "Arn"]}
+    touching: dict[str, set[str]] = {}
+    for role_id, resource in transformed["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for statement in _role_statements(transformed, role_id):
+            if statement["Effect"] != "Allow" or lock_table not in _as_list(
+                statement.get("Resource")
+            ):
+                continue
+            # Given each statement on the lock table
+            condition = statement.get("Condition", {})
+            [(operator, block)] = condition.items()
+            # Then it is held to item keys by dynamodb:LeadingKeys, for every key of the request
+            assert operator in ("ForAllValues:StringEquals", "ForAllValues:StringLike"), role_id
+            assert list(block) == ["dynamodb:LeadingKeys"], role_id
+            # And only a known kind's pattern (a wildcard only where that kind has one)
+            patterns = _as_list(block["dynamodb:LeadingKeys"])
+            assert all(p in kind_of for p in patterns), (role_id, patterns)
+            if operator.endswith("StringEquals"):
+                assert not any("*" in p or "?" in p for p in patterns), role_id
+            function = role_id.removesuffix("Role")
+            touching.setdefault(function, set()).update(kind_of[p] for p in patterns)
+    # Then each function reaches exactly the kinds it uses
+    assert touching == LOCK_KINDS
+
+
+def test_each_kind_of_lock_key_matches_its_own_pattern_only() -> None:
+    import fnmatch
+
+    from vpc_peering import hub_store, locks
+    from vpc_peering.models.requests import SideRef
+
+    # Given a key of each kind, as the code makes it
+    a = SideRef.model_validate(
+        {"VpcId": "vpc-0a", "AccountId": "111111111111", "Region": "us-east-1"}
+    )
+    b = SideRef.model_validate(
+        {"VpcId": "vpc-0b", "AccountId": "222222222222", "Region": "eu-west-1"}
+    )
+    keys = {
+        "pair": locks.pair_lease(a, b, "create", "x")[0],
+        "reconcile": locks.reconcile_lease("x")[0],
+        "reconcile-next": locks.NEXT_KEY,
+        "reconcile-queue": locks.QUEUE_KEY,
+        "group-policy-announced": hub_store.ANNOUNCED_KEY,
+        "group-approvals": hub_store.APPROVALS_KEY,
+    }
+    assert set(keys) == set(locks.LOCK_KEY_PATTERNS)
+    # Then each matches its kind's pattern (StringLike: * spans any characters) and no other
+    for kind, key in keys.items():
+        matching = {k for k, p in locks.LOCK_KEY_PATTERNS.items() if fnmatch.fnmatchcase(key, p)}
+        assert matching == {kind}, (key, matching)

@@ -851,6 +851,19 @@ def all_cases() -> tuple[Case, ...]:
     return tuple(c for file, body in templates().items() for c in cases_of(file, body))
 
 
+def session_policy_cases() -> tuple[Case, ...]:
+    """The session policies read-only steps pass to AssumeRole (``aws.READ_ONLY_STEPS``), written
+    by the code rather than a template: each statement is a case like the templates' own."""
+    from vpc_peering.aws import READ_ONLY_STEPS, session_policy
+
+    cases = []
+    for step in sorted(READ_ONLY_STEPS):
+        document = json.loads(session_policy(step) or "{}")
+        for statement in document["Statement"]:
+            cases.append(Case(f"aws.py:{step}/{statement['Sid']}", "template.yaml", statement))
+    return tuple(cases)
+
+
 def _exception_key(finding: Finding) -> str | tuple[str, str, str] | None:
     """The key of the exception that accepts a finding, if one does."""
     if finding.where in EXCEPTIONS:
@@ -873,6 +886,21 @@ def test_statement_agrees_with_the_service_authorization_reference(case: Case) -
     findings = [f for f in case.findings() if _exception_key(f) is None]
     # Then the SAR finds nothing wrong with it
     assert not findings, "\n" + _report(case, findings)
+
+
+@pytest.mark.parametrize("case", session_policy_cases(), ids=[c.id for c in session_policy_cases()])
+def test_session_policy_agrees_with_the_service_authorization_reference(case: Case) -> None:
+    # Given one statement of a read-only step's session policy
+    # When checking its actions and resources against the SAR
+    findings = case.findings()
+    # Then the SAR finds nothing wrong with it (no exception applies to these)
+    assert not findings, "\n" + _report(case, findings)
+    # And it only reads
+    assert all(
+        name.split(":")[1].startswith(("Describe", "Get"))
+        for action in _as_list(case.statement["Action"])
+        for name, _ in expand_action(action)
+    )
 
 
 def test_every_policy_of_both_templates_is_checked(transformed: dict[str, Any]) -> None:

@@ -120,6 +120,51 @@ def test_an_opted_in_vpc_accepts_a_vendor_request_and_routes_our_side_only(
     assert changed == []
 
 
+def test_a_cidr_the_vendor_adds_after_acceptance_is_routed_only_once_the_tag_is_set_again(
+    network: Network,
+) -> None:
+    # Attack (issue 16, item 3): the requester's CIDRs were read again at every sweep, so a
+    # CIDR the vendor added after acceptance was routed with nobody asked again.
+    # Given a vendor request accepted into our VPC, its two CIDRs routed and pinned
+    before = network.arns()
+    ours = network.vpc(accept_from=VENDOR)
+    network.settled(before)
+    pcx, vendor = request_from(network, VENDOR, ours)
+    accepted = reconcile_ours(network, ours)
+    assert accepted.succeeded, (accepted.error, accepted.cause)
+    pinned = sorted([vendor.cidr, vendor_secondary(vendor)])
+    assert set(map(tuple, routes_to(network, ours, pcx).values())) == {tuple(pinned)}
+    [seen] = network.ec2().describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
+        "VpcPeeringConnections"
+    ]
+    tags = {t["Key"]: t["Value"] for t in seen["Tags"]}
+    assert tags["vpc-peering:accepted-cidrs"] == " ".join(pinned)
+    # When the vendor adds a CIDR to its VPC (inside AllowedPeerCidrs), and a sweep runs
+    added = f"172.{16 + int(vendor.cidr.split('.')[1]) % 16}.0.0/16"
+    network.ec2(VENDOR).associate_vpc_cidr_block(VpcId=vendor.vpc_id, CidrBlock=added)
+    swept = network.reconcile({})
+    # Then the request now reports it, but nothing routes it: the pair is unchanged
+    assert swept.status != "FAILED", (swept.error, swept.cause)
+    [seen] = network.ec2().describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
+        "VpcPeeringConnections"
+    ]
+    assert added in {b["CidrBlock"] for b in seen["RequesterVpcInfo"]["CidrBlockSet"]}
+    assert set(map(tuple, routes_to(network, ours, pcx).values())) == {tuple(pinned)}
+    # When our VPC's accept-from tag is set again (a value EC2 reports as changed)
+    before = network.arns()
+    network.tag(ours, accept_from=f"{VENDOR} {STRANGER}")
+    network.settled(before)
+    # Then the new CIDR is routed too, and pinned
+    now = sorted([*pinned, added])
+    assert set(map(tuple, routes_to(network, ours, pcx).values())) == {tuple(now)}
+    [seen] = network.ec2().describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])[
+        "VpcPeeringConnections"
+    ]
+    assert {t["Key"]: t["Value"] for t in seen["Tags"]}["vpc-peering:accepted-cidrs"] == " ".join(
+        now
+    )
+
+
 def test_requests_the_double_opt_in_refuses_stay_pending_and_are_listed(
     network: Network,
 ) -> None:

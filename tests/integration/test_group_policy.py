@@ -8,6 +8,8 @@ One emulator for the module, three allowed accounts and two regions, a tag event
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -307,3 +309,57 @@ def test_pending_approve_and_deny_through_the_command(
         TableName=emu.outputs["LockTableName"], Key={"LockId": {"S": "group-approvals"}}
     )["Item"]
     assert len(item["History"]["L"]) == 3
+
+
+def collapsed(*cidrs: str) -> list[str]:
+    """The CIDRs as one policy entry lists them: adjacent blocks merged, in address order."""
+    return [str(n) for n in ipaddress.collapse_addresses(map(ipaddress.IPv4Network, cidrs))]
+
+
+def test_policy_from_tags_prints_a_policy_admitting_the_groups_as_tagged(
+    network: Network,
+    emu: EmulatorHandle,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Given groups tagged before the stack had a group policy (none names them): a mesh across
+    # two accounts and two regions, and a hub with a spoke in another account
+    mesh, star = group_name(), group_name()
+    a = network.vpc(mesh=mesh)
+    b = network.vpc(MEMBER, region="us-west-2", mesh=mesh)
+    core = network.vpc(hub=star)
+    spoke = network.vpc(UNTRUSTED, spoke=star)
+    before = network.reconcile({"Group": mesh, "DryRun": True})
+    assert {r["VpcId"] for r in before.output["Refused"]} >= {a.vpc_id, b.vpc_id}
+    # When the command prints a policy from the current tags
+    code, out, err = cli(emu, capsys, "policy", "--from-tags")
+    # Then it admits each group as tagged: accounts, regions, CIDRs, hubs, Join auto
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["Groups"][mesh] == {
+        "Accounts": sorted([HUB, MEMBER]),
+        "Regions": ["us-east-1", "us-west-2"],
+        "Cidrs": collapsed(a.cidr, b.cidr),
+        "Join": "auto",
+        "HubAccounts": [],
+    }
+    assert document["Groups"][star] == {
+        "Accounts": sorted([HUB, UNTRUSTED]),
+        "Regions": ["us-east-1"],
+        "Cidrs": collapsed(core.cidr, spoke.cidr),
+        "Join": "auto",
+        "HubAccounts": [HUB],
+    }
+    # And it says how to write it, naming the stack's parameter
+    assert f"aws ssm put-parameter --name {parameter_name(emu)} --type String" in err
+    # When it is written as printed / Then the groups are admitted: nobody refused, and the
+    # pairs are made
+    write_policy(emu, out)
+    for group, pair in ((mesh, {a.vpc_id, b.vpc_id}), (star, {core.vpc_id, spoke.vpc_id})):
+        result = network.reconcile({"Group": group})
+        assert result.status == "SUCCEEDED", result
+        assert result.output["Refused"] == []
+        assert peered(network, group) == {frozenset(pair)}

@@ -626,8 +626,13 @@ def vendor_settings(settings: Settings) -> Settings:
 
 
 def accepted(world: World, vendor: VpcKey, ours: VpcKey, status: str = "active") -> str:
-    """A request of the vendor's that this stack accepted for ``ours``, routed on our side."""
-    tags = {"vpc-peering:managed-by": "vpc-peering", "vpc-peering:accepted-for": ours.vpc_id}
+    """A request of the vendor's that this stack accepted for ``ours``, routed on our side,
+    the vendor's CIDRs at acceptance pinned."""
+    tags = {
+        "vpc-peering:managed-by": "vpc-peering",
+        "vpc-peering:accepted-for": ours.vpc_id,
+        "vpc-peering:accepted-cidrs": " ".join(world.vpcs[vendor].cidr_blocks),
+    }
     return world.peer(vendor, ours, status=status, group=None, managed=False, accepter_tags=tags)
 
 
@@ -737,6 +742,48 @@ def test_an_accepted_request_is_kept_while_wanted_and_removed_once_the_tag_goes(
     world.tag(ours)
     gone = plan_network(world.views(), Scope(), vendor_settings, world.policy())
     assert [(w.action, w.peering_id) for w in gone.work] == [("remove-incoming", pcx)]
+
+
+def test_a_cidr_the_vendor_adds_after_acceptance_waits_until_the_tag_is_set_again(
+    world: World, vendor_settings: Settings
+) -> None:
+    # Given a vendor request this stack accepted (its CIDR pinned), and then a CIDR the vendor
+    # adds to its VPC, which the request now reports too
+    ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+    vendor = world.vpc("192.168.0.0/17", account=VENDOR)
+    pcx = accepted(world, vendor, ours)
+    world.vpcs[vendor].cidr_blocks.append("192.168.200.0/24")  # the peering's list is the VPC's
+    [peering] = [p for p in world.peerings if p.peering_id == pcx]
+    assert "192.168.200.0/24" in peering.requester.cidr_blocks
+    # When a sweep plans it / Then nothing is to do: the new CIDR is not routed
+    swept = plan_network(world.views(), Scope(), vendor_settings, world.policy())
+    assert (swept.unchanged, swept.work) == (1, [])
+    # When a reconcile started by the VPC's tag change plans it (the tag set again)
+    retagged = plan_network(
+        world.views(), Scope(changed=frozenset({ours})), vendor_settings, world.policy()
+    )
+    # Then the request is repaired with both CIDRs pinned, the new one routed
+    assert (retagged.failed, retagged.ignored, retagged.skipped) == ([], [], []), retagged
+    [item] = retagged.work
+    assert (item.action, item.accept_cidrs) == (
+        "repair-incoming",
+        ("192.168.0.0/17", "192.168.200.0/24"),
+    )
+    assert "192.168.200.0/24 missing" in item.reason
+
+
+def test_a_request_accepted_before_pins_existed_gets_its_cidrs_pinned(
+    world: World, vendor_settings: Settings
+) -> None:
+    # Given a request this stack accepted without a pin (before the upgrade)
+    ours = world.vpc("10.0.0.0/16", accept_from=VENDOR)
+    vendor = world.vpc("192.168.0.0/16", account=VENDOR)
+    tags = {"vpc-peering:managed-by": "vpc-peering", "vpc-peering:accepted-for": ours.vpc_id}
+    world.peer(vendor, ours, status="active", group=None, managed=False, accepter_tags=tags)
+    # When a sweep plans it / Then it is repaired to pin what the vendor reports now
+    [item] = plan_network(world.views(), Scope(), vendor_settings, world.policy()).work
+    assert (item.action, item.accept_cidrs) == ("repair-incoming", ("192.168.0.0/16",))
+    assert "accepted CIDRs to pin" in item.reason
 
 
 def test_a_peering_the_vendor_deleted_gets_our_routes_removed(

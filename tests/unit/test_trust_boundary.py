@@ -3,6 +3,9 @@ the accept policy applied at Plan time and the document cap (the pair lease: tes
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -10,7 +13,7 @@ import pytest
 
 from vpc_peering import acceptance, peering
 from vpc_peering import ec2 as ec2_reads
-from vpc_peering.aws import Access, Location, session_name
+from vpc_peering.aws import READ_ONLY_STEPS, Access, Location, session_name, session_policy
 from vpc_peering.errors import (
     AcceptDenied,
     AccountNotAllowed,
@@ -196,3 +199,67 @@ def test_an_unparseable_response_is_a_named_error_not_a_crash(
         ec2_reads.describe_vpcs(access, Location(HUB_ACCOUNT, REGION), [vpc])
     assert "could not be read" in str(caught.value)
     assert len(str(caught.value)) < 400
+
+
+# ------------------------------------------------------------------ read-only sessions
+def _assume_role_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    real = boto3.Session.client
+
+    def spy(self: boto3.Session, service: str, *args: Any, **kwargs: Any) -> Any:
+        client = real(self, service, *args, **kwargs)
+        if service == "sts":
+            original = client.assume_role
+
+            def assume_role(**params: Any) -> Any:
+                calls.append(params)
+                return original(**params)
+
+            client.assume_role = assume_role
+        return client
+
+    monkeypatch.setattr(boto3.Session, "client", spy)
+    return calls
+
+
+@pytest.mark.parametrize("step", [*sorted(READ_ONLY_STEPS), "AddRoutes", "Accept", ""])
+def test_read_only_steps_assume_the_member_role_with_their_session_policy(
+    aws: None, settings: Settings, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    # Given a step's Access reaching a member account
+    calls = _assume_role_calls(monkeypatch)
+    access = Access(settings, "exec-1", step)
+    role = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/{MEMBER_ROLE_NAME}"
+    loc = Location(MEMBER_ACCOUNT, REGION, role)
+    # When it reads twice (EC2 and STS)
+    access.ec2(loc)
+    access.client("sts", loc)
+    # Then the role is assumed once, with exactly the step's session policy, or none
+    [params] = calls
+    if step in READ_ONLY_STEPS:
+        policy = json.loads(params["Policy"])
+        assert params["Policy"] == session_policy(step)
+        statements = policy["Statement"]
+        assert {s["Effect"] for s in statements} == {"Allow"}
+        actions = [a for s in statements for a in s["Action"]]
+        assert sorted(actions) == sorted(READ_ONLY_STEPS[step])
+        assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in actions)
+        assert not any("Condition" in s or "NotAction" in s for s in statements)
+    else:
+        assert "Policy" not in params
+    # And the hub's own credentials are used as they are (no session policy there)
+    access.ec2(Location(HUB_ACCOUNT, REGION, None))
+    assert len(calls) == 1
+
+
+def test_the_read_only_handlers_name_their_step_as_listed() -> None:
+    # Given the handlers of the steps that only read in member accounts
+    handlers = Path(__file__).parents[2] / "functions" / "vpc_peering" / "handlers"
+    named = {
+        re.search(r'_step\(\s*"(\w+)"', (handlers / f"{module}.py").read_text()).group(1)  # type: ignore[union-attr]
+        for module in ("plan", "verify", "cleanup_plan", "discover", "network_status")
+    }
+    # Then each passes the step name READ_ONLY_STEPS lists (so its sessions get the policy)
+    assert named == set(READ_ONLY_STEPS)
+    # And a session policy stays within AWS's packed size limit (2,048 characters)
+    assert all(len(session_policy(step) or "") < 2048 for step in READ_ONLY_STEPS)

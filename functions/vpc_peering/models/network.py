@@ -334,3 +334,6 @@ class NetworkStatus(_Model):
     #: accept policy does not allow them yet), and why.
     pending_approval: list[ReconcileIgnored] = Field(default_factory=list)
     failed: list[ReconcileFailure] = Field(default_factory=list)
+    #: Asked with ``Tagged``: every VPC whose tags name a group, with its roles, whatever the
+    #: group policy admits (a VPC whose tags are invalid is in ``Failed`` instead).
+    tagged: list[StatusVpc] | None = None

@@ -230,6 +230,9 @@ class CreateRequest(_Strict):
     #: Accepter-only mode (set by the reconcile machine): accept this request, made from the
     #: Requester's account (which the stack never acts in), and route the Accepter's side only.
     accept_incoming: PeeringId | None = None
+    #: Accepter-only mode: the requester's CIDRs to route (the pin, set by the reconcile): only
+    #: those it still reports. None: those pinned on the peering, else every one it reports.
+    accept_cidrs: list[str] | None = Field(default=None, max_length=100)
     #: Ingress from the peer on security groups of either VPC, tagged as this peering's: a
     #: rerun adds what is new and revokes this peering's rules no longer asked.
     security_group_rules: list[SecurityGroupRuleRequest] = Field(
@@ -382,3 +385,6 @@ class StatusRequest(_Strict):
     """Input of the network status function: every group, or one."""
 
     group: GroupName | None = None
+    #: Also list every VPC whose tags name a group, whatever the group policy says (what
+    #: ``vpc-peering policy --from-tags`` writes a policy from).
+    tagged: StrictBool = False

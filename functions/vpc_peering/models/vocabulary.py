@@ -141,6 +141,10 @@ TAG_ADOPTED_BY = "vpc-peering:adopted-by"
 #: accepter VPC. Its ownership is read there: the requester's account may be out of reach.
 TAG_ACCEPTED_FOR = "vpc-peering:accepted-for"
 
+#: Beside it: the requester's CIDRs accepted (space-separated), pinned at acceptance. Only these
+#: are routed; one the requester adds later waits until the VPC's accept-from tag is set again.
+TAG_ACCEPTED_CIDRS = "vpc-peering:accepted-cidrs"
+
 #: On a peering made elsewhere, written by its owner in the requester's account: the name of
 #: the stack allowed to adopt it (``"Adopt": true``). Without it, nothing is adopted.
 TAG_ADOPT = "vpc-peering:adopt"
