@@ -275,8 +275,12 @@ class _Deployer:
         """The alarm as configured (moto keeps it; nothing evaluates metrics locally)."""
         keys = ("AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic",
                 "Period", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
-                "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions")  # fmt: skip
+                "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions",
+                "Metrics")  # fmt: skip
         alarm = {key: props[key] for key in keys if key in props}
+        for query in alarm.get("Metrics", []):  # metric math: each query's period a number
+            if "MetricStat" in query:
+                query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
         for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if key in alarm:
                 alarm[key] = int(alarm[key])

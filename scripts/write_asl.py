@@ -117,6 +117,7 @@ def create() -> Json:
             function="ReportFailureFunctionArn",
             timeout=10,
             catch=on_error("FailedUnreported", result_path=None),
+            machine="create",
             next="PublishFailed",
         ),
         invoke(
@@ -231,6 +232,7 @@ def cleanup() -> Json:
             function="ReportFailureFunctionArn",
             timeout=10,
             catch=on_error("CleanupFailedUnreported", result_path=None),
+            machine="cleanup",
             next="PublishCleanupFailed",
         ),
         *failure_tail(
@@ -542,18 +544,21 @@ def invoke(
     payload: str = "Document",
     payload_path: str | None = None,
     also_retry: Sequence[Json] = (),
+    machine: str | None = None,
 ) -> State:
     """A Lambda step: the function gets {payload: the state input, ExecutionName}; the state
     output is what it returns. `payload` is "Request" for a machine's first step (the input
     execution input, at `payload_path` "$.Request"), "Document" after it (the whole state).
-    `next` None: the last state of its machine or Map."""
+    `machine`: also given to the function, for a step two machines share. `next` None: the
+    last state of its machine or Map."""
     path = payload_path or ("$.Request" if payload == "Request" else "$")
     return name, {
         "Type": "Task",
         "Resource": "arn:${Partition}:states:::lambda:invoke",
         "Parameters": {
             "FunctionName": f"${{{function}}}",
-            "Payload": {f"{payload}.$": path, "ExecutionName.$": "$$.Execution.Name"},
+            "Payload": {f"{payload}.$": path, "ExecutionName.$": "$$.Execution.Name"}
+            | ({"Machine": machine} if machine else {}),
         },
         "ResultSelector": {"Result.$": "$.Payload"},
         "OutputPath": "$.Result",

@@ -165,10 +165,27 @@ def raw_step(step_name: str, step: Callable[[dict[str, Any], Access, Settings], 
     def run(event: dict[str, Any], context: LambdaContext) -> Any:
         try:
             settings = load_settings()
-        except ConfigurationError as exc:
+        except ConfigurationError as exc:  # the stack's fault, not a refusal: not counted
             return FailureReport(error=exc.name, cause=str(exc), stage="Plan").dump()
         document = event.get("Document") if isinstance(event, dict) else None
         access = Access(settings, _execution_name(event), step_name)
-        return step(document if isinstance(document, dict) else {}, access, settings)
+        result = step(document if isinstance(document, dict) else {}, access, settings)
+        _count_refusal(event, result)
+        return result
 
     return _instrument(step_name, run)
+
+
+#: The machines whose refusals at Plan are counted, each by its own metric
+#: (``<Machine>RefusedAtPlan``): its alarm counts the failed executions that were not such a
+#: refusal, so that a typo or a dry run pages nobody (template.yaml, ``...FailedAlarm``).
+REFUSAL_METRICS = {"create": "CreateRefusedAtPlan", "cleanup": "CleanupRefusedAtPlan"}
+
+
+def _count_refusal(event: Any, result: Any) -> None:
+    """A failure summary saying Stage Plan (nothing was made: bad input, a dry run, Plan's
+    checks) counts as its machine's refusal."""
+    machine = event.get("Machine") if isinstance(event, dict) else None
+    stage = result.get("Stage") if isinstance(result, dict) else None
+    if stage == "Plan" and machine in REFUSAL_METRICS:
+        metrics.add_metric(name=REFUSAL_METRICS[machine], unit=MetricUnit.Count, value=1)

@@ -13,6 +13,7 @@ import pytest
 
 from emulator.executions import ExecutionResult
 from emulator.testing import EmulatorHandle
+from vpc_peering.runtime import REFUSAL_METRICS
 
 from .conftest import Vpc, side
 
@@ -103,13 +104,30 @@ def test_alarms_on_failed_executions_and_failure_queues_notify_the_topic(
     topic = emu.outputs["NotificationTopicArn"]
 
     # Then each machine's failed executions and each failure queue have an alarm into the topic
+    def metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+        if "MetricName" in alarm:
+            return [alarm]
+        return [q["MetricStat"]["Metric"] for q in alarm["Metrics"] if "MetricStat" in q]
+
     watched = {
-        (a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"])
+        (m["Namespace"], m["MetricName"], m["Dimensions"][0]["Value"])
         for a in alarms
         if a["AlarmActions"] == [topic]
+        for m in metrics(a)
     }
     for machine in ("CreateStateMachine", "CleanupStateMachine", "ReconcileStateMachine"):
         assert ("AWS/States", "ExecutionsFailed", emu.state_machine_arn(machine)) in watched
+    # and the create and cleanup alarms leave out the refusals at Plan their summary step
+    # counts (a typo or a dry run pages nobody), by the name and dimension it counts them with
+    for machine, metric in REFUSAL_METRICS.items():
+        alarm = next(
+            a
+            for a in alarms
+            if a["AlarmName"].endswith(f"{machine.title()}StateMachineFailedAlarm")
+        )
+        (expression,) = [q["Expression"] for q in alarm["Metrics"] if "Expression" in q]
+        assert expression == "FILL(failed, 0) - FILL(refused, 0)"
+        assert ("VpcPeeringAutomation", metric, "vpc-peering") in watched
     queues = {name for namespace, _, name in watched if namespace == "AWS/SQS"}
     assert {q.rsplit("-", 1)[-1] for q in queues} == {
         "AcceptFunctionFailureQueue",

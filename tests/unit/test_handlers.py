@@ -257,6 +257,48 @@ def test_report_failure_handler_marks_a_dry_run_refused_at_plan(
     assert result["Error"] == "CidrOverlap"
 
 
+def _emf_metrics(out: str) -> set[str]:
+    """The metric names of the CloudWatch embedded-metric-format records a handler printed."""
+    names: set[str] = set()
+    for line in out.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "_aws" in record:
+            for directive in record["_aws"]["CloudWatchMetrics"]:
+                names |= {m["Name"] for m in directive["Metrics"]}
+    return names
+
+
+@pytest.mark.parametrize(
+    ("machine", "document", "counted"),
+    [
+        # a dry run refused at Plan, and a bad request: refusals, each counted for its machine
+        ("create", {"Request": {"DryRun": True}, "Error": {"Error": "CidrOverlap"}}, True),
+        ("cleanup", {"Request": {"VpcPeeringConnectionId": 7}, "Error": {}}, True),
+        # a cleanup that failed after its first step: a failure, not a refusal
+        ("cleanup", {"VpcPeeringConnectionId": "pcx-1", "Error": {"Error": "AccessDenied"}}, False),
+    ],
+)
+def test_a_refusal_at_plan_is_counted_for_its_machines_alarm(
+    machine: str,
+    document: dict[str, Any],
+    counted: bool,
+    lambda_context: FakeLambdaContext,
+    aws: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a machine's failure summary step
+    event = {"Document": document, "ExecutionName": "e-1", "Machine": machine}
+    # When it summarises the failure
+    report_failure.lambda_handler(event, lambda_context)
+    # Then a refusal at Plan is counted by the metric its machine's alarm leaves out, and
+    # any other failure is not (the alarm pages for it)
+    metric = f"{machine.title()}RefusedAtPlan"
+    assert (metric in _emf_metrics(capsys.readouterr().out)) is counted
+
+
 @pytest.mark.parametrize("event", [{}, {"Document": "x"}, []])
 def test_report_failure_handler_copes_with_any_input(
     event: Any, lambda_context: FakeLambdaContext, aws: None
