@@ -13,7 +13,7 @@ from typing import Any
 
 from .network import NetworkView
 from .render import safe
-from .views import STATES, vpc_key
+from .views import STATES, failure_sections, failure_subject, vpc_key
 
 #: Edge colours by state (the legend says them in words too).
 COLOURS = {
@@ -42,6 +42,8 @@ class Edge:
     b: str
     state: str
     label: str
+    #: A failed or refused pair's error and cause.
+    detail: str = ""
 
 
 def model(view: NetworkView) -> tuple[list[Node], list[Edge]]:
@@ -66,7 +68,10 @@ def model(view: NetworkView) -> tuple[list[Node], list[Edge]]:
         label = ",".join(pair.get("Groups", []))
         if state in ("failed", "refused") and pair.get("Detail"):
             label += f": {str(pair['Detail']).split(':', 1)[0]}"
-        edges.append(Edge(str(pair.get("Requester")), str(pair.get("Accepter")), state, label))
+        detail = str(pair.get("Detail") or "") if state in ("failed", "refused") else ""
+        edges.append(
+            Edge(str(pair.get("Requester")), str(pair.get("Accepter")), state, label, detail)
+        )
     for peering in status.get("Peerings", []):
         if peering.get("Group"):
             continue  # drawn as its group's pair
@@ -145,6 +150,54 @@ def dot(view: NetworkView) -> str:
 # -------------------------------------------------------------------------------------- HTML
 BOX_W, NODE_W, NODE_H, GAP, PAD = 260, 220, 46, 18, 20
 
+type Point = tuple[float, float]
+
+
+def edge_paths(
+    edges: list[Edge], cards: dict[str, Point], where: dict[str, tuple[str, str]]
+) -> list[tuple[Edge, str]]:
+    """Each edge's SVG path, from a port on a side of one VPC card (its top-left corner in
+    ``cards``) to a port on the other's: a curve that leaves and enters horizontally, so it runs
+    beside the cards and through the gaps between columns, not across cards or box labels.
+    Each edge has a port of its own on each of its two cards (spread along the card's side, in
+    the order of the other ends), so no two edges share a path, even two to one VPC from two
+    VPCs of one box, or two between the same VPCs."""
+    drawn = [e for e in edges if e.a in cards and e.b in cards]
+    sides: list[tuple[int, int]] = []  # the side of each end's card: -1 left, +1 right
+    for e in drawn:
+        ax, bx = cards[e.a][0], cards[e.b][0]
+        if where[e.a] == where[e.b]:
+            sides.append((-1, -1))  # one box: an arc left of its column of cards
+        elif ax == bx:
+            sides.append((1, 1))  # one column, two boxes: beside the column, on its right
+        else:
+            sides.append((1, -1) if ax < bx else (-1, 1))
+    users: dict[tuple[str, int], list[tuple[float, float, int, int]]] = {}
+    for index, (e, (side_a, side_b)) in enumerate(zip(drawn, sides, strict=True)):
+        (ax, ay), (bx, by) = cards[e.a], cards[e.b]
+        users.setdefault((e.a, side_a), []).append((by, bx, index, 0))
+        users.setdefault((e.b, side_b), []).append((ay, ax, index, 1))
+    port: dict[tuple[int, int], Point] = {}
+    for (key, side), ends in users.items():
+        x, y = cards[key]
+        for rank, (_, _, index, end) in enumerate(sorted(ends)):
+            port[(index, end)] = (
+                x + (NODE_W if side > 0 else 0),
+                y + NODE_H * (rank + 1) / (len(ends) + 1),
+            )
+    paths = []
+    for index, (e, (side_a, side_b)) in enumerate(zip(drawn, sides, strict=True)):
+        (x1, y1), (x2, y2) = port[(index, 0)], port[(index, 1)]
+        if side_a == side_b:  # out and back on one side: a bulge that stays in the gap
+            reach = min(60.0, 30 + abs(y2 - y1) / 4)
+        else:
+            reach = max(30.0, abs(x2 - x1) / 2)
+        c1, c2 = x1 + side_a * reach, x2 + side_b * reach
+        paths.append(
+            (e, f"M {x1:.1f} {y1:.1f} C {c1:.1f} {y1:.1f} {c2:.1f} {y2:.1f} {x2:.1f} {y2:.1f}")
+        )
+    return paths
+
 
 def html_page(view: NetworkView) -> str:
     """One file: a title, an SVG (locations as boxes, VPCs inside, pairs as lines), a legend,
@@ -154,7 +207,7 @@ def html_page(view: NetworkView) -> str:
     per_row = max(1, min(3, math.ceil(math.sqrt(len(locations) or 1))))
     heights = {loc: PAD * 2 + 24 + len(m) * (NODE_H + GAP) for loc, m in locations.items()}
     row_height = max(heights.values(), default=100)
-    centre: dict[str, tuple[float, float]] = {}
+    cards: dict[str, tuple[float, float]] = {}
     where: dict[str, tuple[str, str]] = {}
     frames, boxes = [], []
     for index, ((account, region), members) in enumerate(locations.items()):
@@ -168,7 +221,7 @@ def html_page(view: NetworkView) -> str:
         )
         for row, n in enumerate(members):
             nx, ny = x + (BOX_W - NODE_W) / 2, y + 34 + row * (NODE_H + GAP)
-            centre[n.key] = (nx + NODE_W / 2, ny + NODE_H / 2)
+            cards[n.key] = (nx, ny)
             where[n.key] = (account, region)
             name = html.escape(safe(n.name)) if n.name else "&#160;"
             boxes.append(
@@ -177,25 +230,12 @@ def html_page(view: NetworkView) -> str:
                 f'<text x="{nx + 8}" y="{ny + 18}" class="id">{html.escape(safe(n.vpc_id))}</text>'
                 f'<text x="{nx + 8}" y="{ny + 36}" class="name">{name}</text></g>'
             )
-    lines = []
-    for e in edges:
-        if e.a not in centre or e.b not in centre:
-            continue
-        (x1, y1), (x2, y2) = centre[e.a], centre[e.b]
-        dash = ' stroke-dasharray="6 4"' if e.state in ("missing", "pending") else ""
-        title = html.escape(safe(f"{e.a} ~ {e.b}: {e.state} {e.label}"))
-        if where[e.a] == where[e.b]:
-            # Two VPCs of one account and region: an arc beside the box's column of VPCs.
-            x1 = x2 = x1 - NODE_W / 2
-            bend = x1 - 30 - abs(y2 - y1) / 4
-            shape = f'path d="M {x1} {y1} Q {bend} {(y1 + y2) / 2} {x2} {y2}" fill="none"'
-        else:
-            shape = f'line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"'
-        tag = shape.split(" ", 1)[0]
-        lines.append(
-            f'<{shape} stroke="{COLOURS.get(e.state, "#000")}" stroke-width="3"{dash}>'
-            f"<title>{title}</title></{tag}>"
-        )
+    lines = [
+        f'<path d="{d}" fill="none" stroke="{COLOURS.get(e.state, "#000")}" stroke-width="3"'
+        + (' stroke-dasharray="6 4"' if e.state in ("missing", "pending") else "")
+        + f"><title>{html.escape(safe(f'{e.a} ~ {e.b}: {e.state} {e.label}'))}</title></path>"
+        for e, d in edge_paths(edges, cards, where)
+    ]
     width = PAD * 2 + 40 + per_row * (BOX_W + 80)
     height = PAD * 2 + math.ceil(len(locations) / per_row) * (row_height + 40)
     legend = "".join(
@@ -204,16 +244,24 @@ def html_page(view: NetworkView) -> str:
         for s, (_, meaning) in STATES.items()
     )
     problems = "".join(
-        f"<li>{html.escape(safe(f'{e.a} ~ {e.b}'))}: "
-        f"{html.escape(safe(e.state + ' ' + e.label))}</li>"
+        f"<li>{html.escape(safe(f'{e.a} ~ {e.b}'))}: {html.escape(safe(_problem(e)))}</li>"
         for e in edges
         if e.state not in ("active",)
     )
     failed = "".join(
-        f"<li>{html.escape(safe(f.get('Location') or f.get('Vpc') or f.get('Pair') or ''))}: "
-        f"{html.escape(safe(f.get('Error')))}: {html.escape(safe(f.get('Cause')))}</li>"
-        for f in view.status.get("Failed", [])
+        f'<h2>{html.escape(heading)}</h2><ul class="failed">'
+        + "".join(
+            f"<li>{html.escape(safe(failure_subject(f)))}: {html.escape(safe(f.get('Error')))}: "
+            f"{html.escape(safe(f.get('Cause')))}</li>"
+            for f in failures
+        )
+        + "</ul>"
+        for heading, failures in failure_sections(view.status)
     )
+    policy = view.status.get("GroupPolicy")
+    if policy:
+        failed = f"<h2>Group policy</h2><p>{html.escape(safe(policy))}</p>{failed}"
+    outside = "".join(_outside_item(c) for c in view.status.get("NotAdmitted") or [])
     rows = "".join(
         f"<tr><td>{html.escape(safe(n.vpc_id))}</td><td>{html.escape(safe(n.name or '-'))}</td>"
         f"<td>{html.escape(safe(n.account))}</td><td>{html.escape(safe(n.region))}</td></tr>"
@@ -245,10 +293,26 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
 </svg>
 <ul class="legend">{legend}</ul>
 <h2>Not active</h2><ul class="problems">{problems or "<li>none</li>"}</ul>
-<h2>Not read or not valid</h2><ul class="failed">{failed or "<li>none</li>"}</ul>
+<h2>Tagged into a group, not members</h2><ul class="outside">{outside or "<li>none</li>"}</ul>
+{failed}
 <h2>VPCs</h2><table><tr><th>VPC</th><th>Name</th><th>Account</th><th>Region</th></tr>{rows}</table>
 </body></html>
 """
+
+
+def _problem(edge: Edge) -> str:
+    """A pair that is not active: its state, groups, and the error with its cause if any."""
+    if edge.detail:
+        return f"{edge.state} {edge.label.split(':', 1)[0]}: {edge.detail}"
+    return f"{edge.state} {edge.label}"
+
+
+def _outside_item(candidate: dict[str, Any]) -> str:
+    """A VPC tagged into a group that does not admit it, and why."""
+    name = f" {candidate['Name']}" if candidate.get("Name") else ""
+    why = f" ({candidate['Cause']})" if candidate.get("Cause") else ""
+    said = f"{vpc_key(candidate)}{name} in group {candidate.get('Group')}: "
+    return f"<li>{html.escape(safe(said + str(candidate.get('State')) + why))}</li>"
 
 
 def render_graph(view: NetworkView, fmt: str) -> str:

@@ -56,7 +56,8 @@ class NetworkView:
 
 def read_network(aws: Aws, stack_name: str, group: str | None = None) -> NetworkView:
     """The hub's view of the network (one group's with ``group``); a stack that does not exist,
-    is not this application's, or a group no VPC is tagged into, is said as such."""
+    is not this application's, or a group no VPC is tagged into (members, and VPCs the group
+    does not admit), is said as such."""
     stack = stack_description(aws, stack_name)
     if stack is None:
         raise ToolError(f"no stack {stack_name} in {aws.region} (--stack-name, --region)")
@@ -69,7 +70,10 @@ def read_network(aws: Aws, stack_name: str, group: str | None = None) -> Network
         )
     request: dict[str, Any] = {"Group": group} if group else {}
     status = _invoke(aws, function, {"Request": request})
-    if group and group not in (status.get("Groups") or {}):
+    tagged = set(status.get("Groups") or {}) | {
+        str(c.get("Group")) for c in status.get("NotAdmitted") or []
+    }
+    if group and group not in tagged:
         raise ToolError(
             f"no VPC is tagged into group {group!r} in the managed accounts and regions"
         )

@@ -559,10 +559,14 @@ def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]
         lines.append("Failed")
         for failure in failed:
             subject = (
-                failure.get("Pair") or failure.get("Vpc") or failure.get("Location") or "reconcile"
+                failure.get("Pair")
+                or failure.get("Vpc")
+                or failure.get("Location")
+                or ("group policy" if failure.get("Error") == "GroupPolicyInvalid" else "reconcile")
             )
             cause = failure_line(str(failure.get("Error", "Error")), failure.get("Cause"))
             lines += [f"  {style.bad} {safe(subject)}", f"      {cause}"]
+    lines += _joins(output)
     ignored = output.get("Ignored") or []
     if ignored:
         lines.append("Ignored (requests made elsewhere, left pending)")
@@ -584,6 +588,37 @@ def reconcile_summary(output: dict[str, Any], style: Style = PLAIN) -> list[str]
                 str(s.get("Reason", "")),
             ]
             for s in skipped
+        )
+    return lines
+
+
+def _joins(output: dict[str, Any]) -> list[str]:
+    """The VPCs tagged into a group that the group policy keeps out, and those waiting for
+    approval to join: not failures (the reconcile succeeds), but not members either."""
+    lines: list[str] = []
+    refused = output.get("Refused") or []
+    if refused:
+        more = _more(len(refused), output.get("RefusedCount"))
+        lines.append(f"Refused by the group policy (tagged, not members){more}")
+        lines += columns(
+            [
+                str(r.get("Group", "?")),
+                f"{r.get('VpcId', '?')} ({r.get('AccountId', '?')} {r.get('Region', '?')})",
+                f"{r.get('Error', 'GroupPolicyDenied')}: {r.get('Cause', '')}",
+            ]
+            for r in refused
+        )
+    pending = output.get("PendingApproval") or []
+    if pending:
+        more = _more(len(pending), output.get("PendingApprovalCount"))
+        lines.append(f"Waiting for approval to join (vpc-peering approve or deny){more}")
+        lines += columns(
+            [
+                str(p.get("Group", "?")),
+                f"{p.get('VpcId', '?')} ({p.get('AccountId', '?')} {p.get('Region', '?')})",
+                ", ".join(p.get("Cidrs") or []) or "-",
+            ]
+            for p in pending
         )
     return lines
 

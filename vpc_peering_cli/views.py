@@ -11,6 +11,9 @@ from .network import NetworkView
 from .render import Style, columns, safe
 from .schedule import in_words
 
+#: The error of a group policy that cannot be used (``vpc_peering.errors``).
+GROUP_POLICY_INVALID = "GroupPolicyInvalid"
+
 #: A pair's state in the matrix: its letter and what it means.
 STATES = {
     "active": ("A", "active, routed both ways"),
@@ -37,10 +40,15 @@ def status_lines(view: NetworkView, style: Style) -> list[str]:
     ]
     pairs = status.get("Pairs", [])
     groups: dict[str, list[str]] = status.get("Groups") or {}
-    if not groups:
+    outside = status.get("NotAdmitted") or []
+    if status.get("GroupPolicy"):
+        lines += ["", f"{style.bad} {safe(status['GroupPolicy'])}"]
+    named = sorted(set(groups) | {str(c.get("Group")) for c in outside})
+    if not named:
         lines += ["", "No VPC is tagged into a group (vpc-peering:mesh, :hub or :spoke)."]
-    for group, members in sorted(groups.items()):
-        lines += ["", *_group_lines(group, members, vpcs, pairs, style)]
+    for group in named:
+        lines += ["", *_group_lines(group, groups.get(group, []), vpcs, pairs, style)]
+        lines += _not_admitted_lines(group, outside)
     explicit = [p for p in status.get("Peerings", []) if not p.get("Group")]
     if explicit:
         lines += ["", "Peerings made by explicit creates (in no group)", *peering_rows(explicit)]
@@ -52,16 +60,82 @@ def status_lines(view: NetworkView, style: Style) -> list[str]:
              str(i.get("Reason", ""))]
             for i in pending
         )  # fmt: skip
-    failed = status.get("Failed", [])
-    if failed:
-        lines += ["", "Not read or not valid"]
-        for f in failed:
-            subject = f.get("Location") or f.get("Vpc") or f.get("Pair") or "network"
+    for heading, failures in failure_sections(status):
+        lines += ["", heading]
+        for f in failures:
             lines.append(
-                f"  {style.bad} {safe(subject)}: {safe(f.get('Error'))}: {safe(f.get('Cause'))}"
+                f"  {style.bad} {safe(failure_subject(f))}: {safe(f.get('Error'))}: "
+                f"{safe(f.get('Cause'))}"
             )
     lines += ["", *_reconcile_lines(view)]
     return lines
+
+
+#: The headings failures are listed under, by what failed (a pair's failure is on its group's
+#: matrix, and listed here only when no group shown wants the pair).
+FAILURE_HEADINGS = {
+    "location": "Accounts and regions not read",
+    "vpc": "VPCs whose tags are not valid",
+    "policy": "Group policy",
+    "pair": "Pairs that failed (in no group shown)",
+    "other": "Other failures",
+}
+
+
+def failure_subject(failure: dict[str, Any]) -> str:
+    return str(
+        failure.get("Location") or failure.get("Vpc") or failure.get("Pair")
+        or ("group policy" if failure.get("Error") == GROUP_POLICY_INVALID else "reconcile")
+    )  # fmt: skip
+
+
+def failure_sections(status: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The status's failures, each once, under a heading that fits it: what was not read, VPCs
+    whose tags are wrong, the group policy (unless the status says it already), pairs no group
+    shown has on its matrix, anything else."""
+    shown = {
+        label
+        for p in status.get("Pairs", [])
+        for label in (f"{p.get('Requester')} ~ {p.get('Accepter')}",
+                      f"{p.get('Accepter')} ~ {p.get('Requester')}")
+    }  # fmt: skip
+    found: dict[str, list[dict[str, Any]]] = {}
+    for f in status.get("Failed", []):
+        if f.get("Location"):
+            kind = "location"
+        elif f.get("Vpc"):
+            kind = "vpc"
+        elif f.get("Pair"):
+            if f["Pair"] in shown:
+                continue  # on its group's matrix, with its cause
+            kind = "pair"
+        elif f.get("Error") == GROUP_POLICY_INVALID:
+            if status.get("GroupPolicy"):
+                continue  # said at the top, once
+            kind = "policy"
+        else:
+            kind = "other"
+        found.setdefault(kind, []).append(f)
+    return [(FAILURE_HEADINGS[k], found[k]) for k in FAILURE_HEADINGS if k in found]
+
+
+def _not_admitted_lines(group: str, outside: list[dict[str, Any]]) -> list[str]:
+    """The VPCs tagged into ``group`` that are not its members, and why."""
+    mine = [c for c in outside if c.get("Group") == group]
+    if not mine:
+        return []
+    rows = [["VPC", "NAME", "ACCOUNT", "REGION", "CIDRS", "STATE"]]
+    for c in mine:
+        why = ": ".join(str(x) for x in (c.get("Error"), c.get("Cause")) if x)
+        rows.append([
+            str(c.get("VpcId")), str(c.get("Name") or "-"), str(c.get("AccountId", "")),
+            str(c.get("Region", "")), ",".join(c.get("CidrBlocks", [])) or "-",
+            f"{c.get('State')}" + (f" ({why})" if why else ""),
+        ])  # fmt: skip
+    return [
+        f"  Tagged into {safe(group)}, not members ({len(mine)})",
+        *columns(rows, indent="    "),
+    ]
 
 
 def _group_lines(
@@ -78,6 +152,8 @@ def _group_lines(
         f"Group {safe(group)}: {len(members)} VPC(s), {len(mine)} pair(s)"
         + (f" ({said})" if said else "")
     ]
+    if not members:
+        return lines
     rows = [["#", "VPC", "NAME", "ACCOUNT", "REGION", "CIDRS", "ROLE"]]
     for index, key in enumerate(members, 1):
         vpc = vpcs.get(key, {})

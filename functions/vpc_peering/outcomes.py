@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from . import locks
@@ -267,10 +268,33 @@ def _error_of(error: Any) -> tuple[str, str]:
     return summarize_error(error)
 
 
+def _kind(failure: ReconcileFailure) -> str:
+    if failure.location:
+        return "location"
+    if failure.vpc:
+        return "vpc"
+    if failure.pair is None and failure.error == GROUP_POLICY_INVALID:
+        return "policy"
+    return "pair"
+
+
 def incomplete_cause(outcome: ReconcileOutcome, limit: int = 30_000) -> str:
-    """Every failure listed (as many as the Fail state's cause holds), each with its error."""
+    """Every failure listed (as many as the Fail state's cause holds), each with its error;
+    counted by what failed: pairs, accounts and regions not read, VPCs whose tags are invalid,
+    the group policy (a policy that cannot be used is not a pair)."""
+    kinds = Counter(_kind(f) for f in outcome.failed)
+    # Discover's failures (locations, VPCs, the policy) come first, so all of them are listed;
+    # the rest of the count is pairs (a failed round counts each of its pairs).
+    pairs = outcome.failed_count - sum(n for kind, n in kinds.items() if kind != "pair")
+    said = [f"{pairs} of the reconcile's pairs did not converge"] if pairs > 0 else []
+    if kinds["location"]:
+        said.append(f"{kinds['location']} account(s) and region(s) could not be read")
+    if kinds["vpc"]:
+        said.append(f"{kinds['vpc']} VPC(s) have invalid tags")
+    if kinds["policy"]:
+        said.append("the group policy cannot be used")
     head = (
-        f"{outcome.failed_count} of the reconcile's pairs did not converge (desired "
+        f"{'; '.join(said) or 'the reconcile did not converge'} (desired "
         f"{outcome.desired}, created {outcome.created}, repaired {outcome.repaired}, removed "
         f"{outcome.removed}, unchanged {outcome.unchanged}): "
     )
@@ -278,7 +302,8 @@ def incomplete_cause(outcome: ReconcileOutcome, limit: int = 30_000) -> str:
     size = len(head)
     for failure in outcome.failed:
         group = f" [{failure.group}]" if failure.group else ""
-        part = f"{failure.subject}{group}: {failure.error}"
+        subject = "group policy" if _kind(failure) == "policy" else failure.subject
+        part = f"{subject}{group}: {failure.error}"
         if size + len(part) + 2 > limit:
             break
         parts.append(part)

@@ -6,10 +6,18 @@ judgement: ``network.plan_network``), said as a state."""
 from __future__ import annotations
 
 from . import states
-from .errors import PeeringError
+from .errors import GROUP_POLICY_DENIED, GROUP_POLICY_INVALID, PeeringError
 from .group_policy import Approvals, PolicyState
 from .groups import Member, VpcKey, membership, wanted_pairs
-from .models.network import NetworkStatus, PairState, StatusPair, StatusPeering, StatusVpc
+from .models.network import (
+    CandidateState,
+    NetworkStatus,
+    PairState,
+    StatusCandidate,
+    StatusPair,
+    StatusPeering,
+    StatusVpc,
+)
 from .models.vocabulary import TAG_GROUP
 from .network import LocationView, NetworkPlan, Scope, plan_network
 from .observed import Peering, PeeringSide, Vpc
@@ -30,7 +38,8 @@ def network_status(
 ) -> NetworkStatus:
     """Every group's members and pairs (or one group's), and every managed peering, judged as
     the reconcile judges them (the hub's group policy and approvals included); ``tagged``: also
-    every VPC whose tags name a group, whatever the policy says."""
+    every VPC whose tags name a group, whatever the policy says. A VPC tagged into a group
+    that does not admit it is listed with why (``NotAdmitted``)."""
     plan = plan_network(views, Scope(group=group), settings, policy_state, approvals)
     vpcs = {
         VpcKey(v.location.account_id, v.location.region, vpc.vpc_id): vpc
@@ -44,6 +53,8 @@ def network_status(
         vpcs=[_vpc(key, vpcs.get(key), member) for key, member in sorted(members.items())],
         failed=[f for f in plan.failed if group is None or f.group in (None, group)],
         pending_approval=plan.ignored if group is None else [],
+        not_admitted=_not_admitted(plan, vpcs, policy_state, group),
+        group_policy=plan.policy_closed,
     )
     for key, member in sorted(members.items()):
         for name in sorted(member.groups):
@@ -60,18 +71,67 @@ def network_status(
     return status
 
 
+def _asked(key: VpcKey, vpc: Vpc) -> Member | None:
+    """The groups a VPC's tags ask for, or None (none, or invalid tags: the reconcile lists
+    those as failures)."""
+    try:
+        member = membership(key, vpc.tags)
+    except PeeringError:
+        return None
+    return member if member is not None and member.groups else None
+
+
 def _tagged(vpcs: dict[VpcKey, Vpc]) -> list[StatusVpc]:
-    """Every VPC whose tags name a group, as its tags ask (invalid tags are skipped: the
-    reconcile lists them as failures)."""
+    """Every VPC whose tags name a group, as its tags ask."""
     found = []
     for key, vpc in sorted(vpcs.items()):
-        try:
-            member = membership(key, vpc.tags)
-        except PeeringError:
-            continue
-        if member is not None and (member.mesh or member.hub or member.spoke):
+        member = _asked(key, vpc)
+        if member is not None:
             found.append(_vpc(key, vpc, member))
     return found
+
+
+def _not_admitted(
+    plan: NetworkPlan, vpcs: dict[VpcKey, Vpc], policy_state: PolicyState, group: str | None
+) -> list[StatusCandidate]:
+    """Each VPC tagged into a group that is not its member, once per group: refused by the
+    policy (its causes), waiting for approval, or shut out because the policy cannot be used
+    (every tagged VPC then)."""
+    found: dict[tuple[str, VpcKey, str], StatusCandidate] = {}
+
+    def add(name: str, key: VpcKey, state: CandidateState, error: str | None, cause: str) -> None:
+        if group not in (None, name):
+            return
+        known = found.get((name, key, state))
+        if known is not None:  # several roles refused in one group: one entry, every cause
+            if cause not in known.cause.split("; "):
+                known.cause = f"{known.cause}; {cause}"
+            return
+        vpc = vpcs.get(key)
+        member = _asked(key, vpc) if vpc else None
+        row = _vpc(key, vpc, member)
+        found[(name, key, state)] = StatusCandidate(
+            **row.model_dump(exclude={"groups"}),
+            groups=[r for r in row.groups if r.split(":", 1)[1] == name],
+            group=name,
+            state=state,
+            error=error,
+            cause=cause,
+        )
+
+    if not policy_state.usable:
+        for key, vpc in sorted(vpcs.items()):
+            asked = _asked(key, vpc)
+            for name in sorted(asked.groups if asked else ()):
+                add(name, key, "refused", GROUP_POLICY_INVALID,
+                    f"the group policy cannot be used ({policy_state.problem})")  # fmt: skip
+    for refusal in plan.refused:
+        add(refusal.group, refusal.key, "refused", GROUP_POLICY_DENIED, refusal.cause)
+    for request in plan.pending:
+        add(request.group, request.key, "pending approval", None,
+            f"asks to join with {', '.join(request.cidrs) or 'no CIDR'}; "
+            "vpc-peering approve or deny decides")  # fmt: skip
+    return [found[k] for k in sorted(found, key=lambda k: (k[0], k[1], k[2]))]
 
 
 def _key(side: PeeringSide) -> VpcKey:

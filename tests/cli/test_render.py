@@ -661,3 +661,42 @@ def test_strings_from_aws_are_escaped_in_summaries_and_errors() -> None:
     for raw in ("\u009b", "\u202e", "\u2028", "\x1b"):
         assert raw not in said
     assert "web\\x9b2J\\u202eevil\\u2028x\\x1b[31m" in said
+
+
+def test_a_dry_run_names_the_vpcs_refused_and_those_waiting_for_approval() -> None:
+    # Given a dry run's output whose scope has a VPC the policy refuses and one that waits
+    output = {
+        **RECONCILE_OUTPUT,
+        "DryRun": True,
+        "Failed": [],
+        "FailedCount": 0,
+        "Refused": [{"Group": "red", "VpcId": "vpc-r", "AccountId": "123456789012",
+                     "Region": "us-east-1", "Error": "GroupPolicyDenied",
+                     "Cause": "group red is not in the group policy"}],
+        "RefusedCount": 3,
+        "PendingApproval": [{"Group": "green", "VpcId": "vpc-g", "AccountId": "123456789012",
+                             "Region": "us-east-1", "Cidrs": ["10.9.0.0/16"]}],
+        "PendingApprovalCount": 1,
+    }  # fmt: skip
+
+    # When summarized
+    lines = render.reconcile_summary(output)
+
+    # Then each is named, with its group, where it is, and why (or the CIDRs it asks with)
+    assert "Refused by the group policy (tagged, not members) (first 1 of 3)" in lines
+    assert (
+        "  red  vpc-r (123456789012 us-east-1)  "
+        "GroupPolicyDenied: group red is not in the group policy" in lines
+    )
+    assert "Waiting for approval to join (vpc-peering approve or deny)" in lines
+    assert "  green  vpc-g (123456789012 us-east-1)  10.9.0.0/16" in lines
+
+
+def test_an_unusable_group_policy_is_said_as_the_policy_not_a_pair() -> None:
+    output = {
+        **RECONCILE_OUTPUT,
+        "Failed": [{"Error": "GroupPolicyInvalid", "Cause": "group policy /p: no such parameter"}],
+    }
+    lines = render.reconcile_summary(output)
+    assert "  ✗ group policy" in lines
+    assert "  ✗ reconcile" not in lines

@@ -49,8 +49,8 @@ EXPECTED_MATCHES: dict[str, set[str]] = {
     "network-reconciled.json": set(),
     "network-reconciled-incomplete.json": {"NotifyReconcileIncompleteRule"},
     "removals-held.json": {"NotifyRemovalsHeldRule"},
-    "join-requested.json": {"NotifyJoinsRule"},
-    "join-refused.json": {"NotifyJoinsRule"},
+    "join-requested.json": {"NotifyJoinRequestedRule"},
+    "join-refused.json": {"NotifyJoinRefusedRule"},
     # Tag changes: the hub's own on its default bus, a member's forwarded to the stack's bus.
     "ec2-vpc-tagged-into-group.json": TAG_RULES,
     "ec2-vpc-untagged-from-group.json": TAG_RULES,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from vpc_peering.runtime import REFUSAL_METRICS
 
 from .conftest import Vpc, side
 
+ROOT = Path(__file__).resolve().parents[2]
 Run = Callable[..., ExecutionResult]
 MakeVpc = Callable[..., Vpc]
 
@@ -141,3 +143,46 @@ def test_alarms_on_failed_executions_and_failure_queues_notify_the_topic(
     titles = {w["properties"]["title"] for w in body["widgets"]}
     assert "Executions failed" in titles
     assert "Reconciles (status and pair counts)" in titles
+
+
+@pytest.mark.parametrize(
+    ("sample", "first_line", "also"),
+    [
+        (
+            "join-refused.json",
+            "VPC peering join refused: VPC vpc-0a1b2c3d4e5f60718 (account 210987654321, "
+            "eu-west-1) is not a member of group blue (GroupPolicyDenied)",
+            "Cause: account 210987654321 is not in Groups.blue.Accounts",
+        ),
+        (
+            "join-requested.json",
+            "VPC peering join requested: VPC vpc-0a1b2c3d4e5f60718 (account 210987654321, "
+            "eu-west-1) asks to join group blue",
+            "10.20.0.0/16",
+        ),
+    ],
+)
+def test_a_join_refused_or_requested_names_the_group_the_vpc_and_why(
+    emu: EmulatorHandle,
+    subscribed_queue: Callable[[], list[str]],
+    sample: str,
+    first_line: str,
+    also: str,
+) -> None:
+    # Given a queue subscribed to the topic, and the join event as Discover publishes it
+    event = json.loads((ROOT / "events" / "eventbridge" / sample).read_text())
+
+    # When it is put on the stack's bus
+    emu.client("events").put_events(
+        Entries=[{
+            "Source": event["source"], "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]), "EventBusName": emu.outputs["EventBusName"],
+        }]
+    )  # fmt: skip
+
+    # Then the text a person reads names the VPC, its account and region, the group, and the
+    # cause (refused) or the CIDRs it asks with (requested); then the detail as JSON
+    [message] = subscribed_queue()
+    assert message.splitlines()[0] == first_line
+    assert also in message
+    assert detail_of(message) == event["detail"]

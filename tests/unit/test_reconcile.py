@@ -23,7 +23,9 @@ from vpc_peering.groups import VpcKey
 from vpc_peering.models.messages import parse
 from vpc_peering.models.network import (
     NetworkPlanDocument,
+    ReconcileFailure,
     ReconcileOutcome,
+    ReconcileScope,
     RoundInput,
     RoundResult,
 )
@@ -910,3 +912,41 @@ def test_a_dry_run_of_thousands_of_pairs_lists_within_its_budget_and_counts_them
     assert doc.report.plan_counts == {"create": 3000}
     assert 0 < len(doc.report.removals_held) < 3000
     assert doc.report.removals_held_count == 3000
+
+
+def test_an_incomplete_cause_counts_pairs_as_pairs_and_the_policy_as_the_policy() -> None:
+    # Given a reconcile whose group policy could not be used, one location not read and one
+    # pair that failed
+    outcome = ReconcileOutcome(
+        scope=ReconcileScope(accounts=[HUB_ACCOUNT], regions=[REGION]),
+        failed_count=3,
+        failed=[
+            ReconcileFailure(location=f"{MEMBER_ACCOUNT} {REGION}", error="AccessDenied",
+                             cause="no role"),
+            ReconcileFailure(error="GroupPolicyInvalid", cause="the parameter does not exist"),
+            ReconcileFailure(pair="vpc-a ~ vpc-b", group="blue", error="RouteConflict",
+                             cause="rtb-1"),
+        ],
+    )  # fmt: skip
+
+    # When its cause is written
+    cause = outcomes.incomplete_cause(outcome)
+
+    # Then the pair is counted as a pair, the location and the policy as what they are
+    assert cause.startswith(
+        "1 of the reconcile's pairs did not converge; 1 account(s) and region(s) could not be "
+        "read; the group policy cannot be used (desired 0,"
+    )
+    assert "group policy: GroupPolicyInvalid" in cause
+    assert "reconcile: GroupPolicyInvalid" not in cause
+
+
+def test_a_policy_alone_is_not_counted_as_a_pair() -> None:
+    outcome = ReconcileOutcome(
+        scope=ReconcileScope(accounts=[HUB_ACCOUNT], regions=[REGION]),
+        failed_count=1,
+        failed=[ReconcileFailure(error="GroupPolicyInvalid", cause="the parameter does not exist")],
+    )
+    cause = outcomes.incomplete_cause(outcome)
+    assert "pairs" not in cause.split("(", 1)[0]
+    assert cause.startswith("the group policy cannot be used (desired 0,")

@@ -3,8 +3,11 @@ peerings, and the requests pending approval, from what the hub read."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from vpc_peering.group_policy import read
 from vpc_peering.settings import Settings
 from vpc_peering.status import network_status
 
@@ -82,3 +85,72 @@ def test_a_request_made_elsewhere_waits_for_approval(world: World, settings: Set
     assert pending.vpc_peering_connection_id == pcx
     assert "accept-from" in pending.reason
     assert R1 in str(status.regions)
+
+
+PARAMETER = "/vpc-peering/test/group-policy"
+
+
+def test_vpcs_tagged_into_a_group_but_not_admitted_are_listed_with_why(world: World) -> None:
+    # Given blue open to the hub's account, red in no policy, and green needing approval
+    a = world.vpc("10.0.0.0/16", mesh="blue")
+    b = world.vpc("10.1.0.0/16", mesh="blue")
+    outsider = world.vpc("10.2.0.0/16", account=MEMBER, mesh="blue")
+    red = world.vpc("10.3.0.0/16", mesh="red")
+    green = world.vpc("10.4.0.0/16", mesh="green")
+    world.vpcs[red].tags["Name"] = "sandbox"
+    policy = read(
+        PARAMETER,
+        json.dumps({"Groups": {
+            "blue": {"Accounts": [a.account_id]},
+            "green": {"Accounts": [a.account_id], "Join": "approval"},
+        }}),
+    )  # fmt: skip
+
+    # When the status is made, for every group and for red alone
+    status = network_status(world.views(), world.settings, policy)
+    only_red = network_status(world.views(), world.settings, policy, group="red")
+
+    # Then the members are only those admitted, and each other tagged VPC is listed under the
+    # group it asked for, with its state and the cause
+    assert status.groups == {"blue": [str(k) for k in sorted((a, b))]}
+    found = {(c.group, c.vpc_id): c for c in status.not_admitted}
+    assert set(found) == {("blue", outsider.vpc_id), ("red", red.vpc_id), ("green", green.vpc_id)}
+    refused = found[("red", red.vpc_id)]
+    assert (refused.state, refused.error, refused.name) == (
+        "refused",
+        "GroupPolicyDenied",
+        "sandbox",
+    )
+    assert refused.cause == "group red is not in the group policy"
+    assert refused.groups == ["mesh:red"]
+    assert found[("blue", outsider.vpc_id)].state == "refused"
+    assert MEMBER in found[("blue", outsider.vpc_id)].cause
+    waiting = found[("green", green.vpc_id)]
+    assert (waiting.state, waiting.error) == ("pending approval", None)
+    assert "10.4.0.0/16" in waiting.cause
+    assert status.group_policy is None
+    # and one group's status has its own only
+    assert [(c.group, c.vpc_id) for c in only_red.not_admitted] == [("red", red.vpc_id)]
+    assert only_red.groups == {}
+
+
+def test_without_a_usable_policy_every_tagged_vpc_is_shut_out_and_the_policy_named(
+    world: World,
+) -> None:
+    # Given two VPCs tagged into blue and no group policy at all
+    a = world.vpc("10.0.0.0/16", mesh="blue")
+    b = world.vpc("10.1.0.0/16", mesh="blue")
+
+    # When the status is made
+    status = network_status(world.views(), world.settings, read(PARAMETER, None))
+
+    # Then no VPC is a member, each tagged one is listed as refused because the policy cannot
+    # be used, and the one line naming the parameter is given
+    assert status.groups == {}
+    assert {(c.vpc_id, c.state, c.error) for c in status.not_admitted} == {
+        (a.vpc_id, "refused", "GroupPolicyInvalid"),
+        (b.vpc_id, "refused", "GroupPolicyInvalid"),
+    }
+    assert status.group_policy is not None
+    assert PARAMETER in status.group_policy
+    assert "every group is closed" in status.group_policy

@@ -308,6 +308,20 @@ class StatusPair(_Model):
     detail: str = ""
 
 
+#: Why a VPC tagged into a group is not its member.
+type CandidateState = Literal["refused", "pending approval"]
+
+
+class StatusCandidate(StatusVpc):
+    """A VPC whose tags ask to join a group that does not admit it: refused (the group policy
+    names why, or cannot be used at all) or waiting for approval (``"Join": "approval"``)."""
+
+    group: str
+    state: CandidateState
+    error: str | None = None
+    cause: str = ""
+
+
 class StatusPeering(_Model):
     """A peering this stack manages (made, adopted or accepted), wherever it is."""
 
@@ -334,6 +348,12 @@ class NetworkStatus(_Model):
     #: accept policy does not allow them yet), and why.
     pending_approval: list[ReconcileIgnored] = Field(default_factory=list)
     failed: list[ReconcileFailure] = Field(default_factory=list)
+    #: VPCs tagged into a group that are not its members: refused by the group policy (with
+    #: the cause), or waiting for approval; one entry per group asked.
+    not_admitted: list[StatusCandidate] = Field(default_factory=list)
+    #: Set when the group policy cannot be used: the line naming the parameter and the problem
+    #: (every group is then closed: no tagged VPC is a member).
+    group_policy: str | None = None
     #: Asked with ``Tagged``: every VPC whose tags name a group, with its roles, whatever the
     #: group policy admits (a VPC whose tags are invalid is in ``Failed`` instead).
     tagged: list[StatusVpc] | None = None
