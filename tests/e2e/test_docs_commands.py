@@ -147,5 +147,5 @@ def test_the_documents_commands_run_as_written_on_make_local(local: str, tmp_pat
     out = done.stdout
     assert "arn:aws:sts::111111111111:assumed-role/VpcPeeringMemberRole/newcomer" in out
     assert "Group blue: 4 VPC(s), 6 pair(s) (6 active" in out
-    assert "VPC Peering Join Refused" in out
+    assert "VPC peering join refused: VPC vpc-" in out
     assert "group red is not in the group policy" in out
