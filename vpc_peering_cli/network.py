@@ -58,18 +58,9 @@ def read_network(aws: Aws, stack_name: str, group: str | None = None) -> Network
     """The hub's view of the network (one group's with ``group``); a stack that does not exist,
     is not this application's, or a group no VPC is tagged into (members, and VPCs the group
     does not admit), is said as such."""
-    stack = stack_description(aws, stack_name)
-    if stack is None:
-        raise ToolError(f"no stack {stack_name} in {aws.region} (--stack-name, --region)")
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    function = outputs.get(FUNCTION_OUTPUT)
-    if function is None:
-        raise ToolError(
-            f"stack {stack_name} in {aws.region} has no output {FUNCTION_OUTPUT}: is it this "
-            "application's stack (--stack-name), deployed from this version?"
-        )
+    stack, outputs, function = status_function(aws, stack_name)
     request: dict[str, Any] = {"Group": group} if group else {}
-    status = _invoke(aws, function, {"Request": request})
+    status = invoke_status(aws, function, {"Request": request})
     tagged = set(status.get("Groups") or {}) | {
         str(c.get("Group")) for c in status.get("NotAdmitted") or []
     }
@@ -97,7 +88,23 @@ def read_network(aws: Aws, stack_name: str, group: str | None = None) -> Network
     )
 
 
-def _invoke(aws: Aws, function: str, payload: dict[str, Any]) -> dict[str, Any]:
+def status_function(aws: Aws, stack_name: str) -> tuple[dict[str, Any], dict[str, str], str]:
+    """The stack, its outputs and its NetworkStatus function; a stack that does not exist, or is
+    not this application's, is said as such."""
+    stack = stack_description(aws, stack_name)
+    if stack is None:
+        raise ToolError(f"no stack {stack_name} in {aws.region} (--stack-name, --region)")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    function = outputs.get(FUNCTION_OUTPUT)
+    if function is None:
+        raise ToolError(
+            f"stack {stack_name} in {aws.region} has no output {FUNCTION_OUTPUT}: is it this "
+            "application's stack (--stack-name), deployed from this version?"
+        )
+    return stack, outputs, function
+
+
+def invoke_status(aws: Aws, function: str, payload: dict[str, Any]) -> dict[str, Any]:
     with aws_errors(f"lambda Invoke {function}"):
         response = aws.client("lambda").invoke(
             FunctionName=function, Payload=json.dumps(payload).encode()

@@ -10,8 +10,7 @@ import json
 from typing import Any
 
 from .aws import Aws, ToolError
-from .network import FUNCTION_OUTPUT, _invoke
-from .stack import stack_description
+from .network import invoke_status, status_function
 
 POLICY_OUTPUT = "GroupPolicyParameterName"
 
@@ -51,21 +50,12 @@ def from_tags(aws: Aws, stack_name: str) -> tuple[dict[str, Any], str | None, bo
     """The policy the current tags ask for, the parameter the stack reads it from, and whether
     it was read from the members (a stack older than ``Tagged``: before the group policy every
     tagged VPC was a member, so its ``Vpcs`` are the tags; the case of the upgrade)."""
-    stack = stack_description(aws, stack_name)
-    if stack is None:
-        raise ToolError(f"no stack {stack_name} in {aws.region} (--stack-name, --region)")
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    function = outputs.get(FUNCTION_OUTPUT)
-    if function is None:
-        raise ToolError(
-            f"stack {stack_name} in {aws.region} has no output {FUNCTION_OUTPUT}: is it this "
-            "application's stack (--stack-name), deployed from this version?"
-        )
+    _, outputs, function = status_function(aws, stack_name)
     try:
-        status = _invoke(aws, function, {"Request": {"Tagged": True}})
+        status = invoke_status(aws, function, {"Request": {"Tagged": True}})
         tagged, from_members = status.get("Tagged"), False
     except ToolError:  # a stack older than "Tagged" refuses the field: ask as status does
-        status = _invoke(aws, function, {"Request": {}})
+        status = invoke_status(aws, function, {"Request": {}})
         tagged = None
     if tagged is None:
         tagged, from_members = status.get("Vpcs") or [], True
