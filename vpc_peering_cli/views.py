@@ -148,10 +148,8 @@ def _group_lines(
     mine = [p for p in pairs if group in p.get("Groups", [])]
     counts = Counter(p.get("State") for p in mine)
     said = ", ".join(f"{n} {STATES[s][1]}" for s, n in sorted(counts.items()) if s in STATES)
-    lines = [
-        f"Group {safe(group)}: {len(members)} VPC(s), {len(mine)} pair(s)"
-        + (f" ({said})" if said else "")
-    ]
+    size = f"{len(members)} VPC(s)" if members else "no member VPC"
+    lines = [f"Group {safe(group)}: {size}, {len(mine)} pair(s)" + (f" ({said})" if said else "")]
     if not members:
         return lines
     rows = [["#", "VPC", "NAME", "ACCOUNT", "REGION", "CIDRS", "ROLE"]]

@@ -49,7 +49,7 @@ def test_a_vpc_the_policy_refuses_is_shown_under_its_group_with_the_cause() -> N
 
     # Then red is a group of no member, and the refused VPC is listed under it with the cause;
     # the one waiting is under green
-    assert "Group red: 0 VPC(s), 0 pair(s)" in out
+    assert "Group red: no member VPC, 0 pair(s)" in out
     assert "  Tagged into red, not members (1)" in out
     row = next(line for line in out.splitlines() if "vpc-r" in line)
     assert "app-1-copy" in row
