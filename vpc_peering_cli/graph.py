@@ -283,7 +283,7 @@ ul.legend {{ list-style: none; padding: 0; display: flex; gap: 1.5em; flex-wrap:
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .2em .6em; }}
 </style></head><body>
 <h1>{title}</h1>
-<p>{len(nodes)} VPC(s) in {len(locations)} account and region(s),
+<p>{len(nodes)} VPC(s) in {len(locations)} location(s) (account and region),
 {len(edges)} pair(s) or peering(s).</p>
 <svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"
  viewBox="0 0 {width} {height}" role="img" aria-label="{title}">
