@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from . import locks
 from .actions import ACTIONS, clip
 from .aws import Access
@@ -26,7 +28,7 @@ from .models.network import (
     RoundResult,
     RoundRun,
 )
-from .observability import logger
+from .observability import logger, metrics
 from .plan_store import delete_plan, read_plan, round_results
 from .settings import Settings
 
@@ -132,15 +134,17 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
     if "Report" not in state:
         # Discover failed: nothing was decided, nothing changed.
         name, cause = _error_of(error)
-        return ReconcileOutcome(
-            scope=ReconcileScope(
-                accounts=sorted(settings.allowed_account_ids),
-                regions=sorted(settings.managed_regions),
-            ),
-            execution_name=execution_name,
-            status="FAILED",
-            error=name,
-            cause=cause,
+        return _counted(
+            ReconcileOutcome(
+                scope=ReconcileScope(
+                    accounts=sorted(settings.allowed_account_ids),
+                    regions=sorted(settings.managed_regions),
+                ),
+                execution_name=execution_name,
+                status="FAILED",
+                error=name,
+                cause=cause,
+            )
         )
     outcome = ReconcileOutcome.model_validate({**state["Report"], "ExecutionName": execution_name})
     done: list[tuple[int, int]] = []
@@ -190,6 +194,19 @@ def report(raw: Any, execution_name: str, access: Access, settings: Settings) ->
         pairs_unchanged=outcome.unchanged,
         pairs_failed=outcome.failed_count,
     )
+    return _counted(outcome)
+
+
+#: Counts each reconcile Report ends as not SUCCEEDED (a dry run aside): the machine publishes
+#: it ("VPC Peering Network Reconciled", which NotifyReconcileIncompleteRule sends to the topic)
+#: and fails; the reconcile's failed-executions alarm leaves these out, so it pages for what was
+#: not said (template.yaml, ReconcileStateMachineFailedAlarm).
+FAILURE_REPORTED_METRIC = "ReconcileFailureReported"
+
+
+def _counted(outcome: ReconcileOutcome) -> ReconcileOutcome:
+    if outcome.status != "SUCCEEDED" and not outcome.dry_run:
+        metrics.add_metric(name=FAILURE_REPORTED_METRIC, unit=MetricUnit.Count, value=1)
     return outcome
 
 

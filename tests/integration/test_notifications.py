@@ -14,6 +14,7 @@ import pytest
 
 from emulator.executions import ExecutionResult
 from emulator.testing import EmulatorHandle
+from vpc_peering.outcomes import FAILURE_REPORTED_METRIC
 from vpc_peering.runtime import REFUSAL_METRICS
 
 from .conftest import Vpc, side
@@ -130,6 +131,12 @@ def test_alarms_on_failed_executions_and_failure_queues_notify_the_topic(
         (expression,) = [q["Expression"] for q in alarm["Metrics"] if "Expression" in q]
         assert expression == "FILL(failed, 0) - FILL(refused, 0)"
         assert ("VpcPeeringAutomation", metric, "vpc-peering") in watched
+    # and the reconcile's leaves out the reconciles Report said did not succeed (published,
+    # and sent by NotifyReconcileIncompleteRule already)
+    alarm = next(a for a in alarms if a["AlarmName"].endswith("ReconcileStateMachineFailedAlarm"))
+    (expression,) = [q["Expression"] for q in alarm["Metrics"] if "Expression" in q]
+    assert expression == "FILL(failed, 0) - FILL(reported, 0)"
+    assert ("VpcPeeringAutomation", FAILURE_REPORTED_METRIC, "vpc-peering") in watched
     queues = {name for namespace, _, name in watched if namespace == "AWS/SQS"}
     assert {q.rsplit("-", 1)[-1] for q in queues} == {
         "AcceptFunctionFailureQueue",

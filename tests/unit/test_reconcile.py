@@ -31,6 +31,7 @@ from vpc_peering.models.network import (
 )
 from vpc_peering.models.requests import CleanupRequest, CreateRequest, TagChangeEvent
 from vpc_peering.network import NetworkPlan, WorkItem
+from vpc_peering.observability import metrics
 from vpc_peering.settings import Settings
 
 from .environment import ENV
@@ -950,3 +951,28 @@ def test_a_policy_alone_is_not_counted_as_a_pair() -> None:
     cause = outcomes.incomplete_cause(outcome)
     assert "pairs" not in cause.split("(", 1)[0]
     assert cause.startswith("the group policy cannot be used (desired 0,")
+
+
+def test_report_counts_each_reconcile_it_says_did_not_succeed_for_the_alarm(
+    make_vpc: MakeVpc, access: Access, settings: Settings
+) -> None:
+    # Given a reconcile that could not start, a dry run, and one that succeeded
+    metrics.clear_metrics()
+    failed = {"Request": {}, "Error": {"Error": "InvalidInput", "Cause": "Group: bad"}}
+    mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16")
+    planned = reconcile.discover({"DryRun": True}, "plan-1", access, settings)
+
+    def reported() -> int:
+        return len(metrics.metric_set.get(outcomes.FAILURE_REPORTED_METRIC, {}).get("Value", []))
+
+    # When each is reported
+    outcomes.report(failed, "exec-1", access, settings)
+    after_failed = reported()
+    outcomes.report(planned.dump(), "plan-1", access, settings)
+    after_plan = reported()
+    done = run_reconcile({}, "exec-2", access, settings)
+    # Then only the failed one is counted: it is published, so the failed-executions alarm
+    # leaves it out; a dry run and a success are not failures
+    assert (after_failed, after_plan, done.status) == (1, 1, "SUCCEEDED")
+    assert reported() == 1
+    metrics.clear_metrics()
