@@ -72,12 +72,10 @@ def delete_object(key: str, access: Access, settings: Settings) -> None:
 def round_results(rounds: Any, access: Access, settings: Settings) -> list[dict[str, Any]]:
     """Each round's entry in RunRounds' results, read from where its ResultWriter put them
     (``{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}``: the manifest, which lists a
-    file of child results per status) and deleted; a list given in the state as it is. A
-    succeeded round's entry is its output (RecordRound's outcome); a failed one's, its
-    execution result (Status FAILED, Error, Cause, Input); a round never started, a failed
-    one. Raises TransientAwsError (named) when the results cannot be read."""
-    if isinstance(rounds, list):
-        return [item for item in rounds if isinstance(item, dict)]
+    file of child results per status) and deleted. A succeeded round's entry is its output
+    (RecordRound's outcome); a failed one's, its execution result (Status FAILED, Error, Cause,
+    Input); a round never started, a failed one. Raises TransientAwsError (named) when the
+    results cannot be read."""
     details = rounds.get("ResultWriterDetails") if isinstance(rounds, dict) else None
     if not isinstance(details, dict):
         return []

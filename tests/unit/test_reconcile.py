@@ -378,8 +378,33 @@ def test_record_round_counts_outcomes_and_names_each_failure(
 def discovered_state(
     doc: NetworkPlanDocument, round_outcomes: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The reconcile machine's state after its rounds: the plan, its rounds' outcomes."""
-    return {**doc.dump(), "Rounds": round_outcomes}
+    """The reconcile machine's state after its rounds: the plan, and where RunRounds'
+    ResultWriter put its rounds' results (a succeeded round's outcome as its output, a failed
+    round's execution result as it is), as Step Functions exports them."""
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = ENV["PLAN_BUCKET_NAME"]
+    run = f"plans/results/{doc.execution_name}"
+    by_status: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+    for entry in round_outcomes:
+        if entry.get("Status") == "FAILED":
+            by_status["FAILED"].append(entry)
+        else:
+            by_status["SUCCEEDED"].append({"Status": "SUCCEEDED", "Output": json.dumps(entry)})
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    for status, entries in by_status.items():
+        if entries:
+            key = f"{run}/{status}_0.json"
+            body = json.dumps(entries).encode()
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            files[status].append({"Key": key, "Size": len(body)})
+    manifest = {"DestinationBucket": bucket, "MapRunArn": f"arn:x:{run}", "ResultFiles": files}
+    key = f"{run}/manifest.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+    details = {"Bucket": bucket, "Key": key}
+    return {
+        **doc.dump(),
+        "Rounds": {"MapRunArn": manifest["MapRunArn"], "ResultWriterDetails": details},
+    }
 
 
 def test_report_sums_the_rounds_and_gives_the_lease_back(
@@ -469,9 +494,6 @@ def test_report_reads_the_rounds_results_where_the_result_writer_put_them_howeve
     # past Step Functions' 256 KB, were they in the state) and the real rounds succeeded
     mesh(make_vpc, "blue", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16")
     doc = reconcile.discover({}, "exec-1", access, settings)
-    s3 = boto3.client("s3", region_name=REGION)
-    bucket = ENV["PLAN_BUCKET_NAME"]
-    run = "plans/results/run-1"
     failed = [
         {
             "ExecutionArn": f"arn:aws:states:us-east-1:123456789012:execution:r/RunRounds:c{n}",
@@ -482,32 +504,8 @@ def test_report_reads_the_rounds_results_where_the_result_writer_put_them_howeve
         }
         for n in range(12)
     ]
-    succeeded = [
-        {
-            "Status": "SUCCEEDED",
-            "Output": json.dumps({"Round": r.round, "Created": len(r.pairs)}),
-        }
-        for r in doc.rounds
-    ]
-    s3.put_object(Bucket=bucket, Key=f"{run}/FAILED_0.json", Body=json.dumps(failed).encode())
-    s3.put_object(Bucket=bucket, Key=f"{run}/SUCCEEDED_0.json", Body=json.dumps(succeeded).encode())
-    manifest = {
-        "DestinationBucket": bucket,
-        "MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:r/RunRounds:run-1",
-        "ResultFiles": {
-            "FAILED": [{"Key": f"{run}/FAILED_0.json", "Size": 1}],
-            "PENDING": [],
-            "SUCCEEDED": [{"Key": f"{run}/SUCCEEDED_0.json", "Size": 1}],
-        },
-    }
-    s3.put_object(Bucket=bucket, Key=f"{run}/manifest.json", Body=json.dumps(manifest).encode())
-    state = {
-        **doc.dump(),
-        "Rounds": {
-            "MapRunArn": manifest["MapRunArn"],
-            "ResultWriterDetails": {"Bucket": bucket, "Key": f"{run}/manifest.json"},
-        },
-    }
+    succeeded = [{"Round": r.round, "Created": len(r.pairs)} for r in doc.rounds]
+    state = discovered_state(doc, [*failed, *succeeded])
     # When reported
     result = outcomes.report(state, "exec-1", access, settings)
     # Then every round counts: the real ones' pairs created, each failed round's error named
@@ -517,7 +515,8 @@ def test_report_reads_the_rounds_results_where_the_result_writer_put_them_howeve
     assert (result.status, result.error) == ("INCOMPLETE", "ReconcileIncomplete")
     # And the report stays small, and the results are deleted with the plan
     assert len(json.dumps(result.dump())) < 64 * 1024
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix="plans/")
+    s3 = boto3.client("s3", region_name=REGION)
+    listed = s3.list_objects_v2(Bucket=ENV["PLAN_BUCKET_NAME"], Prefix="plans/")
     assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
 
 
@@ -754,7 +753,7 @@ def run_reconcile(raw: Any, name: str, access: Access, settings: Settings) -> Re
             {"Round": plan.round, "Reconcile": name, "Pairs": pairs}
         )
         round_outcomes.append(outcomes.record_round(result, access, settings).dump())
-    return outcomes.report({**doc.dump(), "Rounds": round_outcomes}, name, access, settings)
+    return outcomes.report(discovered_state(doc, round_outcomes), name, access, settings)
 
 
 def peerings_of(ec2: Any, group: str) -> dict[frozenset[str], str]:
