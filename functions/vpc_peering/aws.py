@@ -32,6 +32,9 @@ from .settings import Settings
 
 __all__ = ["READ_ONLY_STEPS", "Access", "Location", "aws_call", "session_policy"]
 
+#: ``max_attempts`` in a Config's retries counts retries (botocore's legacy meaning, args.py:
+#: total attempts = max_attempts + 1): 6 attempts per call, with up to 1+2+4+8+16 s of backoff
+#: under throttling (31 s for one call; the function's Timeout bounds the whole invocation).
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
     connect_timeout=5,

@@ -146,9 +146,9 @@ def make_vpc(accounts: dict[str, Account]) -> Callable[..., Vpc]:
 
 @pytest.fixture
 def create(emu: EmulatorHandle, create_arn: str) -> Callable[..., ExecutionResult]:
-    def run(payload: Any, name: str | None = None) -> ExecutionResult:
+    def run(payload: Any, name: str | None = None, timeout: float = 120) -> ExecutionResult:
         return run_execution(
-            emu.client("stepfunctions"), create_arn, payload, name=name, timeout=120
+            emu.client("stepfunctions"), create_arn, payload, name=name, timeout=timeout
         )
 
     return run

@@ -128,8 +128,10 @@ def test_persistent_throttling_fails_the_create_as_transient_and_leaves_nothing(
     a, b = make_vpc("10.49.0.0/16"), make_vpc("10.50.0.0/16")
     strict.throttle_ec2(CreateVpcPeeringConnection=(0, 0))
 
-    # When the pair is created
-    result = create(request(a, b))
+    # When the pair is created (waited for as long as the retries may take: 5 invocations of
+    # CreatePeering, each making 6 attempts with up to 1+2+4+8+16 s of SDK backoff, and the
+    # machine's 4 retries of up to 2+4+8+16 s: 185 s at most, about 90 s on average)
+    result = create(request(a, b), timeout=300)
 
     # Then the create fails TransientAwsError naming EC2's code (after the SDK's and the
     # machine's retries), and nothing was made
