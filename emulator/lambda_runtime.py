@@ -12,9 +12,12 @@ Behaviour, and how it differs from AWS Lambda:
 * Invocations run concurrently, on the server's request threads; nothing serializes them.
 * The function environment is process-wide: :func:`install_environment` puts the union of all
   functions' variables into ``os.environ`` and refuses two functions that disagree on one.
-* The function ``Timeout`` is NOT enforced (a Python thread cannot be killed); the context's
-  ``get_remaining_time_in_millis()`` does count down from it, so handlers that budget their
-  time see realistic values.
+* The function ``Timeout`` is enforced as Lambda reports it: an invocation still running when
+  it passes ends in a ``Sandbox.Timedout`` error ("Task timed out after N.00 seconds"), which is
+  what the Step Functions task sees (Lambda's "Troubleshoot invocation issues": Sandbox.Timedout;
+  "Configure Lambda function timeout"). A Python thread cannot be killed, so the handler's
+  thread runs on to its end, unseen: on AWS the sandbox stops there. The context's
+  ``get_remaining_time_in_millis()`` counts down from the same deadline.
 * Handler logs go to the emulator's stdout/stderr (under ``--log-file``, to that file only:
   ``console.py``); ``LogResult`` is empty. A handler's own error
   classes (defined under its CodeUri: the refusals it raises by name) are logged in one line;
@@ -144,6 +147,29 @@ def invoke(spec: FunctionSpec, event: Any) -> tuple[str, bool]:
         logger.error("%s: %s: %s", spec.name, exc.error_type, exc.message)
         return _error_payload(exc.error_type, exc.message, exc.__cause__), True
     context = _context(spec)
+    outcome: list[tuple[str, bool]] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(_run(spec, handler, event, context)),
+        name=f"lambda-{spec.name}-{context.aws_request_id[:8]}",
+        daemon=True,
+    )
+    runner.start()
+    runner.join(timeout=max(0.0, context.deadline_monotonic - time.monotonic()))
+    if outcome:
+        return outcome[0]
+    # Lambda's own wording of a timeout; the Step Functions task fails with Sandbox.Timedout.
+    message = (
+        f"RequestId: {context.aws_request_id} Error: Task timed out after "
+        f"{spec.timeout_seconds:.2f} seconds"
+    )
+    logger.warning("%s: %s (its thread runs on, unseen, to its end)", spec.name, message)
+    return _error_payload("Sandbox.Timedout", message, None), True
+
+
+def _run(
+    spec: FunctionSpec, handler: Callable[[Any, Any], Any], event: Any, context: LambdaContext
+) -> tuple[str, bool]:
+    """One call of the handler, on its own thread: (JSON payload, errored)."""
     try:
         with console.handler_output():  # to the log file under make local, as to CloudWatch
             result = handler(_event_object(event), context)

@@ -160,6 +160,11 @@ def summarize_error(error: Any, doc: dict[str, Any] | None = None) -> tuple[str,
         else:
             name = "Timeout"
             cause = f"a step timed out: {cause}".strip()
+    elif name == "Sandbox.Timedout":
+        # Lambda stopped a function at its Timeout (throttling that outlasted the retries, a
+        # slow dependency): not a bug of ours, and worth a rerun once the cause has passed.
+        name = "Timeout"
+        cause = f"a step's function timed out: {cause}".strip()
     elif name.endswith(("AccessDeniedException", ".AccessDenied")):
         # The state machine's own call was refused (its role may not invoke or put events).
         cause = f"{name}: {cause}" if cause else name

@@ -74,6 +74,7 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       Handler: tiny_handlers.echo
+      Timeout: 3
   Flow:
     Type: AWS::Serverless::StateMachine
     Properties:

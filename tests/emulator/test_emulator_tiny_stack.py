@@ -86,13 +86,48 @@ def test_invoke_runs_the_handler_in_process(tiny_emulator: EmulatorHandle) -> No
     assert "FunctionError" not in ok
     assert result["echo"] == {"a": 1}
     assert result["function_name"] == name
-    assert 0 < result["remaining_ms"] <= 10_000
+    assert 0 < result["remaining_ms"] <= 3_000
     # When the handler raises / Then a Lambda-shaped error names the exception
     failed = lam.invoke(FunctionName=name, Payload=json.dumps({"fail": "boom"}))
     error = json.loads(failed["Payload"].read())
     assert failed["FunctionError"]
     assert (error["errorType"], error["errorMessage"]) == ("TinyError", "boom")
     assert "tiny_handlers.py" in "".join(error["stackTrace"])
+
+
+def test_an_invocation_past_its_timeout_fails_sandbox_timedout(
+    tiny_emulator: EmulatorHandle,
+) -> None:
+    lam = tiny_emulator.client("lambda")
+    name = tiny_emulator.functions["EchoFunction"]
+    # Given a function whose Timeout is 3 s, and an invocation that would take 5 s
+    start = time.monotonic()
+    # When it is invoked
+    response = lam.invoke(FunctionName=name, Payload=json.dumps({"sleep": 5}))
+    # Then Lambda answers at the deadline with its timeout error, not the handler's result
+    # ("Troubleshoot invocation issues in Lambda": Sandbox.Timedout)
+    elapsed = time.monotonic() - start
+    error = json.loads(response["Payload"].read())
+    assert response["FunctionError"]
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert re.fullmatch(
+        r"RequestId: \S+ Error: Task timed out after 3\.00 seconds", error["errorMessage"]
+    )
+    assert 3 <= elapsed < 4.5
+
+
+def test_a_task_whose_function_times_out_fails_with_sandbox_timedout(
+    tiny_emulator: EmulatorHandle,
+) -> None:
+    sfn = tiny_emulator.client("stepfunctions")
+    # Given the flow, whose Echo task (a 3 s function) will sleep 5 s; its Catch takes States.ALL
+    arn = sfn.start_execution(
+        stateMachineArn=tiny_emulator.state_machines["Flow"], input=json.dumps({"sleep": 5})
+    )["executionArn"]
+    # When it runs / Then the task failed with Lambda's timeout error, caught as on AWS
+    output = json.loads(wait_for_execution(tiny_emulator, arn)["output"])
+    assert output["Error"]["Error"] == "Sandbox.Timedout"
+    assert "Task timed out after 3.00 seconds" in output["Error"]["Cause"]
 
 
 def test_invocations_run_concurrently(tiny_emulator: EmulatorHandle) -> None:

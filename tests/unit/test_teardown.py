@@ -68,6 +68,17 @@ def test_unknown_error_names_become_internal_error_keeping_the_name(
     assert teardown.summarize_error(error) == ("InternalError", cause)
 
 
+def test_a_function_stopped_at_its_timeout_is_a_timeout() -> None:
+    # Given the Catch output of a task whose function Lambda stopped at its Timeout
+    message = "RequestId: 1f0e Error: Task timed out after 120.00 seconds"
+    error = lambda_error("Sandbox.Timedout", message)
+    # When summarised / Then it is the documented Timeout, Lambda's words kept
+    assert teardown.summarize_error(error) == (
+        "Timeout",
+        f"a step's function timed out: {message}",
+    )
+
+
 def test_non_dict_error_is_internal_error() -> None:
     assert teardown.summarize_error("boom") == ("InternalError", "boom")
 
