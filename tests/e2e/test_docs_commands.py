@@ -9,23 +9,18 @@ only change made to them is the port: the documents say 4566, the test takes a f
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .local_process import ROOT, free_port, running_local
+
 DOCUMENTS = ("README.md", "docs/local-emulator.md", "docs/events.md")
 # As docs/local-emulator.md starts it for two accounts and two regions.
 PARAMETERS = (
@@ -75,47 +70,19 @@ def test_the_documents_mark_what_is_not_for_the_emulator() -> None:
     assert not re.search(r"^\s*make\b", script, flags=re.MULTILINE)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`make local PARAMETERS=...` (what it runs: `python -m tools.local`) on a free port, in its
     own process group; its endpoint once deployed."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("local") / "local.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tools.local", "--port", str(port),
-             "--log-file", str(log.with_name("emulator.log")),
-             "--parameter-overrides", *PARAMETERS],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    info: Any = None
-    while info is None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGTERM)
-            pytest.fail(f"make local did not come up:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{endpoint}/_emulator/info", timeout=2) as response:  # noqa: S310
-                info = json.load(response)
-        except OSError:
-            time.sleep(0.2)
-    yield endpoint
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=20)
+    command = [
+        sys.executable, "-m", "tools.local", "--port", str(port),
+        "--log-file", str(log.with_name("emulator.log")),
+        "--parameter-overrides", *PARAMETERS,
+    ]  # fmt: skip
+    with running_local(command, port, log):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_the_documents_commands_run_as_written_on_make_local(local: str, tmp_path: Path) -> None:

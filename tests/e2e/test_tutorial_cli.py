@@ -11,12 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,49 +23,19 @@ import pytest
 from tools import CLEANUP_MACHINE, CREATE_MACHINE
 from tools.demo import tutorial_request
 
-ROOT = Path(__file__).resolve().parents[2]
+from .local_process import free_port, running_local
+
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`make local` on a free port, in its own process group; its info once deployed."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("local") / "make-local.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "local", f"PORT={port}"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    info = None
-    while info is None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGTERM)
-            pytest.fail(f"make local did not come up:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{endpoint}/_emulator/info", timeout=2) as response:  # noqa: S310
-                info = json.load(response)
-        except OSError:
-            time.sleep(0.2)
-    yield info
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        # make may outlive the emulator's own shutdown under load; never leave it running.
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=20)
+    command = ["make", "--no-print-directory", "local", f"PORT={port}"]
+    with running_local(command, port, log) as info:
+        yield info
 
 
 class Cli:
