@@ -88,6 +88,14 @@ QUOTA_CODES = frozenset(
 #: whatever such a step's code does, IAM lets it change nothing in a member account (the member
 #: role's own rights are the other bound: a session gets the intersection). Their writes in the
 #: hub (leases) use the function's own role, which no session policy touches.
+_NETWORK_READS = (
+    "ec2:DescribeVpcs",
+    "ec2:DescribeRouteTables",
+    "ec2:GetManagedPrefixListEntries",
+    "ec2:DescribeVpcPeeringConnections",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroupRules",
+)
 READ_ONLY_STEPS: dict[str, tuple[str, ...]] = {
     "Plan": (
         "ec2:DescribeVpcs",
@@ -112,22 +120,9 @@ READ_ONLY_STEPS: dict[str, tuple[str, ...]] = {
         "ec2:GetManagedPrefixListEntries",
         "ec2:DescribeSecurityGroupRules",
     ),
-    "Discover": (
-        "ec2:DescribeVpcs",
-        "ec2:DescribeRouteTables",
-        "ec2:GetManagedPrefixListEntries",
-        "ec2:DescribeVpcPeeringConnections",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSecurityGroupRules",
-    ),
-    "NetworkStatus": (
-        "ec2:DescribeVpcs",
-        "ec2:DescribeRouteTables",
-        "ec2:GetManagedPrefixListEntries",
-        "ec2:DescribeVpcPeeringConnections",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSecurityGroupRules",
-    ),
+    "Discover": _NETWORK_READS,
+    # The operator's view reads the network as Discover does, with the same readers.
+    "NetworkStatus": _NETWORK_READS,
 }
 
 
